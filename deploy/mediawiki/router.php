@@ -1,0 +1,76 @@
+<?php
+/**
+ * farmd: router for PHP's built-in server, serving every wiki of the farm:
+ *   MW_CONFIG_FILE=/abs/FarmSettings.php php -S 127.0.0.1:8080 -t /usr/share/mediawiki /abs/router.php
+ *
+ * - unknown or invalid host: the farm's 404 page, for every path;
+ * - /images/...: the wiki's own upload directory;
+ * - MediaWiki's web entry points and static assets: `return false`, php -S serves them;
+ * - anything else in the codebase (mw-config/ = the web installer, maintenance/, vendor/,
+ *   includes/, stray .php files): 404, since php -S would otherwise run or send it.
+ */
+
+require_once __DIR__ . '/farm-resolve.php';
+
+$farmWiki = farm_resolve();
+if ( $farmWiki === null ) {
+	farm_not_found();
+}
+
+$path = rawurldecode( (string)parse_url( $_SERVER['REQUEST_URI'] ?? '/', PHP_URL_PATH ) );
+// No NUL, backslash or dot-segment anywhere: nothing may climb out of a directory.
+if ( $path === '' || $path[0] !== '/' || preg_match( '#[\0\\\\]|(^|/)\.\.?(/|$)#', $path ) ) {
+	farm_router_deny( 400 );
+}
+
+if ( $path === '/' ) {
+	return false; // php -S runs index.php
+}
+
+if ( preg_match( '#^/(index|api|load|rest|opensearch_desc)\.php(/|$)#', $path ) ) {
+	return false;
+}
+
+if ( preg_match( '#^/(resources|skins|extensions)/[^?]*\.(css|js|json|png|gif|jpe?g|svg|ico|webp|woff2?|ttf|eot|otf|cur)$#i', $path )
+	&& is_file( $_SERVER['DOCUMENT_ROOT'] . $path )
+) {
+	return false;
+}
+
+if ( str_starts_with( $path, '/images/' ) ) {
+	$rel = substr( $path, strlen( '/images/' ) );
+	// Private zones stay private: upload stash (temp), locks, file cache, dot files.
+	if ( $rel === '' || preg_match( '#(^|/)\.|^(temp|lockdir|cache|deleted)(/|$)#', $rel ) ) {
+		farm_router_deny( 404 );
+	}
+	$file = $farmWiki['dir'] . '/images/' . $rel;
+	if ( !is_file( $file ) || !is_readable( $file ) ) {
+		farm_router_deny( 404 );
+	}
+	$type = ( new finfo( FILEINFO_MIME_TYPE ) )->file( $file ) ?: 'application/octet-stream';
+	// Media and PDFs display inline; anything else (HTML, scripts...) only downloads.
+	if ( !preg_match( '#^(image|audio|video)/|^application/pdf$|^text/plain$#', $type ) ) {
+		$type = 'application/octet-stream';
+		header( 'Content-Disposition: attachment' );
+	}
+	header( "Content-Type: $type" );
+	header( 'Content-Length: ' . filesize( $file ) );
+	header( 'Last-Modified: ' . gmdate( 'D, d M Y H:i:s', filemtime( $file ) ) . ' GMT' );
+	// Uploaded files are user content on the wiki's own origin: never sniff, never script.
+	header( 'X-Content-Type-Options: nosniff' );
+	header( "Content-Security-Policy: default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; sandbox" );
+	if ( ( $_SERVER['REQUEST_METHOD'] ?? 'GET' ) !== 'HEAD' ) {
+		readfile( $file );
+	}
+	return true;
+}
+
+farm_router_deny( 404 );
+
+/** A plain error for paths that are not part of any wiki. */
+function farm_router_deny( int $status ): void {
+	http_response_code( $status );
+	header( 'Content-Type: text/plain; charset=utf-8' );
+	echo $status === 404 ? "Not found\n" : "Bad request\n";
+	exit;
+}

@@ -1,0 +1,147 @@
+//! Bearer tokens: HS256 JWTs signed with a per-farm key that the daemon makes on first start
+//! and keeps in the data directory (mode 0600).
+
+use std::path::Path;
+use std::time::Duration;
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::domain::{Actor, Role, Username};
+
+pub const SIGNING_KEY_FILE: &str = "signing.key";
+const ISSUER: &str = "farmd";
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    role: Role,
+    iss: String,
+    iat: i64,
+    exp: i64,
+    /// Unique per token, so that a single token can be revoked later.
+    jti: String,
+}
+
+/// The farm's signing key, loaded once. Cloning is cheap enough (it holds two small keys).
+#[derive(Clone)]
+pub struct TokenKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+impl std::fmt::Debug for TokenKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenKeys(<redacted>)")
+    }
+}
+
+impl TokenKeys {
+    /// Reads the key from `data_dir`, making it (64 bytes from the OS random source) if absent.
+    pub fn load_or_create(data_dir: &Path) -> std::io::Result<Self> {
+        let path = data_dir.join(SIGNING_KEY_FILE);
+        let hex_key = crate::fsutil::read_or_create(&path, 0o600, || crate::secrets::random_hex(64).into_bytes())?;
+        let key = hex::decode(hex_key.trim_ascii())
+            .map_err(|_| std::io::Error::other(format!("{} is not a hex key", path.display())))?;
+        if key.len() < 32 {
+            return Err(std::io::Error::other(format!("{} holds a key shorter than 32 bytes", path.display())));
+        }
+        Ok(Self::from_secret(&key))
+    }
+
+    pub fn from_secret(key: &[u8]) -> Self {
+        Self { encoding: EncodingKey::from_secret(key), decoding: DecodingKey::from_secret(key) }
+    }
+
+    pub fn issue(&self, subject: &Username, role: Role, ttl: Duration) -> anyhow::Result<String> {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let ttl = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
+        let claims = Claims {
+            sub: subject.as_str().to_owned(),
+            role,
+            iss: ISSUER.into(),
+            iat: now,
+            exp: now.saturating_add(ttl),
+            jti: crate::secrets::random_hex(16),
+        };
+        Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?)
+    }
+
+    /// Checks signature, algorithm (HS256 only: `none` and every other algorithm are refused),
+    /// issuer and expiry, then the subject's syntax.
+    pub fn verify(&self, token: &str) -> Result<Actor, TokenError> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        validation.leeway = 0;
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation).map_err(|e| {
+            match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
+                _ => TokenError::Invalid,
+            }
+        })?;
+        let username = Username::parse(&data.claims.sub).map_err(|_| TokenError::Invalid)?;
+        Ok(Actor { username, role: data.claims.role })
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TokenError {
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is malformed or not signed by this farm")]
+    Invalid,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+
+    fn alice() -> Username {
+        Username::parse("alice").expect("valid")
+    }
+
+    #[test]
+    fn issued_tokens_verify() {
+        let keys = TokenKeys::from_secret(&[7; 32]);
+        let token = keys.issue(&alice(), Role::Admin, Duration::from_secs(60)).expect("issue");
+        let actor = keys.verify(&token).expect("verifies");
+        assert_eq!(actor.username, alice());
+        assert_eq!(actor.role, Role::Admin);
+    }
+
+    #[test]
+    fn expired_forged_and_unsigned_tokens_are_refused() {
+        let keys = TokenKeys::from_secret(&[7; 32]);
+        let expired = keys.issue(&alice(), Role::Member, Duration::ZERO).expect("issue");
+        std::thread::sleep(Duration::from_millis(1100));
+        assert_eq!(keys.verify(&expired), Err(TokenError::Expired));
+
+        let other = TokenKeys::from_secret(&[8; 32]);
+        let forged = other.issue(&alice(), Role::Admin, Duration::from_secs(60)).expect("issue");
+        assert_eq!(keys.verify(&forged), Err(TokenError::Invalid));
+
+        let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let header = engine.encode(r#"{"alg":"none","typ":"JWT"}"#);
+        let payload = engine.encode(format!(
+            r#"{{"sub":"alice","role":"admin","iss":"farmd","iat":0,"exp":{},"jti":"x"}}"#,
+            OffsetDateTime::now_utc().unix_timestamp() + 600
+        ));
+        assert_eq!(keys.verify(&format!("{header}.{payload}.")), Err(TokenError::Invalid));
+        assert_eq!(keys.verify("not-a-token"), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn key_is_made_once_with_mode_0600() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let first = TokenKeys::load_or_create(dir.path()).expect("create");
+        let token = first.issue(&alice(), Role::Member, Duration::from_secs(60)).expect("issue");
+        let second = TokenKeys::load_or_create(dir.path()).expect("load");
+        assert!(second.verify(&token).is_ok(), "the key survives a restart");
+        let mode = std::fs::metadata(dir.path().join(SIGNING_KEY_FILE)).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}

@@ -1,0 +1,187 @@
+//! Configuration: built-in defaults, then a TOML file, then `FARM_`-prefixed environment
+//! variables (later layers win). `deploy/farmd.example.toml` documents every key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// Names a wiki may never take, because the farm or its host uses them. Replaced (not
+/// extended) by `reserved_names` in the configuration.
+pub const DEFAULT_RESERVED_NAMES: &[&str] = &[
+    "admin", "api", "app", "assets", "auth", "autoconfig", "autodiscover", "cdn", "dashboard",
+    "db", "dns", "docs", "farm", "farmd", "ftp", "git", "health", "healthz", "help", "host",
+    "imap", "images", "localhost", "login", "mail", "media", "metrics", "mw", "mx", "ns", "ns1",
+    "ns2", "portal", "pop", "pop3", "root", "smtp", "sso", "static", "status", "support",
+    "upload", "uploads", "webmail", "wiki", "www",
+];
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address the daemon listens on, for the API, the portal and the wikis.
+    pub listen: SocketAddr,
+    /// Where farmd keeps its control store, keys, wikis and caches.
+    pub data_dir: PathBuf,
+    /// Wikis are served at `{name}.{base_domain}`.
+    pub base_domain: String,
+    /// Scheme of the wikis' public addresses (`http` or `https` behind a TLS proxy).
+    pub public_scheme: String,
+    /// Port of the wikis' public addresses; defaults to the port farmd listens on.
+    pub public_port: Option<u16>,
+    /// The shared MediaWiki codebase.
+    pub mediawiki_dir: PathBuf,
+    /// The PHP CLI binary used for the installer, maintenance scripts and the built-in server.
+    pub php_binary: PathBuf,
+    /// How many PHP built-in server processes serve the wikis (0 turns serving off, for
+    /// deployments where php-fpm behind nginx serves them).
+    pub php_workers: usize,
+    /// Control store; defaults to a SQLite file in the data directory.
+    pub database_url: Option<String>,
+    /// Wiki names nobody may take.
+    pub reserved_names: Vec<String>,
+    /// How many wikis are provisioned or torn down at the same time.
+    pub provision_workers: usize,
+    /// How often a failing provisioning step is tried before the wiki is cleaned up and
+    /// marked `failed`.
+    pub provision_max_attempts: u32,
+    /// Largest API request body, in bytes.
+    pub max_body_bytes: usize,
+    /// How long a deleted wiki's name stays taken (so links do not silently point at a
+    /// stranger's new wiki).
+    #[serde(with = "humantime_serde")]
+    pub deleted_name_retention: Duration,
+    /// Log format: `text` or `json`.
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            base_domain: "localhost".into(),
+            public_scheme: "http".into(),
+            public_port: None,
+            mediawiki_dir: PathBuf::from("/usr/share/mediawiki"),
+            php_binary: PathBuf::from("php"),
+            php_workers: 4,
+            database_url: None,
+            reserved_names: DEFAULT_RESERVED_NAMES.iter().map(|s| s.to_string()).collect(),
+            provision_workers: 2,
+            provision_max_attempts: 5,
+            max_body_bytes: 64 * 1024,
+            deleted_name_retention: Duration::from_secs(30 * 24 * 3600),
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+impl Config {
+    /// Loads defaults, then `file` (if given; it must exist), then `FARM_*` variables.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.is_file() {
+                return Err(ConfigError::MissingFile(file.to_path_buf()));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        let config: Config = figment
+            .merge(Env::prefixed("FARM_"))
+            .extract()
+            .map_err(|e| ConfigError::Invalid(Box::new(e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |msg: String| Err(ConfigError::Invalid(Box::new(figment::Error::from(msg))));
+        if !matches!(self.public_scheme.as_str(), "http" | "https") {
+            return invalid(format!("public_scheme must be http or https, not {:?}", self.public_scheme));
+        }
+        let domain_ok = !self.base_domain.is_empty()
+            && self.base_domain.len() <= 190
+            && self.base_domain.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+            });
+        if !domain_ok {
+            return invalid(format!("base_domain {:?} is not a lowercase DNS name", self.base_domain));
+        }
+        if self.provision_workers == 0 {
+            return invalid("provision_workers must be at least 1".into());
+        }
+        if self.provision_max_attempts == 0 {
+            return invalid("provision_max_attempts must be at least 1".into());
+        }
+        if self.max_body_bytes < 1024 {
+            return invalid("max_body_bytes must be at least 1024".into());
+        }
+        Ok(())
+    }
+
+    /// The control store's URL: `database_url`, or the SQLite file in the data directory.
+    pub fn control_store_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("control.sqlite").display()),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("invalid configuration: {0}")]
+    Invalid(Box<figment::Error>),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().expect("defaults must validate");
+    }
+
+    #[test]
+    fn file_then_env_override_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("farmd.toml", "base_domain = \"wikis.example.org\"\nphp_workers = 2\n")?;
+            jail.set_env("FARM_PHP_WORKERS", "3");
+            let config = Config::load(Some(Path::new("farmd.toml"))).expect("loads");
+            assert_eq!(config.base_domain, "wikis.example.org");
+            assert_eq!(config.php_workers, 3);
+            assert_eq!(config.listen, SocketAddr::from(([127, 0, 0, 1], 8080)));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn rejects_bad_values_and_unknown_keys() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("bad.toml", "base_domain = \"Not A Domain\"\n")?;
+            assert!(Config::load(Some(Path::new("bad.toml"))).is_err());
+            jail.create_file("typo.toml", "base_domian = \"x.org\"\n")?;
+            assert!(Config::load(Some(Path::new("typo.toml"))).is_err());
+            assert!(matches!(Config::load(Some(Path::new("missing.toml"))), Err(ConfigError::MissingFile(_))));
+            Ok(())
+        });
+    }
+}

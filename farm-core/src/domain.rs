@@ -1,0 +1,422 @@
+//! Domain types: every value from outside is parsed into one of these before it is used.
+//! A value of these types is valid by construction, so code that holds one never re-checks.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::FarmError;
+
+/// Shortest and longest wiki name. 63 is the DNS label limit; very short names are mostly
+/// taken by infrastructure and invite squatting.
+pub const NAME_MIN_LEN: usize = 3;
+pub const NAME_MAX_LEN: usize = 63;
+
+/// A wiki's name: one DNS label (`{name}.{base_domain}` is its host).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct WikiName(String);
+
+impl WikiName {
+    /// Checks the DNS label rules. Reserved names are a farm policy, see [`NamePolicy`].
+    pub fn parse(input: &str) -> Result<Self, FarmError> {
+        let fail = |code: &'static str, message: String| Err(FarmError::invalid("name", code, message));
+        let len = input.chars().count();
+        if len < NAME_MIN_LEN {
+            return fail("name_too_short", format!("a wiki name needs at least {NAME_MIN_LEN} characters"));
+        }
+        if len > NAME_MAX_LEN {
+            return fail("name_too_long", format!("a wiki name has at most {NAME_MAX_LEN} characters"));
+        }
+        if !input.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+            return fail(
+                "name_invalid_characters",
+                "a wiki name may contain only lowercase letters a-z, digits and hyphens".into(),
+            );
+        }
+        if input.starts_with('-') || input.ends_with('-') {
+            return fail("name_hyphen_edge", "a wiki name may not start or end with a hyphen".into());
+        }
+        // "ab--" prefixes are reserved for internationalised domain names (xn--...).
+        if input.get(2..4) == Some("--") {
+            return fail(
+                "name_idn_prefix",
+                "a wiki name may not have hyphens in its third and fourth places".into(),
+            );
+        }
+        Ok(Self(input.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for WikiName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The farm's rules on top of the syntax: reserved names.
+#[derive(Debug, Clone)]
+pub struct NamePolicy {
+    reserved: BTreeSet<String>,
+}
+
+impl NamePolicy {
+    pub fn new(reserved: &[String]) -> Self {
+        Self { reserved: reserved.iter().map(|s| s.to_ascii_lowercase()).collect() }
+    }
+
+    pub fn parse(&self, input: &str) -> Result<WikiName, FarmError> {
+        let name = WikiName::parse(input)?;
+        if self.reserved.contains(name.as_str()) {
+            return Err(FarmError::invalid("name", "name_reserved", format!("the name {name:?} is reserved by the farm")));
+        }
+        Ok(name)
+    }
+}
+
+/// A wiki's display name (`$wgSitename`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Sitename(String);
+
+pub const SITENAME_MAX_LEN: usize = 100;
+
+impl Sitename {
+    pub fn parse(input: &str) -> Result<Self, FarmError> {
+        let trimmed = input.trim();
+        if trimmed.is_empty() {
+            return Err(FarmError::invalid("sitename", "sitename_empty", "the site name may not be empty".into()));
+        }
+        if trimmed.chars().count() > SITENAME_MAX_LEN {
+            return Err(FarmError::invalid(
+                "sitename",
+                "sitename_too_long",
+                format!("the site name has at most {SITENAME_MAX_LEN} characters"),
+            ));
+        }
+        // MediaWiki builds page titles from the site name; control and title-breaking
+        // characters would make it unusable there.
+        if trimmed.chars().any(|c| c.is_control() || "#<>[]|{}".contains(c)) {
+            return Err(FarmError::invalid(
+                "sitename",
+                "sitename_invalid_characters",
+                "the site name may not contain control characters or any of # < > [ ] | { }".into(),
+            ));
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `$wgMetaNamespace`: the site name with underscores for spaces, or `Project` when the
+    /// name would not make a valid namespace (a colon, or not starting with a letter).
+    pub fn meta_namespace(&self) -> String {
+        let candidate = self.0.replace(' ', "_");
+        let starts_with_letter = candidate.chars().next().is_some_and(char::is_alphabetic);
+        if starts_with_letter && candidate.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-') {
+            candidate
+        } else {
+            "Project".to_owned()
+        }
+    }
+}
+
+/// A MediaWiki content language code that the installed codebase ships.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct LanguageCode(String);
+
+impl LanguageCode {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The languages the shared codebase ships (one `languages/messages/Messages*.php` each).
+#[derive(Debug, Clone)]
+pub struct Languages {
+    codes: BTreeSet<String>,
+}
+
+impl Languages {
+    pub fn load(mediawiki_dir: &Path) -> std::io::Result<Self> {
+        let mut codes = BTreeSet::new();
+        for entry in std::fs::read_dir(mediawiki_dir.join("languages/messages"))? {
+            let file_name = entry?.file_name();
+            let Some(stem) = file_name.to_str().and_then(|n| n.strip_prefix("Messages")).and_then(|n| n.strip_suffix(".php"))
+            else {
+                continue;
+            };
+            codes.insert(stem.to_ascii_lowercase().replace('_', "-"));
+        }
+        Ok(Self { codes })
+    }
+
+    #[cfg(test)]
+    pub fn from_codes(codes: &[&str]) -> Self {
+        Self { codes: codes.iter().map(|c| c.to_string()).collect() }
+    }
+
+    pub fn parse(&self, input: &str) -> Result<LanguageCode, FarmError> {
+        if self.codes.contains(input) {
+            Ok(LanguageCode(input.to_owned()))
+        } else {
+            Err(FarmError::invalid(
+                "language",
+                "language_unknown",
+                "the language must be a MediaWiki language code such as \"en\", \"de\" or \"pt-br\"".into(),
+            ))
+        }
+    }
+}
+
+/// A farm account name; also the owner's user name on every wiki they own.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Username(String);
+
+pub const USERNAME_MAX_LEN: usize = 40;
+
+impl Username {
+    pub fn parse(input: &str) -> Result<Self, FarmError> {
+        let mut bytes = input.bytes();
+        let first_ok = bytes.next().is_some_and(|b| b.is_ascii_alphabetic());
+        let rest_ok = bytes.all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+        if !first_ok || !rest_ok || input.len() > USERNAME_MAX_LEN {
+            return Err(FarmError::invalid(
+                "username",
+                "username_invalid",
+                format!(
+                    "a user name starts with a letter, has at most {USERNAME_MAX_LEN} characters and \
+                     contains only letters, digits, '-' and '.'"
+                ),
+            ));
+        }
+        Ok(Self(input.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The name MediaWiki stores: it upper-cases the first letter of every user name.
+    pub fn mediawiki_name(&self) -> String {
+        let mut chars = self.0.chars();
+        match chars.next() {
+            Some(first) => first.to_ascii_uppercase().to_string() + chars.as_str(),
+            None => String::new(),
+        }
+    }
+}
+
+impl TryFrom<String> for Username {
+    type Error = FarmError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<Username> for String {
+    fn from(value: Username) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for Username {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Member,
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "admin" => Ok(Role::Admin),
+            "member" => Ok(Role::Member),
+            other => Err(format!("unknown role {other:?} (expected admin or member)")),
+        }
+    }
+}
+
+/// Who is acting: the authenticated caller of an API call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub username: Username,
+    pub role: Role,
+}
+
+impl Actor {
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+}
+
+/// A wiki's lifecycle state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WikiState {
+    /// The pipeline is building its resources.
+    Provisioning,
+    /// Served and usable.
+    Active,
+    /// Provisioning gave up; its resources were cleaned up.
+    Failed,
+    /// The pipeline is removing its resources.
+    Deleting,
+    /// Gone; the row stays for the record (and keeps the name taken for a while).
+    Deleted,
+}
+
+impl WikiState {
+    pub const ALL: [WikiState; 5] =
+        [Self::Provisioning, Self::Active, Self::Failed, Self::Deleting, Self::Deleted];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Provisioning => "provisioning",
+            Self::Active => "active",
+            Self::Failed => "failed",
+            Self::Deleting => "deleting",
+            Self::Deleted => "deleted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|state| state.as_str() == s)
+    }
+}
+
+/// The opaque identifier of a wiki's resources (directory, database, cookie prefix). It is
+/// generated by the daemon from the OS random source and never derived from user text.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ResourceKey(String);
+
+impl ResourceKey {
+    pub fn generate() -> Self {
+        Self(format!("w{}", crate::secrets::random_hex(8)))
+    }
+
+    /// Accepts only what [`ResourceKey::generate`] makes: `w` and 16 lowercase hex digits.
+    pub fn parse(s: &str) -> Option<Self> {
+        let hex = s.strip_prefix('w')?;
+        (hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+            .then(|| Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ResourceKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(err: FarmError) -> &'static str {
+        match err {
+            FarmError::Invalid { code, .. } => code,
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn good_names_parse() {
+        for name in ["abc", "my-wiki", "wiki2024", "a1b", "x".repeat(63).as_str(), "0day"] {
+            assert_eq!(WikiName::parse(name).expect(name).as_str(), name);
+        }
+    }
+
+    #[test]
+    fn bad_names_say_which_rule() {
+        let cases = [
+            ("a", "name_too_short"),
+            ("", "name_too_short"),
+            (&"x".repeat(64), "name_too_long"),
+            ("MyWiki", "name_invalid_characters"),
+            ("wïki", "name_invalid_characters"),
+            ("../x", "name_invalid_characters"),
+            ("a.b.c", "name_invalid_characters"),
+            ("wiki'; DROP TABLE wikis;--", "name_invalid_characters"),
+            ("under_score", "name_invalid_characters"),
+            ("-wiki", "name_hyphen_edge"),
+            ("wiki-", "name_hyphen_edge"),
+            ("xn--abc", "name_idn_prefix"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(code(WikiName::parse(input).expect_err(input)), expected, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn reserved_names_are_refused() {
+        let policy = NamePolicy::new(&["www".into(), "API".into()]);
+        assert_eq!(code(policy.parse("www").expect_err("reserved")), "name_reserved");
+        assert_eq!(code(policy.parse("api").expect_err("reserved")), "name_reserved");
+        assert!(policy.parse("wwwiki").is_ok());
+    }
+
+    #[test]
+    fn sitenames() {
+        assert_eq!(Sitename::parse("  My Wiki ").expect("ok").as_str(), "My Wiki");
+        assert_eq!(Sitename::parse("Ĉefpaĝo's wiki").expect("ok").as_str(), "Ĉefpaĝo's wiki");
+        assert_eq!(code(Sitename::parse("   ").expect_err("empty")), "sitename_empty");
+        assert_eq!(code(Sitename::parse(&"x".repeat(101)).expect_err("long")), "sitename_too_long");
+        assert_eq!(code(Sitename::parse("a\nb").expect_err("ctl")), "sitename_invalid_characters");
+        assert_eq!(code(Sitename::parse("[[x]]").expect_err("brackets")), "sitename_invalid_characters");
+    }
+
+    #[test]
+    fn meta_namespace_is_always_valid() {
+        assert_eq!(Sitename::parse("My Wiki").expect("ok").meta_namespace(), "My_Wiki");
+        assert_eq!(Sitename::parse("Wiki: the sequel").expect("ok").meta_namespace(), "Project");
+        assert_eq!(Sitename::parse("2 cool").expect("ok").meta_namespace(), "Project");
+    }
+
+    #[test]
+    fn languages() {
+        let langs = Languages::from_codes(&["en", "de", "pt-br"]);
+        assert!(langs.parse("pt-br").is_ok());
+        assert_eq!(code(langs.parse("xx").expect_err("unknown")), "language_unknown");
+        assert_eq!(code(langs.parse("../en").expect_err("path")), "language_unknown");
+    }
+
+    #[test]
+    fn usernames() {
+        assert_eq!(Username::parse("alice").expect("ok").mediawiki_name(), "Alice");
+        assert_eq!(Username::parse("Bob.Smith-2").expect("ok").mediawiki_name(), "Bob.Smith-2");
+        for bad in ["", "1.2.3.4", "a b", "a_b", "名前", "x/y", &"a".repeat(41)] {
+            assert!(Username::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn resource_keys_round_trip_and_reject_anything_else() {
+        let key = ResourceKey::generate();
+        assert_eq!(ResourceKey::parse(key.as_str()), Some(key));
+        for bad in ["w123", "../etc", "wABCDEF0123456789", "x0123456789abcdef", "w0123456789abcdef0"] {
+            assert!(ResourceKey::parse(bad).is_none(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! [`Farm`]: the one entry point through which the API, the portal and the CLI act on the
+//! farm. Every rule about who may do what to which wiki is applied here.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use anyhow::Context;
+use tokio::sync::{Notify, OnceCell};
+
+use crate::auth::TokenKeys;
+use crate::config::Config;
+use crate::domain::{Actor, Languages, NamePolicy, ResourceKey, Sitename, WikiName, WikiState};
+use crate::error::FarmError;
+use crate::layout::Layout;
+use crate::mediawiki::sqlite::SqliteTemplate;
+use crate::mediawiki::{self, Codebase, WikiUrls};
+use crate::php::{Php, PhpServers};
+use crate::secrets::Secret;
+use crate::store::{NewWiki, Store, WikiFilter, WikiRecord};
+
+/// Storage backends a wiki's database can live on.
+pub const BACKEND_SQLITE: &str = "sqlite";
+
+pub const DEFAULT_PAGE_SIZE: u32 = 50;
+pub const MAX_PAGE_SIZE: u32 = 500;
+const INITIAL_PASSWORD_LEN: usize = 20;
+
+pub struct Farm {
+    pub config: Config,
+    pub store: Store,
+    pub layout: Layout,
+    pub codebase: Codebase,
+    pub urls: WikiUrls,
+    pub tokens: TokenKeys,
+    pub php: Php,
+    names: NamePolicy,
+    languages: Languages,
+    sqlite_template: OnceCell<SqliteTemplate>,
+    php_servers: OnceLock<Arc<PhpServers>>,
+    pipeline_wakeup: Notify,
+    pipeline_running: AtomicBool,
+}
+
+/// What a caller asks for when creating a wiki (already shaped, not yet validated).
+#[derive(Debug, Clone)]
+pub struct CreateWiki {
+    pub name: String,
+    pub sitename: String,
+    pub language: Option<String>,
+}
+
+/// A wiki as callers see it.
+#[derive(Debug, Clone)]
+pub struct WikiView {
+    pub record: WikiRecord,
+    pub url: String,
+    pub steps_done: Option<Vec<String>>,
+}
+
+pub struct WikiPage {
+    pub wikis: Vec<WikiView>,
+    /// Pass as `after` to get the next page; `None` on the last page.
+    pub next_after: Option<i64>,
+}
+
+impl Farm {
+    /// Opens the farm: control store (migrated), keys, codebase, the PHP side's files.
+    /// `listen` is the address the daemon bound, for the wikis' public addresses.
+    pub async fn open(config: Config, listen: SocketAddr) -> anyhow::Result<Self> {
+        let layout = Layout::new(&config.data_dir)
+            .with_context(|| format!("preparing the data directory {}", config.data_dir.display()))?;
+        let codebase = Codebase::detect(&config.mediawiki_dir)?;
+        let languages = Languages::load(&codebase.dir).context("reading MediaWiki's languages")?;
+        let tokens = TokenKeys::load_or_create(layout.root()).context("loading the signing key")?;
+        let store = Store::connect(&config.control_store_url()).await.context("opening the control store")?;
+        store.migrate().await.context("migrating the control store")?;
+        let urls = WikiUrls::new(&config, listen);
+        mediawiki::install_farm_files(&layout, &urls, &codebase).context("writing the farm's PHP files")?;
+        let php = Php {
+            binary: config.php_binary.clone(),
+            mediawiki_dir: codebase.dir.clone(),
+            entry_file: layout.farm_files_dir().join(mediawiki::ENTRY_FILE),
+        };
+        Ok(Self {
+            names: NamePolicy::new(&config.reserved_names),
+            config,
+            store,
+            layout,
+            codebase,
+            urls,
+            tokens,
+            php,
+            languages,
+            sqlite_template: OnceCell::new(),
+            php_servers: OnceLock::new(),
+            pipeline_wakeup: Notify::new(),
+            pipeline_running: AtomicBool::new(false),
+        })
+    }
+
+    /// The SQLite template for this MediaWiki version, made on first use.
+    pub async fn sqlite_template(&self) -> anyhow::Result<&SqliteTemplate> {
+        self.sqlite_template
+            .get_or_try_init(|| async {
+                SqliteTemplate::ensure(&self.php, &self.layout.templates_dir(&self.codebase.version)).await
+            })
+            .await
+    }
+
+    pub fn languages(&self) -> &Languages {
+        &self.languages
+    }
+
+    pub fn set_php_servers(&self, servers: Arc<PhpServers>) {
+        let _ = self.php_servers.set(servers);
+    }
+
+    pub fn php_servers(&self) -> Option<&Arc<PhpServers>> {
+        self.php_servers.get()
+    }
+
+    pub(crate) fn pipeline_wakeup(&self) -> &Notify {
+        &self.pipeline_wakeup
+    }
+
+    pub(crate) fn set_pipeline_running(&self) {
+        self.pipeline_running.store(true, Ordering::Relaxed);
+    }
+
+    /// Ready to serve: the template exists, the pipeline runs, and PHP serves (if enabled).
+    pub fn readiness(&self) -> Readiness {
+        let php_ready = self.php_servers().map_or(0, |s| s.ready_count());
+        Readiness {
+            template: self.sqlite_template.initialized(),
+            pipeline: self.pipeline_running.load(Ordering::Relaxed),
+            php_servers_ready: php_ready,
+            php_servers_wanted: self.config.php_workers,
+        }
+    }
+
+    pub fn wiki_url(&self, record: &WikiRecord) -> String {
+        self.urls.wiki_url(&record.label)
+    }
+
+    fn view(&self, record: WikiRecord, steps_done: Option<Vec<String>>) -> WikiView {
+        WikiView { url: self.wiki_url(&record), record, steps_done }
+    }
+
+    /// Creates a wiki owned by `actor`. Returns it (state `provisioning`) and the owner's
+    /// one-time initial password, which is kept nowhere but in the wiki (hashed).
+    pub async fn create_wiki(&self, actor: &Actor, request: CreateWiki) -> Result<(WikiView, Secret), FarmError> {
+        let name = self.names.parse(&request.name)?;
+        let sitename = Sitename::parse(&request.sitename)?;
+        let language = self.languages.parse(request.language.as_deref().unwrap_or("en"))?;
+        // Cheap early answer before hashing; the unique index decides races.
+        if self.store.wiki_by_name(name.as_str()).await?.is_some() {
+            return Err(FarmError::NameTaken(name.to_string()));
+        }
+        let password = crate::secrets::random_password(INITIAL_PASSWORD_LEN);
+        let to_hash = password.clone();
+        let password_hash = tokio::task::spawn_blocking(move || mediawiki::password::hash(to_hash.expose()))
+            .await
+            .context("hashing the initial password")?;
+        let key = ResourceKey::generate();
+        let record = self
+            .store
+            .insert_wiki(NewWiki {
+                name: name.as_str(),
+                resource_key: key.as_str(),
+                sitename: sitename.as_str(),
+                language: language.as_str(),
+                owner: actor.username.as_str(),
+                backend: BACKEND_SQLITE,
+                owner_password_hash: &password_hash,
+            })
+            .await?;
+        tracing::info!(wiki = %name, owner = %actor.username, key = %key, "wiki requested");
+        self.pipeline_wakeup.notify_one();
+        Ok((self.view(record, Some(Vec::new())), password))
+    }
+
+    /// The wiki called `name`, if `actor` may see it. Others' wikis are "not found" to members,
+    /// so that the API does not tell who owns what.
+    pub async fn get_wiki(&self, actor: &Actor, name: &str) -> Result<WikiView, FarmError> {
+        let record = self.visible_wiki(actor, name).await?;
+        let steps = self.store.steps_done(record.id).await?;
+        Ok(self.view(record, Some(steps)))
+    }
+
+    async fn visible_wiki(&self, actor: &Actor, name: &str) -> Result<WikiRecord, FarmError> {
+        let name = WikiName::parse(name).map_err(|_| FarmError::NotFound("wiki"))?;
+        let record = self.store.wiki_by_name(name.as_str()).await?.ok_or(FarmError::NotFound("wiki"))?;
+        if !actor.is_admin() && record.owner != actor.username.as_str() {
+            return Err(FarmError::NotFound("wiki"));
+        }
+        Ok(record)
+    }
+
+    /// A page of wikis: members see their own, admins all (optionally one owner's).
+    pub async fn list_wikis(
+        &self,
+        actor: &Actor,
+        owner: Option<&str>,
+        state: Option<WikiState>,
+        after: Option<i64>,
+        limit: Option<u32>,
+    ) -> Result<WikiPage, FarmError> {
+        let limit = limit.unwrap_or(DEFAULT_PAGE_SIZE);
+        if limit == 0 || limit > MAX_PAGE_SIZE {
+            return Err(FarmError::invalid("limit", "limit_out_of_range", format!("limit must be between 1 and {MAX_PAGE_SIZE}")));
+        }
+        let owner = if actor.is_admin() { owner } else { Some(actor.username.as_str()) };
+        let filter = WikiFilter { owner, state, after_id: after, limit: limit + 1 };
+        let mut records = self.store.list_wikis(&filter).await?;
+        let next_after = if records.len() > limit as usize {
+            records.truncate(limit as usize);
+            records.last().map(|r| r.id)
+        } else {
+            None
+        };
+        Ok(WikiPage { wikis: records.into_iter().map(|r| self.view(r, None)).collect(), next_after })
+    }
+
+    /// Starts deleting a wiki (its owner or an admin). Deleting a wiki that is already on its
+    /// way out answers with its current state.
+    pub async fn delete_wiki(&self, actor: &Actor, name: &str) -> Result<WikiView, FarmError> {
+        let record = self.visible_wiki(actor, name).await?;
+        match record.state() {
+            WikiState::Deleted => return Err(FarmError::Conflict(format!("the wiki {} is already deleted", record.label))),
+            WikiState::Deleting => {}
+            _ => {
+                if !self.store.request_delete(record.id).await? {
+                    return Err(FarmError::Conflict(format!("the wiki {} changed state; try again", record.label)));
+                }
+                tracing::info!(wiki = %record.label, by = %actor.username, "wiki deletion requested");
+                self.pipeline_wakeup.notify_one();
+            }
+        }
+        let record = self.store.wiki_by_id(record.id).await?.ok_or(FarmError::NotFound("wiki"))?;
+        Ok(self.view(record, None))
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Readiness {
+    pub template: bool,
+    pub pipeline: bool,
+    pub php_servers_ready: usize,
+    pub php_servers_wanted: usize,
+}
+
+impl Readiness {
+    pub fn is_ready(&self) -> bool {
+        self.template && self.pipeline && (self.php_servers_wanted == 0 || self.php_servers_ready > 0)
+    }
+}

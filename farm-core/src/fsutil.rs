@@ -1,0 +1,107 @@
+//! File-system steps with the properties the pipeline relies on: writes are atomic (a reader
+//! or a crash sees the old file or the new one, never half of one) and modes are set at
+//! creation, so a secret is never readable by others even for a moment.
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+/// Writes `contents` to `path` through a temporary file in the same directory, fsyncs it and
+/// renames it into place.
+pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
+    let dir = path.parent().ok_or_else(|| io::Error::other("path has no parent directory"))?;
+    let file_name = path.file_name().ok_or_else(|| io::Error::other("path has no file name"))?;
+    let tmp = dir.join(format!(".{}.tmp-{}", file_name.to_string_lossy(), crate::secrets::random_hex(4)));
+    let result = (|| {
+        let mut file = OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
+        file.write_all(contents)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)?;
+        sync_dir(dir)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Makes a rename or a new entry in `dir` durable.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    fs::File::open(dir)?.sync_all()
+}
+
+/// Creates `path` holding `contents` with `mode`, unless it exists; then reads it back.
+/// Two processes racing here agree on one value.
+pub fn read_or_create(path: &Path, mode: u32, make: impl FnOnce() -> Vec<u8>) -> io::Result<Vec<u8>> {
+    // The file only ever appears complete (hard-linked from a synced temporary file).
+    match fs::read(path) {
+        Ok(existing) => return Ok(existing),
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        Err(_) => {}
+    }
+    let contents = make();
+    let tmp = path.with_extension(format!("tmp-{}", crate::secrets::random_hex(4)));
+    {
+        let mut file = OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
+        file.write_all(&contents)?;
+        file.sync_all()?;
+    }
+    // hard_link fails if `path` exists: the first writer wins and everyone reads its value.
+    let linked = fs::hard_link(&tmp, path);
+    fs::remove_file(&tmp)?;
+    match linked {
+        Ok(()) => {
+            if let Some(dir) = path.parent() {
+                sync_dir(dir)?;
+            }
+            Ok(contents)
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => fs::read(path),
+        Err(e) => Err(e),
+    }
+}
+
+/// Removes a directory tree; a tree that is already gone is fine.
+pub fn remove_dir_all_if_exists(path: &Path) -> io::Result<()> {
+    match fs::remove_dir_all(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Removes a file or symlink; one that is already gone is fine.
+pub fn remove_file_if_exists(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn atomic_write_sets_mode_and_replaces() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("secret.php");
+        write_atomic(&path, b"one", 0o600).expect("write");
+        write_atomic(&path, b"two", 0o600).expect("rewrite");
+        assert_eq!(fs::read(&path).expect("read"), b"two");
+        assert_eq!(fs::metadata(&path).expect("meta").permissions().mode() & 0o777, 0o600);
+        assert_eq!(fs::read_dir(dir.path()).expect("ls").count(), 1, "no temporary files left");
+    }
+
+    #[test]
+    fn read_or_create_keeps_the_first_value() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("key");
+        let first = read_or_create(&path, 0o600, || b"first".to_vec()).expect("create");
+        let second = read_or_create(&path, 0o600, || b"second".to_vec()).expect("read");
+        assert_eq!(first, b"first");
+        assert_eq!(second, b"first");
+        assert_eq!(fs::metadata(&path).expect("meta").permissions().mode() & 0o777, 0o600);
+    }
+}

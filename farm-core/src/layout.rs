@@ -1,0 +1,76 @@
+//! Where everything lives in the data directory. Every path that holds a wiki's resources is
+//! built here from a [`ResourceKey`] (never from user text); the one path built from a wiki
+//! name is its host link, and a [`WikiName`] is a validated DNS label.
+//!
+//! ```text
+//! data/
+//!   control.sqlite             registry (SQLite control store)
+//!   signing.key                token signing key (0600)
+//!   farmd.lock                 held by the running daemon
+//!   mediawiki/                 entry file, resolver, router and farm-config.php for PHP
+//!   cache/<mw version>/        localisation cache shared by all wikis of that version
+//!   templates/<mw version>/    installer output per backend, copied for each new wiki
+//!   wikis/<key>/               one wiki: LocalSettings.php, secrets.php, db/, images/
+//!   hosts/<name> -> ../wikis/<key>   present exactly while the wiki is served
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use crate::domain::{ResourceKey, WikiName};
+
+#[derive(Debug, Clone)]
+pub struct Layout {
+    root: PathBuf,
+}
+
+impl Layout {
+    pub fn new(data_dir: &Path) -> std::io::Result<Self> {
+        std::fs::create_dir_all(data_dir)?;
+        let root = data_dir.canonicalize()?;
+        for dir in ["mediawiki", "cache", "templates", "wikis", "hosts"] {
+            std::fs::create_dir_all(root.join(dir))?;
+        }
+        Ok(Self { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn lock_file(&self) -> PathBuf {
+        self.root.join("farmd.lock")
+    }
+
+    pub fn farm_files_dir(&self) -> PathBuf {
+        self.root.join("mediawiki")
+    }
+
+    pub fn cache_dir(&self, mediawiki_version: &str) -> PathBuf {
+        self.root.join("cache").join(mediawiki_version)
+    }
+
+    pub fn templates_dir(&self, mediawiki_version: &str) -> PathBuf {
+        self.root.join("templates").join(mediawiki_version)
+    }
+
+    pub fn wikis_dir(&self) -> PathBuf {
+        self.root.join("wikis")
+    }
+
+    pub fn wiki_dir(&self, key: &ResourceKey) -> PathBuf {
+        self.wikis_dir().join(key.as_str())
+    }
+
+    pub fn hosts_dir(&self) -> PathBuf {
+        self.root.join("hosts")
+    }
+
+    pub fn host_link(&self, name: &WikiName) -> PathBuf {
+        self.hosts_dir().join(name.as_str())
+    }
+
+    /// What a host link points at: relative, so the data directory can move.
+    pub fn host_link_target(key: &ResourceKey) -> PathBuf {
+        Path::new("..").join("wikis").join(key.as_str())
+    }
+}

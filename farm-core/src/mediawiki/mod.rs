@@ -1,0 +1,199 @@
+//! The shared MediaWiki codebase and the files through which it serves the farm's wikis.
+//!
+//! PHP finds a wiki through `data/hosts/<name>` and loads, in order, the farm entry file's
+//! defaults, the wiki's shard (`LocalSettings.php`, regenerated freely from the registry) and
+//! its `secrets.php` (written once). The PHP side lives in `deploy/mediawiki/` and is
+//! embedded in the binary, so the daemon and its entry file always match.
+
+pub mod password;
+pub mod sqlite;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::config::Config;
+use crate::domain::{LanguageCode, ResourceKey, Sitename, WikiName};
+use crate::fsutil::write_atomic;
+use crate::layout::Layout;
+
+/// The PHP files farmd installs into `data/mediawiki/` on every start.
+const FARM_FILES: &[(&str, &str)] = &[
+    ("FarmSettings.php", include_str!("../../../deploy/mediawiki/FarmSettings.php")),
+    ("farm-resolve.php", include_str!("../../../deploy/mediawiki/farm-resolve.php")),
+    ("router.php", include_str!("../../../deploy/mediawiki/router.php")),
+];
+
+pub const ENTRY_FILE: &str = "FarmSettings.php";
+pub const ROUTER_FILE: &str = "router.php";
+
+/// The shared codebase: where it is and which version it is.
+#[derive(Debug, Clone)]
+pub struct Codebase {
+    pub dir: PathBuf,
+    pub version: String,
+}
+
+impl Codebase {
+    /// Reads `MW_VERSION` from `includes/Defines.php`.
+    pub fn detect(dir: &Path) -> anyhow::Result<Self> {
+        let defines = dir.join("includes/Defines.php");
+        let text = std::fs::read_to_string(&defines).with_context(|| {
+            format!("no MediaWiki codebase at {} (install Debian's mediawiki package, or set mediawiki_dir)", dir.display())
+        })?;
+        let version = text
+            .lines()
+            .find_map(|line| line.trim().strip_prefix("define( 'MW_VERSION', '")?.strip_suffix("' );"))
+            .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-'))
+            .with_context(|| format!("cannot read MW_VERSION from {}", defines.display()))?;
+        Ok(Self { dir: dir.to_path_buf(), version: version.to_owned() })
+    }
+}
+
+/// How wikis are addressed from outside: `{scheme}://{name}.{base_domain}{:port}`.
+#[derive(Debug, Clone)]
+pub struct WikiUrls {
+    scheme: String,
+    base_domain: String,
+    port_suffix: String,
+}
+
+impl WikiUrls {
+    /// `listen` is the address farmd actually bound (its port stands in for `public_port`).
+    pub fn new(config: &Config, listen: SocketAddr) -> Self {
+        let port = config.public_port.unwrap_or(listen.port());
+        let default_port = if config.public_scheme == "https" { 443 } else { 80 };
+        let port_suffix = if port == default_port { String::new() } else { format!(":{port}") };
+        Self { scheme: config.public_scheme.clone(), base_domain: config.base_domain.clone(), port_suffix }
+    }
+
+    pub fn wiki_url(&self, name: &str) -> String {
+        format!("{}://{}.{}{}/", self.scheme, name, self.base_domain, self.port_suffix)
+    }
+
+    /// The wiki name a request's Host header addresses, if it addresses one at all.
+    pub fn wiki_label_of_host<'a>(&self, host: &'a str) -> Option<&'a str> {
+        let host = host.rsplit_once(':').filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit())).map_or(host, |(h, _)| h);
+        let label = host.strip_suffix(self.base_domain.as_str())?.strip_suffix('.')?;
+        (!label.is_empty() && !label.contains('.')).then_some(label)
+    }
+
+    pub fn base_domain(&self) -> &str {
+        &self.base_domain
+    }
+}
+
+/// Writes the PHP side of the farm into `data/mediawiki/`, with `farm-config.php` telling it
+/// where the data lives and how wikis are addressed.
+pub fn install_farm_files(layout: &Layout, urls: &WikiUrls, codebase: &Codebase) -> anyhow::Result<()> {
+    let dir = layout.farm_files_dir();
+    let cache_dir = layout.cache_dir(&codebase.version);
+    std::fs::create_dir_all(&cache_dir)?;
+    let farm_config = format!(
+        "<?php\n// Written by farmd at start; do not edit.\nreturn [\n\t'data_dir' => {},\n\t'base_domain' => {},\n\
+         \t'scheme' => {},\n\t'port_suffix' => {},\n\t'cache_dir' => {},\n];\n",
+        php_string(&layout.root().to_string_lossy()),
+        php_string(&urls.base_domain),
+        php_string(&urls.scheme),
+        php_string(&urls.port_suffix),
+        php_string(&cache_dir.to_string_lossy()),
+    );
+    write_atomic(&dir.join("farm-config.php"), farm_config.as_bytes(), 0o644)?;
+    for (name, contents) in FARM_FILES {
+        write_atomic(&dir.join(name), contents.as_bytes(), 0o644)?;
+    }
+    Ok(())
+}
+
+/// The values that make one wiki's shard.
+pub struct ShardValues<'a> {
+    pub key: &'a ResourceKey,
+    pub name: &'a WikiName,
+    pub sitename: &'a Sitename,
+    pub language: &'a LanguageCode,
+}
+
+/// The wiki's `LocalSettings.php`: everything that is not secret and not farm-wide. It holds
+/// nothing that cannot be rebuilt from the registry, so it can be rewritten at any time.
+pub fn render_sqlite_shard(values: &ShardValues<'_>) -> String {
+    format!(
+        "<?php\n// Written by farmd for the wiki {name}; changes here are overwritten.\n\
+         if ( !defined( 'MEDIAWIKI' ) ) {{\n\texit;\n}}\n\n\
+         $wgSitename = {sitename};\n$wgMetaNamespace = {meta};\n$wgLanguageCode = {lang};\n\n\
+         $wgDBtype = 'sqlite';\n$wgDBname = {key};\n$wgDBserver = '';\n$wgDBuser = '';\n$wgDBpassword = '';\n\
+         $wgSQLiteDataDir = \"$farmWikiDir/db\";\n",
+        name = values.name,
+        sitename = php_string(values.sitename.as_str()),
+        meta = php_string(&values.sitename.meta_namespace()),
+        lang = php_string(values.language.as_str()),
+        key = php_string(values.key.as_str()),
+    )
+}
+
+/// The wiki's `secrets.php`: a secret key and an upgrade key from the OS random source.
+pub fn render_secrets() -> String {
+    format!(
+        "<?php\n// Written once by farmd. Never share these between wikis.\n\
+         if ( !defined( 'MEDIAWIKI' ) ) {{\n\texit;\n}}\n\n$wgSecretKey = '{}';\n$wgUpgradeKey = '{}';\n",
+        crate::secrets::random_hex(32),
+        crate::secrets::random_hex(8),
+    )
+}
+
+/// A PHP single-quoted string literal. Inside one, PHP interprets only `\\` and `\'`.
+pub fn php_string(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('\'');
+    for c in value.chars() {
+        if c == '\\' || c == '\'' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('\'');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn php_strings_escape_quotes_and_backslashes() {
+        assert_eq!(php_string("plain"), "'plain'");
+        assert_eq!(php_string(r"it's a \ test"), r"'it\'s a \\ test'");
+        assert_eq!(php_string(r"end\"), r"'end\\'");
+    }
+
+    #[test]
+    fn hosts_map_to_wiki_labels() {
+        let config = Config { public_port: Some(8080), ..Config::default() };
+        let urls = WikiUrls::new(&config, "127.0.0.1:9999".parse().expect("addr"));
+        assert_eq!(urls.wiki_url("demo"), "http://demo.localhost:8080/");
+        assert_eq!(urls.wiki_label_of_host("demo.localhost:8080"), Some("demo"));
+        assert_eq!(urls.wiki_label_of_host("demo.localhost"), Some("demo"));
+        assert_eq!(urls.wiki_label_of_host("localhost:8080"), None);
+        assert_eq!(urls.wiki_label_of_host("a.b.localhost"), None);
+        assert_eq!(urls.wiki_label_of_host("demolocalhost"), None);
+        assert_eq!(urls.wiki_label_of_host("127.0.0.1:8080"), None);
+    }
+
+    #[test]
+    fn default_ports_are_left_out_of_urls() {
+        let config = Config { public_scheme: "https".into(), public_port: Some(443), ..Config::default() };
+        let urls = WikiUrls::new(&config, "127.0.0.1:8080".parse().expect("addr"));
+        assert_eq!(urls.wiki_url("demo"), "https://demo.localhost/");
+    }
+
+    #[test]
+    fn shard_quotes_user_text() {
+        let key = ResourceKey::parse("w0123456789abcdef").expect("key");
+        let name = WikiName::parse("demo").expect("name");
+        let sitename = Sitename::parse("Bob's \\ wiki").expect("sitename");
+        let language = crate::domain::Languages::from_codes(&["en"]).parse("en").expect("lang");
+        let shard = render_sqlite_shard(&ShardValues { key: &key, name: &name, sitename: &sitename, language: &language });
+        assert!(shard.contains(r"$wgSitename = 'Bob\'s \\ wiki';"), "{shard}");
+        assert!(shard.contains("$wgDBname = 'w0123456789abcdef';"));
+    }
+}

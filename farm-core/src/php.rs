@@ -1,0 +1,233 @@
+//! Running PHP: maintenance scripts and the installer as child processes, and a supervised
+//! set of PHP built-in web servers that serve the shared codebase.
+//!
+//! Every PHP child gets `PR_SET_PDEATHSIG = SIGKILL`, so a `kill -9` of farmd never leaves a
+//! PHP process behind holding a port or a half-written file.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info, warn};
+
+/// How to run PHP against the shared codebase with the farm's entry file.
+#[derive(Debug, Clone)]
+pub struct Php {
+    pub binary: PathBuf,
+    pub mediawiki_dir: PathBuf,
+    /// `MW_CONFIG_FILE` for every PHP process: the farm entry file.
+    pub entry_file: PathBuf,
+}
+
+impl Php {
+    /// A `php` command with the farm's environment, dying with farmd.
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(&self.binary);
+        cmd.env("MW_CONFIG_FILE", &self.entry_file)
+            .current_dir(&self.mediawiki_dir)
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        die_with_parent(&mut cmd);
+        cmd
+    }
+
+    /// Runs `maintenance/{script}` with `args`; an error carries the script's output.
+    pub async fn run_maintenance(&self, script: &str, args: &[&str]) -> anyhow::Result<String> {
+        let path = self.mediawiki_dir.join("maintenance").join(script);
+        let output = self
+            .command()
+            .arg(&path)
+            .args(args)
+            .output()
+            .await
+            .with_context(|| format!("starting {}", self.binary.display()))?;
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        if !output.status.success() {
+            anyhow::bail!(
+                "{script} failed ({}): {}{}",
+                output.status,
+                tail(&stdout),
+                tail(&String::from_utf8_lossy(&output.stderr))
+            );
+        }
+        Ok(stdout)
+    }
+}
+
+fn tail(text: &str) -> &str {
+    let start = text.len().saturating_sub(2000);
+    let start = (start..text.len()).find(|&i| text.is_char_boundary(i)).unwrap_or(text.len());
+    &text[start..]
+}
+
+#[allow(unsafe_code)]
+fn die_with_parent(cmd: &mut Command) {
+    // SAFETY: the closure runs in the forked child before exec and only calls prctl(2), which
+    // is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).map_err(std::io::Error::from)
+        });
+    }
+}
+
+/// One supervised `php -S` process.
+#[derive(Debug)]
+struct Server {
+    port: AtomicU16,
+    ready: AtomicBool,
+    in_flight: AtomicUsize,
+}
+
+/// A set of PHP built-in servers. Each serves one request at a time, so requests go to the
+/// one with the fewest in flight; a server that dies is restarted with backoff.
+#[derive(Debug)]
+pub struct PhpServers {
+    servers: Vec<Arc<Server>>,
+}
+
+/// A reservation of one server for one request; releases it on drop.
+pub struct ServerLease {
+    server: Arc<Server>,
+    pub addr: SocketAddr,
+}
+
+impl Drop for ServerLease {
+    fn drop(&mut self) {
+        self.server.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl PhpServers {
+    /// Starts `count` servers over the codebase with `router` as PHP's router script and
+    /// supervises them until `shutdown`.
+    pub fn start(php: Php, router: PathBuf, count: usize, shutdown: CancellationToken, tasks: &TaskTracker) -> Arc<Self> {
+        let servers: Vec<_> = (0..count)
+            .map(|_| Arc::new(Server { port: AtomicU16::new(0), ready: AtomicBool::new(false), in_flight: AtomicUsize::new(0) }))
+            .collect();
+        for (index, server) in servers.iter().enumerate() {
+            tasks.spawn(supervise(php.clone(), router.clone(), index, server.clone(), shutdown.clone()));
+        }
+        Arc::new(Self { servers })
+    }
+
+    pub fn ready_count(&self) -> usize {
+        self.servers.iter().filter(|s| s.ready.load(Ordering::Relaxed)).count()
+    }
+
+    pub fn total(&self) -> usize {
+        self.servers.len()
+    }
+
+    /// The ready server with the fewest requests in flight.
+    pub fn lease(&self) -> Option<ServerLease> {
+        let server = self
+            .servers
+            .iter()
+            .filter(|s| s.ready.load(Ordering::Relaxed))
+            .min_by_key(|s| s.in_flight.load(Ordering::Relaxed))?
+            .clone();
+        server.in_flight.fetch_add(1, Ordering::Relaxed);
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, server.port.load(Ordering::Relaxed)));
+        Some(ServerLease { server, addr })
+    }
+}
+
+async fn supervise(php: Php, router: PathBuf, index: usize, server: Arc<Server>, shutdown: CancellationToken) {
+    let mut failures: u32 = 0;
+    while !shutdown.is_cancelled() {
+        match run_once(&php, &router, index, &server, &shutdown).await {
+            Ok(()) => return,
+            Err(err) => {
+                server.ready.store(false, Ordering::Relaxed);
+                failures = failures.saturating_add(1);
+                let backoff = Duration::from_millis(200u64.saturating_mul(1 << failures.min(7)));
+                warn!(server = index, error = %format!("{err:#}"), retry_in = ?backoff, "PHP server stopped; restarting");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = shutdown.cancelled() => return,
+                }
+            }
+        }
+    }
+}
+
+/// Runs one server process until it dies (an error) or shutdown (Ok).
+async fn run_once(php: &Php, router: &Path, index: usize, server: &Server, shutdown: &CancellationToken) -> anyhow::Result<()> {
+    let port = free_port()?;
+    let mut child = php
+        .command()
+        .args(["-d", "display_errors=0", "-d", "log_errors=1", "-d", "error_log="])
+        .arg("-S")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("-t")
+        .arg(&php.mediawiki_dir)
+        .arg(router)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("starting the PHP built-in server")?;
+    if let Some(stderr) = child.stderr.take() {
+        tokio::spawn(forward_log(index, stderr));
+    }
+    wait_until_listening(&mut child, port).await?;
+    server.port.store(port, Ordering::Relaxed);
+    server.ready.store(true, Ordering::Relaxed);
+    info!(server = index, port, "PHP server ready");
+    tokio::select! {
+        status = child.wait() => anyhow::bail!("exited with {}", status?),
+        _ = shutdown.cancelled() => {
+            server.ready.store(false, Ordering::Relaxed);
+            terminate(&mut child).await;
+            Ok(())
+        }
+    }
+}
+
+async fn wait_until_listening(child: &mut Child, port: u16) -> anyhow::Result<()> {
+    for _ in 0..500 {
+        if let Some(status) = child.try_wait()? {
+            anyhow::bail!("exited during start-up with {status}");
+        }
+        if tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port)).await.is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    anyhow::bail!("did not listen on port {port} within 10 s")
+}
+
+/// SIGTERM, a short grace period, then SIGKILL.
+pub async fn terminate(child: &mut Child) {
+    if let Some(pid) = child.id().and_then(|pid| i32::try_from(pid).ok()) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
+        if tokio::time::timeout(Duration::from_secs(3), child.wait()).await.is_ok() {
+            return;
+        }
+    }
+    let _ = child.kill().await;
+}
+
+async fn forward_log(index: usize, stderr: tokio::process::ChildStderr) {
+    let mut lines = BufReader::new(stderr).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        // The built-in server logs every connection; PHP's own errors start with "PHP ".
+        if line.contains("PHP ") {
+            warn!(server = index, "{line}");
+        } else {
+            debug!(server = index, "{line}");
+        }
+    }
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port())
+}

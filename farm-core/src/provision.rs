@@ -1,0 +1,302 @@
+//! The provisioning pipeline: drives every wiki in `provisioning` or `deleting` to its end
+//! state through recorded, idempotent steps.
+//!
+//! Crash safety rests on three rules:
+//! 1. Every step can run again after a crash at any point inside it and end in the same place
+//!    (files appear through atomic renames; a step checks for its finished result first).
+//! 2. A step is marked done in the control store only after its effect is durable.
+//! 3. The pipeline's work list *is* the registry (`state IN ('provisioning','deleting')`), so
+//!    a restart picks up exactly what was under way. A wiki that cannot be built is torn down
+//!    (every resource removed) before it is marked `failed`.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::domain::{LanguageCode, ResourceKey, Sitename, WikiName, WikiState};
+use crate::farm::Farm;
+use crate::fsutil::{remove_dir_all_if_exists, remove_file_if_exists, sync_dir, write_atomic};
+use crate::layout::Layout;
+use crate::mediawiki::{self, ShardValues};
+use crate::store::{now, WikiRecord};
+
+/// The steps that build a wiki, in order. The names are stored in the control store: never
+/// rename one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The wiki's database, with the owner account in it.
+    Database,
+    /// The upload directory.
+    Uploads,
+    /// `secrets.php`: secret key and upgrade key, made once.
+    Secrets,
+    /// `LocalSettings.php`, the wiki's config shard.
+    Shard,
+    /// The host link through which PHP finds the wiki: from here on it is served.
+    Route,
+}
+
+impl Step {
+    pub const ALL: [Step; 5] = [Step::Database, Step::Uploads, Step::Secrets, Step::Shard, Step::Route];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Database => "database",
+            Step::Uploads => "uploads",
+            Step::Secrets => "secrets",
+            Step::Shard => "shard",
+            Step::Route => "route",
+        }
+    }
+}
+
+/// Runs the pipeline until `shutdown`: wakes when work is added (or a retry comes due),
+/// runs up to `provision_workers` wikis at once, never the same wiki twice at once.
+pub async fn run(farm: Arc<Farm>, shutdown: CancellationToken) {
+    let permits = Arc::new(Semaphore::new(farm.config.provision_workers));
+    let in_flight: Arc<Mutex<HashSet<i64>>> = Arc::default();
+    let mut last_name_release = 0;
+    farm.set_pipeline_running();
+    while !shutdown.is_cancelled() {
+        if now() - last_name_release >= 60 {
+            release_expired_names(&farm).await;
+            last_name_release = now();
+        }
+        match farm.store.due_work(64).await {
+            Ok(due) => {
+                for wiki in due {
+                    if !lock_set(&in_flight).insert(wiki.id) {
+                        continue;
+                    }
+                    let permit = tokio::select! {
+                        permit = permits.clone().acquire_owned() => permit,
+                        _ = shutdown.cancelled() => break,
+                    };
+                    let Ok(permit) = permit else { break };
+                    let (farm, in_flight) = (farm.clone(), in_flight.clone());
+                    tokio::spawn(async move {
+                        let id = wiki.id;
+                        work_on(&farm, wiki).await;
+                        lock_set(&in_flight).remove(&id);
+                        drop(permit);
+                        farm.pipeline_wakeup().notify_one();
+                    });
+                }
+            }
+            Err(err) => error!(error = %format!("{err:#}"), "pipeline cannot read the registry"),
+        }
+        let sleep = next_wake_in(&farm).await;
+        tokio::select! {
+            _ = farm.pipeline_wakeup().notified() => {}
+            _ = tokio::time::sleep(sleep) => {}
+            _ = shutdown.cancelled() => {}
+        }
+    }
+    // Let running steps finish: each is short, and a half-done one would be redone anyway.
+    let _ = permits.acquire_many(farm.config.provision_workers as u32).await;
+    info!("provisioning pipeline stopped");
+}
+
+fn lock_set(set: &Mutex<HashSet<i64>>) -> std::sync::MutexGuard<'_, HashSet<i64>> {
+    set.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+async fn next_wake_in(farm: &Farm) -> Duration {
+    match farm.store.next_due_at().await {
+        Ok(Some(at)) => Duration::from_secs(u64::try_from(at - now()).unwrap_or(0).clamp(1, 60)),
+        _ => Duration::from_secs(60),
+    }
+}
+
+async fn release_expired_names(farm: &Farm) {
+    let retention = i64::try_from(farm.config.deleted_name_retention.as_secs()).unwrap_or(i64::MAX);
+    match farm.store.release_names_deleted_before(now().saturating_sub(retention)).await {
+        Ok(0) => {}
+        Ok(n) => info!(count = n, "released the names of wikis deleted longer ago than the retention window"),
+        Err(err) => warn!(error = %format!("{err:#}"), "could not release expired names"),
+    }
+}
+
+/// One pass over one wiki: finish its provisioning or its teardown; on failure, schedule a
+/// retry with backoff, or give up and clean up.
+async fn work_on(farm: &Farm, wiki: WikiRecord) {
+    let state = wiki.state();
+    let result = match state {
+        WikiState::Provisioning => provision(farm, &wiki).await,
+        WikiState::Deleting => delete(farm, &wiki).await,
+        _ => Ok(()),
+    };
+    let Err(err) = result else { return };
+    let attempts = wiki.attempts + 1;
+    let message = format!("{err:#}");
+    let give_up = state == WikiState::Provisioning && attempts >= i64::from(farm.config.provision_max_attempts);
+    if give_up {
+        error!(wiki = %wiki.label, attempts, error = %message, "provisioning failed; cleaning up");
+        let cleaned = teardown(farm, &wiki).await;
+        let outcome = match cleaned {
+            Ok(()) => farm.store.finish_teardown(wiki.id, WikiState::Provisioning, Some(&message)).await,
+            Err(cleanup_err) => {
+                // Stay in `provisioning` and come back: nothing may be left behind.
+                let why = format!("{message}; cleanup failed: {cleanup_err:#}");
+                farm.store.schedule_retry(wiki.id, attempts, now() + backoff_secs(attempts), &why).await.map(|_| false)
+            }
+        };
+        if let Err(store_err) = outcome {
+            error!(wiki = %wiki.label, error = %format!("{store_err:#}"), "could not record the failure");
+        }
+        return;
+    }
+    let retry_at = now() + backoff_secs(attempts);
+    warn!(wiki = %wiki.label, state = state.as_str(), attempts, error = %message, "step failed; will retry");
+    if let Err(store_err) = farm.store.schedule_retry(wiki.id, attempts, retry_at, &message).await {
+        error!(wiki = %wiki.label, error = %format!("{store_err:#}"), "could not schedule a retry");
+    }
+}
+
+/// 2, 4, 8, ... seconds, at most five minutes.
+fn backoff_secs(attempts: i64) -> i64 {
+    2i64.saturating_pow(u32::try_from(attempts.clamp(1, 20)).unwrap_or(20)).min(300)
+}
+
+/// The validated values of a registry row. The registry only holds values that passed these
+/// checks on the way in; parsing again keeps every path and SQL identifier checked at use.
+struct Parsed {
+    key: ResourceKey,
+    name: WikiName,
+    sitename: Sitename,
+    language: LanguageCode,
+}
+
+fn parse_record(farm: &Farm, wiki: &WikiRecord) -> anyhow::Result<Parsed> {
+    let languages = farm.languages();
+    Ok(Parsed {
+        key: wiki.key()?,
+        name: WikiName::parse(&wiki.label).map_err(|e| anyhow::anyhow!("registry name: {e}"))?,
+        sitename: Sitename::parse(&wiki.sitename).map_err(|e| anyhow::anyhow!("registry sitename: {e}"))?,
+        language: languages.parse(&wiki.language).map_err(|e| anyhow::anyhow!("registry language: {e}"))?,
+    })
+}
+
+async fn provision(farm: &Farm, wiki: &WikiRecord) -> anyhow::Result<()> {
+    let parsed = parse_record(farm, wiki)?;
+    let done = farm.store.steps_done(wiki.id).await?;
+    for step in Step::ALL {
+        if done.iter().any(|d| d == step.as_str()) {
+            continue;
+        }
+        // A deletion requested meanwhile takes over; stop building.
+        let current = farm.store.wiki_by_id(wiki.id).await?.context("wiki vanished from the registry")?;
+        if current.state() != WikiState::Provisioning {
+            return Ok(());
+        }
+        run_step(farm, &current, &parsed, step).await.with_context(|| format!("step {}", step.as_str()))?;
+        farm.store.mark_step_done(wiki.id, step.as_str()).await?;
+        if step == Step::Database {
+            farm.store.clear_owner_password_hash(wiki.id).await?;
+        }
+    }
+    if farm.store.activate(wiki.id).await? {
+        info!(wiki = %wiki.label, url = %farm.wiki_url(wiki), "wiki is ready");
+    }
+    Ok(())
+}
+
+async fn run_step(farm: &Farm, wiki: &WikiRecord, parsed: &Parsed, step: Step) -> anyhow::Result<()> {
+    let layout = &farm.layout;
+    let wiki_dir = layout.wiki_dir(&parsed.key);
+    match step {
+        Step::Database => {
+            let hash = wiki.owner_password_hash.as_deref().context("the owner's password hash is gone")?;
+            let owner = crate::domain::Username::parse(&wiki.owner).map_err(|e| anyhow::anyhow!("registry owner: {e}"))?;
+            let template = farm.sqlite_template().await?;
+            template.create_wiki_database(&wiki_dir.join("db"), &parsed.key, &owner.mediawiki_name(), hash).await
+        }
+        Step::Uploads => Ok(std::fs::create_dir_all(wiki_dir.join("images"))?),
+        Step::Secrets => {
+            let path = wiki_dir.join("secrets.php");
+            if !path.is_file() {
+                write_atomic(&path, mediawiki::render_secrets().as_bytes(), 0o640)?;
+            }
+            Ok(())
+        }
+        Step::Shard => {
+            let shard = mediawiki::render_sqlite_shard(&ShardValues {
+                key: &parsed.key,
+                name: &parsed.name,
+                sitename: &parsed.sitename,
+                language: &parsed.language,
+            });
+            Ok(write_atomic(&wiki_dir.join("LocalSettings.php"), shard.as_bytes(), 0o640)?)
+        }
+        Step::Route => link_host(layout, &parsed.name, &parsed.key),
+    }
+}
+
+/// Points `hosts/<name>` at the wiki's directory, atomically (a new link renamed over).
+fn link_host(layout: &Layout, name: &WikiName, key: &ResourceKey) -> anyhow::Result<()> {
+    let link = layout.host_link(name);
+    let target = Layout::host_link_target(key);
+    if std::fs::read_link(&link).ok().as_deref() == Some(target.as_path()) {
+        return Ok(());
+    }
+    let tmp = layout.hosts_dir().join(format!(".{name}.tmp-{}", crate::secrets::random_hex(4)));
+    std::os::unix::fs::symlink(&target, &tmp)?;
+    std::fs::rename(&tmp, &link)?;
+    sync_dir(&layout.hosts_dir())?;
+    Ok(())
+}
+
+async fn delete(farm: &Farm, wiki: &WikiRecord) -> anyhow::Result<()> {
+    teardown(farm, wiki).await?;
+    if farm.store.finish_teardown(wiki.id, WikiState::Deleting, None).await? {
+        info!(wiki = %wiki.label, "wiki deleted");
+    }
+    Ok(())
+}
+
+/// Removes every resource of a wiki, whatever state it reached: first the host link (so it
+/// stops being served), then its directory. Idempotent.
+async fn teardown(farm: &Farm, wiki: &WikiRecord) -> anyhow::Result<()> {
+    let key = wiki.key()?;
+    let layout = &farm.layout;
+    if let Ok(name) = WikiName::parse(&wiki.label) {
+        let link = layout.host_link(&name);
+        // Only remove the link if it is this wiki's: the name may belong to another by now.
+        if std::fs::read_link(&link).ok().as_deref() == Some(Layout::host_link_target(&key).as_path()) {
+            remove_file_if_exists(&link)?;
+            sync_dir(&layout.hosts_dir())?;
+        }
+    }
+    remove_dir_all_if_exists(&layout.wiki_dir(&key))?;
+    sync_dir(&layout.wikis_dir())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert_eq!(backoff_secs(1), 2);
+        assert_eq!(backoff_secs(3), 8);
+        assert_eq!(backoff_secs(50), 300);
+    }
+
+    #[test]
+    fn host_links_are_atomic_and_idempotent() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let layout = Layout::new(dir.path()).expect("layout");
+        let name = WikiName::parse("demo").expect("name");
+        let key = ResourceKey::generate();
+        link_host(&layout, &name, &key).expect("link");
+        link_host(&layout, &name, &key).expect("again");
+        assert_eq!(std::fs::read_link(layout.host_link(&name)).expect("link"), Layout::host_link_target(&key));
+        assert_eq!(std::fs::read_dir(layout.hosts_dir()).expect("ls").count(), 1);
+    }
+}

@@ -1,0 +1,339 @@
+//! The control store: the registry of wikis and the pipeline's progress.
+//!
+//! It speaks through sqlx's `Any` driver with SQL that SQLite and MariaDB both accept, so the
+//! registry can move to MariaDB without a second query layer. SQLite gets one writer
+//! connection (WAL lets readers go on beside it) and a pool of readers.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+use time::OffsetDateTime;
+
+use crate::domain::{ResourceKey, WikiState};
+use crate::error::FarmError;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+
+pub fn now() -> i64 {
+    OffsetDateTime::now_utc().unix_timestamp()
+}
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    read: AnyPool,
+    write: AnyPool,
+}
+
+/// A wiki as the registry records it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct WikiRecord {
+    pub id: i64,
+    pub label: String,
+    pub resource_key: String,
+    pub sitename: String,
+    pub language: String,
+    pub owner: String,
+    pub backend: String,
+    pub state: String,
+    pub failure: Option<String>,
+    pub owner_password_hash: Option<String>,
+    pub attempts: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub activated_at: Option<i64>,
+    pub deleted_at: Option<i64>,
+}
+
+impl WikiRecord {
+    pub fn state(&self) -> WikiState {
+        // The column only ever holds values written from `WikiState::as_str`.
+        WikiState::parse(&self.state).unwrap_or(WikiState::Failed)
+    }
+
+    pub fn key(&self) -> anyhow::Result<ResourceKey> {
+        ResourceKey::parse(&self.resource_key)
+            .ok_or_else(|| anyhow::anyhow!("wiki {} has a malformed resource key in the registry", self.id))
+    }
+}
+
+const WIKI_COLUMNS: &str = "id, label, resource_key, sitename, language, owner, backend, state, failure, \
+     owner_password_hash, attempts, created_at, updated_at, activated_at, deleted_at";
+
+pub struct NewWiki<'a> {
+    pub name: &'a str,
+    pub resource_key: &'a str,
+    pub sitename: &'a str,
+    pub language: &'a str,
+    pub owner: &'a str,
+    pub backend: &'a str,
+    pub owner_password_hash: &'a str,
+}
+
+#[derive(Debug, Default)]
+pub struct WikiFilter<'a> {
+    pub owner: Option<&'a str>,
+    pub state: Option<WikiState>,
+    /// Keyset pagination: only wikis with a larger id.
+    pub after_id: Option<i64>,
+    pub limit: u32,
+}
+
+impl Store {
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        sqlx::any::install_default_drivers();
+        let options = AnyConnectOptions::from_str(url)?;
+        let is_sqlite = url.starts_with("sqlite:");
+        let pool = |max: u32| {
+            AnyPoolOptions::new()
+                .max_connections(max)
+                .acquire_timeout(Duration::from_secs(10))
+                .after_connect(move |conn, _| {
+                    Box::pin(async move {
+                        if is_sqlite {
+                            conn.execute(
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                                 PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                            )
+                            .await?;
+                        }
+                        Ok(())
+                    })
+                })
+        };
+        let (read, write) = if is_sqlite {
+            let write = pool(1).connect_with(options.clone()).await?;
+            (pool(8).connect_with(options).await?, write)
+        } else {
+            let shared = pool(16).connect_with(options).await?;
+            (shared.clone(), shared)
+        };
+        Ok(Self { read, write })
+    }
+
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        SQLITE_MIGRATIONS.run(&self.write).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+
+    pub async fn ping(&self) -> Result<(), FarmError> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
+    pub async fn insert_wiki(&self, new: NewWiki<'_>) -> Result<WikiRecord, FarmError> {
+        let now = now();
+        let inserted = sqlx::query(
+            "INSERT INTO wikis (name, label, resource_key, sitename, language, owner, backend, state, \
+             owner_password_hash, attempts, next_attempt_at, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?)",
+        )
+        .bind(new.name)
+        .bind(new.name)
+        .bind(new.resource_key)
+        .bind(new.sitename)
+        .bind(new.language)
+        .bind(new.owner)
+        .bind(new.backend)
+        .bind(WikiState::Provisioning.as_str())
+        .bind(new.owner_password_hash)
+        .bind(now)
+        .bind(now)
+        .execute(&self.write)
+        .await;
+        match inserted {
+            Ok(_) => {}
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                return Err(FarmError::NameTaken(new.name.to_owned()))
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.wiki_by_key(new.resource_key)
+            .await?
+            .ok_or_else(|| FarmError::Internal(anyhow::anyhow!("inserted wiki vanished")))
+    }
+
+    /// The wiki that holds `name` now (live, failed, or deleted within the retention window).
+    pub async fn wiki_by_name(&self, name: &str) -> Result<Option<WikiRecord>, FarmError> {
+        let sql = format!("SELECT {WIKI_COLUMNS} FROM wikis WHERE name = ?");
+        Ok(sqlx::query_as(&sql).bind(name).fetch_optional(&self.read).await?)
+    }
+
+    async fn wiki_by_key(&self, key: &str) -> Result<Option<WikiRecord>, FarmError> {
+        let sql = format!("SELECT {WIKI_COLUMNS} FROM wikis WHERE resource_key = ?");
+        // Read from the writer: the caller has just written this row.
+        Ok(sqlx::query_as(&sql).bind(key).fetch_optional(&self.write).await?)
+    }
+
+    pub async fn wiki_by_id(&self, id: i64) -> Result<Option<WikiRecord>, FarmError> {
+        let sql = format!("SELECT {WIKI_COLUMNS} FROM wikis WHERE id = ?");
+        Ok(sqlx::query_as(&sql).bind(id).fetch_optional(&self.write).await?)
+    }
+
+    /// Wikis in id order, filtered. Deleted wikis are listed only when asked for by state.
+    pub async fn list_wikis(&self, filter: &WikiFilter<'_>) -> Result<Vec<WikiRecord>, FarmError> {
+        let mut sql = format!("SELECT {WIKI_COLUMNS} FROM wikis WHERE id > ?");
+        if filter.owner.is_some() {
+            sql.push_str(" AND owner = ?");
+        }
+        if filter.state.is_some() {
+            sql.push_str(" AND state = ?");
+        } else {
+            sql.push_str(" AND state <> 'deleted'");
+        }
+        sql.push_str(" ORDER BY id LIMIT ?");
+        let mut query = sqlx::query_as(&sql).bind(filter.after_id.unwrap_or(0));
+        if let Some(owner) = filter.owner {
+            query = query.bind(owner);
+        }
+        if let Some(state) = filter.state {
+            query = query.bind(state.as_str());
+        }
+        Ok(query.bind(i64::from(filter.limit)).fetch_all(&self.read).await?)
+    }
+
+    /// Moves a wiki to `deleting` unless it is already on its way out. Returns whether it moved.
+    pub async fn request_delete(&self, id: i64) -> Result<bool, FarmError> {
+        let result = sqlx::query(
+            "UPDATE wikis SET state = 'deleting', attempts = 0, next_attempt_at = 0, updated_at = ? \
+             WHERE id = ? AND state IN ('provisioning', 'active', 'failed')",
+        )
+        .bind(now())
+        .bind(id)
+        .execute(&self.write)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Wikis that the pipeline has work for and whose retry time has come.
+    pub async fn due_work(&self, limit: u32) -> Result<Vec<WikiRecord>, FarmError> {
+        let sql = format!(
+            "SELECT {WIKI_COLUMNS} FROM wikis WHERE state IN ('provisioning', 'deleting') \
+             AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?"
+        );
+        Ok(sqlx::query_as(&sql).bind(now()).bind(i64::from(limit)).fetch_all(&self.write).await?)
+    }
+
+    /// The earliest retry time among pending work, if any.
+    pub async fn next_due_at(&self) -> Result<Option<i64>, FarmError> {
+        let row: (Option<i64>,) =
+            sqlx::query_as("SELECT MIN(next_attempt_at) FROM wikis WHERE state IN ('provisioning', 'deleting')")
+                .fetch_one(&self.write)
+                .await?;
+        Ok(row.0)
+    }
+
+    pub async fn steps_done(&self, wiki_id: i64) -> Result<Vec<String>, FarmError> {
+        let rows: Vec<(String,)> = sqlx::query_as("SELECT step FROM wiki_steps WHERE wiki_id = ? ORDER BY done_at, step")
+            .bind(wiki_id)
+            .fetch_all(&self.read)
+            .await?;
+        Ok(rows.into_iter().map(|(step,)| step).collect())
+    }
+
+    pub async fn mark_step_done(&self, wiki_id: i64, step: &str) -> Result<(), FarmError> {
+        let result = sqlx::query("INSERT INTO wiki_steps (wiki_id, step, done_at) VALUES (?, ?, ?)")
+            .bind(wiki_id)
+            .bind(step)
+            .bind(now())
+            .execute(&self.write)
+            .await;
+        match result {
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(()),
+            other => other.map(|_| ()).map_err(Into::into),
+        }
+    }
+
+    /// The owner account exists in the wiki's database: forget the password hash.
+    pub async fn clear_owner_password_hash(&self, wiki_id: i64) -> Result<(), FarmError> {
+        sqlx::query("UPDATE wikis SET owner_password_hash = NULL WHERE id = ?").bind(wiki_id).execute(&self.write).await?;
+        Ok(())
+    }
+
+    /// `provisioning` → `active`, only if nobody changed the state meanwhile.
+    pub async fn activate(&self, wiki_id: i64) -> Result<bool, FarmError> {
+        let now = now();
+        let result = sqlx::query(
+            "UPDATE wikis SET state = 'active', owner_password_hash = NULL, failure = NULL, attempts = 0, \
+             activated_at = ?, updated_at = ? WHERE id = ? AND state = 'provisioning'",
+        )
+        .bind(now)
+        .bind(now)
+        .bind(wiki_id)
+        .execute(&self.write)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Records a failed attempt and when to try again.
+    pub async fn schedule_retry(&self, wiki_id: i64, attempts: i64, retry_at: i64, error: &str) -> Result<(), FarmError> {
+        sqlx::query("UPDATE wikis SET attempts = ?, next_attempt_at = ?, failure = ?, updated_at = ? WHERE id = ?")
+            .bind(attempts)
+            .bind(retry_at)
+            .bind(error)
+            .bind(now())
+            .bind(wiki_id)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    /// After a teardown: `provisioning` → `failed` (with the reason), or `deleting` → `deleted`.
+    /// A wiki that never went live gives its name back at once.
+    pub async fn finish_teardown(&self, wiki_id: i64, from: WikiState, failure: Option<&str>) -> Result<bool, FarmError> {
+        let now = now();
+        let mut tx = self.write.begin().await?;
+        let result = match from {
+            WikiState::Provisioning => {
+                sqlx::query(
+                    "UPDATE wikis SET state = 'failed', failure = ?, owner_password_hash = NULL, updated_at = ? \
+                     WHERE id = ? AND state = 'provisioning'",
+                )
+                .bind(failure)
+                .bind(now)
+                .bind(wiki_id)
+                .execute(&mut *tx)
+                .await?
+            }
+            WikiState::Deleting => {
+                sqlx::query(
+                    "UPDATE wikis SET state = 'deleted', failure = ?, owner_password_hash = NULL, updated_at = ?, \
+                     deleted_at = ?, name = CASE WHEN activated_at IS NULL THEN NULL ELSE name END \
+                     WHERE id = ? AND state = 'deleting'",
+                )
+                .bind(failure)
+                .bind(now)
+                .bind(now)
+                .bind(wiki_id)
+                .execute(&mut *tx)
+                .await?
+            }
+            other => return Err(FarmError::Internal(anyhow::anyhow!("no teardown from state {}", other.as_str()))),
+        };
+        sqlx::query("DELETE FROM wiki_steps WHERE wiki_id = ?").bind(wiki_id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Frees the names of wikis deleted before `cutoff`.
+    pub async fn release_names_deleted_before(&self, cutoff: i64) -> Result<u64, FarmError> {
+        let result = sqlx::query(
+            "UPDATE wikis SET name = NULL WHERE state = 'deleted' AND name IS NOT NULL AND deleted_at < ?",
+        )
+        .bind(cutoff)
+        .execute(&self.write)
+        .await?;
+        Ok(result.rows_affected())
+    }
+
+    /// Every resource key the registry knows, whatever the state (for orphan checks).
+    pub async fn all_resource_keys(&self) -> Result<Vec<(String, String)>, FarmError> {
+        Ok(sqlx::query_as("SELECT resource_key, state FROM wikis").fetch_all(&self.read).await?)
+    }
+}
