@@ -62,6 +62,11 @@ $wgDBerrorLog = "{$farmConfig['data_dir']}/logs/mediawiki-dberror.log";
 $wgMainCacheType = ( function_exists( 'apcu_fetch' )
 	&& ( PHP_SAPI !== 'cli' || ini_get( 'apc.enable_cli' ) ) ) ? CACHE_ACCEL : CACHE_NONE;
 $wgMemCachedServers = [];
+# APCu is one small memory pool for all wikis and empties on every PHP restart: keep
+# sessions (else everyone is logged out) and rendered pages in the wiki's own CACHE_DB
+# (for SQLite: db/wikicache.sqlite, below).
+$wgSessionCacheType = CACHE_DB;
+$wgParserCacheType = CACHE_DB;
 
 ## Defaults a wiki may override in its shard
 $wgEnableEmail = false;
@@ -96,8 +101,8 @@ if ( $wgDBtype === 'sqlite' ) {
 			'flags' => 0,
 		];
 	};
-	// Object cache (main stash, sessions/parser cache when APCu is missing):
-	// db/wikicache.sqlite, its table is created on first use.
+	// CACHE_DB = db/wikicache.sqlite (sessions, parser cache, main stash, message cache
+	// without APCu); SqlBagOStuff creates the file and its table on first use.
 	$wgObjectCaches[CACHE_DB] = [
 		'class' => SqlBagOStuff::class,
 		'loggroup' => 'SQLBagOStuff',

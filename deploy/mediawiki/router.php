@@ -12,6 +12,15 @@
 
 require_once __DIR__ . '/farm-resolve.php';
 
+// Without MW_CONFIG_FILE MediaWiki would answer "LocalSettings.php not found, set up the
+// wiki" (the installer) for every host: refuse to serve instead.
+if ( realpath( (string)getenv( 'MW_CONFIG_FILE' ) ) !== realpath( __DIR__ . '/FarmSettings.php' ) ) {
+	http_response_code( 500 );
+	header( 'Content-Type: text/plain; charset=utf-8' );
+	echo "Farm misconfigured: MW_CONFIG_FILE must point at FarmSettings.php\n";
+	return true;
+}
+
 $farmWiki = farm_resolve();
 if ( $farmWiki === null ) {
 	farm_not_found();

@@ -1,1 +1,83 @@
+//! farmd's HTTP layer. It parses requests into domain calls on [`farm_core::Farm`] and turns
+//! the answers into JSON; no rule about wikis lives here.
 
+mod error;
+mod extract;
+mod health;
+mod proxy;
+mod wikis;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Request, StatusCode};
+use axum::{middleware, Router};
+use farm_core::Farm;
+use tokio::net::TcpListener;
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+pub use error::ApiError;
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub farm: Arc<Farm>,
+    http: proxy::HttpClient,
+}
+
+impl AppState {
+    pub fn new(farm: Arc<Farm>) -> Self {
+        Self { farm, http: proxy::client() }
+    }
+}
+
+/// The whole application: wiki hosts to MediaWiki, everything else to the API and portal.
+pub fn build_router(state: AppState) -> Router {
+    let api = Router::new()
+        .merge(wikis::router())
+        .layer(DefaultBodyLimit::max(state.farm.config.max_body_bytes))
+        .merge(health::router())
+        .merge(farm_web::router())
+        .fallback(|| async { ApiError::not_found() })
+        .method_not_allowed_fallback(|| async {
+            ApiError::Request {
+                status: StatusCode::METHOD_NOT_ALLOWED,
+                code: "method_not_allowed",
+                message: "this resource does not support that method".into(),
+            }
+        })
+        .with_state(state.clone());
+    // The host check wraps a router that has only a fallback, so it sees every request.
+    Router::new()
+        .fallback_service(api)
+        .layer(middleware::from_fn_with_state(state, proxy::route_by_host))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                let id = request.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok()).unwrap_or("");
+                tracing::info_span!("request", method = %request.method(), uri = %request.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(RandomRequestId))
+}
+
+#[derive(Clone, Copy)]
+struct RandomRequestId;
+
+impl MakeRequestId for RandomRequestId {
+    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
+        farm_core::secrets::random_hex(8).parse().ok().map(RequestId::new)
+    }
+}
+
+/// Serves until `shutdown` completes, then stops accepting and finishes open requests.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = build_router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+}

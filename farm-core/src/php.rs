@@ -219,8 +219,9 @@ pub async fn terminate(child: &mut Child) {
 async fn forward_log(index: usize, stderr: tokio::process::ChildStderr) {
     let mut lines = BufReader::new(stderr).lines();
     while let Ok(Some(line)) = lines.next_line().await {
-        // The built-in server logs every connection; PHP's own errors start with "PHP ".
-        if line.contains("PHP ") {
+        // The built-in server logs every connection; PHP's own errors start with "PHP <level>".
+        const PHP_ERRORS: &[&str] = &["PHP Fatal", "PHP Parse", "PHP Warning", "PHP Notice", "PHP Deprecated", "PHP Stack"];
+        if PHP_ERRORS.iter().any(|marker| line.contains(marker)) {
             warn!(server = index, "{line}");
         } else {
             debug!(server = index, "{line}");

@@ -1,1 +1,153 @@
-fn main() {}
+//! farmd: a control plane for MediaWiki wiki farms.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use farm_core::config::LogFormat;
+use farm_core::domain::{Role, Username};
+use farm_core::layout::Layout;
+use farm_core::php::PhpServers;
+use farm_core::{mediawiki, provision, Config, Farm};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{error, info, warn};
+
+#[derive(Parser)]
+#[command(version, about = "A control plane for MediaWiki wiki farms", long_about = None)]
+struct Cli {
+    /// TOML configuration file (values in FARM_* environment variables win over it).
+    #[arg(long, short, global = true, env = "FARM_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the farm: API, portal, provisioning pipeline and the wikis themselves.
+    Serve,
+    /// Print a bearer token for the API of this farm.
+    Token {
+        /// The account the token speaks for (becomes the owner of the wikis it creates).
+        #[arg(long)]
+        subject: String,
+        /// admin or member.
+        #[arg(long, default_value = "member")]
+        role: Role,
+        /// How long the token is valid, e.g. 30m, 12h, 30d.
+        #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+        ttl: Duration,
+    },
+    /// Apply the control store's migrations and exit.
+    Migrate,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = Config::load(cli.config.as_deref())?;
+    init_tracing(config.log_format);
+    let runtime = tokio::runtime::Runtime::new()?;
+    match cli.command {
+        Command::Serve => runtime.block_on(serve(config)),
+        Command::Token { subject, role, ttl } => {
+            let subject = Username::parse(&subject).map_err(|e| anyhow::anyhow!("--subject: {e}"))?;
+            let layout = Layout::new(&config.data_dir)?;
+            let keys = farm_core::auth::TokenKeys::load_or_create(layout.root())?;
+            println!("{}", keys.issue(&subject, role, ttl)?);
+            Ok(())
+        }
+        Command::Migrate => runtime.block_on(async {
+            Layout::new(&config.data_dir)?;
+            let store = farm_core::store::Store::connect(&config.control_store_url()).await?;
+            store.migrate().await?;
+            store.close().await;
+            info!("control store is up to date");
+            Ok(())
+        }),
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FARM_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let layout = Layout::new(&config.data_dir)?;
+    // One daemon per data directory: two would race on the same files.
+    let lock = std::fs::File::create(layout.lock_file())?;
+    lock.try_lock().map_err(|_| {
+        anyhow::anyhow!("another farmd is running on the data directory {}", layout.root().display())
+    })?;
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let local = listener.local_addr()?;
+    let farm = Arc::new(Farm::open(config, local).await?);
+    let shutdown = CancellationToken::new();
+    let tasks = TaskTracker::new();
+
+    if farm.config.php_workers > 0 {
+        let router = layout.farm_files_dir().join(mediawiki::ROUTER_FILE);
+        let servers = PhpServers::start(farm.php.clone(), router, farm.config.php_workers, shutdown.clone(), &tasks);
+        farm.set_php_servers(servers);
+    }
+    tasks.spawn(prepare_template(farm.clone(), shutdown.clone()));
+    tasks.spawn(provision::run(farm.clone(), shutdown.clone()));
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+
+    info!(
+        listen = %local,
+        data_dir = %layout.root().display(),
+        mediawiki = %farm.codebase.version,
+        example_wiki = %farm.urls.wiki_url("NAME"),
+        "farmd is up"
+    );
+    let state = farm_api::AppState::new(farm.clone());
+    farm_api::serve(listener, state, shutdown.clone().cancelled_owned()).await?;
+
+    tasks.close();
+    if tokio::time::timeout(Duration::from_secs(20), tasks.wait()).await.is_err() {
+        warn!("background work did not stop within 20 s; exiting anyway (it resumes at the next start)");
+    }
+    farm.store.close().await;
+    info!("farmd stopped");
+    drop(lock);
+    Ok(())
+}
+
+/// Builds the SQLite template at start, so that the first wiki does not wait for it.
+async fn prepare_template(farm: Arc<Farm>, shutdown: CancellationToken) {
+    loop {
+        match farm.sqlite_template().await {
+            Ok(_) => return,
+            Err(err) => error!(error = %format!("{err:#}"), "cannot prepare the SQLite template; retrying in 10 s"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}
+
+async fn cancel_on_signal(shutdown: CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        error!("cannot listen for signals");
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => info!("SIGTERM: shutting down"),
+        _ = int.recv() => info!("SIGINT: shutting down"),
+    }
+    shutdown.cancel();
+}

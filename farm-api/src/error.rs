@@ -1,0 +1,105 @@
+//! One error type for the HTTP layer and one JSON shape for every error:
+//! `{"error": {"code": "name_taken", "message": "...", "field": "name"}}`.
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use farm_core::FarmError;
+use serde::Serialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Farm(#[from] FarmError),
+    #[error("{message}")]
+    Unauthorized { code: &'static str, message: &'static str },
+    #[error("{message}")]
+    Request { status: StatusCode, code: &'static str, message: String },
+    #[error("the farm is starting and not ready yet")]
+    NotReady,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: Detail<'a>,
+}
+
+#[derive(Serialize)]
+struct Detail<'a> {
+    code: &'a str,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+}
+
+impl ApiError {
+    pub fn not_found() -> Self {
+        Self::Request { status: StatusCode::NOT_FOUND, code: "not_found", message: "no such resource".into() }
+    }
+
+    fn parts(&self) -> (StatusCode, &str, String, Option<&str>) {
+        match self {
+            ApiError::Farm(err) => match err {
+                FarmError::Invalid { field, code, message } => {
+                    (StatusCode::UNPROCESSABLE_ENTITY, code, message.clone(), Some(field))
+                }
+                FarmError::NameTaken(_) => (StatusCode::CONFLICT, "name_taken", err.to_string(), Some("name")),
+                FarmError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", err.to_string(), None),
+                FarmError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", err.to_string(), None),
+                FarmError::Conflict(_) => (StatusCode::CONFLICT, "conflict", err.to_string(), None),
+                FarmError::Internal(_) => {
+                    (StatusCode::INTERNAL_SERVER_ERROR, "internal", "something went wrong on our side".into(), None)
+                }
+            },
+            ApiError::Unauthorized { code, message } => (StatusCode::UNAUTHORIZED, code, (*message).into(), None),
+            ApiError::Request { status, code, message } => (*status, code, message.clone(), None),
+            ApiError::NotReady => (StatusCode::SERVICE_UNAVAILABLE, "not_ready", self.to_string(), None),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Farm(FarmError::Internal(err)) = &self {
+            // The details go to the log, never to the client.
+            tracing::error!(error = %format!("{err:#}"), "internal error");
+        }
+        let (status, code, message, field) = self.parts();
+        let mut response = (status, Json(Body { error: Detail { code, message, field } })).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        let (status, code) = match &rejection {
+            JsonRejection::MissingJsonContentType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+            JsonRejection::JsonSyntaxError(_) => (StatusCode::BAD_REQUEST, "malformed_json"),
+            JsonRejection::JsonDataError(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
+            _ if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
+            _ => (StatusCode::BAD_REQUEST, "bad_request"),
+        };
+        let message = match &rejection {
+            JsonRejection::MissingJsonContentType(_) => "send the body as JSON with Content-Type: application/json".into(),
+            _ if status == StatusCode::PAYLOAD_TOO_LARGE => "the request body is too large".into(),
+            other => other.body_text(),
+        };
+        Self::Request { status, code, message }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        Self::Request { status: StatusCode::BAD_REQUEST, code: "invalid_query", message: rejection.body_text() }
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        Self::Request { status: StatusCode::BAD_REQUEST, code: "invalid_path", message: rejection.body_text() }
+    }
+}

@@ -1,0 +1,225 @@
+//! `/api/v1/wikis`: create, read, list and delete wikis.
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::routing::get;
+use axum::{Json, Router};
+use farm_core::domain::{Actor, WikiState};
+use farm_core::farm::{CreateWiki, WikiView};
+use farm_core::provision::Step;
+use serde::{Deserialize, Serialize};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller};
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/wikis", get(list).post(create))
+        .route("/api/v1/wikis/{name}", get(read).delete(delete))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    name: String,
+    sitename: String,
+    language: Option<String>,
+}
+
+/// A wiki as the API shows it.
+#[derive(Serialize)]
+struct WikiResource {
+    name: String,
+    sitename: String,
+    language: String,
+    state: &'static str,
+    url: String,
+    owner: String,
+    created_at: String,
+    updated_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    activated_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deleted_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failure: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    progress: Option<Vec<StepProgress>>,
+    /// Where the wiki's resources live: for admins only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    storage: Option<Storage>,
+}
+
+#[derive(Serialize)]
+struct StepProgress {
+    step: &'static str,
+    done: bool,
+}
+
+#[derive(Serialize)]
+struct Storage {
+    backend: String,
+    key: String,
+    directory: String,
+    database: String,
+}
+
+/// The owner's credentials for the new wiki, shown once, to the creator only.
+#[derive(Serialize)]
+struct OwnerCredentials {
+    username: String,
+    password: String,
+}
+
+#[derive(Serialize)]
+struct Created {
+    #[serde(flatten)]
+    wiki: WikiResource,
+    owner_credentials: OwnerCredentials,
+}
+
+fn timestamp(unix: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(unix).ok().and_then(|t| t.format(&Rfc3339).ok()).unwrap_or_default()
+}
+
+fn resource(state: &AppState, actor: &Actor, view: WikiView) -> WikiResource {
+    let record = view.record;
+    let wiki_state = record.state();
+    let storage = actor.is_admin().then(|| {
+        let directory = state.farm.layout.wikis_dir().join(&record.resource_key);
+        Storage {
+            backend: record.backend.clone(),
+            key: record.resource_key.clone(),
+            database: directory.join("db").join(format!("{}.sqlite", record.resource_key)).display().to_string(),
+            directory: directory.display().to_string(),
+        }
+    });
+    // Failure details name paths and commands: admins see them, owners a summary.
+    let failure = record.failure.as_ref().filter(|_| wiki_state == WikiState::Failed || actor.is_admin()).map(|detail| {
+        if actor.is_admin() {
+            detail.clone()
+        } else {
+            "the wiki could not be built; the farm's operators can see why".to_owned()
+        }
+    });
+    let progress = view.steps_done.map(|done| {
+        Step::ALL
+            .into_iter()
+            .map(|step| StepProgress {
+                step: step.as_str(),
+                done: wiki_state == WikiState::Active || done.iter().any(|d| d == step.as_str()),
+            })
+            .collect()
+    });
+    WikiResource {
+        name: record.label,
+        sitename: record.sitename,
+        language: record.language,
+        state: wiki_state.as_str(),
+        url: view.url,
+        owner: record.owner,
+        created_at: timestamp(record.created_at),
+        updated_at: timestamp(record.updated_at),
+        activated_at: record.activated_at.map(timestamp),
+        deleted_at: record.deleted_at.map(timestamp),
+        failure,
+        progress,
+        storage,
+    }
+}
+
+fn location(name: &str) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if let Ok(value) = HeaderValue::from_str(&format!("/api/v1/wikis/{name}")) {
+        headers.insert(header::LOCATION, value);
+    }
+    headers
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    ApiJson(body): ApiJson<CreateBody>,
+) -> Result<(StatusCode, HeaderMap, Json<Created>), ApiError> {
+    let request = CreateWiki { name: body.name, sitename: body.sitename, language: body.language };
+    let (view, password) = state.farm.create_wiki(&actor, request).await?;
+    let headers = location(&view.record.label);
+    let credentials = OwnerCredentials { username: actor.username.mediawiki_name(), password: password.expose().to_owned() };
+    let wiki = resource(&state, &actor, view);
+    Ok((StatusCode::ACCEPTED, headers, Json(Created { wiki, owner_credentials: credentials })))
+}
+
+async fn read(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<WikiResource>, ApiError> {
+    let view = state.farm.get_wiki(&actor, &name).await?;
+    Ok(Json(resource(&state, &actor, view)))
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    ApiPath(name): ApiPath<String>,
+) -> Result<(StatusCode, Json<WikiResource>), ApiError> {
+    let view = state.farm.delete_wiki(&actor, &name).await?;
+    Ok((StatusCode::ACCEPTED, Json(resource(&state, &actor, view))))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListParams {
+    limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+    state: Option<String>,
+    /// Admins only: one owner's wikis.
+    owner: Option<String>,
+}
+
+#[derive(Serialize)]
+struct WikiList {
+    wikis: Vec<WikiResource>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<String>,
+}
+
+fn bad_query(code: &'static str, message: &str) -> ApiError {
+    ApiError::Request { status: StatusCode::BAD_REQUEST, code, message: message.to_owned() }
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> Result<Json<WikiList>, ApiError> {
+    let after = match params.cursor.as_deref() {
+        None => None,
+        Some(cursor) => Some(
+            cursor
+                .parse::<i64>()
+                .ok()
+                .filter(|id| *id >= 0)
+                .ok_or_else(|| bad_query("invalid_cursor", "cursor must be the next_cursor of a previous page"))?,
+        ),
+    };
+    let wiki_state = match params.state.as_deref() {
+        None => None,
+        Some(s) => Some(WikiState::parse(s).ok_or_else(|| {
+            bad_query("invalid_state", "state must be one of provisioning, active, failed, deleting, deleted")
+        })?),
+    };
+    if params.owner.is_some() && !actor.is_admin() {
+        return Err(ApiError::Farm(farm_core::FarmError::Forbidden("only admins may list other owners' wikis")));
+    }
+    let page = state.farm.list_wikis(&actor, params.owner.as_deref(), wiki_state, after, params.limit).await?;
+    Ok(Json(WikiList {
+        wikis: page.wikis.into_iter().map(|view| resource(&state, &actor, view)).collect(),
+        next_cursor: page.next_after.map(|id| id.to_string()),
+    }))
+}
