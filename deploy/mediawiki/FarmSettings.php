@@ -68,6 +68,10 @@ $wgMemCachedServers = [];
 $wgSessionCacheType = CACHE_DB;
 $wgParserCacheType = CACHE_DB;
 
+## Client addresses: farmd proxies every request from loopback and sets X-Forwarded-For to
+## the real peer; trusting it keeps IP blocks and rate limits about people, not the proxy.
+$wgCdnServersNoPurge = [ '127.0.0.1', '::1' ];
+
 ## Defaults a wiki may override in its shard
 $wgEnableEmail = false;
 $wgEnableUserEmail = false;

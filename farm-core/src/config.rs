@@ -19,6 +19,10 @@ pub const DEFAULT_RESERVED_NAMES: &[&str] = &[
     "upload", "uploads", "webmail", "wiki", "www",
 ];
 
+/// `FARM_` variables that are read elsewhere, not settings: `FARM_CONFIG` names the file and
+/// `FARM_LOG` is the log filter.
+const NOT_SETTINGS: &[&str] = &["config", "log"];
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -98,7 +102,7 @@ impl Config {
             figment = figment.merge(Toml::file(file));
         }
         let config: Config = figment
-            .merge(Env::prefixed("FARM_"))
+            .merge(Env::prefixed("FARM_").filter(|key| !NOT_SETTINGS.iter().any(|n| key == *n)))
             .extract()
             .map_err(|e| ConfigError::Invalid(Box::new(e)))?;
         config.validate()?;
@@ -165,6 +169,8 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.create_file("farmd.toml", "base_domain = \"wikis.example.org\"\nphp_workers = 2\n")?;
             jail.set_env("FARM_PHP_WORKERS", "3");
+            jail.set_env("FARM_LOG", "debug");
+            jail.set_env("FARM_CONFIG", "farmd.toml");
             let config = Config::load(Some(Path::new("farmd.toml"))).expect("loads");
             assert_eq!(config.base_domain, "wikis.example.org");
             assert_eq!(config.php_workers, 3);

@@ -140,6 +140,12 @@ impl LanguageCode {
     }
 }
 
+impl fmt::Display for LanguageCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// The languages the shared codebase ships (one `languages/messages/Messages*.php` each).
 #[derive(Debug, Clone)]
 pub struct Languages {

@@ -3,14 +3,15 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use anyhow::Context;
 use tokio::sync::{Notify, OnceCell};
 
 use crate::auth::TokenKeys;
 use crate::config::Config;
-use crate::domain::{Actor, Languages, NamePolicy, ResourceKey, Sitename, WikiName, WikiState};
+use crate::domain::{Actor, LanguageCode, Languages, NamePolicy, ResourceKey, Sitename, WikiName, WikiState};
 use crate::error::FarmError;
 use crate::layout::Layout;
 use crate::mediawiki::sqlite::SqliteTemplate;
@@ -25,6 +26,8 @@ pub const BACKEND_SQLITE: &str = "sqlite";
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
 pub const MAX_PAGE_SIZE: u32 = 500;
 const INITIAL_PASSWORD_LEN: usize = 20;
+/// The content language of wikis created without one, and of the template built at start.
+pub const DEFAULT_LANGUAGE: &str = "en";
 
 pub struct Farm {
     pub config: Config,
@@ -36,7 +39,9 @@ pub struct Farm {
     pub php: Php,
     names: NamePolicy,
     languages: Languages,
-    sqlite_template: OnceCell<SqliteTemplate>,
+    default_language: LanguageCode,
+    /// One template per content language, each built once (concurrent callers wait).
+    sqlite_templates: Mutex<HashMap<String, Arc<OnceCell<SqliteTemplate>>>>,
     php_servers: OnceLock<Arc<PhpServers>>,
     pipeline_wakeup: Notify,
     pipeline_running: AtomicBool,
@@ -72,6 +77,9 @@ impl Farm {
             .with_context(|| format!("preparing the data directory {}", config.data_dir.display()))?;
         let codebase = Codebase::detect(&config.mediawiki_dir)?;
         let languages = Languages::load(&codebase.dir).context("reading MediaWiki's languages")?;
+        let default_language = languages
+            .parse(DEFAULT_LANGUAGE)
+            .map_err(|_| anyhow::anyhow!("the MediaWiki codebase does not ship the language {DEFAULT_LANGUAGE}"))?;
         let tokens = TokenKeys::load_or_create(layout.root()).context("loading the signing key")?;
         let store = Store::connect(&config.control_store_url()).await.context("opening the control store")?;
         store.migrate().await.context("migrating the control store")?;
@@ -92,20 +100,36 @@ impl Farm {
             tokens,
             php,
             languages,
-            sqlite_template: OnceCell::new(),
+            default_language,
+            sqlite_templates: Mutex::default(),
             php_servers: OnceLock::new(),
             pipeline_wakeup: Notify::new(),
             pipeline_running: AtomicBool::new(false),
         })
     }
 
-    /// The SQLite template for this MediaWiki version, made on first use.
-    pub async fn sqlite_template(&self) -> anyhow::Result<&SqliteTemplate> {
-        self.sqlite_template
+    /// The SQLite template for this MediaWiki version and `language`, made on first use.
+    pub async fn sqlite_template(&self, language: &LanguageCode) -> anyhow::Result<SqliteTemplate> {
+        let cell = {
+            let mut templates = self.sqlite_templates.lock().unwrap_or_else(|p| p.into_inner());
+            templates.entry(language.as_str().to_owned()).or_default().clone()
+        };
+        let template = cell
             .get_or_try_init(|| async {
-                SqliteTemplate::ensure(&self.php, &self.layout.templates_dir(&self.codebase.version)).await
+                SqliteTemplate::ensure(&self.php, &self.layout.templates_dir(&self.codebase.version), language).await
             })
-            .await
+            .await?;
+        Ok(template.clone())
+    }
+
+    /// Whether the template for the farm's default language exists (the readiness check).
+    fn default_template_ready(&self) -> bool {
+        let templates = self.sqlite_templates.lock().unwrap_or_else(|p| p.into_inner());
+        templates.get(DEFAULT_LANGUAGE).is_some_and(|cell| cell.initialized())
+    }
+
+    pub fn default_language(&self) -> &LanguageCode {
+        &self.default_language
     }
 
     pub fn languages(&self) -> &Languages {
@@ -132,7 +156,7 @@ impl Farm {
     pub fn readiness(&self) -> Readiness {
         let php_ready = self.php_servers().map_or(0, |s| s.ready_count());
         Readiness {
-            template: self.sqlite_template.initialized(),
+            template: self.default_template_ready(),
             pipeline: self.pipeline_running.load(Ordering::Relaxed),
             php_servers_ready: php_ready,
             php_servers_wanted: self.config.php_workers,
@@ -152,7 +176,7 @@ impl Farm {
     pub async fn create_wiki(&self, actor: &Actor, request: CreateWiki) -> Result<(WikiView, Secret), FarmError> {
         let name = self.names.parse(&request.name)?;
         let sitename = Sitename::parse(&request.sitename)?;
-        let language = self.languages.parse(request.language.as_deref().unwrap_or("en"))?;
+        let language = self.languages.parse(request.language.as_deref().unwrap_or(DEFAULT_LANGUAGE))?;
         // Cheap early answer before hashing; the unique index decides races.
         if self.store.wiki_by_name(name.as_str()).await?.is_some() {
             return Err(FarmError::NameTaken(name.to_string()));

@@ -12,6 +12,7 @@
 //!   templates/<mw version>/    installer output per backend, copied for each new wiki
 //!   wikis/<key>/               one wiki: LocalSettings.php, secrets.php, db/, images/
 //!   hosts/<name> -> ../wikis/<key>   present exactly while the wiki is served
+//!   logs/                      MediaWiki's error logs
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -27,7 +28,7 @@ impl Layout {
     pub fn new(data_dir: &Path) -> std::io::Result<Self> {
         std::fs::create_dir_all(data_dir)?;
         let root = data_dir.canonicalize()?;
-        for dir in ["mediawiki", "cache", "templates", "wikis", "hosts"] {
+        for dir in ["mediawiki", "cache", "templates", "wikis", "hosts", "logs"] {
             std::fs::create_dir_all(root.join(dir))?;
         }
         Ok(Self { root })

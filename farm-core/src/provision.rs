@@ -213,7 +213,7 @@ async fn run_step(farm: &Farm, wiki: &WikiRecord, parsed: &Parsed, step: Step) -
         Step::Database => {
             let hash = wiki.owner_password_hash.as_deref().context("the owner's password hash is gone")?;
             let owner = crate::domain::Username::parse(&wiki.owner).map_err(|e| anyhow::anyhow!("registry owner: {e}"))?;
-            let template = farm.sqlite_template().await?;
+            let template = farm.sqlite_template(&parsed.language).await?;
             template.create_wiki_database(&wiki_dir.join("db"), &parsed.key, &owner.mediawiki_name(), hash).await
         }
         Step::Uploads => Ok(std::fs::create_dir_all(wiki_dir.join("images"))?),

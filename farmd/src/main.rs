@@ -128,7 +128,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 /// Builds the SQLite template at start, so that the first wiki does not wait for it.
 async fn prepare_template(farm: Arc<Farm>, shutdown: CancellationToken) {
     loop {
-        match farm.sqlite_template().await {
+        match farm.sqlite_template(farm.default_language()).await {
             Ok(_) => return,
             Err(err) => error!(error = %format!("{err:#}"), "cannot prepare the SQLite template; retrying in 10 s"),
         }

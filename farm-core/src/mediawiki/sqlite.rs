@@ -9,7 +9,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use sqlx::{Connection, SqliteConnection};
 use tracing::info;
 
-use crate::domain::ResourceKey;
+use crate::domain::{LanguageCode, ResourceKey};
 use crate::fsutil::{remove_dir_all_if_exists, sync_dir};
 use crate::php::Php;
 
@@ -23,7 +23,8 @@ pub const TEMPLATE_ADMIN: &str = "FarmTemplateOwner";
 /// cache) and `wikicache.sqlite` is made by MediaWiki on first use.
 const DB_FILE_SUFFIXES: &[&str] = &[".sqlite", "_jobqueue.sqlite"];
 
-/// An installed SQLite template for one MediaWiki version.
+/// An installed SQLite template for one MediaWiki version and content language (the
+/// installer names the main page in the content language, so one template per language).
 #[derive(Debug, Clone)]
 pub struct SqliteTemplate {
     dir: PathBuf,
@@ -33,19 +34,19 @@ impl SqliteTemplate {
     /// The template under `templates_dir`, running MediaWiki's installer to make it if absent.
     /// The installer writes into a scratch folder that is renamed into place when complete, so
     /// a crash leaves either no template or a whole one.
-    pub async fn ensure(php: &Php, templates_dir: &Path) -> anyhow::Result<Self> {
-        let dir = templates_dir.join("sqlite");
+    pub async fn ensure(php: &Php, templates_dir: &Path, language: &LanguageCode) -> anyhow::Result<Self> {
+        let dir = templates_dir.join(format!("sqlite-{language}"));
         if dir.join(format!("{TEMPLATE_DB}.sqlite")).is_file() {
             return Ok(Self { dir });
         }
         std::fs::create_dir_all(templates_dir)?;
-        remove_stale_builds(templates_dir)?;
-        let scratch = templates_dir.join(format!(".sqlite.building-{}", crate::secrets::random_hex(4)));
+        let scratch_prefix = format!(".sqlite-{language}.building-");
+        remove_stale_builds(templates_dir, &scratch_prefix)?;
+        let scratch = templates_dir.join(format!("{scratch_prefix}{}", crate::secrets::random_hex(4)));
         std::fs::create_dir_all(scratch.join("conf"))?;
-        info!(dir = %dir.display(), "running MediaWiki's installer for the SQLite template");
+        info!(dir = %dir.display(), "running MediaWiki's installer for a SQLite template");
         let started = std::time::Instant::now();
-        let result = Self::install(php, &scratch).await;
-        if let Err(err) = result {
+        if let Err(err) = Self::install(php, &scratch, language).await {
             let _ = remove_dir_all_if_exists(&scratch);
             return Err(err);
         }
@@ -54,33 +55,34 @@ impl SqliteTemplate {
         remove_dir_all_if_exists(&scratch.join("conf"))?;
         std::fs::rename(&scratch, &dir)?;
         sync_dir(templates_dir)?;
-        info!(elapsed_ms = started.elapsed().as_millis() as u64, "SQLite template ready");
+        info!(elapsed_ms = started.elapsed().as_millis() as u64, language = %language, "SQLite template ready");
         Ok(Self { dir })
     }
 
-    async fn install(php: &Php, scratch: &Path) -> anyhow::Result<()> {
+    async fn install(php: &Php, scratch: &Path, language: &LanguageCode) -> anyhow::Result<()> {
         let db_dir = scratch.to_string_lossy().into_owned();
-        let conf_dir = scratch.join("conf").to_string_lossy().into_owned();
+        let conf_dir = scratch.join("conf");
         let password = crate::secrets::random_password(24);
-        let mut cmd = php.command();
+        let install = [
+            "--dbtype", "sqlite", "--dbpath", &db_dir, "--dbname", TEMPLATE_DB,
+            "--confpath", &conf_dir.to_string_lossy(), "--server", "http://template.invalid",
+            "--scriptpath", "", "--lang", language.as_str(), "--pass", password.expose(),
+            "Farm template", TEMPLATE_ADMIN,
+        ];
         // The installer refuses to run when the config file it would load exists.
-        cmd.env("MW_CONFIG_FILE", scratch.join("conf/absent.php"));
-        let output = cmd
-            .arg(php.mediawiki_dir.join("maintenance/install.php"))
-            .args(["--dbtype", "sqlite", "--dbpath", &db_dir, "--dbname", TEMPLATE_DB, "--confpath", &conf_dir])
-            .args(["--server", "http://template.invalid", "--scriptpath", "", "--lang", "en"])
-            .args(["--pass", password.expose(), "Farm template", TEMPLATE_ADMIN])
-            .output()
-            .await
-            .context("starting MediaWiki's installer")?;
-        if !output.status.success() {
-            anyhow::bail!(
-                "MediaWiki's installer failed ({}): {}{}",
-                output.status,
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            );
+        run_script(php, &conf_dir.join("absent.php"), "install.php", &install).await?;
+        // A fresh install still has schema updates pending; apply them once here instead of
+        // in every wiki.
+        let settings = conf_dir.join("LocalSettings.php");
+        let settings_arg = settings.to_string_lossy();
+        run_script(php, &settings, "update.php", &["--conf", &settings_arg, "--quick"]).await?;
+        // The installer queues jobs in the main database, where the farm's job queue never
+        // looks, and leaves cache rows behind: copies start clean.
+        let mut conn = open(&scratch.join(format!("{TEMPLATE_DB}.sqlite"))).await?;
+        for statement in ["DELETE FROM job", "DELETE FROM objectcache", "VACUUM"] {
+            sqlx::query(statement).execute(&mut conn).await?;
         }
+        conn.close().await?;
         Ok(())
     }
 
@@ -110,26 +112,49 @@ impl SqliteTemplate {
     }
 }
 
-fn remove_stale_builds(templates_dir: &Path) -> std::io::Result<()> {
+async fn run_script(php: &Php, config_file: &Path, script: &str, args: &[&str]) -> anyhow::Result<()> {
+    let mut cmd = php.command();
+    cmd.env("MW_CONFIG_FILE", config_file);
+    let output = cmd
+        .arg(php.mediawiki_dir.join("maintenance").join(script))
+        .args(args)
+        .output()
+        .await
+        .with_context(|| format!("starting {script}"))?;
+    if !output.status.success() {
+        anyhow::bail!(
+            "{script} failed ({}): {}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(())
+}
+
+async fn open(db_file: &Path) -> anyhow::Result<SqliteConnection> {
+    let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", db_file.display()))?
+        .journal_mode(SqliteJournalMode::Delete)
+        .create_if_missing(false);
+    Ok(SqliteConnection::connect_with(&options).await?)
+}
+
+fn remove_stale_builds(templates_dir: &Path, prefix: &str) -> std::io::Result<()> {
     for entry in std::fs::read_dir(templates_dir)? {
         let entry = entry?;
-        if entry.file_name().to_string_lossy().starts_with(".sqlite.building-") {
+        if entry.file_name().to_string_lossy().starts_with(prefix) {
             remove_dir_all_if_exists(&entry.path())?;
         }
     }
     Ok(())
 }
 
-/// Renames the template's administrator to the owner and sets their password. MediaWiki keys
-/// users by `user_name` and `actor_name`; the account-creation log entry names the user as its
-/// target page.
+/// Renames the template's administrator to the owner and sets their password. In a fresh
+/// install the name is only in `user` and `actor`; groups hang off the user id. A new
+/// `user_token` keeps the template's token from being shared by every wiki.
 async fn put_owner_in_place(db_file: &Path, owner: &str, password_hash: &str) -> anyhow::Result<()> {
-    let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", db_file.display()))?
-        .journal_mode(SqliteJournalMode::Delete)
-        .create_if_missing(false);
-    let mut conn = SqliteConnection::connect_with(&options).await?;
+    let mut conn = open(db_file).await?;
     let now = mediawiki_timestamp(time::OffsetDateTime::now_utc());
-    let token = crate::secrets::random_hex(16);
     let mut tx = conn.begin().await?;
     let renamed = sqlx::query(
         "UPDATE user SET user_name = ?, user_password = ?, user_token = ?, user_touched = ?, \
@@ -137,7 +162,7 @@ async fn put_owner_in_place(db_file: &Path, owner: &str, password_hash: &str) ->
     )
     .bind(owner)
     .bind(password_hash)
-    .bind(&token)
+    .bind(crate::secrets::random_hex(16))
     .bind(&now)
     .bind(&now)
     .bind(TEMPLATE_ADMIN)
@@ -145,17 +170,6 @@ async fn put_owner_in_place(db_file: &Path, owner: &str, password_hash: &str) ->
     .await?;
     anyhow::ensure!(renamed.rows_affected() == 1, "the template has no user {TEMPLATE_ADMIN}");
     sqlx::query("UPDATE actor SET actor_name = ? WHERE actor_name = ?").bind(owner).bind(TEMPLATE_ADMIN).execute(&mut *tx).await?;
-    sqlx::query("UPDATE logging SET log_title = ?, log_timestamp = ? WHERE log_namespace = 2 AND log_title = ?")
-        .bind(owner)
-        .bind(&now)
-        .bind(TEMPLATE_ADMIN)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("UPDATE recentchanges SET rc_title = ? WHERE rc_namespace = 2 AND rc_title = ?")
-        .bind(owner)
-        .bind(TEMPLATE_ADMIN)
-        .execute(&mut *tx)
-        .await?;
     tx.commit().await?;
     conn.close().await?;
     Ok(())

@@ -1,0 +1,293 @@
+//! Test harness: runs the real `farmd` binary on a free port with a fresh data directory,
+//! against the real MediaWiki codebase, and talks to it over HTTP like any client.
+
+#![allow(dead_code)] // Each test binary uses a different part of the harness.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const MEDIAWIKI_DIR: &str = "/usr/share/mediawiki";
+const FARMD: &str = env!("CARGO_BIN_EXE_farmd");
+
+pub fn require_mediawiki() {
+    assert!(
+        Path::new(MEDIAWIKI_DIR).join("includes/Defines.php").is_file(),
+        "MediaWiki is not installed at {MEDIAWIKI_DIR}: run deploy/install-deps.sh (the end-to-end tests need it)"
+    );
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind").local_addr().expect("addr").port()
+}
+
+pub struct Farmd {
+    child: Option<Child>,
+    pub port: u16,
+    pub data_dir: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+    env: Vec<(String, String)>,
+    pub http: reqwest::Client,
+}
+
+impl Farmd {
+    /// A farm on a fresh data directory, started and healthy.
+    pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    pub async fn start_with(env: &[(&str, &str)]) -> Self {
+        let mut farm = Self::new(env);
+        farm.spawn();
+        farm.wait_healthy().await;
+        farm
+    }
+
+    /// Prepared but not started (see [`Farmd::spawn`]).
+    pub fn new(env: &[(&str, &str)]) -> Self {
+        require_mediawiki();
+        let temp = tempfile::tempdir().expect("tempdir");
+        Self {
+            child: None,
+            port: free_port(),
+            data_dir: temp.path().join("data"),
+            _temp: Some(temp),
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            http: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client"),
+        }
+    }
+
+    pub fn spawn(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.data_dir.with_file_name("farmd.log"))
+            .expect("log file");
+        let mut cmd = Command::new(FARMD);
+        cmd.arg("serve")
+            .env("FARM_LISTEN", format!("127.0.0.1:{}", self.port))
+            .env("FARM_DATA_DIR", &self.data_dir)
+            .env("FARM_MEDIAWIKI_DIR", MEDIAWIKI_DIR)
+            .env("FARM_PHP_WORKERS", "2")
+            .env("FARM_LOG", "info,farm_core=debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log.try_clone().expect("log"));
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        self.child = Some(cmd.spawn().expect("start farmd"));
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data_dir.with_file_name("farmd.log")).unwrap_or_default()
+    }
+
+    pub async fn wait_healthy(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!("farmd exited with {status}:\n{}", self.log());
+                }
+            }
+            if let Ok(response) = self.http.get(self.url("/healthz")).send().await {
+                if response.status() == 200 {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "farmd did not become healthy:\n{}", self.log());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// `kill -9`: no chance to clean up.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+            nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).expect("kill -9");
+            child.wait().expect("reap");
+        }
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "farmd did not stop after SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
+    }
+
+    /// A token from `farmd token`, for this farm.
+    pub fn token(&self, subject: &str, role: &str) -> String {
+        self.token_with_ttl(subject, role, "1h")
+    }
+
+    pub fn token_with_ttl(&self, subject: &str, role: &str, ttl: &str) -> String {
+        let output = Command::new(FARMD)
+            .args(["token", "--subject", subject, "--role", role, "--ttl", ttl])
+            .env("FARM_DATA_DIR", &self.data_dir)
+            .output()
+            .expect("farmd token");
+        assert!(output.status.success(), "farmd token failed: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).expect("utf-8").trim().to_owned()
+    }
+
+    pub async fn create_wiki(&self, token: &str, body: Value) -> (u16, Value) {
+        let response =
+            self.http.post(self.url("/api/v1/wikis")).bearer_auth(token).json(&body).send().await.expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get_json(&self, token: &str, path: &str) -> (u16, Value) {
+        let response = self.http.get(self.url(path)).bearer_auth(token).send().await.expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn delete(&self, token: &str, path: &str) -> (u16, Value) {
+        let response = self.http.delete(self.url(path)).bearer_auth(token).send().await.expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Polls the wiki until its state is one of `states`; returns the resource.
+    pub async fn wait_for_state(&self, token: &str, name: &str, states: &[&str]) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let (status, body) = self.get_json(token, &format!("/api/v1/wikis/{name}")).await;
+            if status == 200 && states.contains(&body["state"].as_str().unwrap_or("")) {
+                return body;
+            }
+            assert!(Instant::now() < deadline, "wiki {name} never reached {states:?}; last {status} {body}\n{}", self.log());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// An HTTP client that reaches `{name}.localhost` at this farm, with its own cookie jar
+    /// (as a browser would, without relying on the system resolver for *.localhost).
+    pub fn wiki_client(&self, name: &str) -> WikiClient {
+        let host = format!("{name}.localhost");
+        let http = reqwest::Client::builder()
+            .resolve(&host, self.addr())
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("client");
+        WikiClient { http, base: format!("http://{host}:{}", self.port) }
+    }
+
+    /// Runs a MediaWiki maintenance script through the farm's entry file.
+    pub fn maintenance(&self, script: &str, args: &[&str]) -> std::process::Output {
+        Command::new("php")
+            .arg(Path::new(MEDIAWIKI_DIR).join("maintenance").join(script))
+            .args(args)
+            .env("MW_CONFIG_FILE", self.data_dir.join("mediawiki/FarmSettings.php"))
+            .output()
+            .expect("php")
+    }
+
+    /// Directory entries under `data/<sub>` (hidden ones too).
+    pub fn entries(&self, sub: &str) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.data_dir.join(sub))
+            .map(|dir| dir.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    /// Rows of the control store, read directly.
+    pub async fn registry(&self) -> Vec<(String, String, String)> {
+        use sqlx::{Connection, Row};
+        let url = format!("sqlite://{}?mode=ro", self.data_dir.join("control.sqlite").display());
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.expect("open control store");
+        let rows = sqlx::query("SELECT label, resource_key, state FROM wikis ORDER BY id")
+            .fetch_all(&mut conn)
+            .await
+            .expect("query");
+        rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect()
+    }
+}
+
+impl Drop for Farmd {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+pub struct WikiClient {
+    pub http: reqwest::Client,
+    pub base: String,
+}
+
+impl WikiClient {
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let response = self.http.get(format!("{}{path}", self.base)).send().await.expect("request");
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap_or_default())
+    }
+
+    pub async fn api_get(&self, query: &[(&str, &str)]) -> Value {
+        let response = self
+            .http
+            .get(format!("{}/api.php", self.base))
+            .query(&[("format", "json"), ("formatversion", "2")])
+            .query(query)
+            .send()
+            .await
+            .expect("api request");
+        response.json().await.expect("api json")
+    }
+
+    pub async fn api_post(&self, form: &[(&str, &str)]) -> Value {
+        let mut fields: Vec<(&str, &str)> = vec![("format", "json"), ("formatversion", "2")];
+        fields.extend_from_slice(form);
+        let response = self.http.post(format!("{}/api.php", self.base)).form(&fields).send().await.expect("api request");
+        response.json().await.expect("api json")
+    }
+
+    /// Logs in through MediaWiki's action API (clientlogin), as a person would.
+    pub async fn login(&self, username: &str, password: &str) -> Value {
+        let tokens = self.api_get(&[("action", "query"), ("meta", "tokens"), ("type", "login")]).await;
+        let token = tokens["query"]["tokens"]["logintoken"].as_str().expect("login token").to_owned();
+        let returnurl = format!("{}/", self.base);
+        self.api_post(&[
+            ("action", "clientlogin"),
+            ("username", username),
+            ("password", password),
+            ("logintoken", &token),
+            ("loginreturnurl", &returnurl),
+        ])
+        .await
+    }
+
+    pub async fn edit(&self, title: &str, text: &str) -> Value {
+        let tokens = self.api_get(&[("action", "query"), ("meta", "tokens")]).await;
+        let token = tokens["query"]["tokens"]["csrftoken"].as_str().expect("csrf token").to_owned();
+        self.api_post(&[("action", "edit"), ("title", title), ("text", text), ("token", &token)]).await
+    }
+}
