@@ -15,7 +15,9 @@ use axum::http::{Request, StatusCode};
 use axum::{middleware, Router};
 use farm_core::Farm;
 use tokio::net::TcpListener;
-use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
@@ -29,7 +31,10 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(farm: Arc<Farm>) -> Self {
-        Self { farm, http: proxy::client() }
+        Self {
+            farm,
+            http: proxy::client(),
+        }
     }
 }
 
@@ -68,7 +73,10 @@ struct RandomRequestId;
 
 impl MakeRequestId for RandomRequestId {
     fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
-        farm_core::secrets::random_hex(8).parse().ok().map(RequestId::new)
+        farm_core::secrets::random_hex(8)
+            .parse()
+            .ok()
+            .map(RequestId::new)
     }
 }
 
@@ -79,5 +87,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = build_router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -12,11 +12,52 @@ use serde::{Deserialize, Serialize};
 /// Names a wiki may never take, because the farm or its host uses them. Replaced (not
 /// extended) by `reserved_names` in the configuration.
 pub const DEFAULT_RESERVED_NAMES: &[&str] = &[
-    "admin", "api", "app", "assets", "auth", "autoconfig", "autodiscover", "cdn", "dashboard",
-    "db", "dns", "docs", "farm", "farmd", "ftp", "git", "health", "healthz", "help", "host",
-    "imap", "images", "localhost", "login", "mail", "media", "metrics", "mw", "mx", "ns", "ns1",
-    "ns2", "portal", "pop", "pop3", "root", "smtp", "sso", "static", "status", "support",
-    "upload", "uploads", "webmail", "wiki", "www",
+    "admin",
+    "api",
+    "app",
+    "assets",
+    "auth",
+    "autoconfig",
+    "autodiscover",
+    "cdn",
+    "dashboard",
+    "db",
+    "dns",
+    "docs",
+    "farm",
+    "farmd",
+    "ftp",
+    "git",
+    "health",
+    "healthz",
+    "help",
+    "host",
+    "imap",
+    "images",
+    "localhost",
+    "login",
+    "mail",
+    "media",
+    "metrics",
+    "mw",
+    "mx",
+    "ns",
+    "ns1",
+    "ns2",
+    "portal",
+    "pop",
+    "pop3",
+    "root",
+    "smtp",
+    "sso",
+    "static",
+    "status",
+    "support",
+    "upload",
+    "uploads",
+    "webmail",
+    "wiki",
+    "www",
 ];
 
 /// `FARM_` variables that are read elsewhere, not settings: `FARM_CONFIG` names the file and
@@ -81,7 +122,10 @@ impl Default for Config {
             php_binary: PathBuf::from("php"),
             php_workers: 4,
             database_url: None,
-            reserved_names: DEFAULT_RESERVED_NAMES.iter().map(|s| s.to_string()).collect(),
+            reserved_names: DEFAULT_RESERVED_NAMES
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
             provision_workers: 2,
             provision_max_attempts: 5,
             max_body_bytes: 64 * 1024,
@@ -112,19 +156,27 @@ impl Config {
     fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |msg: String| Err(ConfigError::Invalid(Box::new(figment::Error::from(msg))));
         if !matches!(self.public_scheme.as_str(), "http" | "https") {
-            return invalid(format!("public_scheme must be http or https, not {:?}", self.public_scheme));
+            return invalid(format!(
+                "public_scheme must be http or https, not {:?}",
+                self.public_scheme
+            ));
         }
         let domain_ok = !self.base_domain.is_empty()
             && self.base_domain.len() <= 190
             && self.base_domain.split('.').all(|label| {
                 !label.is_empty()
                     && label.len() <= 63
-                    && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
                     && !label.starts_with('-')
                     && !label.ends_with('-')
             });
         if !domain_ok {
-            return invalid(format!("base_domain {:?} is not a lowercase DNS name", self.base_domain));
+            return invalid(format!(
+                "base_domain {:?} is not a lowercase DNS name",
+                self.base_domain
+            ));
         }
         if self.provision_workers == 0 {
             return invalid("provision_workers must be at least 1".into());
@@ -142,7 +194,10 @@ impl Config {
     pub fn control_store_url(&self) -> String {
         match &self.database_url {
             Some(url) => url.clone(),
-            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("control.sqlite").display()),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("control.sqlite").display()
+            ),
         }
     }
 }
@@ -156,18 +211,24 @@ pub enum ConfigError {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closures return figment's own error type.
 mod tests {
     use super::*;
 
     #[test]
     fn defaults_are_valid() {
-        Config::default().validate().expect("defaults must validate");
+        Config::default()
+            .validate()
+            .expect("defaults must validate");
     }
 
     #[test]
     fn file_then_env_override_defaults() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("farmd.toml", "base_domain = \"wikis.example.org\"\nphp_workers = 2\n")?;
+            jail.create_file(
+                "farmd.toml",
+                "base_domain = \"wikis.example.org\"\nphp_workers = 2\n",
+            )?;
             jail.set_env("FARM_PHP_WORKERS", "3");
             jail.set_env("FARM_LOG", "debug");
             jail.set_env("FARM_CONFIG", "farmd.toml");
@@ -180,13 +241,30 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_loads_and_matches_the_defaults() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/farmd.example.toml");
+        let config = Config::load(Some(&example)).expect("the example config must load");
+        let defaults = Config::default();
+        assert_eq!(config.listen, defaults.listen);
+        assert_eq!(
+            config.deleted_name_retention,
+            defaults.deleted_name_retention
+        );
+        assert_eq!(config.max_body_bytes, defaults.max_body_bytes);
+        assert_eq!(config.php_workers, defaults.php_workers);
+    }
+
+    #[test]
     fn rejects_bad_values_and_unknown_keys() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("bad.toml", "base_domain = \"Not A Domain\"\n")?;
             assert!(Config::load(Some(Path::new("bad.toml"))).is_err());
             jail.create_file("typo.toml", "base_domian = \"x.org\"\n")?;
             assert!(Config::load(Some(Path::new("typo.toml"))).is_err());
-            assert!(matches!(Config::load(Some(Path::new("missing.toml"))), Err(ConfigError::MissingFile(_))));
+            assert!(matches!(
+                Config::load(Some(Path::new("missing.toml"))),
+                Err(ConfigError::MissingFile(_))
+            ));
             Ok(())
         });
     }

@@ -1,9 +1,9 @@
 //! [`Farm`]: the one entry point through which the API, the portal and the CLI act on the
 //! farm. Every rule about who may do what to which wiki is applied here.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use anyhow::Context;
@@ -11,7 +11,9 @@ use tokio::sync::{Notify, OnceCell};
 
 use crate::auth::TokenKeys;
 use crate::config::Config;
-use crate::domain::{Actor, LanguageCode, Languages, NamePolicy, ResourceKey, Sitename, WikiName, WikiState};
+use crate::domain::{
+    Actor, LanguageCode, Languages, NamePolicy, ResourceKey, Sitename, WikiName, WikiState,
+};
 use crate::error::FarmError;
 use crate::layout::Layout;
 use crate::mediawiki::sqlite::SqliteTemplate;
@@ -73,18 +75,25 @@ impl Farm {
     /// Opens the farm: control store (migrated), keys, codebase, the PHP side's files.
     /// `listen` is the address the daemon bound, for the wikis' public addresses.
     pub async fn open(config: Config, listen: SocketAddr) -> anyhow::Result<Self> {
-        let layout = Layout::new(&config.data_dir)
-            .with_context(|| format!("preparing the data directory {}", config.data_dir.display()))?;
+        let layout = Layout::new(&config.data_dir).with_context(|| {
+            format!("preparing the data directory {}", config.data_dir.display())
+        })?;
         let codebase = Codebase::detect(&config.mediawiki_dir)?;
         let languages = Languages::load(&codebase.dir).context("reading MediaWiki's languages")?;
-        let default_language = languages
-            .parse(DEFAULT_LANGUAGE)
-            .map_err(|_| anyhow::anyhow!("the MediaWiki codebase does not ship the language {DEFAULT_LANGUAGE}"))?;
+        let default_language = languages.parse(DEFAULT_LANGUAGE).map_err(|_| {
+            anyhow::anyhow!("the MediaWiki codebase does not ship the language {DEFAULT_LANGUAGE}")
+        })?;
         let tokens = TokenKeys::load_or_create(layout.root()).context("loading the signing key")?;
-        let store = Store::connect(&config.control_store_url()).await.context("opening the control store")?;
-        store.migrate().await.context("migrating the control store")?;
+        let store = Store::connect(&config.control_store_url())
+            .await
+            .context("opening the control store")?;
+        store
+            .migrate()
+            .await
+            .context("migrating the control store")?;
         let urls = WikiUrls::new(&config, listen);
-        mediawiki::install_farm_files(&layout, &urls, &codebase).context("writing the farm's PHP files")?;
+        mediawiki::install_farm_files(&layout, &urls, &codebase)
+            .context("writing the farm's PHP files")?;
         let php = Php {
             binary: config.php_binary.clone(),
             mediawiki_dir: codebase.dir.clone(),
@@ -111,12 +120,23 @@ impl Farm {
     /// The SQLite template for this MediaWiki version and `language`, made on first use.
     pub async fn sqlite_template(&self, language: &LanguageCode) -> anyhow::Result<SqliteTemplate> {
         let cell = {
-            let mut templates = self.sqlite_templates.lock().unwrap_or_else(|p| p.into_inner());
-            templates.entry(language.as_str().to_owned()).or_default().clone()
+            let mut templates = self
+                .sqlite_templates
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            templates
+                .entry(language.as_str().to_owned())
+                .or_default()
+                .clone()
         };
         let template = cell
             .get_or_try_init(|| async {
-                SqliteTemplate::ensure(&self.php, &self.layout.templates_dir(&self.codebase.version), language).await
+                SqliteTemplate::ensure(
+                    &self.php,
+                    &self.layout.templates_dir(&self.codebase.version),
+                    language,
+                )
+                .await
             })
             .await?;
         Ok(template.clone())
@@ -124,8 +144,13 @@ impl Farm {
 
     /// Whether the template for the farm's default language exists (the readiness check).
     fn default_template_ready(&self) -> bool {
-        let templates = self.sqlite_templates.lock().unwrap_or_else(|p| p.into_inner());
-        templates.get(DEFAULT_LANGUAGE).is_some_and(|cell| cell.initialized())
+        let templates = self
+            .sqlite_templates
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        templates
+            .get(DEFAULT_LANGUAGE)
+            .is_some_and(|cell| cell.initialized())
     }
 
     pub fn default_language(&self) -> &LanguageCode {
@@ -168,24 +193,35 @@ impl Farm {
     }
 
     fn view(&self, record: WikiRecord, steps_done: Option<Vec<String>>) -> WikiView {
-        WikiView { url: self.wiki_url(&record), record, steps_done }
+        WikiView {
+            url: self.wiki_url(&record),
+            record,
+            steps_done,
+        }
     }
 
     /// Creates a wiki owned by `actor`. Returns it (state `provisioning`) and the owner's
     /// one-time initial password, which is kept nowhere but in the wiki (hashed).
-    pub async fn create_wiki(&self, actor: &Actor, request: CreateWiki) -> Result<(WikiView, Secret), FarmError> {
+    pub async fn create_wiki(
+        &self,
+        actor: &Actor,
+        request: CreateWiki,
+    ) -> Result<(WikiView, Secret), FarmError> {
         let name = self.names.parse(&request.name)?;
         let sitename = Sitename::parse(&request.sitename)?;
-        let language = self.languages.parse(request.language.as_deref().unwrap_or(DEFAULT_LANGUAGE))?;
+        let language = self
+            .languages
+            .parse(request.language.as_deref().unwrap_or(DEFAULT_LANGUAGE))?;
         // Cheap early answer before hashing; the unique index decides races.
         if self.store.wiki_by_name(name.as_str()).await?.is_some() {
             return Err(FarmError::NameTaken(name.to_string()));
         }
         let password = crate::secrets::random_password(INITIAL_PASSWORD_LEN);
         let to_hash = password.clone();
-        let password_hash = tokio::task::spawn_blocking(move || mediawiki::password::hash(to_hash.expose()))
-            .await
-            .context("hashing the initial password")?;
+        let password_hash =
+            tokio::task::spawn_blocking(move || mediawiki::password::hash(to_hash.expose()))
+                .await
+                .context("hashing the initial password")?;
         let key = ResourceKey::generate();
         let record = self
             .store
@@ -214,7 +250,11 @@ impl Farm {
 
     async fn visible_wiki(&self, actor: &Actor, name: &str) -> Result<WikiRecord, FarmError> {
         let name = WikiName::parse(name).map_err(|_| FarmError::NotFound("wiki"))?;
-        let record = self.store.wiki_by_name(name.as_str()).await?.ok_or(FarmError::NotFound("wiki"))?;
+        let record = self
+            .store
+            .wiki_by_name(name.as_str())
+            .await?
+            .ok_or(FarmError::NotFound("wiki"))?;
         if !actor.is_admin() && record.owner != actor.username.as_str() {
             return Err(FarmError::NotFound("wiki"));
         }
@@ -232,10 +272,23 @@ impl Farm {
     ) -> Result<WikiPage, FarmError> {
         let limit = limit.unwrap_or(DEFAULT_PAGE_SIZE);
         if limit == 0 || limit > MAX_PAGE_SIZE {
-            return Err(FarmError::invalid("limit", "limit_out_of_range", format!("limit must be between 1 and {MAX_PAGE_SIZE}")));
+            return Err(FarmError::invalid(
+                "limit",
+                "limit_out_of_range",
+                format!("limit must be between 1 and {MAX_PAGE_SIZE}"),
+            ));
         }
-        let owner = if actor.is_admin() { owner } else { Some(actor.username.as_str()) };
-        let filter = WikiFilter { owner, state, after_id: after, limit: limit + 1 };
+        let owner = if actor.is_admin() {
+            owner
+        } else {
+            Some(actor.username.as_str())
+        };
+        let filter = WikiFilter {
+            owner,
+            state,
+            after_id: after,
+            limit: limit + 1,
+        };
         let mut records = self.store.list_wikis(&filter).await?;
         let next_after = if records.len() > limit as usize {
             records.truncate(limit as usize);
@@ -243,7 +296,10 @@ impl Farm {
         } else {
             None
         };
-        Ok(WikiPage { wikis: records.into_iter().map(|r| self.view(r, None)).collect(), next_after })
+        Ok(WikiPage {
+            wikis: records.into_iter().map(|r| self.view(r, None)).collect(),
+            next_after,
+        })
     }
 
     /// Starts deleting a wiki (its owner or an admin). Deleting a wiki that is already on its
@@ -251,17 +307,29 @@ impl Farm {
     pub async fn delete_wiki(&self, actor: &Actor, name: &str) -> Result<WikiView, FarmError> {
         let record = self.visible_wiki(actor, name).await?;
         match record.state() {
-            WikiState::Deleted => return Err(FarmError::Conflict(format!("the wiki {} is already deleted", record.label))),
+            WikiState::Deleted => {
+                return Err(FarmError::Conflict(format!(
+                    "the wiki {} is already deleted",
+                    record.label
+                )))
+            }
             WikiState::Deleting => {}
             _ => {
                 if !self.store.request_delete(record.id).await? {
-                    return Err(FarmError::Conflict(format!("the wiki {} changed state; try again", record.label)));
+                    return Err(FarmError::Conflict(format!(
+                        "the wiki {} changed state; try again",
+                        record.label
+                    )));
                 }
                 tracing::info!(wiki = %record.label, by = %actor.username, "wiki deletion requested");
                 self.pipeline_wakeup.notify_one();
             }
         }
-        let record = self.store.wiki_by_id(record.id).await?.ok_or(FarmError::NotFound("wiki"))?;
+        let record = self
+            .store
+            .wiki_by_id(record.id)
+            .await?
+            .ok_or(FarmError::NotFound("wiki"))?;
         Ok(self.view(record, None))
     }
 }
@@ -276,6 +344,8 @@ pub struct Readiness {
 
 impl Readiness {
     pub fn is_ready(&self) -> bool {
-        self.template && self.pipeline && (self.php_servers_wanted == 0 || self.php_servers_ready > 0)
+        self.template
+            && self.pipeline
+            && (self.php_servers_wanted == 0 || self.php_servers_ready > 0)
     }
 }

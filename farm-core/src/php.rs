@@ -64,7 +64,9 @@ impl Php {
 
 fn tail(text: &str) -> &str {
     let start = text.len().saturating_sub(2000);
-    let start = (start..text.len()).find(|&i| text.is_char_boundary(i)).unwrap_or(text.len());
+    let start = (start..text.len())
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(text.len());
     &text[start..]
 }
 
@@ -74,7 +76,8 @@ fn die_with_parent(cmd: &mut Command) {
     // is async-signal-safe and touches no memory of the parent.
     unsafe {
         cmd.pre_exec(|| {
-            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).map_err(std::io::Error::from)
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+                .map_err(std::io::Error::from)
         });
     }
 }
@@ -109,18 +112,39 @@ impl Drop for ServerLease {
 impl PhpServers {
     /// Starts `count` servers over the codebase with `router` as PHP's router script and
     /// supervises them until `shutdown`.
-    pub fn start(php: Php, router: PathBuf, count: usize, shutdown: CancellationToken, tasks: &TaskTracker) -> Arc<Self> {
+    pub fn start(
+        php: Php,
+        router: PathBuf,
+        count: usize,
+        shutdown: CancellationToken,
+        tasks: &TaskTracker,
+    ) -> Arc<Self> {
         let servers: Vec<_> = (0..count)
-            .map(|_| Arc::new(Server { port: AtomicU16::new(0), ready: AtomicBool::new(false), in_flight: AtomicUsize::new(0) }))
+            .map(|_| {
+                Arc::new(Server {
+                    port: AtomicU16::new(0),
+                    ready: AtomicBool::new(false),
+                    in_flight: AtomicUsize::new(0),
+                })
+            })
             .collect();
         for (index, server) in servers.iter().enumerate() {
-            tasks.spawn(supervise(php.clone(), router.clone(), index, server.clone(), shutdown.clone()));
+            tasks.spawn(supervise(
+                php.clone(),
+                router.clone(),
+                index,
+                server.clone(),
+                shutdown.clone(),
+            ));
         }
         Arc::new(Self { servers })
     }
 
     pub fn ready_count(&self) -> usize {
-        self.servers.iter().filter(|s| s.ready.load(Ordering::Relaxed)).count()
+        self.servers
+            .iter()
+            .filter(|s| s.ready.load(Ordering::Relaxed))
+            .count()
     }
 
     pub fn total(&self) -> usize {
@@ -141,7 +165,13 @@ impl PhpServers {
     }
 }
 
-async fn supervise(php: Php, router: PathBuf, index: usize, server: Arc<Server>, shutdown: CancellationToken) {
+async fn supervise(
+    php: Php,
+    router: PathBuf,
+    index: usize,
+    server: Arc<Server>,
+    shutdown: CancellationToken,
+) {
     let mut failures: u32 = 0;
     while !shutdown.is_cancelled() {
         match run_once(&php, &router, index, &server, &shutdown).await {
@@ -161,11 +191,24 @@ async fn supervise(php: Php, router: PathBuf, index: usize, server: Arc<Server>,
 }
 
 /// Runs one server process until it dies (an error) or shutdown (Ok).
-async fn run_once(php: &Php, router: &Path, index: usize, server: &Server, shutdown: &CancellationToken) -> anyhow::Result<()> {
+async fn run_once(
+    php: &Php,
+    router: &Path,
+    index: usize,
+    server: &Server,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
     let port = free_port()?;
     let mut child = php
         .command()
-        .args(["-d", "display_errors=0", "-d", "log_errors=1", "-d", "error_log="])
+        .args([
+            "-d",
+            "display_errors=0",
+            "-d",
+            "log_errors=1",
+            "-d",
+            "error_log=",
+        ])
         .arg("-S")
         .arg(format!("127.0.0.1:{port}"))
         .arg("-t")
@@ -197,7 +240,10 @@ async fn wait_until_listening(child: &mut Child, port: u16) -> anyhow::Result<()
         if let Some(status) = child.try_wait()? {
             anyhow::bail!("exited during start-up with {status}");
         }
-        if tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port)).await.is_ok() {
+        if tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port))
+            .await
+            .is_ok()
+        {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -208,8 +254,14 @@ async fn wait_until_listening(child: &mut Child, port: u16) -> anyhow::Result<()
 /// SIGTERM, a short grace period, then SIGKILL.
 pub async fn terminate(child: &mut Child) {
     if let Some(pid) = child.id().and_then(|pid| i32::try_from(pid).ok()) {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
-        if tokio::time::timeout(Duration::from_secs(3), child.wait()).await.is_ok() {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        if tokio::time::timeout(Duration::from_secs(3), child.wait())
+            .await
+            .is_ok()
+        {
             return;
         }
     }
@@ -220,7 +272,14 @@ async fn forward_log(index: usize, stderr: tokio::process::ChildStderr) {
     let mut lines = BufReader::new(stderr).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         // The built-in server logs every connection; PHP's own errors start with "PHP <level>".
-        const PHP_ERRORS: &[&str] = &["PHP Fatal", "PHP Parse", "PHP Warning", "PHP Notice", "PHP Deprecated", "PHP Stack"];
+        const PHP_ERRORS: &[&str] = &[
+            "PHP Fatal",
+            "PHP Parse",
+            "PHP Warning",
+            "PHP Notice",
+            "PHP Deprecated",
+            "PHP Stack",
+        ];
         if PHP_ERRORS.iter().any(|marker| line.contains(marker)) {
             warn!(server = index, "{line}");
         } else {
@@ -230,5 +289,7 @@ async fn forward_log(index: usize, stderr: tokio::process::ChildStderr) {
 }
 
 fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port())
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+        .local_addr()?
+        .port())
 }

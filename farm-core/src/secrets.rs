@@ -15,7 +15,9 @@ pub fn random_hex(n: usize) -> String {
 /// A password of `len` letters and digits (about 5.95 bits each) from the OS random source.
 pub fn random_password(len: usize) -> Secret {
     const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
-    let password = (0..len).map(|_| ALPHABET[OsRng.gen_range(0..ALPHABET.len())] as char).collect();
+    let password = (0..len)
+        .map(|_| ALPHABET[OsRng.gen_range(0..ALPHABET.len())] as char)
+        .collect();
     Secret(password)
 }
 

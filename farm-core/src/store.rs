@@ -53,12 +53,17 @@ impl WikiRecord {
     }
 
     pub fn key(&self) -> anyhow::Result<ResourceKey> {
-        ResourceKey::parse(&self.resource_key)
-            .ok_or_else(|| anyhow::anyhow!("wiki {} has a malformed resource key in the registry", self.id))
+        ResourceKey::parse(&self.resource_key).ok_or_else(|| {
+            anyhow::anyhow!(
+                "wiki {} has a malformed resource key in the registry",
+                self.id
+            )
+        })
     }
 }
 
-const WIKI_COLUMNS: &str = "id, label, resource_key, sitename, language, owner, backend, state, failure, \
+const WIKI_COLUMNS: &str =
+    "id, label, resource_key, sitename, language, owner, backend, state, failure, \
      owner_password_hash, attempts, created_at, updated_at, activated_at, deleted_at";
 
 pub struct NewWiki<'a> {
@@ -162,18 +167,27 @@ impl Store {
     /// The wiki that holds `name` now (live, failed, or deleted within the retention window).
     pub async fn wiki_by_name(&self, name: &str) -> Result<Option<WikiRecord>, FarmError> {
         let sql = format!("SELECT {WIKI_COLUMNS} FROM wikis WHERE name = ?");
-        Ok(sqlx::query_as(&sql).bind(name).fetch_optional(&self.read).await?)
+        Ok(sqlx::query_as(&sql)
+            .bind(name)
+            .fetch_optional(&self.read)
+            .await?)
     }
 
     async fn wiki_by_key(&self, key: &str) -> Result<Option<WikiRecord>, FarmError> {
         let sql = format!("SELECT {WIKI_COLUMNS} FROM wikis WHERE resource_key = ?");
         // Read from the writer: the caller has just written this row.
-        Ok(sqlx::query_as(&sql).bind(key).fetch_optional(&self.write).await?)
+        Ok(sqlx::query_as(&sql)
+            .bind(key)
+            .fetch_optional(&self.write)
+            .await?)
     }
 
     pub async fn wiki_by_id(&self, id: i64) -> Result<Option<WikiRecord>, FarmError> {
         let sql = format!("SELECT {WIKI_COLUMNS} FROM wikis WHERE id = ?");
-        Ok(sqlx::query_as(&sql).bind(id).fetch_optional(&self.write).await?)
+        Ok(sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(&self.write)
+            .await?)
     }
 
     /// Wikis in id order, filtered. Deleted wikis are listed only when asked for by state.
@@ -195,7 +209,10 @@ impl Store {
         if let Some(state) = filter.state {
             query = query.bind(state.as_str());
         }
-        Ok(query.bind(i64::from(filter.limit)).fetch_all(&self.read).await?)
+        Ok(query
+            .bind(i64::from(filter.limit))
+            .fetch_all(&self.read)
+            .await?)
     }
 
     /// Moves a wiki to `deleting` unless it is already on its way out. Returns whether it moved.
@@ -217,33 +234,40 @@ impl Store {
             "SELECT {WIKI_COLUMNS} FROM wikis WHERE state IN ('provisioning', 'deleting') \
              AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?"
         );
-        Ok(sqlx::query_as(&sql).bind(now()).bind(i64::from(limit)).fetch_all(&self.write).await?)
+        Ok(sqlx::query_as(&sql)
+            .bind(now())
+            .bind(i64::from(limit))
+            .fetch_all(&self.write)
+            .await?)
     }
 
     /// The earliest retry time among pending work, if any.
     pub async fn next_due_at(&self) -> Result<Option<i64>, FarmError> {
-        let row: (Option<i64>,) =
-            sqlx::query_as("SELECT MIN(next_attempt_at) FROM wikis WHERE state IN ('provisioning', 'deleting')")
-                .fetch_one(&self.write)
-                .await?;
+        let row: (Option<i64>,) = sqlx::query_as(
+            "SELECT MIN(next_attempt_at) FROM wikis WHERE state IN ('provisioning', 'deleting')",
+        )
+        .fetch_one(&self.write)
+        .await?;
         Ok(row.0)
     }
 
     pub async fn steps_done(&self, wiki_id: i64) -> Result<Vec<String>, FarmError> {
-        let rows: Vec<(String,)> = sqlx::query_as("SELECT step FROM wiki_steps WHERE wiki_id = ? ORDER BY done_at, step")
-            .bind(wiki_id)
-            .fetch_all(&self.read)
-            .await?;
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT step FROM wiki_steps WHERE wiki_id = ? ORDER BY done_at, step")
+                .bind(wiki_id)
+                .fetch_all(&self.read)
+                .await?;
         Ok(rows.into_iter().map(|(step,)| step).collect())
     }
 
     pub async fn mark_step_done(&self, wiki_id: i64, step: &str) -> Result<(), FarmError> {
-        let result = sqlx::query("INSERT INTO wiki_steps (wiki_id, step, done_at) VALUES (?, ?, ?)")
-            .bind(wiki_id)
-            .bind(step)
-            .bind(now())
-            .execute(&self.write)
-            .await;
+        let result =
+            sqlx::query("INSERT INTO wiki_steps (wiki_id, step, done_at) VALUES (?, ?, ?)")
+                .bind(wiki_id)
+                .bind(step)
+                .bind(now())
+                .execute(&self.write)
+                .await;
         match result {
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(()),
             other => other.map(|_| ()).map_err(Into::into),
@@ -252,7 +276,10 @@ impl Store {
 
     /// The owner account exists in the wiki's database: forget the password hash.
     pub async fn clear_owner_password_hash(&self, wiki_id: i64) -> Result<(), FarmError> {
-        sqlx::query("UPDATE wikis SET owner_password_hash = NULL WHERE id = ?").bind(wiki_id).execute(&self.write).await?;
+        sqlx::query("UPDATE wikis SET owner_password_hash = NULL WHERE id = ?")
+            .bind(wiki_id)
+            .execute(&self.write)
+            .await?;
         Ok(())
     }
 
@@ -272,7 +299,13 @@ impl Store {
     }
 
     /// Records a failed attempt and when to try again.
-    pub async fn schedule_retry(&self, wiki_id: i64, attempts: i64, retry_at: i64, error: &str) -> Result<(), FarmError> {
+    pub async fn schedule_retry(
+        &self,
+        wiki_id: i64,
+        attempts: i64,
+        retry_at: i64,
+        error: &str,
+    ) -> Result<(), FarmError> {
         sqlx::query("UPDATE wikis SET attempts = ?, next_attempt_at = ?, failure = ?, updated_at = ? WHERE id = ?")
             .bind(attempts)
             .bind(retry_at)
@@ -286,7 +319,12 @@ impl Store {
 
     /// After a teardown: `provisioning` → `failed` (with the reason), or `deleting` → `deleted`.
     /// A wiki that never went live gives its name back at once.
-    pub async fn finish_teardown(&self, wiki_id: i64, from: WikiState, failure: Option<&str>) -> Result<bool, FarmError> {
+    pub async fn finish_teardown(
+        &self,
+        wiki_id: i64,
+        from: WikiState,
+        failure: Option<&str>,
+    ) -> Result<bool, FarmError> {
         let now = now();
         let mut tx = self.write.begin().await?;
         let result = match from {
@@ -316,7 +354,10 @@ impl Store {
             }
             other => return Err(FarmError::Internal(anyhow::anyhow!("no teardown from state {}", other.as_str()))),
         };
-        sqlx::query("DELETE FROM wiki_steps WHERE wiki_id = ?").bind(wiki_id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM wiki_steps WHERE wiki_id = ?")
+            .bind(wiki_id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(result.rows_affected() == 1)
     }
@@ -334,6 +375,8 @@ impl Store {
 
     /// Every resource key the registry knows, whatever the state (for orphan checks).
     pub async fn all_resource_keys(&self) -> Result<Vec<(String, String)>, FarmError> {
-        Ok(sqlx::query_as("SELECT resource_key, state FROM wikis").fetch_all(&self.read).await?)
+        Ok(sqlx::query_as("SELECT resource_key, state FROM wikis")
+            .fetch_all(&self.read)
+            .await?)
     }
 }

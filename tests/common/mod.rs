@@ -21,7 +21,11 @@ pub fn require_mediawiki() {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind").local_addr().expect("addr").port()
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 pub struct Farmd {
@@ -55,8 +59,14 @@ impl Farmd {
             port: free_port(),
             data_dir: temp.path().join("data"),
             _temp: Some(temp),
-            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-            http: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client"),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .expect("client"),
         }
     }
 
@@ -100,7 +110,11 @@ impl Farmd {
                     return;
                 }
             }
-            assert!(Instant::now() < deadline, "farmd did not become healthy:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "farmd did not become healthy:\n{}",
+                self.log()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -124,7 +138,10 @@ impl Farmd {
             if let Some(status) = child.try_wait().expect("wait") {
                 return status;
             }
-            assert!(Instant::now() < deadline, "farmd did not stop after SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "farmd did not stop after SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -148,25 +165,50 @@ impl Farmd {
             .env("FARM_DATA_DIR", &self.data_dir)
             .output()
             .expect("farmd token");
-        assert!(output.status.success(), "farmd token failed: {}", String::from_utf8_lossy(&output.stderr));
-        String::from_utf8(output.stdout).expect("utf-8").trim().to_owned()
+        assert!(
+            output.status.success(),
+            "farmd token failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout)
+            .expect("utf-8")
+            .trim()
+            .to_owned()
     }
 
     pub async fn create_wiki(&self, token: &str, body: Value) -> (u16, Value) {
-        let response =
-            self.http.post(self.url("/api/v1/wikis")).bearer_auth(token).json(&body).send().await.expect("request");
+        let response = self
+            .http
+            .post(self.url("/api/v1/wikis"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
     pub async fn get_json(&self, token: &str, path: &str) -> (u16, Value) {
-        let response = self.http.get(self.url(path)).bearer_auth(token).send().await.expect("request");
+        let response = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request");
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
     pub async fn delete(&self, token: &str, path: &str) -> (u16, Value) {
-        let response = self.http.delete(self.url(path)).bearer_auth(token).send().await.expect("request");
+        let response = self
+            .http
+            .delete(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request");
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
@@ -179,7 +221,11 @@ impl Farmd {
             if status == 200 && states.contains(&body["state"].as_str().unwrap_or("")) {
                 return body;
             }
-            assert!(Instant::now() < deadline, "wiki {name} never reached {states:?}; last {status} {body}\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "wiki {name} never reached {states:?}; last {status} {body}\n{}",
+                self.log()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -195,7 +241,10 @@ impl Farmd {
             .timeout(Duration::from_secs(60))
             .build()
             .expect("client");
-        WikiClient { http, base: format!("http://{host}:{}", self.port) }
+        WikiClient {
+            http,
+            base: format!("http://{host}:{}", self.port),
+        }
     }
 
     /// Runs a MediaWiki maintenance script through the farm's entry file.
@@ -203,7 +252,10 @@ impl Farmd {
         Command::new("php")
             .arg(Path::new(MEDIAWIKI_DIR).join("maintenance").join(script))
             .args(args)
-            .env("MW_CONFIG_FILE", self.data_dir.join("mediawiki/FarmSettings.php"))
+            .env(
+                "MW_CONFIG_FILE",
+                self.data_dir.join("mediawiki/FarmSettings.php"),
+            )
             .output()
             .expect("php")
     }
@@ -211,7 +263,11 @@ impl Farmd {
     /// Directory entries under `data/<sub>` (hidden ones too).
     pub fn entries(&self, sub: &str) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(self.data_dir.join(sub))
-            .map(|dir| dir.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .map(|dir| {
+                dir.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
             .unwrap_or_default();
         names.sort();
         names
@@ -220,13 +276,20 @@ impl Farmd {
     /// Rows of the control store, read directly.
     pub async fn registry(&self) -> Vec<(String, String, String)> {
         use sqlx::{Connection, Row};
-        let url = format!("sqlite://{}?mode=ro", self.data_dir.join("control.sqlite").display());
-        let mut conn = sqlx::SqliteConnection::connect(&url).await.expect("open control store");
+        let url = format!(
+            "sqlite://{}?mode=ro",
+            self.data_dir.join("control.sqlite").display()
+        );
+        let mut conn = sqlx::SqliteConnection::connect(&url)
+            .await
+            .expect("open control store");
         let rows = sqlx::query("SELECT label, resource_key, state FROM wikis ORDER BY id")
             .fetch_all(&mut conn)
             .await
             .expect("query");
-        rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect()
+        rows.iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect()
     }
 }
 
@@ -246,7 +309,12 @@ pub struct WikiClient {
 
 impl WikiClient {
     pub async fn get(&self, path: &str) -> (u16, String) {
-        let response = self.http.get(format!("{}{path}", self.base)).send().await.expect("request");
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("request");
         let status = response.status().as_u16();
         (status, response.text().await.unwrap_or_default())
     }
@@ -266,14 +334,25 @@ impl WikiClient {
     pub async fn api_post(&self, form: &[(&str, &str)]) -> Value {
         let mut fields: Vec<(&str, &str)> = vec![("format", "json"), ("formatversion", "2")];
         fields.extend_from_slice(form);
-        let response = self.http.post(format!("{}/api.php", self.base)).form(&fields).send().await.expect("api request");
+        let response = self
+            .http
+            .post(format!("{}/api.php", self.base))
+            .form(&fields)
+            .send()
+            .await
+            .expect("api request");
         response.json().await.expect("api json")
     }
 
     /// Logs in through MediaWiki's action API (clientlogin), as a person would.
     pub async fn login(&self, username: &str, password: &str) -> Value {
-        let tokens = self.api_get(&[("action", "query"), ("meta", "tokens"), ("type", "login")]).await;
-        let token = tokens["query"]["tokens"]["logintoken"].as_str().expect("login token").to_owned();
+        let tokens = self
+            .api_get(&[("action", "query"), ("meta", "tokens"), ("type", "login")])
+            .await;
+        let token = tokens["query"]["tokens"]["logintoken"]
+            .as_str()
+            .expect("login token")
+            .to_owned();
         let returnurl = format!("{}/", self.base);
         self.api_post(&[
             ("action", "clientlogin"),
@@ -286,8 +365,19 @@ impl WikiClient {
     }
 
     pub async fn edit(&self, title: &str, text: &str) -> Value {
-        let tokens = self.api_get(&[("action", "query"), ("meta", "tokens")]).await;
-        let token = tokens["query"]["tokens"]["csrftoken"].as_str().expect("csrf token").to_owned();
-        self.api_post(&[("action", "edit"), ("title", title), ("text", text), ("token", &token)]).await
+        let tokens = self
+            .api_get(&[("action", "query"), ("meta", "tokens")])
+            .await;
+        let token = tokens["query"]["tokens"]["csrftoken"]
+            .as_str()
+            .expect("csrf token")
+            .to_owned();
+        self.api_post(&[
+            ("action", "edit"),
+            ("title", title),
+            ("text", text),
+            ("token", &token),
+        ])
+        .await
     }
 }

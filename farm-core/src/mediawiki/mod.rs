@@ -20,9 +20,18 @@ use crate::layout::Layout;
 
 /// The PHP files farmd installs into `data/mediawiki/` on every start.
 const FARM_FILES: &[(&str, &str)] = &[
-    ("FarmSettings.php", include_str!("../../../deploy/mediawiki/FarmSettings.php")),
-    ("farm-resolve.php", include_str!("../../../deploy/mediawiki/farm-resolve.php")),
-    ("router.php", include_str!("../../../deploy/mediawiki/router.php")),
+    (
+        "FarmSettings.php",
+        include_str!("../../../deploy/mediawiki/FarmSettings.php"),
+    ),
+    (
+        "farm-resolve.php",
+        include_str!("../../../deploy/mediawiki/farm-resolve.php"),
+    ),
+    (
+        "router.php",
+        include_str!("../../../deploy/mediawiki/router.php"),
+    ),
 ];
 
 pub const ENTRY_FILE: &str = "FarmSettings.php";
@@ -44,10 +53,21 @@ impl Codebase {
         })?;
         let version = text
             .lines()
-            .find_map(|line| line.trim().strip_prefix("define( 'MW_VERSION', '")?.strip_suffix("' );"))
-            .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-'))
+            .find_map(|line| {
+                line.trim()
+                    .strip_prefix("define( 'MW_VERSION', '")?
+                    .strip_suffix("' );")
+            })
+            .filter(|v| {
+                !v.is_empty()
+                    && v.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+            })
             .with_context(|| format!("cannot read MW_VERSION from {}", defines.display()))?;
-        Ok(Self { dir: dir.to_path_buf(), version: version.to_owned() })
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            version: version.to_owned(),
+        })
     }
 }
 
@@ -63,19 +83,39 @@ impl WikiUrls {
     /// `listen` is the address farmd actually bound (its port stands in for `public_port`).
     pub fn new(config: &Config, listen: SocketAddr) -> Self {
         let port = config.public_port.unwrap_or(listen.port());
-        let default_port = if config.public_scheme == "https" { 443 } else { 80 };
-        let port_suffix = if port == default_port { String::new() } else { format!(":{port}") };
-        Self { scheme: config.public_scheme.clone(), base_domain: config.base_domain.clone(), port_suffix }
+        let default_port = if config.public_scheme == "https" {
+            443
+        } else {
+            80
+        };
+        let port_suffix = if port == default_port {
+            String::new()
+        } else {
+            format!(":{port}")
+        };
+        Self {
+            scheme: config.public_scheme.clone(),
+            base_domain: config.base_domain.clone(),
+            port_suffix,
+        }
     }
 
     pub fn wiki_url(&self, name: &str) -> String {
-        format!("{}://{}.{}{}/", self.scheme, name, self.base_domain, self.port_suffix)
+        format!(
+            "{}://{}.{}{}/",
+            self.scheme, name, self.base_domain, self.port_suffix
+        )
     }
 
     /// The wiki name a request's Host header addresses, if it addresses one at all.
     pub fn wiki_label_of_host<'a>(&self, host: &'a str) -> Option<&'a str> {
-        let host = host.rsplit_once(':').filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit())).map_or(host, |(h, _)| h);
-        let label = host.strip_suffix(self.base_domain.as_str())?.strip_suffix('.')?;
+        let host = host
+            .rsplit_once(':')
+            .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+            .map_or(host, |(h, _)| h);
+        let label = host
+            .strip_suffix(self.base_domain.as_str())?
+            .strip_suffix('.')?;
         (!label.is_empty() && !label.contains('.')).then_some(label)
     }
 
@@ -86,7 +126,11 @@ impl WikiUrls {
 
 /// Writes the PHP side of the farm into `data/mediawiki/`, with `farm-config.php` telling it
 /// where the data lives and how wikis are addressed.
-pub fn install_farm_files(layout: &Layout, urls: &WikiUrls, codebase: &Codebase) -> anyhow::Result<()> {
+pub fn install_farm_files(
+    layout: &Layout,
+    urls: &WikiUrls,
+    codebase: &Codebase,
+) -> anyhow::Result<()> {
     let dir = layout.farm_files_dir();
     let cache_dir = layout.cache_dir(&codebase.version);
     std::fs::create_dir_all(&cache_dir)?;
@@ -168,7 +212,10 @@ mod tests {
 
     #[test]
     fn hosts_map_to_wiki_labels() {
-        let config = Config { public_port: Some(8080), ..Config::default() };
+        let config = Config {
+            public_port: Some(8080),
+            ..Config::default()
+        };
         let urls = WikiUrls::new(&config, "127.0.0.1:9999".parse().expect("addr"));
         assert_eq!(urls.wiki_url("demo"), "http://demo.localhost:8080/");
         assert_eq!(urls.wiki_label_of_host("demo.localhost:8080"), Some("demo"));
@@ -181,7 +228,11 @@ mod tests {
 
     #[test]
     fn default_ports_are_left_out_of_urls() {
-        let config = Config { public_scheme: "https".into(), public_port: Some(443), ..Config::default() };
+        let config = Config {
+            public_scheme: "https".into(),
+            public_port: Some(443),
+            ..Config::default()
+        };
         let urls = WikiUrls::new(&config, "127.0.0.1:8080".parse().expect("addr"));
         assert_eq!(urls.wiki_url("demo"), "https://demo.localhost/");
     }
@@ -191,9 +242,19 @@ mod tests {
         let key = ResourceKey::parse("w0123456789abcdef").expect("key");
         let name = WikiName::parse("demo").expect("name");
         let sitename = Sitename::parse("Bob's \\ wiki").expect("sitename");
-        let language = crate::domain::Languages::from_codes(&["en"]).parse("en").expect("lang");
-        let shard = render_sqlite_shard(&ShardValues { key: &key, name: &name, sitename: &sitename, language: &language });
-        assert!(shard.contains(r"$wgSitename = 'Bob\'s \\ wiki';"), "{shard}");
+        let language = crate::domain::Languages::from_codes(&["en"])
+            .parse("en")
+            .expect("lang");
+        let shard = render_sqlite_shard(&ShardValues {
+            key: &key,
+            name: &name,
+            sitename: &sitename,
+            language: &language,
+        });
+        assert!(
+            shard.contains(r"$wgSitename = 'Bob\'s \\ wiki';"),
+            "{shard}"
+        );
         assert!(shard.contains("$wgDBname = 'w0123456789abcdef';"));
     }
 }

@@ -34,7 +34,11 @@ impl SqliteTemplate {
     /// The template under `templates_dir`, running MediaWiki's installer to make it if absent.
     /// The installer writes into a scratch folder that is renamed into place when complete, so
     /// a crash leaves either no template or a whole one.
-    pub async fn ensure(php: &Php, templates_dir: &Path, language: &LanguageCode) -> anyhow::Result<Self> {
+    pub async fn ensure(
+        php: &Php,
+        templates_dir: &Path,
+        language: &LanguageCode,
+    ) -> anyhow::Result<Self> {
         let dir = templates_dir.join(format!("sqlite-{language}"));
         if dir.join(format!("{TEMPLATE_DB}.sqlite")).is_file() {
             return Ok(Self { dir });
@@ -42,7 +46,8 @@ impl SqliteTemplate {
         std::fs::create_dir_all(templates_dir)?;
         let scratch_prefix = format!(".sqlite-{language}.building-");
         remove_stale_builds(templates_dir, &scratch_prefix)?;
-        let scratch = templates_dir.join(format!("{scratch_prefix}{}", crate::secrets::random_hex(4)));
+        let scratch =
+            templates_dir.join(format!("{scratch_prefix}{}", crate::secrets::random_hex(4)));
         std::fs::create_dir_all(scratch.join("conf"))?;
         info!(dir = %dir.display(), "running MediaWiki's installer for a SQLite template");
         let started = std::time::Instant::now();
@@ -64,10 +69,24 @@ impl SqliteTemplate {
         let conf_dir = scratch.join("conf");
         let password = crate::secrets::random_password(24);
         let install = [
-            "--dbtype", "sqlite", "--dbpath", &db_dir, "--dbname", TEMPLATE_DB,
-            "--confpath", &conf_dir.to_string_lossy(), "--server", "http://template.invalid",
-            "--scriptpath", "", "--lang", language.as_str(), "--pass", password.expose(),
-            "Farm template", TEMPLATE_ADMIN,
+            "--dbtype",
+            "sqlite",
+            "--dbpath",
+            &db_dir,
+            "--dbname",
+            TEMPLATE_DB,
+            "--confpath",
+            &conf_dir.to_string_lossy(),
+            "--server",
+            "http://template.invalid",
+            "--scriptpath",
+            "",
+            "--lang",
+            language.as_str(),
+            "--pass",
+            password.expose(),
+            "Farm template",
+            TEMPLATE_ADMIN,
         ];
         // The installer refuses to run when the config file it would load exists.
         run_script(php, &conf_dir.join("absent.php"), "install.php", &install).await?;
@@ -75,7 +94,13 @@ impl SqliteTemplate {
         // in every wiki.
         let settings = conf_dir.join("LocalSettings.php");
         let settings_arg = settings.to_string_lossy();
-        run_script(php, &settings, "update.php", &["--conf", &settings_arg, "--quick"]).await?;
+        run_script(
+            php,
+            &settings,
+            "update.php",
+            &["--conf", &settings_arg, "--quick"],
+        )
+        .await?;
         // The installer queues jobs in the main database, where the farm's job queue never
         // looks, and leaves cache rows behind: copies start clean.
         let mut conn = open(&scratch.join(format!("{TEMPLATE_DB}.sqlite"))).await?;
@@ -88,11 +113,19 @@ impl SqliteTemplate {
 
     /// Makes `db_dir` hold a copy of the template whose administrator is `owner` with the
     /// given MediaWiki password hash. Idempotent: an existing `db_dir` is the finished result.
-    pub async fn create_wiki_database(&self, db_dir: &Path, key: &ResourceKey, owner: &str, password_hash: &str) -> anyhow::Result<()> {
+    pub async fn create_wiki_database(
+        &self,
+        db_dir: &Path,
+        key: &ResourceKey,
+        owner: &str,
+        password_hash: &str,
+    ) -> anyhow::Result<()> {
         if db_dir.is_dir() {
             return Ok(());
         }
-        let parent = db_dir.parent().context("database directory has no parent")?;
+        let parent = db_dir
+            .parent()
+            .context("database directory has no parent")?;
         std::fs::create_dir_all(parent)?;
         let scratch = parent.join("db.building");
         remove_dir_all_if_exists(&scratch)?;
@@ -112,7 +145,12 @@ impl SqliteTemplate {
     }
 }
 
-async fn run_script(php: &Php, config_file: &Path, script: &str, args: &[&str]) -> anyhow::Result<()> {
+async fn run_script(
+    php: &Php,
+    config_file: &Path,
+    script: &str,
+    args: &[&str],
+) -> anyhow::Result<()> {
     let mut cmd = php.command();
     cmd.env("MW_CONFIG_FILE", config_file);
     let output = cmd
@@ -152,7 +190,11 @@ fn remove_stale_builds(templates_dir: &Path, prefix: &str) -> std::io::Result<()
 /// Renames the template's administrator to the owner and sets their password. In a fresh
 /// install the name is only in `user` and `actor`; groups hang off the user id. A new
 /// `user_token` keeps the template's token from being shared by every wiki.
-async fn put_owner_in_place(db_file: &Path, owner: &str, password_hash: &str) -> anyhow::Result<()> {
+async fn put_owner_in_place(
+    db_file: &Path,
+    owner: &str,
+    password_hash: &str,
+) -> anyhow::Result<()> {
     let mut conn = open(db_file).await?;
     let now = mediawiki_timestamp(time::OffsetDateTime::now_utc());
     let mut tx = conn.begin().await?;
@@ -168,8 +210,15 @@ async fn put_owner_in_place(db_file: &Path, owner: &str, password_hash: &str) ->
     .bind(TEMPLATE_ADMIN)
     .execute(&mut *tx)
     .await?;
-    anyhow::ensure!(renamed.rows_affected() == 1, "the template has no user {TEMPLATE_ADMIN}");
-    sqlx::query("UPDATE actor SET actor_name = ? WHERE actor_name = ?").bind(owner).bind(TEMPLATE_ADMIN).execute(&mut *tx).await?;
+    anyhow::ensure!(
+        renamed.rows_affected() == 1,
+        "the template has no user {TEMPLATE_ADMIN}"
+    );
+    sqlx::query("UPDATE actor SET actor_name = ? WHERE actor_name = ?")
+        .bind(owner)
+        .bind(TEMPLATE_ADMIN)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     conn.close().await?;
     Ok(())
@@ -178,7 +227,8 @@ async fn put_owner_in_place(db_file: &Path, owner: &str, password_hash: &str) ->
 /// MediaWiki's `TS_MW` timestamp: `YYYYMMDDHHMMSS` in UTC.
 fn mediawiki_timestamp(at: time::OffsetDateTime) -> String {
     let format = time::macros::format_description!("[year][month][day][hour][minute][second]");
-    at.format(&format).unwrap_or_else(|_| "19700101000000".into())
+    at.format(&format)
+        .unwrap_or_else(|_| "19700101000000".into())
 }
 
 #[cfg(test)]
