@@ -5,6 +5,7 @@ mod error;
 mod extract;
 mod health;
 mod proxy;
+mod servers;
 mod wikis;
 
 use std::net::SocketAddr;
@@ -42,6 +43,7 @@ impl AppState {
 pub fn build_router(state: AppState) -> Router {
     let api = Router::new()
         .merge(wikis::router())
+        .merge(servers::router())
         .layer(DefaultBodyLimit::max(state.farm.config.max_body_bytes))
         .merge(health::router())
         .merge(farm_web::router())

@@ -27,6 +27,8 @@ struct CreateBody {
     name: String,
     sitename: String,
     language: Option<String>,
+    /// `sqlite` or `mariadb` (admins only).
+    backend: Option<String>,
 }
 
 /// A wiki as the API shows it.
@@ -64,7 +66,10 @@ struct Storage {
     backend: String,
     key: String,
     directory: String,
+    /// The SQLite file, or the database name on `server`.
     database: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    server: Option<String>,
 }
 
 /// The owner's credentials for the new wiki, shown once, to the creator only.
@@ -93,14 +98,15 @@ fn resource(state: &AppState, actor: &Actor, view: WikiView) -> WikiResource {
     let wiki_state = record.state();
     let storage = actor.is_admin().then(|| {
         let directory = state.farm.layout.wikis_dir().join(&record.resource_key);
+        let database = match &record.db_server {
+            Some(_) => format!("wiki_{}", record.resource_key),
+            None => directory.join("db").join(format!("{}.sqlite", record.resource_key)).display().to_string(),
+        };
         Storage {
             backend: record.backend.clone(),
             key: record.resource_key.clone(),
-            database: directory
-                .join("db")
-                .join(format!("{}.sqlite", record.resource_key))
-                .display()
-                .to_string(),
+            database,
+            server: record.db_server.clone(),
             directory: directory.display().to_string(),
         }
     });
@@ -159,6 +165,7 @@ async fn create(
         name: body.name,
         sitename: body.sitename,
         language: body.language,
+        backend: body.backend,
     };
     let (view, password) = state.farm.create_wiki(&actor, request).await?;
     let headers = location(&view.record.label);

@@ -9,6 +9,8 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+use crate::secrets::Secret;
+
 /// Names a wiki may never take, because the farm or its host uses them. Replaced (not
 /// extended) by `reserved_names` in the configuration.
 pub const DEFAULT_RESERVED_NAMES: &[&str] = &[
@@ -101,6 +103,66 @@ pub struct Config {
     pub deleted_name_retention: Duration,
     /// Log format: `text` or `json`.
     pub log_format: LogFormat,
+    /// Where new wikis' databases live unless an admin chooses: `sqlite` or `mariadb`.
+    pub default_backend: Backend,
+    /// Shorthand for one MariaDB server named `default` (`FARM_MARIADB_URL=mysql://...`).
+    pub mariadb_url: Option<Secret>,
+    /// MariaDB servers that hold wikis' databases.
+    pub database_servers: Vec<DatabaseServerConfig>,
+}
+
+/// Where a wiki's database lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Sqlite,
+    Mariadb,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Mariadb => "mariadb",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Backend::Sqlite, Backend::Mariadb].into_iter().find(|b| b.as_str() == s)
+    }
+}
+
+/// One MariaDB server for wikis' databases.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseServerConfig {
+    /// A short name, recorded with each wiki placed on this server: never rename a server
+    /// that holds wikis.
+    pub name: String,
+    /// `mysql://USER:PASSWORD@HOST:PORT` of an account that may create databases and users
+    /// and grant privileges (root, or a dedicated admin account).
+    pub admin_url: Secret,
+    /// Relative capacity: a server of weight 2 gets twice the wikis of a server of weight 1.
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+    /// A draining server keeps serving its wikis but receives no new ones.
+    #[serde(default)]
+    pub draining: bool,
+    /// `HOST:PORT` that MediaWiki connects to; defaults to the host and port of `admin_url`.
+    #[serde(default)]
+    pub wiki_address: Option<String>,
+    /// The host part of each wiki's database account (`'wiki_…'@HOST`): `%` for any host,
+    /// or the address of the web servers.
+    #[serde(default = "default_user_host")]
+    pub wiki_user_host: String,
+}
+
+fn default_weight() -> u32 {
+    1
+}
+
+fn default_user_host() -> String {
+    "%".into()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,6 +193,9 @@ impl Default for Config {
             max_body_bytes: 64 * 1024,
             deleted_name_retention: Duration::from_secs(30 * 24 * 3600),
             log_format: LogFormat::Text,
+            default_backend: Backend::Sqlite,
+            mariadb_url: None,
+            database_servers: Vec::new(),
         }
     }
 }
@@ -187,7 +252,50 @@ impl Config {
         if self.max_body_bytes < 1024 {
             return invalid("max_body_bytes must be at least 1024".into());
         }
+        let servers = self.all_database_servers();
+        let mut names = std::collections::BTreeSet::new();
+        for server in &servers {
+            let name_ok = !server.name.is_empty()
+                && server.name.len() <= 32
+                && server.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !name_ok {
+                return invalid(format!("database server name {:?}: use 1-32 letters, digits, '-' or '_'", server.name));
+            }
+            if !names.insert(server.name.as_str()) {
+                return invalid(format!("two database servers are named {:?}", server.name));
+            }
+            if !server.admin_url.expose().starts_with("mysql://") && !server.admin_url.expose().starts_with("mariadb://") {
+                return invalid(format!("database server {:?}: admin_url must start with mysql://", server.name));
+            }
+            if server.weight == 0 {
+                return invalid(format!("database server {:?}: weight must be at least 1", server.name));
+            }
+            let host_ok = server.wiki_user_host == "%"
+                || server.wiki_user_host.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:%".contains(&b));
+            if !host_ok || server.wiki_user_host.is_empty() || server.wiki_user_host.len() > 60 {
+                return invalid(format!("database server {:?}: wiki_user_host is not a host pattern", server.name));
+            }
+        }
+        if self.default_backend == Backend::Mariadb && servers.is_empty() {
+            return invalid("default_backend is mariadb but no database server is configured".into());
+        }
         Ok(())
+    }
+
+    /// `database_servers`, plus the `mariadb_url` shorthand as a server named `default`.
+    pub fn all_database_servers(&self) -> Vec<DatabaseServerConfig> {
+        let mut servers = self.database_servers.clone();
+        if let Some(url) = &self.mariadb_url {
+            servers.push(DatabaseServerConfig {
+                name: "default".into(),
+                admin_url: url.clone(),
+                weight: 1,
+                draining: false,
+                wiki_address: None,
+                wiki_user_host: default_user_host(),
+            });
+        }
+        servers
     }
 
     /// The control store's URL: `database_url`, or the SQLite file in the data directory.

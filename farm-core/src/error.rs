@@ -20,6 +20,10 @@ pub enum FarmError {
     /// wiki that is already being deleted).
     #[error("{0}")]
     Conflict(String),
+    /// The farm cannot do this right now (for example no database server takes new wikis);
+    /// trying again later may work.
+    #[error("{0}")]
+    Unavailable(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }

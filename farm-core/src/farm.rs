@@ -10,7 +10,9 @@ use anyhow::Context;
 use tokio::sync::{Notify, OnceCell};
 
 use crate::auth::TokenKeys;
-use crate::config::Config;
+use crate::config::{Backend, Config};
+use crate::mariadb::{DbPassword, DbServers, ServerStatus};
+use crate::secrets::Sealer;
 use crate::domain::{
     Actor, LanguageCode, Languages, NamePolicy, ResourceKey, Sitename, WikiName, WikiState,
 };
@@ -21,9 +23,6 @@ use crate::mediawiki::{self, Codebase, WikiUrls};
 use crate::php::{Php, PhpServers};
 use crate::secrets::Secret;
 use crate::store::{NewWiki, Store, WikiFilter, WikiRecord};
-
-/// Storage backends a wiki's database can live on.
-pub const BACKEND_SQLITE: &str = "sqlite";
 
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
 pub const MAX_PAGE_SIZE: u32 = 500;
@@ -39,6 +38,8 @@ pub struct Farm {
     pub urls: WikiUrls,
     pub tokens: TokenKeys,
     pub php: Php,
+    pub db_servers: Arc<DbServers>,
+    pub sealer: Sealer,
     names: NamePolicy,
     languages: Languages,
     default_language: LanguageCode,
@@ -55,6 +56,8 @@ pub struct CreateWiki {
     pub name: String,
     pub sitename: String,
     pub language: Option<String>,
+    /// `sqlite` or `mariadb`; admins only. Defaults to the farm's `default_backend`.
+    pub backend: Option<String>,
 }
 
 /// A wiki as callers see it.
@@ -84,6 +87,8 @@ impl Farm {
             anyhow::anyhow!("the MediaWiki codebase does not ship the language {DEFAULT_LANGUAGE}")
         })?;
         let tokens = TokenKeys::load_or_create(layout.root()).context("loading the signing key")?;
+        let sealer = Sealer::load_or_create(layout.root()).context("loading the credentials key")?;
+        let db_servers = Arc::new(DbServers::new(config.all_database_servers())?);
         let store = Store::connect(&config.control_store_url())
             .await
             .context("opening the control store")?;
@@ -108,6 +113,8 @@ impl Farm {
             urls,
             tokens,
             php,
+            db_servers,
+            sealer,
             languages,
             default_language,
             sqlite_templates: Mutex::default(),
@@ -212,6 +219,15 @@ impl Farm {
         let language = self
             .languages
             .parse(request.language.as_deref().unwrap_or(DEFAULT_LANGUAGE))?;
+        let backend = match request.backend.as_deref() {
+            None => self.config.default_backend,
+            Some(_) if !actor.is_admin() => {
+                return Err(FarmError::Forbidden("only admins choose a wiki's backend"))
+            }
+            Some(value) => Backend::parse(value).ok_or_else(|| {
+                FarmError::invalid("backend", "backend_unknown", "backend must be sqlite or mariadb".into())
+            })?,
+        };
         // Cheap early answer before hashing; the unique index decides races.
         if self.store.wiki_by_name(name.as_str()).await?.is_some() {
             return Err(FarmError::NameTaken(name.to_string()));
@@ -223,6 +239,13 @@ impl Farm {
                 .await
                 .context("hashing the initial password")?;
         let key = ResourceKey::generate();
+        let (db_server, db_password_sealed) = match backend {
+            Backend::Sqlite => (None, None),
+            Backend::Mariadb => {
+                let server = self.place_new_wiki(&[]).await?;
+                (Some(server), Some(self.sealer.seal(DbPassword::generate().secret())?))
+            }
+        };
         let record = self
             .store
             .insert_wiki(NewWiki {
@@ -231,13 +254,41 @@ impl Farm {
                 sitename: sitename.as_str(),
                 language: language.as_str(),
                 owner: actor.username.as_str(),
-                backend: BACKEND_SQLITE,
+                backend: backend.as_str(),
                 owner_password_hash: &password_hash,
+                db_server: db_server.as_deref(),
+                db_password_sealed: db_password_sealed.as_deref(),
             })
             .await?;
         tracing::info!(wiki = %name, owner = %actor.username, key = %key, "wiki requested");
         self.pipeline_wakeup.notify_one();
         Ok((self.view(record, Some(Vec::new())), password))
+    }
+
+    /// The server a new MariaDB wiki goes to (see [`DbServers::place`]).
+    pub async fn place_new_wiki(&self, exclude: &[&str]) -> Result<String, FarmError> {
+        if self.db_servers.is_empty() {
+            return Err(FarmError::invalid("backend", "backend_unavailable", "this farm has no MariaDB server configured".into()));
+        }
+        let counts = self.store.wiki_counts_by_server().await?;
+        self.db_servers
+            .place(&counts, exclude)
+            .map(|server| server.name().to_owned())
+            .ok_or_else(|| FarmError::Unavailable("no database server takes new wikis right now; try again later".into()))
+    }
+
+    /// Every database server with its health, wiki count and size (admins only).
+    pub async fn server_statuses(&self, actor: &Actor) -> Result<Vec<ServerStatus>, FarmError> {
+        if !actor.is_admin() {
+            return Err(FarmError::Forbidden("only admins see the database servers"));
+        }
+        let counts = self.store.wiki_counts_by_server().await?;
+        let mut statuses = Vec::new();
+        for server in self.db_servers.all() {
+            let count = counts.iter().find(|(n, _)| n == server.name()).map_or(0, |(_, c)| *c);
+            statuses.push(server.status(count).await);
+        }
+        Ok(statuses)
     }
 
     /// The wiki called `name`, if `actor` may see it. Others' wikis are "not found" to members,

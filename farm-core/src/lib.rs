@@ -13,6 +13,7 @@ pub mod error;
 pub mod farm;
 pub mod fsutil;
 pub mod layout;
+pub mod mariadb;
 pub mod mediawiki;
 pub mod php;
 pub mod provision;

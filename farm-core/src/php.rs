@@ -39,11 +39,19 @@ impl Php {
         cmd
     }
 
-    /// Runs `maintenance/{script}` with `args`; an error carries the script's output.
+    /// Runs `maintenance/{script}` with `args` through the farm's entry file; an error
+    /// carries the script's output.
     pub async fn run_maintenance(&self, script: &str, args: &[&str]) -> anyhow::Result<String> {
+        self.run_with_config(&self.entry_file, script, args).await
+    }
+
+    /// Runs `maintenance/{script}` with another `MW_CONFIG_FILE` (the installer needs one
+    /// that does not exist; templates use the installer's own).
+    pub async fn run_with_config(&self, config_file: &Path, script: &str, args: &[&str]) -> anyhow::Result<String> {
         let path = self.mediawiki_dir.join("maintenance").join(script);
         let output = self
             .command()
+            .env("MW_CONFIG_FILE", config_file)
             .arg(&path)
             .args(args)
             .output()

@@ -22,7 +22,9 @@ use crate::domain::{LanguageCode, ResourceKey, Sitename, WikiName, WikiState};
 use crate::farm::Farm;
 use crate::fsutil::{remove_dir_all_if_exists, remove_file_if_exists, sync_dir, write_atomic};
 use crate::layout::Layout;
-use crate::mediawiki::{self, ShardValues};
+use crate::config::Backend;
+use crate::mariadb::{DbPassword, DbServer, Ident};
+use crate::mediawiki::{self, ShardDatabase, ShardValues};
 use crate::store::{now, WikiRecord};
 
 /// The steps that build a wiki, in order. The names are stored in the control store: never
@@ -72,6 +74,9 @@ pub async fn run(farm: Arc<Farm>, shutdown: CancellationToken) {
         if now() - last_name_release >= 60 {
             release_expired_names(&farm).await;
             last_name_release = now();
+        }
+        if let Err(err) = sweep_db_cleanups(&farm).await {
+            warn!(error = %format!("{err:#}"), "could not finish database cleanups; will retry");
         }
         match farm.store.due_work(64).await {
             Ok(due) => {
@@ -194,6 +199,7 @@ fn backoff_secs(attempts: i64) -> i64 {
 /// The validated values of a registry row. The registry only holds values that passed these
 /// checks on the way in; parsing again keeps every path and SQL identifier checked at use.
 struct Parsed {
+    backend: Backend,
     key: ResourceKey,
     name: WikiName,
     sitename: Sitename,
@@ -203,6 +209,7 @@ struct Parsed {
 fn parse_record(farm: &Farm, wiki: &WikiRecord) -> anyhow::Result<Parsed> {
     let languages = farm.languages();
     Ok(Parsed {
+        backend: Backend::parse(&wiki.backend).with_context(|| format!("unknown backend {:?}", wiki.backend))?,
         key: wiki.key()?,
         name: WikiName::parse(&wiki.label).map_err(|e| anyhow::anyhow!("registry name: {e}"))?,
         sitename: Sitename::parse(&wiki.sitename)
@@ -243,55 +250,126 @@ async fn provision(farm: &Farm, wiki: &WikiRecord) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run_step(
-    farm: &Farm,
-    wiki: &WikiRecord,
-    parsed: &Parsed,
-    step: Step,
-) -> anyhow::Result<()> {
+async fn run_step(farm: &Farm, wiki: &WikiRecord, parsed: &Parsed, step: Step) -> anyhow::Result<()> {
     let layout = &farm.layout;
     let wiki_dir = layout.wiki_dir(&parsed.key);
     match step {
         Step::Database => {
-            let hash = wiki
-                .owner_password_hash
-                .as_deref()
-                .context("the owner's password hash is gone")?;
+            let hash = wiki.owner_password_hash.as_deref().context("the owner's password hash is gone")?;
             let owner = crate::domain::Username::parse(&wiki.owner)
-                .map_err(|e| anyhow::anyhow!("registry owner: {e}"))?;
-            let template = farm.sqlite_template(&parsed.language).await?;
-            template
-                .create_wiki_database(
-                    &wiki_dir.join("db"),
-                    &parsed.key,
-                    &owner.mediawiki_name(),
-                    hash,
-                )
-                .await
+                .map_err(|e| anyhow::anyhow!("registry owner: {e}"))?
+                .mediawiki_name();
+            match parsed.backend {
+                Backend::Sqlite => {
+                    let template = farm.sqlite_template(&parsed.language).await?;
+                    template.create_wiki_database(&wiki_dir.join("db"), &parsed.key, &owner, hash).await
+                }
+                Backend::Mariadb => {
+                    let server = reachable_server(farm, wiki, &parsed.key).await?;
+                    let templates_dir = layout.templates_dir(&farm.codebase.version);
+                    let template = server.template(&farm.php, &farm.codebase.version, &parsed.language, &templates_dir).await?;
+                    let password = db_password(farm, wiki)?;
+                    server.create_wiki_database(&template, &parsed.key, &password, &owner, hash).await
+                }
+            }
         }
         Step::Uploads => Ok(std::fs::create_dir_all(wiki_dir.join("images"))?),
         Step::Secrets => {
             let path = wiki_dir.join("secrets.php");
             if !path.is_file() {
-                write_atomic(&path, mediawiki::render_secrets().as_bytes(), 0o640)?;
+                let password = match parsed.backend {
+                    Backend::Sqlite => None,
+                    Backend::Mariadb => Some(db_password(farm, wiki)?),
+                };
+                let secrets = mediawiki::render_secrets(password.as_ref().map(DbPassword::secret));
+                write_atomic(&path, secrets.as_bytes(), 0o640)?;
             }
             Ok(())
         }
         Step::Shard => {
-            let shard = mediawiki::render_sqlite_shard(&ShardValues {
+            let database = match parsed.backend {
+                Backend::Sqlite => ShardDatabase::Sqlite,
+                Backend::Mariadb => {
+                    let server = assigned_server(farm, wiki)?;
+                    ShardDatabase::Mysql { address: server.wiki_address.clone(), name: Ident::for_wiki(&parsed.key) }
+                }
+            };
+            let shard = mediawiki::render_shard(&ShardValues {
                 key: &parsed.key,
                 name: &parsed.name,
                 sitename: &parsed.sitename,
                 language: &parsed.language,
+                database,
             });
-            Ok(write_atomic(
-                &wiki_dir.join("LocalSettings.php"),
-                shard.as_bytes(),
-                0o640,
-            )?)
+            Ok(write_atomic(&wiki_dir.join("LocalSettings.php"), shard.as_bytes(), 0o640)?)
         }
         Step::Route => link_host(layout, &parsed.name, &parsed.key),
     }
+}
+
+fn db_password(farm: &Farm, wiki: &WikiRecord) -> anyhow::Result<DbPassword> {
+    let sealed = wiki.db_password_sealed.as_deref().context("the wiki has no database password")?;
+    DbPassword::check(farm.sealer.open(sealed)?)
+}
+
+fn assigned_server<'a>(farm: &'a Farm, wiki: &WikiRecord) -> anyhow::Result<&'a Arc<DbServer>> {
+    let name = wiki.db_server.as_deref().context("the wiki has no database server")?;
+    farm.db_servers
+        .get(name)
+        .with_context(|| format!("the wiki's database server {name:?} is not in the configuration"))
+}
+
+/// The wiki's server if it answers. If it does not, the wiki moves to another server that
+/// takes new wikis (the first one is remembered for cleanup), so one server down does not
+/// hold up creation; with no other server, the step fails and is retried.
+async fn reachable_server<'a>(farm: &'a Farm, wiki: &WikiRecord, key: &ResourceKey) -> anyhow::Result<&'a Arc<DbServer>> {
+    let server = assigned_server(farm, wiki)?;
+    if server.check().await {
+        return Ok(server);
+    }
+    // Never move onto a server where a cleanup for this wiki is pending: it would drop the
+    // new database.
+    let pending: Vec<String> = farm
+        .store
+        .db_cleanups()
+        .await?
+        .into_iter()
+        .filter(|(_, _, k)| k == key.as_str())
+        .map(|(_, server, _)| server)
+        .collect();
+    let mut exclude: Vec<&str> = pending.iter().map(String::as_str).collect();
+    exclude.push(server.name());
+    let target = farm.place_new_wiki(&exclude).await.map_err(|e| {
+        anyhow::anyhow!("database server {} is unreachable and no other can take the wiki: {e}", server.name())
+    })?;
+    if !farm.store.move_to_server(wiki.id, key.as_str(), server.name(), &target).await? {
+        anyhow::bail!("the wiki changed while moving it off database server {}", server.name());
+    }
+    warn!(wiki = %wiki.label, from = server.name(), to = %target, "database server unreachable; wiki moved");
+    farm.db_servers.get(&target).context("the chosen server vanished")
+}
+
+/// Drops databases left on servers that were down when their wiki moved away, once those
+/// servers answer again.
+async fn sweep_db_cleanups(farm: &Farm) -> anyhow::Result<()> {
+    for (id, server_name, key) in farm.store.db_cleanups().await? {
+        let Some(server) = farm.db_servers.get(&server_name) else { continue };
+        if !server.is_healthy() {
+            continue;
+        }
+        let key = ResourceKey::parse(&key).context("a cleanup names a malformed key")?;
+        let wiki = farm.store.wiki_by_resource_key(key.as_str()).await?;
+        let lives_there = wiki.is_some_and(|w| {
+            w.db_server.as_deref() == Some(server_name.as_str())
+                && matches!(w.state(), WikiState::Provisioning | WikiState::Active | WikiState::Deleting)
+        });
+        if !lives_there {
+            server.drop_wiki(&key).await?;
+            info!(server = %server_name, key = %key, "dropped a database left behind by a moved wiki");
+        }
+        farm.store.remove_db_cleanup(id).await?;
+    }
+    Ok(())
 }
 
 /// Points `hosts/<name>` at the wiki's directory, atomically (a new link renamed over).
@@ -330,12 +408,13 @@ async fn teardown(farm: &Farm, wiki: &WikiRecord) -> anyhow::Result<()> {
     if let Ok(name) = WikiName::parse(&wiki.label) {
         let link = layout.host_link(&name);
         // Only remove the link if it is this wiki's: the name may belong to another by now.
-        if std::fs::read_link(&link).ok().as_deref()
-            == Some(Layout::host_link_target(&key).as_path())
-        {
+        if std::fs::read_link(&link).ok().as_deref() == Some(Layout::host_link_target(&key).as_path()) {
             remove_file_if_exists(&link)?;
             sync_dir(&layout.hosts_dir())?;
         }
+    }
+    if Backend::parse(&wiki.backend) == Some(Backend::Mariadb) && wiki.db_server.is_some() {
+        assigned_server(farm, wiki)?.drop_wiki(&key).await?;
     }
     remove_dir_all_if_exists(&layout.wiki_dir(&key))?;
     sync_dir(&layout.wikis_dir())?;

@@ -15,6 +15,7 @@ use crate::domain::{ResourceKey, WikiState};
 use crate::error::FarmError;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+static MYSQL_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/mysql");
 
 pub fn now() -> i64 {
     OffsetDateTime::now_utc().unix_timestamp()
@@ -24,6 +25,7 @@ pub fn now() -> i64 {
 pub struct Store {
     read: AnyPool,
     write: AnyPool,
+    is_sqlite: bool,
 }
 
 /// A wiki as the registry records it.
@@ -39,6 +41,8 @@ pub struct WikiRecord {
     pub state: String,
     pub failure: Option<String>,
     pub owner_password_hash: Option<String>,
+    pub db_server: Option<String>,
+    pub db_password_sealed: Option<String>,
     pub attempts: i64,
     pub created_at: i64,
     pub updated_at: i64,
@@ -64,7 +68,7 @@ impl WikiRecord {
 
 const WIKI_COLUMNS: &str =
     "id, label, resource_key, sitename, language, owner, backend, state, failure, \
-     owner_password_hash, attempts, created_at, updated_at, activated_at, deleted_at";
+     owner_password_hash, db_server, db_password_sealed, attempts, created_at, updated_at, activated_at, deleted_at";
 
 pub struct NewWiki<'a> {
     pub name: &'a str,
@@ -74,6 +78,8 @@ pub struct NewWiki<'a> {
     pub owner: &'a str,
     pub backend: &'a str,
     pub owner_password_hash: &'a str,
+    pub db_server: Option<&'a str>,
+    pub db_password_sealed: Option<&'a str>,
 }
 
 #[derive(Debug, Default)]
@@ -88,8 +94,12 @@ pub struct WikiFilter<'a> {
 impl Store {
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
         sqlx::any::install_default_drivers();
-        let options = AnyConnectOptions::from_str(url)?;
         let is_sqlite = url.starts_with("sqlite:");
+        if !is_sqlite && !url.starts_with("mysql:") && !url.starts_with("mariadb:") {
+            anyhow::bail!("the control store URL must start with sqlite:// or mysql://");
+        }
+        let url = url.replacen("mariadb:", "mysql:", 1);
+        let options = AnyConnectOptions::from_str(&url)?;
         let pool = |max: u32| {
             AnyPoolOptions::new()
                 .max_connections(max)
@@ -114,11 +124,12 @@ impl Store {
             let shared = pool(16).connect_with(options).await?;
             (shared.clone(), shared)
         };
-        Ok(Self { read, write })
+        Ok(Self { read, write, is_sqlite })
     }
 
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        SQLITE_MIGRATIONS.run(&self.write).await?;
+        let migrator = if self.is_sqlite { &SQLITE_MIGRATIONS } else { &MYSQL_MIGRATIONS };
+        migrator.run(&self.write).await?;
         Ok(())
     }
 
@@ -136,8 +147,8 @@ impl Store {
         let now = now();
         let inserted = sqlx::query(
             "INSERT INTO wikis (name, label, resource_key, sitename, language, owner, backend, state, \
-             owner_password_hash, attempts, next_attempt_at, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?)",
+             owner_password_hash, db_server, db_password_sealed, attempts, next_attempt_at, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?)",
         )
         .bind(new.name)
         .bind(new.name)
@@ -148,6 +159,8 @@ impl Store {
         .bind(new.backend)
         .bind(WikiState::Provisioning.as_str())
         .bind(new.owner_password_hash)
+        .bind(new.db_server)
+        .bind(new.db_password_sealed)
         .bind(now)
         .bind(now)
         .execute(&self.write)
@@ -378,5 +391,56 @@ impl Store {
         Ok(sqlx::query_as("SELECT resource_key, state FROM wikis")
             .fetch_all(&self.read)
             .await?)
+    }
+
+    /// Live wikis per database server (for placement and the servers view).
+    pub async fn wiki_counts_by_server(&self) -> Result<Vec<(String, i64)>, FarmError> {
+        Ok(sqlx::query_as(
+            "SELECT db_server, COUNT(*) FROM wikis WHERE db_server IS NOT NULL \
+             AND state IN ('provisioning', 'active', 'deleting') GROUP BY db_server",
+        )
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    /// Moves a wiki that is still being built to another server, remembering that its first
+    /// server may hold a partial database to drop later. One transaction: both or neither.
+    pub async fn move_to_server(&self, wiki_id: i64, key: &str, from: &str, to: &str) -> Result<bool, FarmError> {
+        let mut tx = self.write.begin().await?;
+        let moved = sqlx::query(
+            "UPDATE wikis SET db_server = ?, updated_at = ? WHERE id = ? AND db_server = ? AND state = 'provisioning'",
+        )
+        .bind(to)
+        .bind(now())
+        .bind(wiki_id)
+        .bind(from)
+        .execute(&mut *tx)
+        .await?;
+        if moved.rows_affected() != 1 {
+            return Ok(false);
+        }
+        sqlx::query("INSERT INTO db_cleanups (db_server, resource_key, created_at) VALUES (?, ?, ?)")
+            .bind(from)
+            .bind(key)
+            .bind(now())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Pending cleanups: (id, server, resource key).
+    pub async fn db_cleanups(&self) -> Result<Vec<(i64, String, String)>, FarmError> {
+        Ok(sqlx::query_as("SELECT id, db_server, resource_key FROM db_cleanups ORDER BY id").fetch_all(&self.write).await?)
+    }
+
+    pub async fn remove_db_cleanup(&self, id: i64) -> Result<(), FarmError> {
+        sqlx::query("DELETE FROM db_cleanups WHERE id = ?").bind(id).execute(&self.write).await?;
+        Ok(())
+    }
+
+    /// The wiki whose resources carry `key`, if any.
+    pub async fn wiki_by_resource_key(&self, key: &str) -> Result<Option<WikiRecord>, FarmError> {
+        self.wiki_by_key(key).await
     }
 }

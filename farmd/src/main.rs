@@ -113,6 +113,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         );
         farm.set_php_servers(servers);
     }
+    // Know which database servers answer before the first creation asks.
+    farm.db_servers.check_all().await;
+    tasks.spawn(farm.db_servers.clone().watch(shutdown.clone()));
     tasks.spawn(prepare_template(farm.clone(), shutdown.clone()));
     tasks.spawn(provision::run(farm.clone(), shutdown.clone()));
     tokio::spawn(cancel_on_signal(shutdown.clone()));
@@ -135,6 +138,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         warn!("background work did not stop within 20 s; exiting anyway (it resumes at the next start)");
     }
     farm.store.close().await;
+    farm.db_servers.close().await;
     info!("farmd stopped");
     drop(lock);
     Ok(())

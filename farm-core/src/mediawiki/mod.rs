@@ -17,6 +17,8 @@ use crate::config::Config;
 use crate::domain::{LanguageCode, ResourceKey, Sitename, WikiName};
 use crate::fsutil::write_atomic;
 use crate::layout::Layout;
+use crate::mariadb::Ident;
+use crate::secrets::Secret;
 
 /// The PHP files farmd installs into `data/mediawiki/` on every start.
 const FARM_FILES: &[(&str, &str)] = &[
@@ -156,33 +158,64 @@ pub struct ShardValues<'a> {
     pub name: &'a WikiName,
     pub sitename: &'a Sitename,
     pub language: &'a LanguageCode,
+    pub database: ShardDatabase,
+}
+
+/// Where the wiki's database lives, as MediaWiki needs to know it.
+pub enum ShardDatabase {
+    /// `{wiki}/db/{key}.sqlite`.
+    Sqlite,
+    /// A database on a MariaDB server at `address` (`HOST:PORT`), with an account of the
+    /// same name; the password is in `secrets.php`.
+    Mysql { address: String, name: Ident },
 }
 
 /// The wiki's `LocalSettings.php`: everything that is not secret and not farm-wide. It holds
 /// nothing that cannot be rebuilt from the registry, so it can be rewritten at any time.
-pub fn render_sqlite_shard(values: &ShardValues<'_>) -> String {
+pub fn render_shard(values: &ShardValues<'_>) -> String {
+    let database = match &values.database {
+        ShardDatabase::Sqlite => format!(
+            "$wgDBtype = 'sqlite';\n$wgDBname = {key};\n$wgDBserver = '';\n$wgDBuser = '';\n\
+             $wgSQLiteDataDir = \"$farmWikiDir/db\";\n",
+            key = php_string(values.key.as_str()),
+        ),
+        ShardDatabase::Mysql { address, name } => format!(
+            "$wgDBtype = 'mysql';\n$wgDBserver = {address};\n$wgDBname = {name};\n$wgDBuser = {name};\n\
+             $wgDBTableOptions = 'ENGINE=InnoDB, DEFAULT CHARSET=binary';\n",
+            address = php_string(address),
+            name = php_string(name.as_str()),
+        ),
+    };
     format!(
         "<?php\n// Written by farmd for the wiki {name}; changes here are overwritten.\n\
          if ( !defined( 'MEDIAWIKI' ) ) {{\n\texit;\n}}\n\n\
-         $wgSitename = {sitename};\n$wgMetaNamespace = {meta};\n$wgLanguageCode = {lang};\n\n\
-         $wgDBtype = 'sqlite';\n$wgDBname = {key};\n$wgDBserver = '';\n$wgDBuser = '';\n$wgDBpassword = '';\n\
-         $wgSQLiteDataDir = \"$farmWikiDir/db\";\n",
+         $wgSitename = {sitename};\n$wgMetaNamespace = {meta};\n$wgLanguageCode = {lang};\n\n{database}",
         name = values.name,
         sitename = php_string(values.sitename.as_str()),
         meta = php_string(&values.sitename.meta_namespace()),
         lang = php_string(values.language.as_str()),
-        key = php_string(values.key.as_str()),
     )
 }
 
-/// The wiki's `secrets.php`: a secret key and an upgrade key from the OS random source.
-pub fn render_secrets() -> String {
-    format!(
+/// The wiki's `secrets.php`: a secret key and an upgrade key from the OS random source, and
+/// the database password for MariaDB wikis.
+pub fn render_secrets(db_password: Option<&Secret>) -> String {
+    let mut php = format!(
         "<?php\n// Written once by farmd. Never share these between wikis.\n\
          if ( !defined( 'MEDIAWIKI' ) ) {{\n\texit;\n}}\n\n$wgSecretKey = '{}';\n$wgUpgradeKey = '{}';\n",
         crate::secrets::random_hex(32),
         crate::secrets::random_hex(8),
-    )
+    );
+    if let Some(password) = db_password {
+        php.push_str(&format!("$wgDBpassword = {};\n", php_string(password.expose())));
+    }
+    php
+}
+
+/// MediaWiki's `TS_MW` timestamp: `YYYYMMDDHHMMSS` in UTC.
+pub fn mediawiki_timestamp(at: time::OffsetDateTime) -> String {
+    let format = time::macros::format_description!("[year][month][day][hour][minute][second]");
+    at.format(&format).unwrap_or_else(|_| "19700101000000".into())
 }
 
 /// A PHP single-quoted string literal. Inside one, PHP interprets only `\\` and `\'`.
@@ -202,6 +235,12 @@ pub fn php_string(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_use_mediawiki_format() {
+        let at = time::macros::datetime!(2026-11-26 13:05:09 UTC);
+        assert_eq!(mediawiki_timestamp(at), "20261126130509");
+    }
 
     #[test]
     fn php_strings_escape_quotes_and_backslashes() {
@@ -245,16 +284,22 @@ mod tests {
         let language = crate::domain::Languages::from_codes(&["en"])
             .parse("en")
             .expect("lang");
-        let shard = render_sqlite_shard(&ShardValues {
-            key: &key,
-            name: &name,
-            sitename: &sitename,
-            language: &language,
-        });
-        assert!(
-            shard.contains(r"$wgSitename = 'Bob\'s \\ wiki';"),
-            "{shard}"
-        );
+        let values = |database| ShardValues { key: &key, name: &name, sitename: &sitename, language: &language, database };
+        let shard = render_shard(&values(ShardDatabase::Sqlite));
+        assert!(shard.contains(r"$wgSitename = 'Bob\'s \\ wiki';"), "{shard}");
         assert!(shard.contains("$wgDBname = 'w0123456789abcdef';"));
+        let db = Ident::for_wiki(&key);
+        let shard = render_shard(&values(ShardDatabase::Mysql { address: "db1:3306".into(), name: db }));
+        assert!(shard.contains("$wgDBtype = 'mysql';\n$wgDBserver = 'db1:3306';"), "{shard}");
+        assert!(shard.contains("$wgDBuser = 'wiki_w0123456789abcdef';"));
+        assert!(!shard.contains("wgDBpassword"), "the password lives in secrets.php");
+    }
+
+    #[test]
+    fn secrets_hold_the_database_password_only_when_given() {
+        assert!(!render_secrets(None).contains("wgDBpassword"));
+        let with = render_secrets(Some(&Secret::new("pw123".into())));
+        assert!(with.contains("$wgDBpassword = 'pw123';"));
+        assert_ne!(render_secrets(None), render_secrets(None), "fresh keys each time");
     }
 }

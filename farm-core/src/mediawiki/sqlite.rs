@@ -89,18 +89,12 @@ impl SqliteTemplate {
             TEMPLATE_ADMIN,
         ];
         // The installer refuses to run when the config file it would load exists.
-        run_script(php, &conf_dir.join("absent.php"), "install.php", &install).await?;
+        php.run_with_config(&conf_dir.join("absent.php"), "install.php", &install).await?;
         // A fresh install still has schema updates pending; apply them once here instead of
         // in every wiki.
         let settings = conf_dir.join("LocalSettings.php");
         let settings_arg = settings.to_string_lossy();
-        run_script(
-            php,
-            &settings,
-            "update.php",
-            &["--conf", &settings_arg, "--quick"],
-        )
-        .await?;
+        php.run_with_config(&settings, "update.php", &["--conf", &settings_arg, "--quick"]).await?;
         // The installer queues jobs in the main database, where the farm's job queue never
         // looks, and leaves cache rows behind: copies start clean.
         let mut conn = open(&scratch.join(format!("{TEMPLATE_DB}.sqlite"))).await?;
@@ -145,31 +139,6 @@ impl SqliteTemplate {
     }
 }
 
-async fn run_script(
-    php: &Php,
-    config_file: &Path,
-    script: &str,
-    args: &[&str],
-) -> anyhow::Result<()> {
-    let mut cmd = php.command();
-    cmd.env("MW_CONFIG_FILE", config_file);
-    let output = cmd
-        .arg(php.mediawiki_dir.join("maintenance").join(script))
-        .args(args)
-        .output()
-        .await
-        .with_context(|| format!("starting {script}"))?;
-    if !output.status.success() {
-        anyhow::bail!(
-            "{script} failed ({}): {}{}",
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    Ok(())
-}
-
 async fn open(db_file: &Path) -> anyhow::Result<SqliteConnection> {
     let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", db_file.display()))?
         .journal_mode(SqliteJournalMode::Delete)
@@ -196,7 +165,7 @@ async fn put_owner_in_place(
     password_hash: &str,
 ) -> anyhow::Result<()> {
     let mut conn = open(db_file).await?;
-    let now = mediawiki_timestamp(time::OffsetDateTime::now_utc());
+    let now = super::mediawiki_timestamp(time::OffsetDateTime::now_utc());
     let mut tx = conn.begin().await?;
     let renamed = sqlx::query(
         "UPDATE user SET user_name = ?, user_password = ?, user_token = ?, user_touched = ?, \
@@ -222,22 +191,4 @@ async fn put_owner_in_place(
     tx.commit().await?;
     conn.close().await?;
     Ok(())
-}
-
-/// MediaWiki's `TS_MW` timestamp: `YYYYMMDDHHMMSS` in UTC.
-fn mediawiki_timestamp(at: time::OffsetDateTime) -> String {
-    let format = time::macros::format_description!("[year][month][day][hour][minute][second]");
-    at.format(&format)
-        .unwrap_or_else(|_| "19700101000000".into())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn timestamps_use_mediawiki_format() {
-        let at = time::macros::datetime!(2026-11-26 13:05:09 UTC);
-        assert_eq!(mediawiki_timestamp(at), "20261126130509");
-    }
 }
