@@ -75,9 +75,12 @@ impl ApiError {
                     (StatusCode::FORBIDDEN, "forbidden", err.to_string(), None)
                 }
                 FarmError::Conflict(_) => (StatusCode::CONFLICT, "conflict", err.to_string(), None),
-                FarmError::Unavailable(_) => {
-                    (StatusCode::SERVICE_UNAVAILABLE, "unavailable", err.to_string(), None)
-                }
+                FarmError::Unavailable(_) => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    err.to_string(),
+                    None,
+                ),
                 FarmError::Internal(_) => (
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal",

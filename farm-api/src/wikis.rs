@@ -100,7 +100,11 @@ fn resource(state: &AppState, actor: &Actor, view: WikiView) -> WikiResource {
         let directory = state.farm.layout.wikis_dir().join(&record.resource_key);
         let database = match &record.db_server {
             Some(_) => format!("wiki_{}", record.resource_key),
-            None => directory.join("db").join(format!("{}.sqlite", record.resource_key)).display().to_string(),
+            None => directory
+                .join("db")
+                .join(format!("{}.sqlite", record.resource_key))
+                .display()
+                .to_string(),
         };
         Storage {
             backend: record.backend.clone(),

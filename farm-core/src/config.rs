@@ -128,7 +128,9 @@ impl Backend {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Backend::Sqlite, Backend::Mariadb].into_iter().find(|b| b.as_str() == s)
+        [Backend::Sqlite, Backend::Mariadb]
+            .into_iter()
+            .find(|b| b.as_str() == s)
     }
 }
 
@@ -257,27 +259,49 @@ impl Config {
         for server in &servers {
             let name_ok = !server.name.is_empty()
                 && server.name.len() <= 32
-                && server.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+                && server
+                    .name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
             if !name_ok {
-                return invalid(format!("database server name {:?}: use 1-32 letters, digits, '-' or '_'", server.name));
+                return invalid(format!(
+                    "database server name {:?}: use 1-32 letters, digits, '-' or '_'",
+                    server.name
+                ));
             }
             if !names.insert(server.name.as_str()) {
                 return invalid(format!("two database servers are named {:?}", server.name));
             }
-            if !server.admin_url.expose().starts_with("mysql://") && !server.admin_url.expose().starts_with("mariadb://") {
-                return invalid(format!("database server {:?}: admin_url must start with mysql://", server.name));
+            if !server.admin_url.expose().starts_with("mysql://")
+                && !server.admin_url.expose().starts_with("mariadb://")
+            {
+                return invalid(format!(
+                    "database server {:?}: admin_url must start with mysql://",
+                    server.name
+                ));
             }
             if server.weight == 0 {
-                return invalid(format!("database server {:?}: weight must be at least 1", server.name));
+                return invalid(format!(
+                    "database server {:?}: weight must be at least 1",
+                    server.name
+                ));
             }
             let host_ok = server.wiki_user_host == "%"
-                || server.wiki_user_host.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:%".contains(&b));
+                || server
+                    .wiki_user_host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-:%".contains(&b));
             if !host_ok || server.wiki_user_host.is_empty() || server.wiki_user_host.len() > 60 {
-                return invalid(format!("database server {:?}: wiki_user_host is not a host pattern", server.name));
+                return invalid(format!(
+                    "database server {:?}: wiki_user_host is not a host pattern",
+                    server.name
+                ));
             }
         }
         if self.default_backend == Backend::Mariadb && servers.is_empty() {
-            return invalid("default_backend is mariadb but no database server is configured".into());
+            return invalid(
+                "default_backend is mariadb but no database server is configured".into(),
+            );
         }
         Ok(())
     }

@@ -11,16 +11,16 @@ use tokio::sync::{Notify, OnceCell};
 
 use crate::auth::TokenKeys;
 use crate::config::{Backend, Config};
-use crate::mariadb::{DbPassword, DbServers, ServerStatus};
-use crate::secrets::Sealer;
 use crate::domain::{
     Actor, LanguageCode, Languages, NamePolicy, ResourceKey, Sitename, WikiName, WikiState,
 };
 use crate::error::FarmError;
 use crate::layout::Layout;
+use crate::mariadb::{DbPassword, DbServer, DbServers, Ident, ServerStatus};
 use crate::mediawiki::sqlite::SqliteTemplate;
 use crate::mediawiki::{self, Codebase, WikiUrls};
 use crate::php::{Php, PhpServers};
+use crate::secrets::Sealer;
 use crate::secrets::Secret;
 use crate::store::{NewWiki, Store, WikiFilter, WikiRecord};
 
@@ -87,8 +87,10 @@ impl Farm {
             anyhow::anyhow!("the MediaWiki codebase does not ship the language {DEFAULT_LANGUAGE}")
         })?;
         let tokens = TokenKeys::load_or_create(layout.root()).context("loading the signing key")?;
-        let sealer = Sealer::load_or_create(layout.root()).context("loading the credentials key")?;
-        let db_servers = Arc::new(DbServers::new(config.all_database_servers())?);
+        let sealer =
+            Sealer::load_or_create(layout.root()).context("loading the credentials key")?;
+        let farm_id = layout.farm_id().context("reading the farm id")?;
+        let db_servers = Arc::new(DbServers::new(config.all_database_servers(), &farm_id)?);
         let store = Store::connect(&config.control_store_url())
             .await
             .context("opening the control store")?;
@@ -147,6 +149,23 @@ impl Farm {
             })
             .await?;
         Ok(template.clone())
+    }
+
+    /// The MariaDB template on `server` for `language`, made on first use.
+    pub async fn mariadb_template(
+        &self,
+        server: &DbServer,
+        language: &LanguageCode,
+    ) -> anyhow::Result<Ident> {
+        let version = &self.codebase.version;
+        server
+            .template(
+                &self.php,
+                version,
+                language,
+                &self.layout.templates_dir(version),
+            )
+            .await
     }
 
     /// Whether the template for the farm's default language exists (the readiness check).
@@ -225,7 +244,11 @@ impl Farm {
                 return Err(FarmError::Forbidden("only admins choose a wiki's backend"))
             }
             Some(value) => Backend::parse(value).ok_or_else(|| {
-                FarmError::invalid("backend", "backend_unknown", "backend must be sqlite or mariadb".into())
+                FarmError::invalid(
+                    "backend",
+                    "backend_unknown",
+                    "backend must be sqlite or mariadb".into(),
+                )
             })?,
         };
         // Cheap early answer before hashing; the unique index decides races.
@@ -243,7 +266,10 @@ impl Farm {
             Backend::Sqlite => (None, None),
             Backend::Mariadb => {
                 let server = self.place_new_wiki(&[]).await?;
-                (Some(server), Some(self.sealer.seal(DbPassword::generate().secret())?))
+                (
+                    Some(server),
+                    Some(self.sealer.seal(DbPassword::generate().secret())?),
+                )
             }
         };
         let record = self
@@ -268,13 +294,21 @@ impl Farm {
     /// The server a new MariaDB wiki goes to (see [`DbServers::place`]).
     pub async fn place_new_wiki(&self, exclude: &[&str]) -> Result<String, FarmError> {
         if self.db_servers.is_empty() {
-            return Err(FarmError::invalid("backend", "backend_unavailable", "this farm has no MariaDB server configured".into()));
+            return Err(FarmError::invalid(
+                "backend",
+                "backend_unavailable",
+                "this farm has no MariaDB server configured".into(),
+            ));
         }
         let counts = self.store.wiki_counts_by_server().await?;
         self.db_servers
             .place(&counts, exclude)
             .map(|server| server.name().to_owned())
-            .ok_or_else(|| FarmError::Unavailable("no database server takes new wikis right now; try again later".into()))
+            .ok_or_else(|| {
+                FarmError::Unavailable(
+                    "no database server takes new wikis right now; try again later".into(),
+                )
+            })
     }
 
     /// Every database server with its health, wiki count and size (admins only).
@@ -285,7 +319,10 @@ impl Farm {
         let counts = self.store.wiki_counts_by_server().await?;
         let mut statuses = Vec::new();
         for server in self.db_servers.all() {
-            let count = counts.iter().find(|(n, _)| n == server.name()).map_or(0, |(_, c)| *c);
+            let count = counts
+                .iter()
+                .find(|(n, _)| n == server.name())
+                .map_or(0, |(_, c)| *c);
             statuses.push(server.status(count).await);
         }
         Ok(statuses)

@@ -7,6 +7,8 @@
 //!   control.sqlite             registry (SQLite control store)
 //!   signing.key                token signing key (0600)
 //!   farmd.lock                 held by the running daemon
+//!   farm.id                    8 hex digits naming this farm on shared database servers
+//!   credentials.key            key that seals database passwords in the control store (0600)
 //!   mediawiki/                 entry file, resolver, router and farm-config.php for PHP
 //!   cache/<mw version>/        localisation cache shared by all wikis of that version
 //!   templates/<mw version>/    installer output per backend, copied for each new wiki
@@ -36,6 +38,26 @@ impl Layout {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// This farm's id: 8 hex digits made once, in the names of what it puts on shared
+    /// database servers, so that two farms can share one.
+    pub fn farm_id(&self) -> std::io::Result<String> {
+        let id = crate::fsutil::read_or_create(&self.root.join("farm.id"), 0o644, || {
+            crate::secrets::random_hex(4).into_bytes()
+        })?;
+        let id = String::from_utf8_lossy(&id).trim().to_owned();
+        if id.len() == 8
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            Ok(id)
+        } else {
+            Err(std::io::Error::other(
+                "data/farm.id must hold 8 lowercase hex digits",
+            ))
+        }
     }
 
     pub fn lock_file(&self) -> PathBuf {

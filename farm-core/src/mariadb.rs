@@ -44,7 +44,9 @@ impl Ident {
     pub fn new(value: String) -> anyhow::Result<Self> {
         let ok = !value.is_empty()
             && value.len() <= 64
-            && value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
         anyhow::ensure!(ok, "refusing to use {value:?} as a SQL identifier");
         Ok(Self(value))
     }
@@ -74,7 +76,8 @@ impl DbPassword {
     }
 
     pub fn check(secret: Secret) -> anyhow::Result<Self> {
-        let ok = secret.expose().len() == Self::LEN && secret.expose().bytes().all(|b| b.is_ascii_alphanumeric());
+        let ok = secret.expose().len() == Self::LEN
+            && secret.expose().bytes().all(|b| b.is_ascii_alphanumeric());
         anyhow::ensure!(ok, "a database password does not have the daemon's format");
         Ok(Self(secret))
     }
@@ -86,12 +89,19 @@ impl DbPassword {
 
 /// A host pattern for accounts, as configured (`%` or an address), checked again at use.
 fn host_literal(host: &str) -> anyhow::Result<String> {
-    let ok = !host.is_empty() && host.len() <= 60 && host.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:%".contains(&b));
+    let ok = !host.is_empty()
+        && host.len() <= 60
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-:%".contains(&b));
     anyhow::ensure!(ok, "refusing to use {host:?} as an account host");
     Ok(format!("'{host}'"))
 }
 
-async fn timed<T>(what: &str, future: impl std::future::Future<Output = Result<T, mysql_async::Error>>) -> anyhow::Result<T> {
+async fn timed<T>(
+    what: &str,
+    future: impl std::future::Future<Output = Result<T, mysql_async::Error>>,
+) -> anyhow::Result<T> {
     match tokio::time::timeout(ADMIN_TIMEOUT, future).await {
         Ok(result) => result.with_context(|| what.to_owned()),
         Err(_) => anyhow::bail!("{what}: no answer within {} s", ADMIN_TIMEOUT.as_secs()),
@@ -101,6 +111,8 @@ async fn timed<T>(what: &str, future: impl std::future::Future<Output = Result<T
 /// One configured server.
 pub struct DbServer {
     pub config: DatabaseServerConfig,
+    /// This farm's id ([`crate::layout::Layout::farm_id`]), in the names of its templates.
+    farm_id: String,
     /// `HOST:PORT` for MediaWiki.
     pub wiki_address: String,
     admin_host: String,
@@ -126,18 +138,30 @@ pub struct ServerStatus {
 }
 
 impl DbServer {
-    fn new(config: DatabaseServerConfig) -> anyhow::Result<Self> {
-        let url = config.admin_url.expose().replacen("mariadb://", "mysql://", 1);
-        let opts = Opts::from_url(&url).map_err(|e| anyhow::anyhow!("database server {}: bad admin_url: {e}", config.name))?;
+    fn new(config: DatabaseServerConfig, farm_id: &str) -> anyhow::Result<Self> {
+        let url = config
+            .admin_url
+            .expose()
+            .replacen("mariadb://", "mysql://", 1);
+        let opts = Opts::from_url(&url)
+            .map_err(|e| anyhow::anyhow!("database server {}: bad admin_url: {e}", config.name))?;
         let admin_host = opts.ip_or_hostname().to_owned();
         let admin_port = opts.tcp_port();
         let constraints = PoolConstraints::new(0, 4).context("pool constraints")?;
         let opts = OptsBuilder::from_opts(opts)
-            .pool_opts(PoolOpts::default().with_constraints(constraints).with_inactive_connection_ttl(Duration::from_secs(60)))
+            .pool_opts(
+                PoolOpts::default()
+                    .with_constraints(constraints)
+                    .with_inactive_connection_ttl(Duration::from_secs(60)),
+            )
             .conn_ttl(Some(Duration::from_secs(300)))
             .prefer_socket(false);
-        let wiki_address = config.wiki_address.clone().unwrap_or_else(|| format!("{admin_host}:{admin_port}"));
+        let wiki_address = config
+            .wiki_address
+            .clone()
+            .unwrap_or_else(|| format!("{admin_host}:{admin_port}"));
         Ok(Self {
+            farm_id: farm_id.to_owned(),
             wiki_address,
             admin_host,
             admin_port,
@@ -166,7 +190,8 @@ impl DbServer {
             Ok(Ok(conn)) => Ok(conn),
             Ok(Err(err)) => {
                 self.mark(Some(err.to_string()));
-                Err(anyhow::Error::new(err).context(format!("connecting to database server {}", self.name())))
+                Err(anyhow::Error::new(err)
+                    .context(format!("connecting to database server {}", self.name())))
             }
             Err(_) => {
                 self.mark(Some("connection timed out".into()));
@@ -181,7 +206,9 @@ impl DbServer {
         if was != healthy {
             match &error {
                 None => info!(server = self.name(), "database server is reachable"),
-                Some(e) => warn!(server = self.name(), error = %e, "database server is unreachable"),
+                Some(e) => {
+                    warn!(server = self.name(), error = %e, "database server is unreachable")
+                }
             }
         }
         *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = error;
@@ -224,7 +251,11 @@ impl DbServer {
             weight: self.config.weight,
             draining: self.config.draining,
             healthy: self.is_healthy(),
-            last_error: self.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            last_error: self
+                .last_error
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
             wiki_count,
             size_bytes,
         }
@@ -232,18 +263,41 @@ impl DbServer {
 
     /// The template database for this MediaWiki version and language on this server, made
     /// by MediaWiki's installer on first use.
-    pub async fn template(&self, php: &Php, version: &str, language: &LanguageCode, scratch_root: &Path) -> anyhow::Result<Ident> {
+    pub async fn template(
+        &self,
+        php: &Php,
+        version: &str,
+        language: &LanguageCode,
+        scratch_root: &Path,
+    ) -> anyhow::Result<Ident> {
         let cell = {
             let mut templates = self.templates.lock().unwrap_or_else(|p| p.into_inner());
-            templates.entry(language.as_str().to_owned()).or_default().clone()
+            templates
+                .entry(language.as_str().to_owned())
+                .or_default()
+                .clone()
         };
-        let name = cell.get_or_try_init(|| self.ensure_template(php, version, language, scratch_root)).await?;
+        let name = cell
+            .get_or_try_init(|| self.ensure_template(php, version, language, scratch_root))
+            .await?;
         Ok(name.clone())
     }
 
-    async fn ensure_template(&self, php: &Php, version: &str, language: &LanguageCode, scratch_root: &Path) -> anyhow::Result<Ident> {
+    async fn ensure_template(
+        &self,
+        php: &Php,
+        version: &str,
+        language: &LanguageCode,
+        scratch_root: &Path,
+    ) -> anyhow::Result<Ident> {
         let safe = |s: &str| s.to_ascii_lowercase().replace(['.', '-'], "_");
-        let template = Ident::new(format!("farmtpl_{}_{}", safe(version), safe(language.as_str())))?;
+        // Named after this farm too: two farms may share a server.
+        let template = Ident::new(format!(
+            "farmtpl_{}_{}_{}",
+            self.farm_id,
+            safe(version),
+            safe(language.as_str())
+        ))?;
         let mut conn = self.conn().await?;
         let ready: Option<String> = timed(
             "looking for the template",
@@ -256,24 +310,46 @@ impl DbServer {
         if ready.is_some() {
             return Ok(template);
         }
-        info!(server = self.name(), template = template.as_str(), "running MediaWiki's installer for a MariaDB template");
+        info!(
+            server = self.name(),
+            template = template.as_str(),
+            "running MediaWiki's installer for a MariaDB template"
+        );
         let started = std::time::Instant::now();
         // An earlier attempt may have died half-way: start from nothing, and drop installer
         // accounts it left behind (they are only ever temporary).
-        timed("dropping a partial template", conn.query_drop(format!("DROP DATABASE IF EXISTS {}", template.quoted()))).await?;
+        timed(
+            "dropping a partial template",
+            conn.query_drop(format!("DROP DATABASE IF EXISTS {}", template.quoted())),
+        )
+        .await?;
         let stale: Vec<(String, String)> = timed(
             "listing installer accounts",
-            conn.query("SELECT User, Host FROM mysql.user WHERE User LIKE 'farminst\\_%'"),
+            conn.exec(
+                "SELECT User, Host FROM mysql.user WHERE User LIKE ?",
+                (format!("farminst\\_{}\\_%", self.farm_id),),
+            ),
         )
         .await?;
         for (user, host) in stale {
             let user = Ident::new(user)?;
-            timed("dropping an installer account", conn.query_drop(format!("DROP USER IF EXISTS '{}'@{}", user.as_str(), host_literal(&host)?)))
-                .await?;
+            timed(
+                "dropping an installer account",
+                conn.query_drop(format!(
+                    "DROP USER IF EXISTS '{}'@{}",
+                    user.as_str(),
+                    host_literal(&host)?
+                )),
+            )
+            .await?;
         }
         // The installer runs as a temporary account that may touch the template only, so the
         // admin credentials never appear on a command line.
-        let installer = Ident::new(format!("farminst_{}", crate::secrets::random_hex(6)))?;
+        let installer = Ident::new(format!(
+            "farminst_{}_{}",
+            self.farm_id,
+            crate::secrets::random_hex(6)
+        ))?;
         let password = DbPassword::generate();
         let host = host_literal(&self.config.wiki_user_host)?;
         timed(
@@ -286,14 +362,23 @@ impl DbServer {
             )),
         )
         .await?;
-        let scratch = scratch_root.join(format!(".mariadb-{}-{}.building", self.name(), template.as_str()));
+        let scratch = scratch_root.join(format!(
+            ".mariadb-{}-{}.building",
+            self.name(),
+            template.as_str()
+        ));
         crate::fsutil::remove_dir_all_if_exists(&scratch)?;
         std::fs::create_dir_all(&scratch)?;
-        let installed = self.run_installer(php, &scratch, &template, &installer, &password, language).await;
+        let installed = self
+            .run_installer(php, &scratch, &template, &installer, &password, language)
+            .await;
         crate::fsutil::remove_dir_all_if_exists(&scratch)?;
         timed(
             "dropping the installer account",
-            conn.query_drop(format!("DROP USER IF EXISTS '{}'@{host}", installer.as_str())),
+            conn.query_drop(format!(
+                "DROP USER IF EXISTS '{}'@{host}",
+                installer.as_str()
+            )),
         )
         .await?;
         installed?;
@@ -307,7 +392,11 @@ impl DbServer {
             )),
         )
         .await?;
-        info!(server = self.name(), elapsed_ms = started.elapsed().as_millis() as u64, "MariaDB template ready");
+        info!(
+            server = self.name(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "MariaDB template ready"
+        );
         Ok(template)
     }
 
@@ -325,15 +414,44 @@ impl DbServer {
         let admin_password = crate::secrets::random_password(24);
         let pw = password.secret().expose();
         let install = [
-            "--dbtype", "mysql", "--dbserver", &server, "--dbname", template.as_str(),
-            "--installdbuser", user.as_str(), "--installdbpass", pw, "--dbuser", user.as_str(), "--dbpass", pw,
-            "--confpath", &conf, "--server", "http://template.invalid", "--scriptpath", "",
-            "--lang", language.as_str(), "--pass", admin_password.expose(), "Farm template", TEMPLATE_ADMIN,
+            "--dbtype",
+            "mysql",
+            "--dbserver",
+            &server,
+            "--dbname",
+            template.as_str(),
+            "--installdbuser",
+            user.as_str(),
+            "--installdbpass",
+            pw,
+            "--dbuser",
+            user.as_str(),
+            "--dbpass",
+            pw,
+            "--confpath",
+            &conf,
+            "--server",
+            "http://template.invalid",
+            "--scriptpath",
+            "",
+            "--lang",
+            language.as_str(),
+            "--pass",
+            admin_password.expose(),
+            "Farm template",
+            TEMPLATE_ADMIN,
         ];
-        php.run_with_config(&scratch.join("absent.php"), "install.php", &install).await?;
+        php.run_with_config(&scratch.join("absent.php"), "install.php", &install)
+            .await?;
         let settings = scratch.join("LocalSettings.php");
         let settings_arg = settings.to_string_lossy();
-        php.run_with_config(&settings, "update.php", &["--conf", &settings_arg, "--quick"]).await.map(|_| ())
+        php.run_with_config(
+            &settings,
+            "update.php",
+            &["--conf", &settings_arg, "--quick"],
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Makes the wiki's database (a copy of `template` with the owner in place) and its
@@ -403,7 +521,13 @@ impl DbServer {
         anyhow::ensure!(renamed == 1, "the template has no user {TEMPLATE_ADMIN}");
         timed(
             "renaming the owner's actor",
-            conn.exec_drop(format!("UPDATE {}.actor SET actor_name = ? WHERE actor_name = ?", db.quoted()), (owner, TEMPLATE_ADMIN)),
+            conn.exec_drop(
+                format!(
+                    "UPDATE {}.actor SET actor_name = ? WHERE actor_name = ?",
+                    db.quoted()
+                ),
+                (owner, TEMPLATE_ADMIN),
+            ),
         )
         .await?;
         timed(
@@ -447,8 +571,12 @@ pub struct DbServers {
 }
 
 impl DbServers {
-    pub fn new(configs: Vec<DatabaseServerConfig>) -> anyhow::Result<Self> {
-        let servers = configs.into_iter().map(|c| DbServer::new(c).map(Arc::new)).collect::<anyhow::Result<_>>()?;
+    pub fn new(configs: Vec<DatabaseServerConfig>, farm_id: &str) -> anyhow::Result<Self> {
+        let farm_id = Ident::new(farm_id.to_owned())?;
+        let servers = configs
+            .into_iter()
+            .map(|c| DbServer::new(c, farm_id.as_str()).map(Arc::new))
+            .collect::<anyhow::Result<_>>()?;
         Ok(Self { servers })
     }
 
@@ -488,7 +616,12 @@ impl DbServers {
     /// not in `exclude`), the one with the fewest live wikis per unit of weight; ties go to
     /// the first in configuration order.
     pub fn place(&self, counts: &[(String, i64)], exclude: &[&str]) -> Option<&Arc<DbServer>> {
-        let count_of = |name: &str| counts.iter().find(|(n, _)| n == name).map_or(0, |(_, c)| *c);
+        let count_of = |name: &str| {
+            counts
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or(0, |(_, c)| *c)
+        };
         self.servers
             .iter()
             .filter(|s| s.takes_new_wikis() && !exclude.contains(&s.name()))
@@ -520,7 +653,7 @@ mod tests {
             wiki_address: None,
             wiki_user_host: "%".into(),
         };
-        let server = DbServer::new(config).expect("server");
+        let server = DbServer::new(config, "0123abcd").expect("server");
         server.healthy.store(healthy, Ordering::Relaxed);
         Arc::new(server)
     }
@@ -528,14 +661,40 @@ mod tests {
     #[tokio::test]
     async fn placement_prefers_the_least_loaded_by_weight_and_skips_draining_and_down() {
         let servers = DbServers {
-            servers: vec![server("a", 1, false, true), server("b", 2, false, true), server("c", 5, true, true), server("d", 9, false, false)],
+            servers: vec![
+                server("a", 1, false, true),
+                server("b", 2, false, true),
+                server("c", 5, true, true),
+                server("d", 9, false, false),
+            ],
         };
-        let pick = |counts: &[(String, i64)]| servers.place(counts, &[]).map(|s| s.name().to_owned());
-        assert_eq!(pick(&[]).as_deref(), Some("b"), "empty: the heavier of the usable servers");
-        assert_eq!(pick(&[("a".into(), 1), ("b".into(), 3)]).as_deref(), Some("a"), "2/1 vs 4/2: tie goes to the first");
-        assert_eq!(pick(&[("a".into(), 2), ("b".into(), 3)]).as_deref(), Some("b"));
-        assert_eq!(servers.place(&[], &["b"]).map(|s| s.name().to_owned()).as_deref(), Some("a"));
-        assert!(servers.place(&[], &["a", "b"]).is_none(), "draining and unreachable servers take nothing");
+        let pick =
+            |counts: &[(String, i64)]| servers.place(counts, &[]).map(|s| s.name().to_owned());
+        assert_eq!(
+            pick(&[]).as_deref(),
+            Some("b"),
+            "empty: the heavier of the usable servers"
+        );
+        assert_eq!(
+            pick(&[("a".into(), 1), ("b".into(), 3)]).as_deref(),
+            Some("a"),
+            "2/1 vs 4/2: tie goes to the first"
+        );
+        assert_eq!(
+            pick(&[("a".into(), 2), ("b".into(), 3)]).as_deref(),
+            Some("b")
+        );
+        assert_eq!(
+            servers
+                .place(&[], &["b"])
+                .map(|s| s.name().to_owned())
+                .as_deref(),
+            Some("a")
+        );
+        assert!(
+            servers.place(&[], &["a", "b"]).is_none(),
+            "draining and unreachable servers take nothing"
+        );
     }
 
     #[test]

@@ -47,7 +47,12 @@ impl Php {
 
     /// Runs `maintenance/{script}` with another `MW_CONFIG_FILE` (the installer needs one
     /// that does not exist; templates use the installer's own).
-    pub async fn run_with_config(&self, config_file: &Path, script: &str, args: &[&str]) -> anyhow::Result<String> {
+    pub async fn run_with_config(
+        &self,
+        config_file: &Path,
+        script: &str,
+        args: &[&str],
+    ) -> anyhow::Result<String> {
         let path = self.mediawiki_dir.join("maintenance").join(script);
         let output = self
             .command()

@@ -18,11 +18,11 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
+use crate::config::Backend;
 use crate::domain::{LanguageCode, ResourceKey, Sitename, WikiName, WikiState};
 use crate::farm::Farm;
 use crate::fsutil::{remove_dir_all_if_exists, remove_file_if_exists, sync_dir, write_atomic};
 use crate::layout::Layout;
-use crate::config::Backend;
 use crate::mariadb::{DbPassword, DbServer, Ident};
 use crate::mediawiki::{self, ShardDatabase, ShardValues};
 use crate::store::{now, WikiRecord};
@@ -153,7 +153,7 @@ async fn work_on(farm: &Farm, wiki: WikiRecord) {
     };
     let Err(err) = result else { return };
     let attempts = wiki.attempts + 1;
-    let message = format!("{err:#}");
+    let message = truncate(&format!("{err:#}"), 2000);
     let give_up = state == WikiState::Provisioning
         && attempts >= i64::from(farm.config.provision_max_attempts);
     if give_up {
@@ -190,6 +190,15 @@ async fn work_on(farm: &Farm, wiki: WikiRecord) {
     }
 }
 
+/// At most `max` bytes of `text`, cut at a character boundary (installer output can be long).
+fn truncate(text: &str, max: usize) -> String {
+    let end = (0..=max.min(text.len()))
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
+    text[..end].to_owned()
+}
+
 /// 2, 4, 8, ... seconds, at most five minutes.
 fn backoff_secs(attempts: i64) -> i64 {
     2i64.saturating_pow(u32::try_from(attempts.clamp(1, 20)).unwrap_or(20))
@@ -209,7 +218,8 @@ struct Parsed {
 fn parse_record(farm: &Farm, wiki: &WikiRecord) -> anyhow::Result<Parsed> {
     let languages = farm.languages();
     Ok(Parsed {
-        backend: Backend::parse(&wiki.backend).with_context(|| format!("unknown backend {:?}", wiki.backend))?,
+        backend: Backend::parse(&wiki.backend)
+            .with_context(|| format!("unknown backend {:?}", wiki.backend))?,
         key: wiki.key()?,
         name: WikiName::parse(&wiki.label).map_err(|e| anyhow::anyhow!("registry name: {e}"))?,
         sitename: Sitename::parse(&wiki.sitename)
@@ -250,26 +260,37 @@ async fn provision(farm: &Farm, wiki: &WikiRecord) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run_step(farm: &Farm, wiki: &WikiRecord, parsed: &Parsed, step: Step) -> anyhow::Result<()> {
+async fn run_step(
+    farm: &Farm,
+    wiki: &WikiRecord,
+    parsed: &Parsed,
+    step: Step,
+) -> anyhow::Result<()> {
     let layout = &farm.layout;
     let wiki_dir = layout.wiki_dir(&parsed.key);
     match step {
         Step::Database => {
-            let hash = wiki.owner_password_hash.as_deref().context("the owner's password hash is gone")?;
+            let hash = wiki
+                .owner_password_hash
+                .as_deref()
+                .context("the owner's password hash is gone")?;
             let owner = crate::domain::Username::parse(&wiki.owner)
                 .map_err(|e| anyhow::anyhow!("registry owner: {e}"))?
                 .mediawiki_name();
             match parsed.backend {
                 Backend::Sqlite => {
                     let template = farm.sqlite_template(&parsed.language).await?;
-                    template.create_wiki_database(&wiki_dir.join("db"), &parsed.key, &owner, hash).await
+                    template
+                        .create_wiki_database(&wiki_dir.join("db"), &parsed.key, &owner, hash)
+                        .await
                 }
                 Backend::Mariadb => {
                     let server = reachable_server(farm, wiki, &parsed.key).await?;
-                    let templates_dir = layout.templates_dir(&farm.codebase.version);
-                    let template = server.template(&farm.php, &farm.codebase.version, &parsed.language, &templates_dir).await?;
+                    let template = farm.mariadb_template(server, &parsed.language).await?;
                     let password = db_password(farm, wiki)?;
-                    server.create_wiki_database(&template, &parsed.key, &password, &owner, hash).await
+                    server
+                        .create_wiki_database(&template, &parsed.key, &password, &owner, hash)
+                        .await
                 }
             }
         }
@@ -291,7 +312,10 @@ async fn run_step(farm: &Farm, wiki: &WikiRecord, parsed: &Parsed, step: Step) -
                 Backend::Sqlite => ShardDatabase::Sqlite,
                 Backend::Mariadb => {
                     let server = assigned_server(farm, wiki)?;
-                    ShardDatabase::Mysql { address: server.wiki_address.clone(), name: Ident::for_wiki(&parsed.key) }
+                    ShardDatabase::Mysql {
+                        address: server.wiki_address.clone(),
+                        name: Ident::for_wiki(&parsed.key),
+                    }
                 }
             };
             let shard = mediawiki::render_shard(&ShardValues {
@@ -301,19 +325,29 @@ async fn run_step(farm: &Farm, wiki: &WikiRecord, parsed: &Parsed, step: Step) -
                 language: &parsed.language,
                 database,
             });
-            Ok(write_atomic(&wiki_dir.join("LocalSettings.php"), shard.as_bytes(), 0o640)?)
+            Ok(write_atomic(
+                &wiki_dir.join("LocalSettings.php"),
+                shard.as_bytes(),
+                0o640,
+            )?)
         }
         Step::Route => link_host(layout, &parsed.name, &parsed.key),
     }
 }
 
 fn db_password(farm: &Farm, wiki: &WikiRecord) -> anyhow::Result<DbPassword> {
-    let sealed = wiki.db_password_sealed.as_deref().context("the wiki has no database password")?;
+    let sealed = wiki
+        .db_password_sealed
+        .as_deref()
+        .context("the wiki has no database password")?;
     DbPassword::check(farm.sealer.open(sealed)?)
 }
 
 fn assigned_server<'a>(farm: &'a Farm, wiki: &WikiRecord) -> anyhow::Result<&'a Arc<DbServer>> {
-    let name = wiki.db_server.as_deref().context("the wiki has no database server")?;
+    let name = wiki
+        .db_server
+        .as_deref()
+        .context("the wiki has no database server")?;
     farm.db_servers
         .get(name)
         .with_context(|| format!("the wiki's database server {name:?} is not in the configuration"))
@@ -322,7 +356,11 @@ fn assigned_server<'a>(farm: &'a Farm, wiki: &WikiRecord) -> anyhow::Result<&'a 
 /// The wiki's server if it answers. If it does not, the wiki moves to another server that
 /// takes new wikis (the first one is remembered for cleanup), so one server down does not
 /// hold up creation; with no other server, the step fails and is retried.
-async fn reachable_server<'a>(farm: &'a Farm, wiki: &WikiRecord, key: &ResourceKey) -> anyhow::Result<&'a Arc<DbServer>> {
+async fn reachable_server<'a>(
+    farm: &'a Farm,
+    wiki: &WikiRecord,
+    key: &ResourceKey,
+) -> anyhow::Result<&'a Arc<DbServer>> {
     let server = assigned_server(farm, wiki)?;
     if server.check().await {
         return Ok(server);
@@ -340,20 +378,34 @@ async fn reachable_server<'a>(farm: &'a Farm, wiki: &WikiRecord, key: &ResourceK
     let mut exclude: Vec<&str> = pending.iter().map(String::as_str).collect();
     exclude.push(server.name());
     let target = farm.place_new_wiki(&exclude).await.map_err(|e| {
-        anyhow::anyhow!("database server {} is unreachable and no other can take the wiki: {e}", server.name())
+        anyhow::anyhow!(
+            "database server {} is unreachable and no other can take the wiki: {e}",
+            server.name()
+        )
     })?;
-    if !farm.store.move_to_server(wiki.id, key.as_str(), server.name(), &target).await? {
-        anyhow::bail!("the wiki changed while moving it off database server {}", server.name());
+    if !farm
+        .store
+        .move_to_server(wiki.id, key.as_str(), server.name(), &target)
+        .await?
+    {
+        anyhow::bail!(
+            "the wiki changed while moving it off database server {}",
+            server.name()
+        );
     }
     warn!(wiki = %wiki.label, from = server.name(), to = %target, "database server unreachable; wiki moved");
-    farm.db_servers.get(&target).context("the chosen server vanished")
+    farm.db_servers
+        .get(&target)
+        .context("the chosen server vanished")
 }
 
 /// Drops databases left on servers that were down when their wiki moved away, once those
 /// servers answer again.
 async fn sweep_db_cleanups(farm: &Farm) -> anyhow::Result<()> {
     for (id, server_name, key) in farm.store.db_cleanups().await? {
-        let Some(server) = farm.db_servers.get(&server_name) else { continue };
+        let Some(server) = farm.db_servers.get(&server_name) else {
+            continue;
+        };
         if !server.is_healthy() {
             continue;
         }
@@ -361,7 +413,10 @@ async fn sweep_db_cleanups(farm: &Farm) -> anyhow::Result<()> {
         let wiki = farm.store.wiki_by_resource_key(key.as_str()).await?;
         let lives_there = wiki.is_some_and(|w| {
             w.db_server.as_deref() == Some(server_name.as_str())
-                && matches!(w.state(), WikiState::Provisioning | WikiState::Active | WikiState::Deleting)
+                && matches!(
+                    w.state(),
+                    WikiState::Provisioning | WikiState::Active | WikiState::Deleting
+                )
         });
         if !lives_there {
             server.drop_wiki(&key).await?;
@@ -408,7 +463,9 @@ async fn teardown(farm: &Farm, wiki: &WikiRecord) -> anyhow::Result<()> {
     if let Ok(name) = WikiName::parse(&wiki.label) {
         let link = layout.host_link(&name);
         // Only remove the link if it is this wiki's: the name may belong to another by now.
-        if std::fs::read_link(&link).ok().as_deref() == Some(Layout::host_link_target(&key).as_path()) {
+        if std::fs::read_link(&link).ok().as_deref()
+            == Some(Layout::host_link_target(&key).as_path())
+        {
             remove_file_if_exists(&link)?;
             sync_dir(&layout.hosts_dir())?;
         }

@@ -72,14 +72,23 @@ impl Sealer {
         let key = hex::decode(hex_key.trim_ascii())
             .ok()
             .filter(|k| k.len() == 32)
-            .ok_or_else(|| std::io::Error::other(format!("{} does not hold a 32-byte hex key", path.display())))?;
-        Ok(Self { cipher: XChaCha20Poly1305::new(Key::from_slice(&key)) })
+            .ok_or_else(|| {
+                std::io::Error::other(format!(
+                    "{} does not hold a 32-byte hex key",
+                    path.display()
+                ))
+            })?;
+        Ok(Self {
+            cipher: XChaCha20Poly1305::new(Key::from_slice(&key)),
+        })
     }
 
     pub fn seal(&self, secret: &Secret) -> anyhow::Result<String> {
         let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
-        let ciphertext =
-            self.cipher.encrypt(&nonce, secret.expose().as_bytes()).map_err(|_| anyhow::anyhow!("encryption failed"))?;
+        let ciphertext = self
+            .cipher
+            .encrypt(&nonce, secret.expose().as_bytes())
+            .map_err(|_| anyhow::anyhow!("encryption failed"))?;
         let mut sealed = nonce.to_vec();
         sealed.extend_from_slice(&ciphertext);
         Ok(format!("{SEALED_PREFIX}{}", STANDARD.encode(sealed)))
@@ -95,7 +104,9 @@ impl Sealer {
         let plain = self
             .cipher
             .decrypt(XNonce::from_slice(nonce), ciphertext)
-            .map_err(|_| anyhow::anyhow!("a sealed credential does not open with this farm's key"))?;
+            .map_err(|_| {
+                anyhow::anyhow!("a sealed credential does not open with this farm's key")
+            })?;
         Ok(Secret(String::from_utf8(plain)?))
     }
 }
@@ -111,10 +122,23 @@ mod tests {
         let secret = Secret::new("db-password-123".into());
         let sealed = sealer.seal(&secret).expect("seal");
         assert!(!sealed.contains("db-password-123"));
-        assert_ne!(sealed, sealer.seal(&secret).expect("seal"), "fresh nonce each time");
-        assert_eq!(Sealer::load_or_create(dir.path()).expect("reload").open(&sealed).expect("open"), secret);
+        assert_ne!(
+            sealed,
+            sealer.seal(&secret).expect("seal"),
+            "fresh nonce each time"
+        );
+        assert_eq!(
+            Sealer::load_or_create(dir.path())
+                .expect("reload")
+                .open(&sealed)
+                .expect("open"),
+            secret
+        );
         let other = tempfile::tempdir().expect("tempdir");
-        assert!(Sealer::load_or_create(other.path()).expect("key").open(&sealed).is_err());
+        assert!(Sealer::load_or_create(other.path())
+            .expect("key")
+            .open(&sealed)
+            .is_err());
         assert!(sealer.open("v1:AAAA").is_err());
     }
 

@@ -124,11 +124,19 @@ impl Store {
             let shared = pool(16).connect_with(options).await?;
             (shared.clone(), shared)
         };
-        Ok(Self { read, write, is_sqlite })
+        Ok(Self {
+            read,
+            write,
+            is_sqlite,
+        })
     }
 
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        let migrator = if self.is_sqlite { &SQLITE_MIGRATIONS } else { &MYSQL_MIGRATIONS };
+        let migrator = if self.is_sqlite {
+            &SQLITE_MIGRATIONS
+        } else {
+            &MYSQL_MIGRATIONS
+        };
         migrator.run(&self.write).await?;
         Ok(())
     }
@@ -405,7 +413,13 @@ impl Store {
 
     /// Moves a wiki that is still being built to another server, remembering that its first
     /// server may hold a partial database to drop later. One transaction: both or neither.
-    pub async fn move_to_server(&self, wiki_id: i64, key: &str, from: &str, to: &str) -> Result<bool, FarmError> {
+    pub async fn move_to_server(
+        &self,
+        wiki_id: i64,
+        key: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<bool, FarmError> {
         let mut tx = self.write.begin().await?;
         let moved = sqlx::query(
             "UPDATE wikis SET db_server = ?, updated_at = ? WHERE id = ? AND db_server = ? AND state = 'provisioning'",
@@ -419,23 +433,32 @@ impl Store {
         if moved.rows_affected() != 1 {
             return Ok(false);
         }
-        sqlx::query("INSERT INTO db_cleanups (db_server, resource_key, created_at) VALUES (?, ?, ?)")
-            .bind(from)
-            .bind(key)
-            .bind(now())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO db_cleanups (db_server, resource_key, created_at) VALUES (?, ?, ?)",
+        )
+        .bind(from)
+        .bind(key)
+        .bind(now())
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(true)
     }
 
     /// Pending cleanups: (id, server, resource key).
     pub async fn db_cleanups(&self) -> Result<Vec<(i64, String, String)>, FarmError> {
-        Ok(sqlx::query_as("SELECT id, db_server, resource_key FROM db_cleanups ORDER BY id").fetch_all(&self.write).await?)
+        Ok(
+            sqlx::query_as("SELECT id, db_server, resource_key FROM db_cleanups ORDER BY id")
+                .fetch_all(&self.write)
+                .await?,
+        )
     }
 
     pub async fn remove_db_cleanup(&self, id: i64) -> Result<(), FarmError> {
-        sqlx::query("DELETE FROM db_cleanups WHERE id = ?").bind(id).execute(&self.write).await?;
+        sqlx::query("DELETE FROM db_cleanups WHERE id = ?")
+            .bind(id)
+            .execute(&self.write)
+            .await?;
         Ok(())
     }
 

@@ -144,11 +144,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Builds the SQLite template at start, so that the first wiki does not wait for it.
+/// Builds the default language's templates at start, so that the first wiki does not wait
+/// for MediaWiki's installer: SQLite first (readiness waits for it), then each MariaDB server
+/// that answers (a server that does not gets its template when its first wiki needs it).
 async fn prepare_template(farm: Arc<Farm>, shutdown: CancellationToken) {
     loop {
         match farm.sqlite_template(farm.default_language()).await {
-            Ok(_) => return,
+            Ok(_) => break,
             Err(err) => {
                 error!(error = %format!("{err:#}"), "cannot prepare the SQLite template; retrying in 10 s")
             }
@@ -156,6 +158,11 @@ async fn prepare_template(farm: Arc<Farm>, shutdown: CancellationToken) {
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(10)) => {}
             _ = shutdown.cancelled() => return,
+        }
+    }
+    for server in farm.db_servers.all().iter().filter(|s| s.is_healthy()) {
+        if let Err(err) = farm.mariadb_template(server, farm.default_language()).await {
+            warn!(server = server.name(), error = %format!("{err:#}"), "cannot prepare the MariaDB template yet");
         }
     }
 }

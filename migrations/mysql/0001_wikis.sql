@@ -1,5 +1,7 @@
 -- The wiki registry and the provisioning pipeline's record of finished steps.
--- Same logical schema as migrations/sqlite/0001_wikis.sql; see the comments there.
+-- Same logical schema as migrations/sqlite/0001_wikis.sql; see the comments there. Strings
+-- compare bytewise (utf8mb4_bin) like SQLite. No TEXT columns: sqlx's Any driver reads
+-- MariaDB's TEXT as a BLOB, so long strings are bounded VARCHARs.
 CREATE TABLE wikis (
     id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
     name VARCHAR(63) NULL,
@@ -10,8 +12,8 @@ CREATE TABLE wikis (
     owner VARCHAR(64) NOT NULL,
     backend VARCHAR(16) NOT NULL,
     state VARCHAR(16) NOT NULL,
-    failure TEXT NULL,
-    owner_password_hash TEXT NULL,
+    failure VARCHAR(2000) NULL,
+    owner_password_hash VARCHAR(255) NULL,
     attempts BIGINT NOT NULL DEFAULT 0,
     next_attempt_at BIGINT NOT NULL DEFAULT 0,
     created_at BIGINT NOT NULL,

@@ -1,5 +1,5 @@
 -- Same logical change as migrations/sqlite/0002_database_servers.sql.
-ALTER TABLE wikis ADD COLUMN db_server VARCHAR(32) NULL, ADD COLUMN db_password_sealed TEXT NULL;
+ALTER TABLE wikis ADD COLUMN db_server VARCHAR(32) NULL, ADD COLUMN db_password_sealed VARCHAR(255) NULL;
 CREATE INDEX wikis_db_server ON wikis (db_server, state);
 
 CREATE TABLE db_cleanups (

@@ -128,6 +128,8 @@ impl TempMariaDb {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill(); // SIGKILL
             let _ = child.wait();
+            // A dead pid here would mark the folder stale for other tests' sweeps.
+            let _ = std::fs::remove_file(self.dir.path().join("mysqld.pid"));
         }
     }
 
@@ -292,18 +294,51 @@ pub fn require_mariadb() {
     }
 }
 
+const DIR_PREFIX: &str = "farmd-test-mariadb-";
+
 /// tmpfs when available (see the module comment), else the usual temp folder. The socket
 /// path must stay under 108 bytes, so keep the folder name short.
 fn temp_dir() -> tempfile::TempDir {
     let shm = Path::new("/dev/shm");
-    let mut builder = tempfile::Builder::new();
-    builder.prefix("mdb");
-    if shm.is_dir() {
-        if let Ok(dir) = builder.tempdir_in(shm) {
-            return dir;
+    let parent = if shm.is_dir() {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    };
+    sweep_stale(&parent);
+    tempfile::Builder::new()
+        .prefix(DIR_PREFIX)
+        .tempdir_in(&parent)
+        .or_else(|_| tempfile::Builder::new().prefix(DIR_PREFIX).tempdir())
+        .expect("tempdir")
+}
+
+/// Removes the folders of test processes that were killed (no Drop ran): on tmpfs they
+/// would hold memory until reboot. A folder is stale when the server it names in
+/// `mysqld.pid` is gone, or when it has no pid file and is older than 10 minutes (a
+/// bootstrap in progress has none yet).
+fn sweep_stale(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if !entry.file_name().to_string_lossy().starts_with(DIR_PREFIX) {
+            continue;
+        }
+        let dir = entry.path();
+        let stale = match std::fs::read_to_string(dir.join("mysqld.pid")) {
+            Ok(pid) => !Path::new("/proc").join(pid.trim()).exists(),
+            Err(_) => entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > Duration::from_secs(600)),
+        };
+        if stale {
+            let _ = std::fs::remove_dir_all(&dir);
         }
     }
-    builder.tempdir().expect("tempdir")
 }
 
 fn handshake(addr: &SocketAddr) -> bool {

@@ -207,7 +207,10 @@ pub fn render_secrets(db_password: Option<&Secret>) -> String {
         crate::secrets::random_hex(8),
     );
     if let Some(password) = db_password {
-        php.push_str(&format!("$wgDBpassword = {};\n", php_string(password.expose())));
+        php.push_str(&format!(
+            "$wgDBpassword = {};\n",
+            php_string(password.expose())
+        ));
     }
     php
 }
@@ -215,7 +218,8 @@ pub fn render_secrets(db_password: Option<&Secret>) -> String {
 /// MediaWiki's `TS_MW` timestamp: `YYYYMMDDHHMMSS` in UTC.
 pub fn mediawiki_timestamp(at: time::OffsetDateTime) -> String {
     let format = time::macros::format_description!("[year][month][day][hour][minute][second]");
-    at.format(&format).unwrap_or_else(|_| "19700101000000".into())
+    at.format(&format)
+        .unwrap_or_else(|_| "19700101000000".into())
 }
 
 /// A PHP single-quoted string literal. Inside one, PHP interprets only `\\` and `\'`.
@@ -284,15 +288,33 @@ mod tests {
         let language = crate::domain::Languages::from_codes(&["en"])
             .parse("en")
             .expect("lang");
-        let values = |database| ShardValues { key: &key, name: &name, sitename: &sitename, language: &language, database };
+        let values = |database| ShardValues {
+            key: &key,
+            name: &name,
+            sitename: &sitename,
+            language: &language,
+            database,
+        };
         let shard = render_shard(&values(ShardDatabase::Sqlite));
-        assert!(shard.contains(r"$wgSitename = 'Bob\'s \\ wiki';"), "{shard}");
+        assert!(
+            shard.contains(r"$wgSitename = 'Bob\'s \\ wiki';"),
+            "{shard}"
+        );
         assert!(shard.contains("$wgDBname = 'w0123456789abcdef';"));
         let db = Ident::for_wiki(&key);
-        let shard = render_shard(&values(ShardDatabase::Mysql { address: "db1:3306".into(), name: db }));
-        assert!(shard.contains("$wgDBtype = 'mysql';\n$wgDBserver = 'db1:3306';"), "{shard}");
+        let shard = render_shard(&values(ShardDatabase::Mysql {
+            address: "db1:3306".into(),
+            name: db,
+        }));
+        assert!(
+            shard.contains("$wgDBtype = 'mysql';\n$wgDBserver = 'db1:3306';"),
+            "{shard}"
+        );
         assert!(shard.contains("$wgDBuser = 'wiki_w0123456789abcdef';"));
-        assert!(!shard.contains("wgDBpassword"), "the password lives in secrets.php");
+        assert!(
+            !shard.contains("wgDBpassword"),
+            "the password lives in secrets.php"
+        );
     }
 
     #[test]
@@ -300,6 +322,10 @@ mod tests {
         assert!(!render_secrets(None).contains("wgDBpassword"));
         let with = render_secrets(Some(&Secret::new("pw123".into())));
         assert!(with.contains("$wgDBpassword = 'pw123';"));
-        assert_ne!(render_secrets(None), render_secrets(None), "fresh keys each time");
+        assert_ne!(
+            render_secrets(None),
+            render_secrets(None),
+            "fresh keys each time"
+        );
     }
 }

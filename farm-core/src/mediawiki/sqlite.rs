@@ -89,12 +89,18 @@ impl SqliteTemplate {
             TEMPLATE_ADMIN,
         ];
         // The installer refuses to run when the config file it would load exists.
-        php.run_with_config(&conf_dir.join("absent.php"), "install.php", &install).await?;
+        php.run_with_config(&conf_dir.join("absent.php"), "install.php", &install)
+            .await?;
         // A fresh install still has schema updates pending; apply them once here instead of
         // in every wiki.
         let settings = conf_dir.join("LocalSettings.php");
         let settings_arg = settings.to_string_lossy();
-        php.run_with_config(&settings, "update.php", &["--conf", &settings_arg, "--quick"]).await?;
+        php.run_with_config(
+            &settings,
+            "update.php",
+            &["--conf", &settings_arg, "--quick"],
+        )
+        .await?;
         // The installer queues jobs in the main database, where the farm's job queue never
         // looks, and leaves cache rows behind: copies start clean.
         let mut conn = open(&scratch.join(format!("{TEMPLATE_DB}.sqlite"))).await?;
