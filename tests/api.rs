@@ -3,147 +3,65 @@
 
 mod common;
 
+on_both_stores!(
+    bad_input_gets_a_clear_4xx_and_changes_nothing,
+    missing_expired_and_forged_tokens_get_401,
+    twenty_concurrent_creates_of_one_name_have_one_winner,
+    members_see_their_own_wikis_admins_see_all_in_pages,
+);
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use common::Farmd;
+use common::{ControlStore, Farmd};
 use serde_json::{json, Value};
 
 fn assert_error_shape(body: &Value, code: &str) {
     assert_eq!(body["error"]["code"], code, "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()),
-        "{body}"
-    );
+    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
 }
 
 /// Nothing exists for any wiki: no row, no directory, no host link.
 async fn assert_nothing_created(farm: &Farmd) {
-    assert!(
-        farm.registry().await.is_empty(),
-        "rows: {:?}",
-        farm.registry().await
-    );
-    assert!(
-        farm.entries("wikis").is_empty(),
-        "wiki dirs: {:?}",
-        farm.entries("wikis")
-    );
-    assert!(
-        farm.entries("hosts").is_empty(),
-        "host links: {:?}",
-        farm.entries("hosts")
-    );
+    assert!(farm.registry().await.is_empty(), "rows: {:?}", farm.registry().await);
+    assert!(farm.entries("wikis").is_empty(), "wiki dirs: {:?}", farm.entries("wikis"));
+    assert!(farm.entries("hosts").is_empty(), "host links: {:?}", farm.entries("hosts"));
 }
 
-#[tokio::test]
-async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
-    let farm = Farmd::start_with(&[("FARM_PHP_WORKERS", "0")]).await;
+async fn bad_input_gets_a_clear_4xx_and_changes_nothing(store: ControlStore) {
+    let farm = Farmd::start_on(store, &[("FARM_PHP_WORKERS", "0")]).await;
     let token = farm.token("alice", "member");
     let long = "a".repeat(64);
     let long_sitename = "S".repeat(101);
     let cases: Vec<(Value, u16, &str)> = vec![
-        (
-            json!({"name": "MyWiki", "sitename": "x"}),
-            422,
-            "name_invalid_characters",
-        ),
-        (
-            json!({"name": "wïki", "sitename": "x"}),
-            422,
-            "name_invalid_characters",
-        ),
-        (
-            json!({"name": "../x", "sitename": "x"}),
-            422,
-            "name_invalid_characters",
-        ),
+        (json!({"name": "MyWiki", "sitename": "x"}), 422, "name_invalid_characters"),
+        (json!({"name": "wïki", "sitename": "x"}), 422, "name_invalid_characters"),
+        (json!({"name": "../x", "sitename": "x"}), 422, "name_invalid_characters"),
         (json!({"name": "a", "sitename": "x"}), 422, "name_too_short"),
         (json!({"name": long, "sitename": "x"}), 422, "name_too_long"),
-        (
-            json!({"name": "-wiki", "sitename": "x"}),
-            422,
-            "name_hyphen_edge",
-        ),
-        (
-            json!({"name": "wiki-", "sitename": "x"}),
-            422,
-            "name_hyphen_edge",
-        ),
-        (
-            json!({"name": "wiki'\"", "sitename": "x"}),
-            422,
-            "name_invalid_characters",
-        ),
-        (
-            json!({"name": "a;drop", "sitename": "x"}),
-            422,
-            "name_invalid_characters",
-        ),
-        (
-            json!({"name": "www", "sitename": "x"}),
-            422,
-            "name_reserved",
-        ),
-        (
-            json!({"name": "api", "sitename": "x"}),
-            422,
-            "name_reserved",
-        ),
-        (
-            json!({"name": "xn--bcher", "sitename": "x"}),
-            422,
-            "name_idn_prefix",
-        ),
-        (
-            json!({"name": "good", "sitename": "  "}),
-            422,
-            "sitename_empty",
-        ),
-        (
-            json!({"name": "good", "sitename": long_sitename}),
-            422,
-            "sitename_too_long",
-        ),
-        (
-            json!({"name": "good", "sitename": "a\u{0007}b"}),
-            422,
-            "sitename_invalid_characters",
-        ),
-        (
-            json!({"name": "good", "sitename": "x", "language": "xx-nope"}),
-            422,
-            "language_unknown",
-        ),
-        (
-            json!({"name": "good", "sitename": "x", "language": "../../etc"}),
-            422,
-            "language_unknown",
-        ),
+        (json!({"name": "-wiki", "sitename": "x"}), 422, "name_hyphen_edge"),
+        (json!({"name": "wiki-", "sitename": "x"}), 422, "name_hyphen_edge"),
+        (json!({"name": "wiki'\"", "sitename": "x"}), 422, "name_invalid_characters"),
+        (json!({"name": "a;drop", "sitename": "x"}), 422, "name_invalid_characters"),
+        (json!({"name": "www", "sitename": "x"}), 422, "name_reserved"),
+        (json!({"name": "api", "sitename": "x"}), 422, "name_reserved"),
+        (json!({"name": "xn--bcher", "sitename": "x"}), 422, "name_idn_prefix"),
+        (json!({"name": "good", "sitename": "  "}), 422, "sitename_empty"),
+        (json!({"name": "good", "sitename": long_sitename}), 422, "sitename_too_long"),
+        (json!({"name": "good", "sitename": "a\u{0007}b"}), 422, "sitename_invalid_characters"),
+        (json!({"name": "good", "sitename": "x", "language": "xx-nope"}), 422, "language_unknown"),
+        (json!({"name": "good", "sitename": "x", "language": "../../etc"}), 422, "language_unknown"),
         (json!({"sitename": "x"}), 422, "invalid_body"),
         (json!({"name": "good"}), 422, "invalid_body"),
         (json!({"name": 42, "sitename": "x"}), 422, "invalid_body"),
-        (
-            json!({"name": "good", "sitename": ["x"]}),
-            422,
-            "invalid_body",
-        ),
-        (
-            json!({"name": "good", "sitename": "x", "owner": "root"}),
-            422,
-            "invalid_body",
-        ),
+        (json!({"name": "good", "sitename": ["x"]}), 422, "invalid_body"),
+        (json!({"name": "good", "sitename": "x", "owner": "root"}), 422, "invalid_body"),
         (json!(["good", "x"]), 422, "invalid_body"),
     ];
     for (body, status, code) in &cases {
         let (got, answer) = farm.create_wiki(&token, body.clone()).await;
         assert_eq!(got, *status, "{body} -> {answer}");
         assert_error_shape(&answer, code);
-        if code.starts_with("name_")
-            || code.starts_with("sitename_")
-            || code.starts_with("language")
-        {
+        if code.starts_with("name_") || code.starts_with("sitename_") || code.starts_with("language") {
             let field = code.split('_').next().expect("field");
             assert_eq!(answer["error"]["field"], field, "{answer}");
         }
@@ -152,33 +70,16 @@ async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
     // Malformed, non-JSON and oversized bodies.
     let url = farm.url("/api/v1/wikis");
     let send = |content_type: &'static str, body: Vec<u8>| {
-        farm.http
-            .post(&url)
-            .bearer_auth(&token)
-            .header("content-type", content_type)
-            .body(body)
-            .send()
+        farm.http.post(&url).bearer_auth(&token).header("content-type", content_type).body(body).send()
     };
-    let response = send("application/json", b"{\"name\": \"good\",".to_vec())
-        .await
-        .expect("send");
+    let response = send("application/json", b"{\"name\": \"good\",".to_vec()).await.expect("send");
     assert_eq!(response.status(), 400);
     assert_error_shape(&response.json().await.expect("json"), "malformed_json");
-    let response = send("text/plain", b"name=good".to_vec())
-        .await
-        .expect("send");
+    let response = send("text/plain", b"name=good".to_vec()).await.expect("send");
     assert_eq!(response.status(), 415);
-    assert_error_shape(
-        &response.json().await.expect("json"),
-        "unsupported_media_type",
-    );
-    let huge = format!(
-        "{{\"name\": \"good\", \"sitename\": \"{}\"}}",
-        "x".repeat(200_000)
-    );
-    let response = send("application/json", huge.into_bytes())
-        .await
-        .expect("send");
+    assert_error_shape(&response.json().await.expect("json"), "unsupported_media_type");
+    let huge = format!("{{\"name\": \"good\", \"sitename\": \"{}\"}}", "x".repeat(200_000));
+    let response = send("application/json", huge.into_bytes()).await.expect("send");
     assert_eq!(response.status(), 413);
     assert_error_shape(&response.json().await.expect("json"), "body_too_large");
 
@@ -201,13 +102,7 @@ async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
     let (status, body) = farm.get_json(&token, "/api/v1/wikis/..%2F..%2Fetc").await;
     assert_eq!(status, 404);
     assert_error_shape(&body, "not_found");
-    let response = farm
-        .http
-        .put(farm.url("/api/v1/wikis"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("send");
+    let response = farm.http.put(farm.url("/api/v1/wikis")).bearer_auth(&token).send().await.expect("send");
     assert_eq!(response.status(), 405);
     assert_error_shape(&response.json().await.expect("json"), "method_not_allowed");
 
@@ -216,20 +111,14 @@ async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
 
 fn forge_unsigned(subject: &str, role: &str) -> String {
     let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
-    let exp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs()
-        + 3600;
-    let payload = URL_SAFE_NO_PAD.encode(format!(
-        r#"{{"sub":"{subject}","role":"{role}","iss":"farmd","iat":0,"exp":{exp},"jti":"x"}}"#
-    ));
+    let exp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() + 3600;
+    let payload = URL_SAFE_NO_PAD
+        .encode(format!(r#"{{"sub":"{subject}","role":"{role}","iss":"farmd","iat":0,"exp":{exp},"jti":"x"}}"#));
     format!("{header}.{payload}.")
 }
 
-#[tokio::test]
-async fn missing_expired_and_forged_tokens_get_401() {
-    let farm = Farmd::start_with(&[("FARM_PHP_WORKERS", "0")]).await;
+async fn missing_expired_and_forged_tokens_get_401(store: ControlStore) {
+    let farm = Farmd::start_on(store, &[("FARM_PHP_WORKERS", "0")]).await;
     let other_farm = Farmd::new(&[]);
     std::fs::create_dir_all(&other_farm.data_dir).expect("dir");
     let foreign = other_farm.token("alice", "admin");
@@ -242,9 +131,7 @@ async fn missing_expired_and_forged_tokens_get_401() {
     // A valid signature over a payload whose role was changed is still a forgery.
     let parts: Vec<&str> = valid.split('.').collect();
     let altered_payload = URL_SAFE_NO_PAD.encode(
-        String::from_utf8(URL_SAFE_NO_PAD.decode(parts[1]).expect("b64"))
-            .expect("utf8")
-            .replace("admin", "member"),
+        String::from_utf8(URL_SAFE_NO_PAD.decode(parts[1]).expect("b64")).expect("utf8").replace("admin", "member"),
     );
     let altered = format!("{}.{}.{}", parts[0], altered_payload, parts[2]);
 
@@ -258,10 +145,7 @@ async fn missing_expired_and_forged_tokens_get_401() {
         (Some(format!("Bearer {foreign}")), "invalid_token"),
         (Some(format!("Bearer {tampered}")), "invalid_token"),
         (Some(format!("Bearer {altered}")), "invalid_token"),
-        (
-            Some(format!("Bearer {}", forge_unsigned("alice", "admin"))),
-            "invalid_token",
-        ),
+        (Some(format!("Bearer {}", forge_unsigned("alice", "admin"))), "invalid_token"),
     ];
     for (header, code) in &cases {
         for (method, path) in [
@@ -270,9 +154,7 @@ async fn missing_expired_and_forged_tokens_get_401() {
             ("GET", "/api/v1/wikis/sneaky"),
             ("DELETE", "/api/v1/wikis/sneaky"),
         ] {
-            let mut request = farm
-                .http
-                .request(method.parse().expect("method"), farm.url(path));
+            let mut request = farm.http.request(method.parse().expect("method"), farm.url(path));
             if method == "POST" {
                 request = request.json(&body);
             }
@@ -281,13 +163,7 @@ async fn missing_expired_and_forged_tokens_get_401() {
             }
             let response = request.send().await.expect("send");
             assert_eq!(response.status(), 401, "{method} {path} with {header:?}");
-            assert_eq!(
-                response
-                    .headers()
-                    .get("www-authenticate")
-                    .map(|v| v.to_str().unwrap_or("")),
-                Some("Bearer")
-            );
+            assert_eq!(response.headers().get("www-authenticate").map(|v| v.to_str().unwrap_or("")), Some("Bearer"));
             assert_error_shape(&response.json().await.expect("json"), code);
         }
     }
@@ -298,12 +174,9 @@ async fn missing_expired_and_forged_tokens_get_401() {
     assert_eq!(status, 200);
 }
 
-#[tokio::test]
-async fn twenty_concurrent_creates_of_one_name_have_one_winner() {
-    let farm = Farmd::start_with(&[("FARM_PHP_WORKERS", "0")]).await;
-    let tokens: Vec<String> = (0..4)
-        .map(|i| farm.token(&format!("racer{i}"), "member"))
-        .collect();
+async fn twenty_concurrent_creates_of_one_name_have_one_winner(store: ControlStore) {
+    let farm = Farmd::start_on(store, &[("FARM_PHP_WORKERS", "0")]).await;
+    let tokens: Vec<String> = (0..4).map(|i| farm.token(&format!("racer{i}"), "member")).collect();
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..20 {
         let http = farm.http.clone();
@@ -329,65 +202,35 @@ async fn twenty_concurrent_creates_of_one_name_have_one_winner() {
         }
         statuses.push(status);
     }
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 202).count(),
-        1,
-        "{statuses:?}"
-    );
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 409).count(),
-        19,
-        "{statuses:?}"
-    );
+    assert_eq!(statuses.iter().filter(|s| **s == 202).count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 19, "{statuses:?}");
     let registry = farm.registry().await;
     assert_eq!(registry.len(), 1, "{registry:?}");
     assert_eq!(registry[0].0, "contested");
 }
 
-#[tokio::test]
-async fn members_see_their_own_wikis_admins_see_all_in_pages() {
-    let farm = Farmd::start_with(&[("FARM_PHP_WORKERS", "0")]).await;
+async fn members_see_their_own_wikis_admins_see_all_in_pages(store: ControlStore) {
+    let farm = Farmd::start_on(store, &[("FARM_PHP_WORKERS", "0")]).await;
     let alice = farm.token("alice", "member");
     let bob = farm.token("bob", "member");
     let admin = farm.token("root", "admin");
     for i in 0..5 {
-        assert_eq!(
-            farm.create_wiki(
-                &alice,
-                json!({"name": format!("alice-{i}"), "sitename": "A"})
-            )
-            .await
-            .0,
-            202
-        );
+        assert_eq!(farm.create_wiki(&alice, json!({"name": format!("alice-{i}"), "sitename": "A"})).await.0, 202);
     }
     for i in 0..3 {
-        assert_eq!(
-            farm.create_wiki(&bob, json!({"name": format!("bob-{i}"), "sitename": "B"}))
-                .await
-                .0,
-            202
-        );
+        assert_eq!(farm.create_wiki(&bob, json!({"name": format!("bob-{i}"), "sitename": "B"})).await.0, 202);
     }
 
     let (status, page) = farm.get_json(&bob, "/api/v1/wikis").await;
     assert_eq!(status, 200);
-    let names: Vec<&str> = page["wikis"]
-        .as_array()
-        .expect("list")
-        .iter()
-        .filter_map(|w| w["name"].as_str())
-        .collect();
+    let names: Vec<&str> = page["wikis"].as_array().expect("list").iter().filter_map(|w| w["name"].as_str()).collect();
     assert_eq!(names, ["bob-0", "bob-1", "bob-2"]);
     assert!(page.get("next_cursor").is_none());
     assert!(page["wikis"][0].get("storage").is_none());
 
     // Others' wikis do not exist for a member; members may not ask for another owner.
     assert_eq!(farm.get_json(&bob, "/api/v1/wikis/alice-0").await.0, 404);
-    assert_eq!(
-        farm.get_json(&bob, "/api/v1/wikis?owner=alice").await.0,
-        403
-    );
+    assert_eq!(farm.get_json(&bob, "/api/v1/wikis?owner=alice").await.0, 403);
     assert_eq!(farm.get_json(&alice, "/api/v1/wikis/alice-0").await.0, 200);
 
     // Admins page through everything with a cursor.
@@ -398,36 +241,19 @@ async fn members_see_their_own_wikis_admins_see_all_in_pages() {
         assert_eq!(status, 200, "{page}");
         let wikis = page["wikis"].as_array().expect("list");
         assert!(wikis.len() <= 3);
-        assert!(
-            wikis.iter().all(|w| w["storage"]["backend"] == "sqlite"),
-            "admins see storage"
-        );
-        seen.extend(
-            wikis
-                .iter()
-                .filter_map(|w| w["name"].as_str().map(str::to_owned)),
-        );
+        assert!(wikis.iter().all(|w| w["storage"]["backend"] == "sqlite"), "admins see storage");
+        seen.extend(wikis.iter().filter_map(|w| w["name"].as_str().map(str::to_owned)));
         match page["next_cursor"].as_str() {
             Some(cursor) => path = format!("/api/v1/wikis?limit=3&cursor={cursor}"),
             None => break,
         }
     }
     assert_eq!(seen.len(), 8, "{seen:?}");
-    let (_, filtered) = farm
-        .get_json(&admin, "/api/v1/wikis?owner=bob&limit=500")
-        .await;
+    let (_, filtered) = farm.get_json(&admin, "/api/v1/wikis?owner=bob&limit=500").await;
     assert_eq!(filtered["wikis"].as_array().expect("list").len(), 3);
 
     // Health answers without a token and says what it checked.
-    let health: Value = farm
-        .http
-        .get(farm.url("/healthz"))
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
+    let health: Value = farm.http.get(farm.url("/healthz")).send().await.expect("send").json().await.expect("json");
     assert_eq!(health["status"], "ok");
     assert_eq!(health["checks"]["control_store"], true);
 }

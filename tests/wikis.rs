@@ -4,62 +4,40 @@
 
 mod common;
 
+on_both_stores!(
+    a_created_wiki_is_served_editable_and_isolated,
+    deleting_a_wiki_removes_it_and_keeps_its_name_taken,
+    kill_9_during_provisioning_then_restart_finishes_or_cleans_up,
+    sigterm_stops_cleanly_and_a_restart_serves_the_same_wikis,
+);
+
 use std::time::Duration;
 
-use common::Farmd;
+use common::{ControlStore, Farmd};
 use serde_json::json;
 
-#[tokio::test]
-async fn a_created_wiki_is_served_editable_and_isolated() {
-    let farm = Farmd::start().await;
+async fn a_created_wiki_is_served_editable_and_isolated(store: ControlStore) {
+    let farm = Farmd::start_on(store, &[]).await;
     let token = farm.token("alice", "member");
 
-    let (status, created) = farm
-        .create_wiki(&token, json!({"name": "alpha", "sitename": "Alpha's Wiki"}))
-        .await;
+    let (status, created) = farm.create_wiki(&token, json!({"name": "alpha", "sitename": "Alpha's Wiki"})).await;
     assert_eq!(status, 202, "{created}");
     assert_eq!(created["state"], "provisioning");
-    assert_eq!(
-        created["url"],
-        format!("http://alpha.localhost:{}/", farm.port)
-    );
+    assert_eq!(created["url"], format!("http://alpha.localhost:{}/", farm.port));
     assert_eq!(created["owner"], "alice");
-    assert!(
-        created.get("storage").is_none(),
-        "members do not see storage details"
-    );
-    let username = created["owner_credentials"]["username"]
-        .as_str()
-        .expect("username")
-        .to_owned();
-    let password = created["owner_credentials"]["password"]
-        .as_str()
-        .expect("password")
-        .to_owned();
+    assert!(created.get("storage").is_none(), "members do not see storage details");
+    let username = created["owner_credentials"]["username"].as_str().expect("username").to_owned();
+    let password = created["owner_credentials"]["password"].as_str().expect("password").to_owned();
     assert_eq!(username, "Alice");
     assert!(password.len() >= 16);
 
-    let (status, _) = farm
-        .create_wiki(
-            &token,
-            json!({"name": "beta-wiki", "sitename": "Beta", "language": "de"}),
-        )
-        .await;
+    let (status, _) =
+        farm.create_wiki(&token, json!({"name": "beta-wiki", "sitename": "Beta", "language": "de"})).await;
     assert_eq!(status, 202);
 
     let alpha = farm.wait_for_state(&token, "alpha", &["active"]).await;
-    assert!(
-        alpha["progress"]
-            .as_array()
-            .expect("progress")
-            .iter()
-            .all(|s| s["done"] == true),
-        "{alpha}"
-    );
-    assert!(
-        alpha.get("owner_credentials").is_none(),
-        "the password is shown once"
-    );
+    assert!(alpha["progress"].as_array().expect("progress").iter().all(|s| s["done"] == true), "{alpha}");
+    assert!(alpha.get("owner_credentials").is_none(), "the password is shown once");
     farm.wait_for_state(&token, "beta-wiki", &["active"]).await;
 
     // MediaWiki serves the Main Page with the wiki's own name.
@@ -68,32 +46,17 @@ async fn a_created_wiki_is_served_editable_and_isolated() {
     assert_eq!(status, 200);
     // MediaWiki titles the main page with the site name alone.
     assert!(page.contains("<title>Alpha's Wiki</title>"), "{page}");
-    let siteinfo = wiki
-        .api_get(&[("action", "query"), ("meta", "siteinfo")])
-        .await;
+    let siteinfo = wiki.api_get(&[("action", "query"), ("meta", "siteinfo")]).await;
     assert_eq!(siteinfo["query"]["general"]["sitename"], "Alpha's Wiki");
-    assert_eq!(
-        siteinfo["query"]["general"]["server"],
-        format!("http://alpha.localhost:{}", farm.port)
-    );
+    assert_eq!(siteinfo["query"]["general"]["server"], format!("http://alpha.localhost:{}", farm.port));
 
     // The owner logs in with the one-time password and is the wiki's administrator.
     let login = wiki.login(&username, &password).await;
     assert_eq!(login["clientlogin"]["status"], "PASS", "{login}");
-    let me = wiki
-        .api_get(&[
-            ("action", "query"),
-            ("meta", "userinfo"),
-            ("uiprop", "groups"),
-        ])
-        .await;
+    let me = wiki.api_get(&[("action", "query"), ("meta", "userinfo"), ("uiprop", "groups")]).await;
     assert_eq!(me["query"]["userinfo"]["name"], "Alice");
-    let groups: Vec<&str> = me["query"]["userinfo"]["groups"]
-        .as_array()
-        .expect("groups")
-        .iter()
-        .filter_map(|g| g.as_str())
-        .collect();
+    let groups: Vec<&str> =
+        me["query"]["userinfo"]["groups"].as_array().expect("groups").iter().filter_map(|g| g.as_str()).collect();
     for group in ["sysop", "bureaucrat", "interface-admin"] {
         assert!(groups.contains(&group), "owner lacks {group}: {groups:?}");
     }
@@ -112,25 +75,14 @@ async fn a_created_wiki_is_served_editable_and_isolated() {
     let beta = farm.wiki_client("beta-wiki");
     let (status, _) = beta.get("/index.php?title=Farm_test&action=raw").await;
     assert_eq!(status, 404);
-    let beta_info = beta
-        .api_get(&[("action", "query"), ("meta", "siteinfo")])
-        .await;
+    let beta_info = beta.api_get(&[("action", "query"), ("meta", "siteinfo")]).await;
     assert_eq!(beta_info["query"]["general"]["sitename"], "Beta");
     assert_eq!(beta_info["query"]["general"]["lang"], "de");
     let (status, main) = beta.get("/index.php?title=Hauptseite").await;
-    assert_eq!(
-        status, 200,
-        "a German wiki has its main page under the German title"
-    );
-    assert!(
-        main.contains("<title>Beta</title>") && main.contains("\"wgPageName\":\"Hauptseite\""),
-        "{main}"
-    );
+    assert_eq!(status, 200, "a German wiki has its main page under the German title");
+    assert!(main.contains("<title>Beta</title>") && main.contains("\"wgPageName\":\"Hauptseite\""), "{main}");
     let wrong = beta.login(&username, &password).await;
-    assert_ne!(
-        wrong["clientlogin"]["status"], "PASS",
-        "alpha's owner has no account on beta"
-    );
+    assert_ne!(wrong["clientlogin"]["status"], "PASS", "alpha's owner has no account on beta");
 
     // Per-wiki secrets differ and are not world-readable.
     let secrets: Vec<String> = farm
@@ -138,9 +90,8 @@ async fn a_created_wiki_is_served_editable_and_isolated() {
         .iter()
         .map(|key| {
             let path = farm.data_dir.join("wikis").join(key).join("secrets.php");
-            let mode = std::os::unix::fs::PermissionsExt::mode(
-                &std::fs::metadata(&path).expect("secrets").permissions(),
-            );
+            let mode =
+                std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&path).expect("secrets").permissions());
             assert_eq!(mode & 0o007, 0, "secrets.php must not be world-readable");
             std::fs::read_to_string(path).expect("read")
         })
@@ -163,76 +114,43 @@ async fn a_created_wiki_is_served_editable_and_isolated() {
 
     // Unknown hosts get a plain 404 page, never MediaWiki's installer or a PHP warning.
     for host in ["nosuchwiki", "gamma"] {
-        let (status, body) = farm
-            .wiki_client(host)
-            .get("/index.php?title=Main_Page")
-            .await;
+        let (status, body) = farm.wiki_client(host).get("/index.php?title=Main_Page").await;
         assert_eq!(status, 404, "{host}");
-        assert!(
-            !body.contains("LocalSettings")
-                && !body.contains("Warning")
-                && !body.contains("mw-config"),
-            "{body}"
-        );
+        assert!(!body.contains("LocalSettings") && !body.contains("Warning") && !body.contains("mw-config"), "{body}");
     }
     let (status, _) = wiki.get("/mw-config/index.php").await;
     assert_eq!(status, 404, "the web installer is never reachable");
 }
 
-#[tokio::test]
-async fn deleting_a_wiki_removes_it_and_keeps_its_name_taken() {
-    let farm = Farmd::start().await;
+async fn deleting_a_wiki_removes_it_and_keeps_its_name_taken(store: ControlStore) {
+    let farm = Farmd::start_on(store, &[]).await;
     let owner = farm.token("carol", "member");
     let admin = farm.token("root", "admin");
     let other = farm.token("mallory", "member");
-    farm.create_wiki(&owner, json!({"name": "doomed", "sitename": "Doomed"}))
-        .await;
+    farm.create_wiki(&owner, json!({"name": "doomed", "sitename": "Doomed"})).await;
     let active = farm.wait_for_state(&owner, "doomed", &["active"]).await;
     let (status, admin_view) = farm.get_json(&admin, "/api/v1/wikis/doomed").await;
     assert_eq!(status, 200);
-    assert_eq!(
-        admin_view["storage"]["backend"], "sqlite",
-        "admins see where the wiki lives"
-    );
-    let key = admin_view["storage"]["key"]
-        .as_str()
-        .expect("key")
-        .to_owned();
-    assert!(farm
-        .data_dir
-        .join("wikis")
-        .join(&key)
-        .join("db")
-        .join(format!("{key}.sqlite"))
-        .is_file());
+    assert_eq!(admin_view["storage"]["backend"], "sqlite", "admins see where the wiki lives");
+    let key = admin_view["storage"]["key"].as_str().expect("key").to_owned();
+    assert!(farm.data_dir.join("wikis").join(&key).join("db").join(format!("{key}.sqlite")).is_file());
     assert_eq!(active["owner"], "carol");
 
     // Someone else cannot see or delete it.
     assert_eq!(farm.delete(&other, "/api/v1/wikis/doomed").await.0, 404);
-    let (status, _) = farm
-        .wiki_client("doomed")
-        .get("/index.php?title=Main_Page")
-        .await;
+    let (status, _) = farm.wiki_client("doomed").get("/index.php?title=Main_Page").await;
     assert_eq!(status, 200);
 
     let (status, body) = farm.delete(&owner, "/api/v1/wikis/doomed").await;
     assert_eq!(status, 202, "{body}");
     farm.wait_for_state(&owner, "doomed", &["deleted"]).await;
-    let (status, _) = farm
-        .wiki_client("doomed")
-        .get("/index.php?title=Main_Page")
-        .await;
+    let (status, _) = farm.wiki_client("doomed").get("/index.php?title=Main_Page").await;
     assert_eq!(status, 404, "a deleted wiki is no longer served");
-    assert!(
-        !farm.data_dir.join("wikis").join(&key).exists(),
-        "its files are gone"
-    );
+    assert!(!farm.data_dir.join("wikis").join(&key).exists(), "its files are gone");
     assert!(farm.entries("hosts").is_empty());
 
     // The name stays taken through the retention window.
-    let (status, body) = farm
-        .create_wiki(&owner, json!({"name": "doomed", "sitename": "Again"}))
-        .await;
+    let (status, body) = farm.create_wiki(&owner, json!({"name": "doomed", "sitename": "Again"})).await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["error"]["code"], "name_taken");
     let (status, _) = farm.delete(&owner, "/api/v1/wikis/doomed").await;
@@ -243,12 +161,7 @@ async fn deleting_a_wiki_removes_it_and_keeps_its_name_taken() {
 fn processes_mentioning(needle: &str) -> Vec<String> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        if !entry
-            .file_name()
-            .to_string_lossy()
-            .bytes()
-            .all(|b| b.is_ascii_digit())
-        {
+        if !entry.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
             continue;
         }
         if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
@@ -261,9 +174,8 @@ fn processes_mentioning(needle: &str) -> Vec<String> {
     found
 }
 
-#[tokio::test]
-async fn kill_9_during_provisioning_then_restart_finishes_or_cleans_up() {
-    let mut farm = Farmd::new(&[("FARM_PROVISION_WORKERS", "2")]);
+async fn kill_9_during_provisioning_then_restart_finishes_or_cleans_up(store: ControlStore) {
+    let mut farm = Farmd::new_on(store, &[("FARM_PROVISION_WORKERS", "2")], None);
     farm.spawn();
     // The first round kills during start-up, while MediaWiki's installer builds the template.
     tokio::time::sleep(Duration::from_millis(400)).await;
@@ -276,34 +188,24 @@ async fn kill_9_during_provisioning_then_restart_finishes_or_cleans_up() {
     for (round, delay_ms) in [0u64, 40, 150, 400].into_iter().enumerate() {
         let batch: Vec<String> = (0..5).map(|i| format!("crash-{round}-{i}")).collect();
         for name in &batch {
-            let (status, body) = farm
-                .create_wiki(&token, json!({"name": name, "sitename": name}))
-                .await;
+            let (status, body) = farm.create_wiki(&token, json!({"name": name, "sitename": name})).await;
             assert_eq!(status, 202, "{body}");
         }
         tokio::time::sleep(Duration::from_millis(delay_ms)).await;
         farm.kill9();
         tokio::time::sleep(Duration::from_millis(500)).await;
         let leftovers = processes_mentioning(&farm.data_dir.to_string_lossy());
-        assert!(
-            leftovers.is_empty(),
-            "PHP processes outlived farmd: {leftovers:?}"
-        );
+        assert!(leftovers.is_empty(), "PHP processes outlived farmd: {leftovers:?}");
         farm.spawn();
         farm.wait_healthy().await;
         names.extend(batch);
     }
 
     for name in &names {
-        let wiki = farm
-            .wait_for_state(&token, name, &["active", "failed"])
-            .await;
+        let wiki = farm.wait_for_state(&token, name, &["active", "failed"]).await;
         match wiki["state"].as_str() {
             Some("active") => {
-                let (status, page) = farm
-                    .wiki_client(name)
-                    .get("/index.php?title=Main_Page")
-                    .await;
+                let (status, page) = farm.wiki_client(name).get("/index.php?title=Main_Page").await;
                 assert_eq!(status, 200, "{name} is active but not served");
                 assert!(page.contains(&format!("<title>{name}</title>")), "{name}");
             }
@@ -317,71 +219,43 @@ async fn kill_9_during_provisioning_then_restart_finishes_or_cleans_up() {
     // Nothing orphaned: every wiki directory and host link belongs to a wiki the registry
     // holds as active, and no scratch files are left.
     let registry = farm.registry().await;
-    let active_keys: Vec<&str> = registry
-        .iter()
-        .filter(|(_, _, s)| s == "active")
-        .map(|(_, k, _)| k.as_str())
-        .collect();
+    let active_keys: Vec<&str> =
+        registry.iter().filter(|(_, _, s)| s == "active").map(|(_, k, _)| k.as_str()).collect();
     let mut dirs = farm.entries("wikis");
     dirs.sort();
     let mut expected: Vec<String> = active_keys.iter().map(|k| k.to_string()).collect();
     expected.sort();
-    assert_eq!(
-        dirs, expected,
-        "wiki directories must match the active wikis"
-    );
+    assert_eq!(dirs, expected, "wiki directories must match the active wikis");
     for key in &dirs {
         let files = farm.entries(&format!("wikis/{key}"));
         assert!(
-            files
-                .iter()
-                .all(|f| !f.contains(".tmp") && !f.contains("building")),
+            files.iter().all(|f| !f.contains(".tmp") && !f.contains("building")),
             "scratch files in {key}: {files:?}"
         );
     }
     let hosts = farm.entries("hosts");
-    let active_names: Vec<String> = registry
-        .iter()
-        .filter(|(_, _, s)| s == "active")
-        .map(|(n, _, _)| n.clone())
-        .collect();
+    let active_names: Vec<String> =
+        registry.iter().filter(|(_, _, s)| s == "active").map(|(n, _, _)| n.clone()).collect();
     let mut sorted_names = active_names.clone();
     sorted_names.sort();
-    assert_eq!(
-        hosts, sorted_names,
-        "host links must match the active wikis"
-    );
+    assert_eq!(hosts, sorted_names, "host links must match the active wikis");
     let templates = farm.entries("templates/1.39.17");
-    assert!(
-        templates.iter().all(|t| !t.starts_with('.')),
-        "half-built templates left: {templates:?}"
-    );
-    assert!(
-        !active_names.is_empty(),
-        "at least some wikis were finished after the crashes"
-    );
+    assert!(templates.iter().all(|t| !t.starts_with('.')), "half-built templates left: {templates:?}");
+    assert!(!active_names.is_empty(), "at least some wikis were finished after the crashes");
 }
 
-#[tokio::test]
-async fn sigterm_stops_cleanly_and_a_restart_serves_the_same_wikis() {
-    let mut farm = Farmd::start().await;
+async fn sigterm_stops_cleanly_and_a_restart_serves_the_same_wikis(store: ControlStore) {
+    let mut farm = Farmd::start_on(store, &[]).await;
     let token = farm.token("erin", "member");
-    farm.create_wiki(&token, json!({"name": "stays", "sitename": "Stays"}))
-        .await;
+    farm.create_wiki(&token, json!({"name": "stays", "sitename": "Stays"})).await;
     farm.wait_for_state(&token, "stays", &["active"]).await;
     let status = farm.terminate();
     assert!(status.success(), "farmd exits 0 on SIGTERM, got {status}");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(
-        processes_mentioning(&farm.data_dir.to_string_lossy()).is_empty(),
-        "PHP servers stopped with farmd"
-    );
+    assert!(processes_mentioning(&farm.data_dir.to_string_lossy()).is_empty(), "PHP servers stopped with farmd");
     farm.spawn();
     farm.wait_healthy().await;
-    let (status, page) = farm
-        .wiki_client("stays")
-        .get("/index.php?title=Main_Page")
-        .await;
+    let (status, page) = farm.wiki_client("stays").get("/index.php?title=Main_Page").await;
     assert_eq!(status, 200);
     assert!(page.contains("<title>Stays</title>"), "{page}");
     // The token from before the restart still works: the signing key persisted.

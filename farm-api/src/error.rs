@@ -13,16 +13,9 @@ pub enum ApiError {
     #[error(transparent)]
     Farm(#[from] FarmError),
     #[error("{message}")]
-    Unauthorized {
-        code: &'static str,
-        message: &'static str,
-    },
+    Unauthorized { code: &'static str, message: &'static str },
     #[error("{message}")]
-    Request {
-        status: StatusCode,
-        code: &'static str,
-        message: String,
-    },
+    Request { status: StatusCode, code: &'static str, message: String },
     #[error("the farm is starting and not ready yet")]
     NotReady,
 }
@@ -42,66 +35,27 @@ struct Detail<'a> {
 
 impl ApiError {
     pub fn not_found() -> Self {
-        Self::Request {
-            status: StatusCode::NOT_FOUND,
-            code: "not_found",
-            message: "no such resource".into(),
-        }
+        Self::Request { status: StatusCode::NOT_FOUND, code: "not_found", message: "no such resource".into() }
     }
 
     fn parts(&self) -> (StatusCode, &str, String, Option<&str>) {
         match self {
             ApiError::Farm(err) => match err {
-                FarmError::Invalid {
-                    field,
-                    code,
-                    message,
-                } => (
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    code,
-                    message.clone(),
-                    Some(field),
-                ),
-                FarmError::NameTaken(_) => (
-                    StatusCode::CONFLICT,
-                    "name_taken",
-                    err.to_string(),
-                    Some("name"),
-                ),
-                FarmError::NotFound(_) => {
-                    (StatusCode::NOT_FOUND, "not_found", err.to_string(), None)
+                FarmError::Invalid { field, code, message } => {
+                    (StatusCode::UNPROCESSABLE_ENTITY, code, message.clone(), Some(field))
                 }
-                FarmError::Forbidden(_) => {
-                    (StatusCode::FORBIDDEN, "forbidden", err.to_string(), None)
-                }
+                FarmError::NameTaken(_) => (StatusCode::CONFLICT, "name_taken", err.to_string(), Some("name")),
+                FarmError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", err.to_string(), None),
+                FarmError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", err.to_string(), None),
                 FarmError::Conflict(_) => (StatusCode::CONFLICT, "conflict", err.to_string(), None),
-                FarmError::Unavailable(_) => (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    err.to_string(),
-                    None,
-                ),
-                FarmError::Internal(_) => (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "something went wrong on our side".into(),
-                    None,
-                ),
+                FarmError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", err.to_string(), None),
+                FarmError::Internal(_) => {
+                    (StatusCode::INTERNAL_SERVER_ERROR, "internal", "something went wrong on our side".into(), None)
+                }
             },
-            ApiError::Unauthorized { code, message } => {
-                (StatusCode::UNAUTHORIZED, code, (*message).into(), None)
-            }
-            ApiError::Request {
-                status,
-                code,
-                message,
-            } => (*status, code, message.clone(), None),
-            ApiError::NotReady => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "not_ready",
-                self.to_string(),
-                None,
-            ),
+            ApiError::Unauthorized { code, message } => (StatusCode::UNAUTHORIZED, code, (*message).into(), None),
+            ApiError::Request { status, code, message } => (*status, code, message.clone(), None),
+            ApiError::NotReady => (StatusCode::SERVICE_UNAVAILABLE, "not_ready", self.to_string(), None),
         }
     }
 }
@@ -113,22 +67,9 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %format!("{err:#}"), "internal error");
         }
         let (status, code, message, field) = self.parts();
-        let mut response = (
-            status,
-            Json(Body {
-                error: Detail {
-                    code,
-                    message,
-                    field,
-                },
-            }),
-        )
-            .into_response();
+        let mut response = (status, Json(Body { error: Detail { code, message, field } })).into_response();
         if status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                header::HeaderValue::from_static("Bearer"),
-            );
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
         }
         response
     }
@@ -137,9 +78,7 @@ impl IntoResponse for ApiError {
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         let (status, code) = match &rejection {
-            JsonRejection::MissingJsonContentType(_) => {
-                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
-            }
+            JsonRejection::MissingJsonContentType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
             JsonRejection::JsonSyntaxError(_) => (StatusCode::BAD_REQUEST, "malformed_json"),
             JsonRejection::JsonDataError(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
             _ if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
@@ -154,30 +93,18 @@ impl From<JsonRejection> for ApiError {
             _ if status == StatusCode::PAYLOAD_TOO_LARGE => "the request body is too large".into(),
             other => other.body_text(),
         };
-        Self::Request {
-            status,
-            code,
-            message,
-        }
+        Self::Request { status, code, message }
     }
 }
 
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> Self {
-        Self::Request {
-            status: StatusCode::BAD_REQUEST,
-            code: "invalid_query",
-            message: rejection.body_text(),
-        }
+        Self::Request { status: StatusCode::BAD_REQUEST, code: "invalid_query", message: rejection.body_text() }
     }
 }
 
 impl From<PathRejection> for ApiError {
     fn from(rejection: PathRejection) -> Self {
-        Self::Request {
-            status: StatusCode::BAD_REQUEST,
-            code: "invalid_path",
-            message: rejection.body_text(),
-        }
+        Self::Request { status: StatusCode::BAD_REQUEST, code: "invalid_path", message: rejection.body_text() }
     }
 }

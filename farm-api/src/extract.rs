@@ -27,17 +27,11 @@ pub struct Caller(pub Actor);
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .ok_or(ApiError::Unauthorized {
-                code: "unauthorized",
-                message: "this call needs an Authorization: Bearer token",
-            })?;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let header = parts.headers.get(AUTHORIZATION).ok_or(ApiError::Unauthorized {
+            code: "unauthorized",
+            message: "this call needs an Authorization: Bearer token",
+        })?;
         let token = header
             .to_str()
             .ok()
@@ -48,20 +42,12 @@ impl FromRequestParts<AppState> for Caller {
                 code: "unauthorized",
                 message: "the Authorization header must be Bearer <token>",
             })?;
-        state
-            .farm
-            .tokens
-            .verify(token)
-            .map(Caller)
-            .map_err(|err| match err {
-                TokenError::Expired => ApiError::Unauthorized {
-                    code: "token_expired",
-                    message: "the token has expired",
-                },
-                TokenError::Invalid => ApiError::Unauthorized {
-                    code: "invalid_token",
-                    message: "the token is malformed or not signed by this farm",
-                },
-            })
+        state.farm.tokens.verify(token).map(Caller).map_err(|err| match err {
+            TokenError::Expired => ApiError::Unauthorized { code: "token_expired", message: "the token has expired" },
+            TokenError::Invalid => ApiError::Unauthorized {
+                code: "invalid_token",
+                message: "the token is malformed or not signed by this farm",
+            },
+        })
     }
 }

@@ -16,11 +16,7 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<serde_json::
     let readiness = state.farm.readiness();
     let store_ok = state.farm.store.ping().await.is_ok();
     let ready = readiness.is_ready() && store_ok;
-    let status = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let body = json!({
         "status": if ready { "ok" } else { "starting" },
         "mediawiki_version": state.farm.codebase.version,

@@ -16,9 +16,7 @@ use axum::http::{Request, StatusCode};
 use axum::{middleware, Router};
 use farm_core::Farm;
 use tokio::net::TcpListener;
-use tower_http::request_id::{
-    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
@@ -32,10 +30,7 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(farm: Arc<Farm>) -> Self {
-        Self {
-            farm,
-            http: proxy::client(),
-        }
+        Self { farm, http: proxy::client() }
     }
 }
 
@@ -60,12 +55,11 @@ pub fn build_router(state: AppState) -> Router {
     Router::new()
         .fallback_service(api)
         .layer(middleware::from_fn_with_state(state, proxy::route_by_host))
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
-                let id = request.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok()).unwrap_or("");
-                tracing::info_span!("request", method = %request.method(), uri = %request.uri().path(), request_id = %id)
-            }),
-        )
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+            let id =
+                request.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok()).unwrap_or("");
+            tracing::info_span!("request", method = %request.method(), uri = %request.uri().path(), request_id = %id)
+        }))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(RandomRequestId))
 }
@@ -75,10 +69,7 @@ struct RandomRequestId;
 
 impl MakeRequestId for RandomRequestId {
     fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
-        farm_core::secrets::random_hex(8)
-            .parse()
-            .ok()
-            .map(RequestId::new)
+        farm_core::secrets::random_hex(8).parse().ok().map(RequestId::new)
     }
 }
 
@@ -89,7 +80,5 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = build_router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }

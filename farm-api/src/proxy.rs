@@ -19,9 +19,7 @@ use crate::AppState;
 pub type HttpClient = Client<HttpConnector, Body>;
 
 pub fn client() -> HttpClient {
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(30))
-        .build_http()
+    Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).build_http()
 }
 
 /// How long MediaWiki may take to answer (a cold first request, a big edit).
@@ -39,23 +37,9 @@ const HOP_BY_HOP: &[HeaderName] = &[
 ];
 
 /// Middleware in front of everything: wiki hosts go to PHP, other hosts on to `next`.
-pub async fn route_by_host(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let host = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| request.uri().host());
-    let is_wiki_host = host.is_some_and(|h| {
-        state
-            .farm
-            .urls
-            .wiki_label_of_host(&h.to_ascii_lowercase())
-            .is_some()
-    });
+pub async fn route_by_host(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).or_else(|| request.uri().host());
+    let is_wiki_host = host.is_some_and(|h| state.farm.urls.wiki_label_of_host(&h.to_ascii_lowercase()).is_some());
     if is_wiki_host {
         forward(&state, request).await
     } else {
@@ -75,10 +59,7 @@ async fn forward(state: &AppState, mut request: Request) -> Response {
         return (StatusCode::BAD_REQUEST, "bad request target").into_response();
     };
     *request.uri_mut() = uri;
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     let headers = request.headers_mut();
     for name in HOP_BY_HOP {
         headers.remove(name);
@@ -111,22 +92,11 @@ async fn forward(state: &AppState, mut request: Request) -> Response {
 }
 
 fn unavailable(message: &'static str) -> Response {
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        [(header::RETRY_AFTER, "2")],
-        Html(page(message)),
-    )
-        .into_response()
+    (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "2")], Html(page(message))).into_response()
 }
 
 fn bad_gateway() -> Response {
-    (
-        StatusCode::BAD_GATEWAY,
-        Html(page(
-            "The wiki could not answer just now. Try again in a moment.",
-        )),
-    )
-        .into_response()
+    (StatusCode::BAD_GATEWAY, Html(page("The wiki could not answer just now. Try again in a moment."))).into_response()
 }
 
 fn page(message: &str) -> String {

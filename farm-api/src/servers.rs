@@ -19,10 +19,7 @@ struct ServerList {
     servers: Vec<ServerStatus>,
 }
 
-async fn list(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
-) -> Result<Json<ServerList>, ApiError> {
+async fn list(State(state): State<AppState>, Caller(actor): Caller) -> Result<Json<ServerList>, ApiError> {
     let servers = state.farm.server_statuses(&actor).await?;
     Ok(Json(ServerList { servers }))
 }

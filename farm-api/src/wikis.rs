@@ -16,9 +16,7 @@ use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller};
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/wikis", get(list).post(create))
-        .route("/api/v1/wikis/{name}", get(read).delete(delete))
+    Router::new().route("/api/v1/wikis", get(list).post(create)).route("/api/v1/wikis/{name}", get(read).delete(delete))
 }
 
 #[derive(Deserialize)]
@@ -87,10 +85,7 @@ struct Created {
 }
 
 fn timestamp(unix: i64) -> String {
-    OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_default()
+    OffsetDateTime::from_unix_timestamp(unix).ok().and_then(|t| t.format(&Rfc3339).ok()).unwrap_or_default()
 }
 
 fn resource(state: &AppState, actor: &Actor, view: WikiView) -> WikiResource {
@@ -100,11 +95,7 @@ fn resource(state: &AppState, actor: &Actor, view: WikiView) -> WikiResource {
         let directory = state.farm.layout.wikis_dir().join(&record.resource_key);
         let database = match &record.db_server {
             Some(_) => format!("wiki_{}", record.resource_key),
-            None => directory
-                .join("db")
-                .join(format!("{}.sqlite", record.resource_key))
-                .display()
-                .to_string(),
+            None => directory.join("db").join(format!("{}.sqlite", record.resource_key)).display().to_string(),
         };
         Storage {
             backend: record.backend.clone(),
@@ -115,11 +106,8 @@ fn resource(state: &AppState, actor: &Actor, view: WikiView) -> WikiResource {
         }
     });
     // Failure details name paths and commands: admins see them, owners a summary.
-    let failure = record
-        .failure
-        .as_ref()
-        .filter(|_| wiki_state == WikiState::Failed || actor.is_admin())
-        .map(|detail| {
+    let failure =
+        record.failure.as_ref().filter(|_| wiki_state == WikiState::Failed || actor.is_admin()).map(|detail| {
             if actor.is_admin() {
                 detail.clone()
             } else {
@@ -165,27 +153,14 @@ async fn create(
     Caller(actor): Caller,
     ApiJson(body): ApiJson<CreateBody>,
 ) -> Result<(StatusCode, HeaderMap, Json<Created>), ApiError> {
-    let request = CreateWiki {
-        name: body.name,
-        sitename: body.sitename,
-        language: body.language,
-        backend: body.backend,
-    };
+    let request =
+        CreateWiki { name: body.name, sitename: body.sitename, language: body.language, backend: body.backend };
     let (view, password) = state.farm.create_wiki(&actor, request).await?;
     let headers = location(&view.record.label);
-    let credentials = OwnerCredentials {
-        username: actor.username.mediawiki_name(),
-        password: password.expose().to_owned(),
-    };
+    let credentials =
+        OwnerCredentials { username: actor.username.mediawiki_name(), password: password.expose().to_owned() };
     let wiki = resource(&state, &actor, view);
-    Ok((
-        StatusCode::ACCEPTED,
-        headers,
-        Json(Created {
-            wiki,
-            owner_credentials: credentials,
-        }),
-    ))
+    Ok((StatusCode::ACCEPTED, headers, Json(Created { wiki, owner_credentials: credentials })))
 }
 
 async fn read(
@@ -226,11 +201,7 @@ struct WikiList {
 }
 
 fn bad_query(code: &'static str, message: &str) -> ApiError {
-    ApiError::Request {
-        status: StatusCode::BAD_REQUEST,
-        code,
-        message: message.to_owned(),
-    }
+    ApiError::Request { status: StatusCode::BAD_REQUEST, code, message: message.to_owned() }
 }
 
 async fn list(
@@ -245,44 +216,21 @@ async fn list(
                 .parse::<i64>()
                 .ok()
                 .filter(|id| *id >= 0)
-                .ok_or_else(|| {
-                    bad_query(
-                        "invalid_cursor",
-                        "cursor must be the next_cursor of a previous page",
-                    )
-                })?,
+                .ok_or_else(|| bad_query("invalid_cursor", "cursor must be the next_cursor of a previous page"))?,
         ),
     };
     let wiki_state = match params.state.as_deref() {
         None => None,
         Some(s) => Some(WikiState::parse(s).ok_or_else(|| {
-            bad_query(
-                "invalid_state",
-                "state must be one of provisioning, active, failed, deleting, deleted",
-            )
+            bad_query("invalid_state", "state must be one of provisioning, active, failed, deleting, deleted")
         })?),
     };
     if params.owner.is_some() && !actor.is_admin() {
-        return Err(ApiError::Farm(farm_core::FarmError::Forbidden(
-            "only admins may list other owners' wikis",
-        )));
+        return Err(ApiError::Farm(farm_core::FarmError::Forbidden("only admins may list other owners' wikis")));
     }
-    let page = state
-        .farm
-        .list_wikis(
-            &actor,
-            params.owner.as_deref(),
-            wiki_state,
-            after,
-            params.limit,
-        )
-        .await?;
+    let page = state.farm.list_wikis(&actor, params.owner.as_deref(), wiki_state, after, params.limit).await?;
     Ok(Json(WikiList {
-        wikis: page
-            .wikis
-            .into_iter()
-            .map(|view| resource(&state, &actor, view))
-            .collect(),
+        wikis: page.wikis.into_iter().map(|view| resource(&state, &actor, view)).collect(),
         next_cursor: page.next_after.map(|id| id.to_string()),
     }))
 }

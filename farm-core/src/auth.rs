@@ -41,25 +41,17 @@ impl TokenKeys {
     /// Reads the key from `data_dir`, making it (64 bytes from the OS random source) if absent.
     pub fn load_or_create(data_dir: &Path) -> std::io::Result<Self> {
         let path = data_dir.join(SIGNING_KEY_FILE);
-        let hex_key = crate::fsutil::read_or_create(&path, 0o600, || {
-            crate::secrets::random_hex(64).into_bytes()
-        })?;
+        let hex_key = crate::fsutil::read_or_create(&path, 0o600, || crate::secrets::random_hex(64).into_bytes())?;
         let key = hex::decode(hex_key.trim_ascii())
             .map_err(|_| std::io::Error::other(format!("{} is not a hex key", path.display())))?;
         if key.len() < 32 {
-            return Err(std::io::Error::other(format!(
-                "{} holds a key shorter than 32 bytes",
-                path.display()
-            )));
+            return Err(std::io::Error::other(format!("{} holds a key shorter than 32 bytes", path.display())));
         }
         Ok(Self::from_secret(&key))
     }
 
     pub fn from_secret(key: &[u8]) -> Self {
-        Self {
-            encoding: EncodingKey::from_secret(key),
-            decoding: DecodingKey::from_secret(key),
-        }
+        Self { encoding: EncodingKey::from_secret(key), decoding: DecodingKey::from_secret(key) }
     }
 
     pub fn issue(&self, subject: &Username, role: Role, ttl: Duration) -> anyhow::Result<String> {
@@ -73,11 +65,7 @@ impl TokenKeys {
             exp: now.saturating_add(ttl),
             jti: crate::secrets::random_hex(16),
         };
-        Ok(jsonwebtoken::encode(
-            &Header::new(Algorithm::HS256),
-            &claims,
-            &self.encoding,
-        )?)
+        Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?)
     }
 
     /// Checks signature, algorithm (HS256 only: `none` and every other algorithm are refused),
@@ -87,17 +75,12 @@ impl TokenKeys {
         validation.set_issuer(&[ISSUER]);
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
         validation.leeway = 0;
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation).map_err(
-            |e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
-                _ => TokenError::Invalid,
-            },
-        )?;
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation).map_err(|e| match e.kind() {
+            jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
+            _ => TokenError::Invalid,
+        })?;
         let username = Username::parse(&data.claims.sub).map_err(|_| TokenError::Invalid)?;
-        Ok(Actor {
-            username,
-            role: data.claims.role,
-        })
+        Ok(Actor { username, role: data.claims.role })
     }
 }
 
@@ -121,9 +104,7 @@ mod tests {
     #[test]
     fn issued_tokens_verify() {
         let keys = TokenKeys::from_secret(&[7; 32]);
-        let token = keys
-            .issue(&alice(), Role::Admin, Duration::from_secs(60))
-            .expect("issue");
+        let token = keys.issue(&alice(), Role::Admin, Duration::from_secs(60)).expect("issue");
         let actor = keys.verify(&token).expect("verifies");
         assert_eq!(actor.username, alice());
         assert_eq!(actor.role, Role::Admin);
@@ -132,16 +113,12 @@ mod tests {
     #[test]
     fn expired_forged_and_unsigned_tokens_are_refused() {
         let keys = TokenKeys::from_secret(&[7; 32]);
-        let expired = keys
-            .issue(&alice(), Role::Member, Duration::ZERO)
-            .expect("issue");
+        let expired = keys.issue(&alice(), Role::Member, Duration::ZERO).expect("issue");
         std::thread::sleep(Duration::from_millis(1100));
         assert_eq!(keys.verify(&expired), Err(TokenError::Expired));
 
         let other = TokenKeys::from_secret(&[8; 32]);
-        let forged = other
-            .issue(&alice(), Role::Admin, Duration::from_secs(60))
-            .expect("issue");
+        let forged = other.issue(&alice(), Role::Admin, Duration::from_secs(60)).expect("issue");
         assert_eq!(keys.verify(&forged), Err(TokenError::Invalid));
 
         let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -150,10 +127,7 @@ mod tests {
             r#"{{"sub":"alice","role":"admin","iss":"farmd","iat":0,"exp":{},"jti":"x"}}"#,
             OffsetDateTime::now_utc().unix_timestamp() + 600
         ));
-        assert_eq!(
-            keys.verify(&format!("{header}.{payload}.")),
-            Err(TokenError::Invalid)
-        );
+        assert_eq!(keys.verify(&format!("{header}.{payload}.")), Err(TokenError::Invalid));
         assert_eq!(keys.verify("not-a-token"), Err(TokenError::Invalid));
     }
 
@@ -162,15 +136,10 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().expect("tempdir");
         let first = TokenKeys::load_or_create(dir.path()).expect("create");
-        let token = first
-            .issue(&alice(), Role::Member, Duration::from_secs(60))
-            .expect("issue");
+        let token = first.issue(&alice(), Role::Member, Duration::from_secs(60)).expect("issue");
         let second = TokenKeys::load_or_create(dir.path()).expect("load");
         assert!(second.verify(&token).is_ok(), "the key survives a restart");
-        let mode = std::fs::metadata(dir.path().join(SIGNING_KEY_FILE))
-            .expect("meta")
-            .permissions()
-            .mode();
+        let mode = std::fs::metadata(dir.path().join(SIGNING_KEY_FILE)).expect("meta").permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
     }
 }

@@ -128,9 +128,7 @@ impl Backend {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Backend::Sqlite, Backend::Mariadb]
-            .into_iter()
-            .find(|b| b.as_str() == s)
+        [Backend::Sqlite, Backend::Mariadb].into_iter().find(|b| b.as_str() == s)
     }
 }
 
@@ -186,10 +184,7 @@ impl Default for Config {
             php_binary: PathBuf::from("php"),
             php_workers: 4,
             database_url: None,
-            reserved_names: DEFAULT_RESERVED_NAMES
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
+            reserved_names: DEFAULT_RESERVED_NAMES.iter().map(|s| s.to_string()).collect(),
             provision_workers: 2,
             provision_max_attempts: 5,
             max_body_bytes: 64 * 1024,
@@ -223,27 +218,19 @@ impl Config {
     fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |msg: String| Err(ConfigError::Invalid(Box::new(figment::Error::from(msg))));
         if !matches!(self.public_scheme.as_str(), "http" | "https") {
-            return invalid(format!(
-                "public_scheme must be http or https, not {:?}",
-                self.public_scheme
-            ));
+            return invalid(format!("public_scheme must be http or https, not {:?}", self.public_scheme));
         }
         let domain_ok = !self.base_domain.is_empty()
             && self.base_domain.len() <= 190
             && self.base_domain.split('.').all(|label| {
                 !label.is_empty()
                     && label.len() <= 63
-                    && label
-                        .bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                    && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
                     && !label.starts_with('-')
                     && !label.ends_with('-')
             });
         if !domain_ok {
-            return invalid(format!(
-                "base_domain {:?} is not a lowercase DNS name",
-                self.base_domain
-            ));
+            return invalid(format!("base_domain {:?} is not a lowercase DNS name", self.base_domain));
         }
         if self.provision_workers == 0 {
             return invalid("provision_workers must be at least 1".into());
@@ -259,10 +246,7 @@ impl Config {
         for server in &servers {
             let name_ok = !server.name.is_empty()
                 && server.name.len() <= 32
-                && server
-                    .name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+                && server.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
             if !name_ok {
                 return invalid(format!(
                     "database server name {:?}: use 1-32 letters, digits, '-' or '_'",
@@ -275,33 +259,19 @@ impl Config {
             if !server.admin_url.expose().starts_with("mysql://")
                 && !server.admin_url.expose().starts_with("mariadb://")
             {
-                return invalid(format!(
-                    "database server {:?}: admin_url must start with mysql://",
-                    server.name
-                ));
+                return invalid(format!("database server {:?}: admin_url must start with mysql://", server.name));
             }
             if server.weight == 0 {
-                return invalid(format!(
-                    "database server {:?}: weight must be at least 1",
-                    server.name
-                ));
+                return invalid(format!("database server {:?}: weight must be at least 1", server.name));
             }
             let host_ok = server.wiki_user_host == "%"
-                || server
-                    .wiki_user_host
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b".-:%".contains(&b));
+                || server.wiki_user_host.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:%".contains(&b));
             if !host_ok || server.wiki_user_host.is_empty() || server.wiki_user_host.len() > 60 {
-                return invalid(format!(
-                    "database server {:?}: wiki_user_host is not a host pattern",
-                    server.name
-                ));
+                return invalid(format!("database server {:?}: wiki_user_host is not a host pattern", server.name));
             }
         }
         if self.default_backend == Backend::Mariadb && servers.is_empty() {
-            return invalid(
-                "default_backend is mariadb but no database server is configured".into(),
-            );
+            return invalid("default_backend is mariadb but no database server is configured".into());
         }
         Ok(())
     }
@@ -326,10 +296,7 @@ impl Config {
     pub fn control_store_url(&self) -> String {
         match &self.database_url {
             Some(url) => url.clone(),
-            None => format!(
-                "sqlite://{}?mode=rwc",
-                self.data_dir.join("control.sqlite").display()
-            ),
+            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("control.sqlite").display()),
         }
     }
 }
@@ -349,18 +316,13 @@ mod tests {
 
     #[test]
     fn defaults_are_valid() {
-        Config::default()
-            .validate()
-            .expect("defaults must validate");
+        Config::default().validate().expect("defaults must validate");
     }
 
     #[test]
     fn file_then_env_override_defaults() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file(
-                "farmd.toml",
-                "base_domain = \"wikis.example.org\"\nphp_workers = 2\n",
-            )?;
+            jail.create_file("farmd.toml", "base_domain = \"wikis.example.org\"\nphp_workers = 2\n")?;
             jail.set_env("FARM_PHP_WORKERS", "3");
             jail.set_env("FARM_LOG", "debug");
             jail.set_env("FARM_CONFIG", "farmd.toml");
@@ -378,10 +340,7 @@ mod tests {
         let config = Config::load(Some(&example)).expect("the example config must load");
         let defaults = Config::default();
         assert_eq!(config.listen, defaults.listen);
-        assert_eq!(
-            config.deleted_name_retention,
-            defaults.deleted_name_retention
-        );
+        assert_eq!(config.deleted_name_retention, defaults.deleted_name_retention);
         assert_eq!(config.max_body_bytes, defaults.max_body_bytes);
         assert_eq!(config.php_workers, defaults.php_workers);
     }
@@ -393,10 +352,7 @@ mod tests {
             assert!(Config::load(Some(Path::new("bad.toml"))).is_err());
             jail.create_file("typo.toml", "base_domian = \"x.org\"\n")?;
             assert!(Config::load(Some(Path::new("typo.toml"))).is_err());
-            assert!(matches!(
-                Config::load(Some(Path::new("missing.toml"))),
-                Err(ConfigError::MissingFile(_))
-            ));
+            assert!(matches!(Config::load(Some(Path::new("missing.toml"))), Err(ConfigError::MissingFile(_))));
             Ok(())
         });
     }

@@ -22,42 +22,26 @@ pub struct WikiName(String);
 impl WikiName {
     /// Checks the DNS label rules. Reserved names are a farm policy, see [`NamePolicy`].
     pub fn parse(input: &str) -> Result<Self, FarmError> {
-        let fail =
-            |code: &'static str, message: String| Err(FarmError::invalid("name", code, message));
+        let fail = |code: &'static str, message: String| Err(FarmError::invalid("name", code, message));
         let len = input.chars().count();
         if len < NAME_MIN_LEN {
-            return fail(
-                "name_too_short",
-                format!("a wiki name needs at least {NAME_MIN_LEN} characters"),
-            );
+            return fail("name_too_short", format!("a wiki name needs at least {NAME_MIN_LEN} characters"));
         }
         if len > NAME_MAX_LEN {
-            return fail(
-                "name_too_long",
-                format!("a wiki name has at most {NAME_MAX_LEN} characters"),
-            );
+            return fail("name_too_long", format!("a wiki name has at most {NAME_MAX_LEN} characters"));
         }
-        if !input
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        {
+        if !input.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
             return fail(
                 "name_invalid_characters",
                 "a wiki name may contain only lowercase letters a-z, digits and hyphens".into(),
             );
         }
         if input.starts_with('-') || input.ends_with('-') {
-            return fail(
-                "name_hyphen_edge",
-                "a wiki name may not start or end with a hyphen".into(),
-            );
+            return fail("name_hyphen_edge", "a wiki name may not start or end with a hyphen".into());
         }
         // "ab--" prefixes are reserved for internationalised domain names (xn--...).
         if input.get(2..4) == Some("--") {
-            return fail(
-                "name_idn_prefix",
-                "a wiki name may not have hyphens in its third and fourth places".into(),
-            );
+            return fail("name_idn_prefix", "a wiki name may not have hyphens in its third and fourth places".into());
         }
         Ok(Self(input.to_owned()))
     }
@@ -81,9 +65,7 @@ pub struct NamePolicy {
 
 impl NamePolicy {
     pub fn new(reserved: &[String]) -> Self {
-        Self {
-            reserved: reserved.iter().map(|s| s.to_ascii_lowercase()).collect(),
-        }
+        Self { reserved: reserved.iter().map(|s| s.to_ascii_lowercase()).collect() }
     }
 
     pub fn parse(&self, input: &str) -> Result<WikiName, FarmError> {
@@ -110,11 +92,7 @@ impl Sitename {
     pub fn parse(input: &str) -> Result<Self, FarmError> {
         let trimmed = input.trim();
         if trimmed.is_empty() {
-            return Err(FarmError::invalid(
-                "sitename",
-                "sitename_empty",
-                "the site name may not be empty".into(),
-            ));
+            return Err(FarmError::invalid("sitename", "sitename_empty", "the site name may not be empty".into()));
         }
         if trimmed.chars().count() > SITENAME_MAX_LEN {
             return Err(FarmError::invalid(
@@ -125,10 +103,7 @@ impl Sitename {
         }
         // MediaWiki builds page titles from the site name; control and title-breaking
         // characters would make it unusable there.
-        if trimmed
-            .chars()
-            .any(|c| c.is_control() || "#<>[]|{}".contains(c))
-        {
+        if trimmed.chars().any(|c| c.is_control() || "#<>[]|{}".contains(c)) {
             return Err(FarmError::invalid(
                 "sitename",
                 "sitename_invalid_characters",
@@ -147,11 +122,7 @@ impl Sitename {
     pub fn meta_namespace(&self) -> String {
         let candidate = self.0.replace(' ', "_");
         let starts_with_letter = candidate.chars().next().is_some_and(char::is_alphabetic);
-        if starts_with_letter
-            && candidate
-                .chars()
-                .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
-        {
+        if starts_with_letter && candidate.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-') {
             candidate
         } else {
             "Project".to_owned()
@@ -187,10 +158,8 @@ impl Languages {
         let mut codes = BTreeSet::new();
         for entry in std::fs::read_dir(mediawiki_dir.join("languages/messages"))? {
             let file_name = entry?.file_name();
-            let Some(stem) = file_name
-                .to_str()
-                .and_then(|n| n.strip_prefix("Messages"))
-                .and_then(|n| n.strip_suffix(".php"))
+            let Some(stem) =
+                file_name.to_str().and_then(|n| n.strip_prefix("Messages")).and_then(|n| n.strip_suffix(".php"))
             else {
                 continue;
             };
@@ -201,9 +170,7 @@ impl Languages {
 
     #[cfg(test)]
     pub fn from_codes(codes: &[&str]) -> Self {
-        Self {
-            codes: codes.iter().map(|c| c.to_string()).collect(),
-        }
+        Self { codes: codes.iter().map(|c| c.to_string()).collect() }
     }
 
     pub fn parse(&self, input: &str) -> Result<LanguageCode, FarmError> {
@@ -325,13 +292,7 @@ pub enum WikiState {
 }
 
 impl WikiState {
-    pub const ALL: [WikiState; 5] = [
-        Self::Provisioning,
-        Self::Active,
-        Self::Failed,
-        Self::Deleting,
-        Self::Deleted,
-    ];
+    pub const ALL: [WikiState; 5] = [Self::Provisioning, Self::Active, Self::Failed, Self::Deleting, Self::Deleted];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -361,11 +322,8 @@ impl ResourceKey {
     /// Accepts only what [`ResourceKey::generate`] makes: `w` and 16 lowercase hex digits.
     pub fn parse(s: &str) -> Option<Self> {
         let hex = s.strip_prefix('w')?;
-        (hex.len() == 16
-            && hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
-        .then(|| Self(s.to_owned()))
+        (hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+            .then(|| Self(s.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -392,14 +350,7 @@ mod tests {
 
     #[test]
     fn good_names_parse() {
-        for name in [
-            "abc",
-            "my-wiki",
-            "wiki2024",
-            "a1b",
-            "x".repeat(63).as_str(),
-            "0day",
-        ] {
+        for name in ["abc", "my-wiki", "wiki2024", "a1b", "x".repeat(63).as_str(), "0day"] {
             assert_eq!(WikiName::parse(name).expect(name).as_str(), name);
         }
     }
@@ -421,98 +372,47 @@ mod tests {
             ("xn--abc", "name_idn_prefix"),
         ];
         for (input, expected) in cases {
-            assert_eq!(
-                code(WikiName::parse(input).expect_err(input)),
-                expected,
-                "{input:?}"
-            );
+            assert_eq!(code(WikiName::parse(input).expect_err(input)), expected, "{input:?}");
         }
     }
 
     #[test]
     fn reserved_names_are_refused() {
         let policy = NamePolicy::new(&["www".into(), "API".into()]);
-        assert_eq!(
-            code(policy.parse("www").expect_err("reserved")),
-            "name_reserved"
-        );
-        assert_eq!(
-            code(policy.parse("api").expect_err("reserved")),
-            "name_reserved"
-        );
+        assert_eq!(code(policy.parse("www").expect_err("reserved")), "name_reserved");
+        assert_eq!(code(policy.parse("api").expect_err("reserved")), "name_reserved");
         assert!(policy.parse("wwwiki").is_ok());
     }
 
     #[test]
     fn sitenames() {
-        assert_eq!(
-            Sitename::parse("  My Wiki ").expect("ok").as_str(),
-            "My Wiki"
-        );
-        assert_eq!(
-            Sitename::parse("Ĉefpaĝo's wiki").expect("ok").as_str(),
-            "Ĉefpaĝo's wiki"
-        );
-        assert_eq!(
-            code(Sitename::parse("   ").expect_err("empty")),
-            "sitename_empty"
-        );
-        assert_eq!(
-            code(Sitename::parse(&"x".repeat(101)).expect_err("long")),
-            "sitename_too_long"
-        );
-        assert_eq!(
-            code(Sitename::parse("a\nb").expect_err("ctl")),
-            "sitename_invalid_characters"
-        );
-        assert_eq!(
-            code(Sitename::parse("[[x]]").expect_err("brackets")),
-            "sitename_invalid_characters"
-        );
+        assert_eq!(Sitename::parse("  My Wiki ").expect("ok").as_str(), "My Wiki");
+        assert_eq!(Sitename::parse("Ĉefpaĝo's wiki").expect("ok").as_str(), "Ĉefpaĝo's wiki");
+        assert_eq!(code(Sitename::parse("   ").expect_err("empty")), "sitename_empty");
+        assert_eq!(code(Sitename::parse(&"x".repeat(101)).expect_err("long")), "sitename_too_long");
+        assert_eq!(code(Sitename::parse("a\nb").expect_err("ctl")), "sitename_invalid_characters");
+        assert_eq!(code(Sitename::parse("[[x]]").expect_err("brackets")), "sitename_invalid_characters");
     }
 
     #[test]
     fn meta_namespace_is_always_valid() {
-        assert_eq!(
-            Sitename::parse("My Wiki").expect("ok").meta_namespace(),
-            "My_Wiki"
-        );
-        assert_eq!(
-            Sitename::parse("Wiki: the sequel")
-                .expect("ok")
-                .meta_namespace(),
-            "Project"
-        );
-        assert_eq!(
-            Sitename::parse("2 cool").expect("ok").meta_namespace(),
-            "Project"
-        );
+        assert_eq!(Sitename::parse("My Wiki").expect("ok").meta_namespace(), "My_Wiki");
+        assert_eq!(Sitename::parse("Wiki: the sequel").expect("ok").meta_namespace(), "Project");
+        assert_eq!(Sitename::parse("2 cool").expect("ok").meta_namespace(), "Project");
     }
 
     #[test]
     fn languages() {
         let langs = Languages::from_codes(&["en", "de", "pt-br"]);
         assert!(langs.parse("pt-br").is_ok());
-        assert_eq!(
-            code(langs.parse("xx").expect_err("unknown")),
-            "language_unknown"
-        );
-        assert_eq!(
-            code(langs.parse("../en").expect_err("path")),
-            "language_unknown"
-        );
+        assert_eq!(code(langs.parse("xx").expect_err("unknown")), "language_unknown");
+        assert_eq!(code(langs.parse("../en").expect_err("path")), "language_unknown");
     }
 
     #[test]
     fn usernames() {
-        assert_eq!(
-            Username::parse("alice").expect("ok").mediawiki_name(),
-            "Alice"
-        );
-        assert_eq!(
-            Username::parse("Bob.Smith-2").expect("ok").mediawiki_name(),
-            "Bob.Smith-2"
-        );
+        assert_eq!(Username::parse("alice").expect("ok").mediawiki_name(), "Alice");
+        assert_eq!(Username::parse("Bob.Smith-2").expect("ok").mediawiki_name(), "Bob.Smith-2");
         for bad in ["", "1.2.3.4", "a b", "a_b", "名前", "x/y", &"a".repeat(41)] {
             assert!(Username::parse(bad).is_err(), "{bad:?}");
         }
@@ -522,13 +422,7 @@ mod tests {
     fn resource_keys_round_trip_and_reject_anything_else() {
         let key = ResourceKey::generate();
         assert_eq!(ResourceKey::parse(key.as_str()), Some(key));
-        for bad in [
-            "w123",
-            "../etc",
-            "wABCDEF0123456789",
-            "x0123456789abcdef",
-            "w0123456789abcdef0",
-        ] {
+        for bad in ["w123", "../etc", "wABCDEF0123456789", "x0123456789abcdef", "w0123456789abcdef0"] {
             assert!(ResourceKey::parse(bad).is_none(), "{bad}");
         }
     }

@@ -5,11 +5,7 @@
 pub enum FarmError {
     /// A field broke a rule; `code` names the rule in a stable, machine-readable way.
     #[error("{message}")]
-    Invalid {
-        field: &'static str,
-        code: &'static str,
-        message: String,
-    },
+    Invalid { field: &'static str, code: &'static str, message: String },
     #[error("the name {0:?} is already taken")]
     NameTaken(String),
     #[error("{0} not found")]
@@ -30,11 +26,7 @@ pub enum FarmError {
 
 impl FarmError {
     pub fn invalid(field: &'static str, code: &'static str, message: String) -> Self {
-        Self::Invalid {
-            field,
-            code,
-            message,
-        }
+        Self::Invalid { field, code, message }
     }
 }
 

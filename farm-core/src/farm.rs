@@ -11,9 +11,7 @@ use tokio::sync::{Notify, OnceCell};
 
 use crate::auth::TokenKeys;
 use crate::config::{Backend, Config};
-use crate::domain::{
-    Actor, LanguageCode, Languages, NamePolicy, ResourceKey, Sitename, WikiName, WikiState,
-};
+use crate::domain::{Actor, LanguageCode, Languages, NamePolicy, ResourceKey, Sitename, WikiName, WikiState};
 use crate::error::FarmError;
 use crate::layout::Layout;
 use crate::mariadb::{DbPassword, DbServer, DbServers, Ident, ServerStatus};
@@ -78,29 +76,21 @@ impl Farm {
     /// Opens the farm: control store (migrated), keys, codebase, the PHP side's files.
     /// `listen` is the address the daemon bound, for the wikis' public addresses.
     pub async fn open(config: Config, listen: SocketAddr) -> anyhow::Result<Self> {
-        let layout = Layout::new(&config.data_dir).with_context(|| {
-            format!("preparing the data directory {}", config.data_dir.display())
-        })?;
+        let layout = Layout::new(&config.data_dir)
+            .with_context(|| format!("preparing the data directory {}", config.data_dir.display()))?;
         let codebase = Codebase::detect(&config.mediawiki_dir)?;
         let languages = Languages::load(&codebase.dir).context("reading MediaWiki's languages")?;
-        let default_language = languages.parse(DEFAULT_LANGUAGE).map_err(|_| {
-            anyhow::anyhow!("the MediaWiki codebase does not ship the language {DEFAULT_LANGUAGE}")
-        })?;
+        let default_language = languages
+            .parse(DEFAULT_LANGUAGE)
+            .map_err(|_| anyhow::anyhow!("the MediaWiki codebase does not ship the language {DEFAULT_LANGUAGE}"))?;
         let tokens = TokenKeys::load_or_create(layout.root()).context("loading the signing key")?;
-        let sealer =
-            Sealer::load_or_create(layout.root()).context("loading the credentials key")?;
+        let sealer = Sealer::load_or_create(layout.root()).context("loading the credentials key")?;
         let farm_id = layout.farm_id().context("reading the farm id")?;
         let db_servers = Arc::new(DbServers::new(config.all_database_servers(), &farm_id)?);
-        let store = Store::connect(&config.control_store_url())
-            .await
-            .context("opening the control store")?;
-        store
-            .migrate()
-            .await
-            .context("migrating the control store")?;
+        let store = Store::connect(&config.control_store_url()).await.context("opening the control store")?;
+        store.migrate().await.context("migrating the control store")?;
         let urls = WikiUrls::new(&config, listen);
-        mediawiki::install_farm_files(&layout, &urls, &codebase)
-            .context("writing the farm's PHP files")?;
+        mediawiki::install_farm_files(&layout, &urls, &codebase).context("writing the farm's PHP files")?;
         let php = Php {
             binary: config.php_binary.clone(),
             mediawiki_dir: codebase.dir.clone(),
@@ -129,54 +119,27 @@ impl Farm {
     /// The SQLite template for this MediaWiki version and `language`, made on first use.
     pub async fn sqlite_template(&self, language: &LanguageCode) -> anyhow::Result<SqliteTemplate> {
         let cell = {
-            let mut templates = self
-                .sqlite_templates
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            templates
-                .entry(language.as_str().to_owned())
-                .or_default()
-                .clone()
+            let mut templates = self.sqlite_templates.lock().unwrap_or_else(|p| p.into_inner());
+            templates.entry(language.as_str().to_owned()).or_default().clone()
         };
         let template = cell
             .get_or_try_init(|| async {
-                SqliteTemplate::ensure(
-                    &self.php,
-                    &self.layout.templates_dir(&self.codebase.version),
-                    language,
-                )
-                .await
+                SqliteTemplate::ensure(&self.php, &self.layout.templates_dir(&self.codebase.version), language).await
             })
             .await?;
         Ok(template.clone())
     }
 
     /// The MariaDB template on `server` for `language`, made on first use.
-    pub async fn mariadb_template(
-        &self,
-        server: &DbServer,
-        language: &LanguageCode,
-    ) -> anyhow::Result<Ident> {
+    pub async fn mariadb_template(&self, server: &DbServer, language: &LanguageCode) -> anyhow::Result<Ident> {
         let version = &self.codebase.version;
-        server
-            .template(
-                &self.php,
-                version,
-                language,
-                &self.layout.templates_dir(version),
-            )
-            .await
+        server.template(&self.php, version, language, &self.layout.templates_dir(version)).await
     }
 
     /// Whether the template for the farm's default language exists (the readiness check).
     fn default_template_ready(&self) -> bool {
-        let templates = self
-            .sqlite_templates
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        templates
-            .get(DEFAULT_LANGUAGE)
-            .is_some_and(|cell| cell.initialized())
+        let templates = self.sqlite_templates.lock().unwrap_or_else(|p| p.into_inner());
+        templates.get(DEFAULT_LANGUAGE).is_some_and(|cell| cell.initialized())
     }
 
     pub fn default_language(&self) -> &LanguageCode {
@@ -219,36 +182,20 @@ impl Farm {
     }
 
     fn view(&self, record: WikiRecord, steps_done: Option<Vec<String>>) -> WikiView {
-        WikiView {
-            url: self.wiki_url(&record),
-            record,
-            steps_done,
-        }
+        WikiView { url: self.wiki_url(&record), record, steps_done }
     }
 
     /// Creates a wiki owned by `actor`. Returns it (state `provisioning`) and the owner's
     /// one-time initial password, which is kept nowhere but in the wiki (hashed).
-    pub async fn create_wiki(
-        &self,
-        actor: &Actor,
-        request: CreateWiki,
-    ) -> Result<(WikiView, Secret), FarmError> {
+    pub async fn create_wiki(&self, actor: &Actor, request: CreateWiki) -> Result<(WikiView, Secret), FarmError> {
         let name = self.names.parse(&request.name)?;
         let sitename = Sitename::parse(&request.sitename)?;
-        let language = self
-            .languages
-            .parse(request.language.as_deref().unwrap_or(DEFAULT_LANGUAGE))?;
+        let language = self.languages.parse(request.language.as_deref().unwrap_or(DEFAULT_LANGUAGE))?;
         let backend = match request.backend.as_deref() {
             None => self.config.default_backend,
-            Some(_) if !actor.is_admin() => {
-                return Err(FarmError::Forbidden("only admins choose a wiki's backend"))
-            }
+            Some(_) if !actor.is_admin() => return Err(FarmError::Forbidden("only admins choose a wiki's backend")),
             Some(value) => Backend::parse(value).ok_or_else(|| {
-                FarmError::invalid(
-                    "backend",
-                    "backend_unknown",
-                    "backend must be sqlite or mariadb".into(),
-                )
+                FarmError::invalid("backend", "backend_unknown", "backend must be sqlite or mariadb".into())
             })?,
         };
         // Cheap early answer before hashing; the unique index decides races.
@@ -257,19 +204,15 @@ impl Farm {
         }
         let password = crate::secrets::random_password(INITIAL_PASSWORD_LEN);
         let to_hash = password.clone();
-        let password_hash =
-            tokio::task::spawn_blocking(move || mediawiki::password::hash(to_hash.expose()))
-                .await
-                .context("hashing the initial password")?;
+        let password_hash = tokio::task::spawn_blocking(move || mediawiki::password::hash(to_hash.expose()))
+            .await
+            .context("hashing the initial password")?;
         let key = ResourceKey::generate();
         let (db_server, db_password_sealed) = match backend {
             Backend::Sqlite => (None, None),
             Backend::Mariadb => {
                 let server = self.place_new_wiki(&[]).await?;
-                (
-                    Some(server),
-                    Some(self.sealer.seal(DbPassword::generate().secret())?),
-                )
+                (Some(server), Some(self.sealer.seal(DbPassword::generate().secret())?))
             }
         };
         let record = self
@@ -301,14 +244,9 @@ impl Farm {
             ));
         }
         let counts = self.store.wiki_counts_by_server().await?;
-        self.db_servers
-            .place(&counts, exclude)
-            .map(|server| server.name().to_owned())
-            .ok_or_else(|| {
-                FarmError::Unavailable(
-                    "no database server takes new wikis right now; try again later".into(),
-                )
-            })
+        self.db_servers.place(&counts, exclude).map(|server| server.name().to_owned()).ok_or_else(|| {
+            FarmError::Unavailable("no database server takes new wikis right now; try again later".into())
+        })
     }
 
     /// Every database server with its health, wiki count and size (admins only).
@@ -319,10 +257,7 @@ impl Farm {
         let counts = self.store.wiki_counts_by_server().await?;
         let mut statuses = Vec::new();
         for server in self.db_servers.all() {
-            let count = counts
-                .iter()
-                .find(|(n, _)| n == server.name())
-                .map_or(0, |(_, c)| *c);
+            let count = counts.iter().find(|(n, _)| n == server.name()).map_or(0, |(_, c)| *c);
             statuses.push(server.status(count).await);
         }
         Ok(statuses)
@@ -338,11 +273,7 @@ impl Farm {
 
     async fn visible_wiki(&self, actor: &Actor, name: &str) -> Result<WikiRecord, FarmError> {
         let name = WikiName::parse(name).map_err(|_| FarmError::NotFound("wiki"))?;
-        let record = self
-            .store
-            .wiki_by_name(name.as_str())
-            .await?
-            .ok_or(FarmError::NotFound("wiki"))?;
+        let record = self.store.wiki_by_name(name.as_str()).await?.ok_or(FarmError::NotFound("wiki"))?;
         if !actor.is_admin() && record.owner != actor.username.as_str() {
             return Err(FarmError::NotFound("wiki"));
         }
@@ -366,17 +297,8 @@ impl Farm {
                 format!("limit must be between 1 and {MAX_PAGE_SIZE}"),
             ));
         }
-        let owner = if actor.is_admin() {
-            owner
-        } else {
-            Some(actor.username.as_str())
-        };
-        let filter = WikiFilter {
-            owner,
-            state,
-            after_id: after,
-            limit: limit + 1,
-        };
+        let owner = if actor.is_admin() { owner } else { Some(actor.username.as_str()) };
+        let filter = WikiFilter { owner, state, after_id: after, limit: limit + 1 };
         let mut records = self.store.list_wikis(&filter).await?;
         let next_after = if records.len() > limit as usize {
             records.truncate(limit as usize);
@@ -384,10 +306,7 @@ impl Farm {
         } else {
             None
         };
-        Ok(WikiPage {
-            wikis: records.into_iter().map(|r| self.view(r, None)).collect(),
-            next_after,
-        })
+        Ok(WikiPage { wikis: records.into_iter().map(|r| self.view(r, None)).collect(), next_after })
     }
 
     /// Starts deleting a wiki (its owner or an admin). Deleting a wiki that is already on its
@@ -396,28 +315,18 @@ impl Farm {
         let record = self.visible_wiki(actor, name).await?;
         match record.state() {
             WikiState::Deleted => {
-                return Err(FarmError::Conflict(format!(
-                    "the wiki {} is already deleted",
-                    record.label
-                )))
+                return Err(FarmError::Conflict(format!("the wiki {} is already deleted", record.label)))
             }
             WikiState::Deleting => {}
             _ => {
                 if !self.store.request_delete(record.id).await? {
-                    return Err(FarmError::Conflict(format!(
-                        "the wiki {} changed state; try again",
-                        record.label
-                    )));
+                    return Err(FarmError::Conflict(format!("the wiki {} changed state; try again", record.label)));
                 }
                 tracing::info!(wiki = %record.label, by = %actor.username, "wiki deletion requested");
                 self.pipeline_wakeup.notify_one();
             }
         }
-        let record = self
-            .store
-            .wiki_by_id(record.id)
-            .await?
-            .ok_or(FarmError::NotFound("wiki"))?;
+        let record = self.store.wiki_by_id(record.id).await?.ok_or(FarmError::NotFound("wiki"))?;
         Ok(self.view(record, None))
     }
 }
@@ -432,8 +341,6 @@ pub struct Readiness {
 
 impl Readiness {
     pub fn is_ready(&self) -> bool {
-        self.template
-            && self.pipeline
-            && (self.php_servers_wanted == 0 || self.php_servers_ready > 0)
+        self.template && self.pipeline && (self.php_servers_wanted == 0 || self.php_servers_ready > 0)
     }
 }

@@ -10,23 +10,11 @@ use std::path::Path;
 /// Writes `contents` to `path` through a temporary file in the same directory, fsyncs it and
 /// renames it into place.
 pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| io::Error::other("path has no parent directory"))?;
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| io::Error::other("path has no file name"))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        file_name.to_string_lossy(),
-        crate::secrets::random_hex(4)
-    ));
+    let dir = path.parent().ok_or_else(|| io::Error::other("path has no parent directory"))?;
+    let file_name = path.file_name().ok_or_else(|| io::Error::other("path has no file name"))?;
+    let tmp = dir.join(format!(".{}.tmp-{}", file_name.to_string_lossy(), crate::secrets::random_hex(4)));
     let result = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)?;
+        let mut file = OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
         file.write_all(contents)?;
         file.sync_all()?;
         fs::rename(&tmp, path)?;
@@ -45,11 +33,7 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 
 /// Creates `path` holding `contents` with `mode`, unless it exists; then reads it back.
 /// Two processes racing here agree on one value.
-pub fn read_or_create(
-    path: &Path,
-    mode: u32,
-    make: impl FnOnce() -> Vec<u8>,
-) -> io::Result<Vec<u8>> {
+pub fn read_or_create(path: &Path, mode: u32, make: impl FnOnce() -> Vec<u8>) -> io::Result<Vec<u8>> {
     // The file only ever appears complete (hard-linked from a synced temporary file).
     match fs::read(path) {
         Ok(existing) => return Ok(existing),
@@ -59,11 +43,7 @@ pub fn read_or_create(
     let contents = make();
     let tmp = path.with_extension(format!("tmp-{}", crate::secrets::random_hex(4)));
     {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)?;
+        let mut file = OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
         file.write_all(&contents)?;
         file.sync_all()?;
     }
@@ -110,15 +90,8 @@ mod tests {
         write_atomic(&path, b"one", 0o600).expect("write");
         write_atomic(&path, b"two", 0o600).expect("rewrite");
         assert_eq!(fs::read(&path).expect("read"), b"two");
-        assert_eq!(
-            fs::metadata(&path).expect("meta").permissions().mode() & 0o777,
-            0o600
-        );
-        assert_eq!(
-            fs::read_dir(dir.path()).expect("ls").count(),
-            1,
-            "no temporary files left"
-        );
+        assert_eq!(fs::metadata(&path).expect("meta").permissions().mode() & 0o777, 0o600);
+        assert_eq!(fs::read_dir(dir.path()).expect("ls").count(), 1, "no temporary files left");
     }
 
     #[test]
@@ -129,9 +102,6 @@ mod tests {
         let second = read_or_create(&path, 0o600, || b"second".to_vec()).expect("read");
         assert_eq!(first, b"first");
         assert_eq!(second, b"first");
-        assert_eq!(
-            fs::metadata(&path).expect("meta").permissions().mode() & 0o777,
-            0o600
-        );
+        assert_eq!(fs::metadata(&path).expect("meta").permissions().mode() & 0o777, 0o600);
     }
 }

@@ -47,16 +47,10 @@ impl Layout {
             crate::secrets::random_hex(4).into_bytes()
         })?;
         let id = String::from_utf8_lossy(&id).trim().to_owned();
-        if id.len() == 8
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
+        if id.len() == 8 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
             Ok(id)
         } else {
-            Err(std::io::Error::other(
-                "data/farm.id must hold 8 lowercase hex digits",
-            ))
+            Err(std::io::Error::other("data/farm.id must hold 8 lowercase hex digits"))
         }
     }
 

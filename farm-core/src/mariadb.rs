@@ -44,9 +44,7 @@ impl Ident {
     pub fn new(value: String) -> anyhow::Result<Self> {
         let ok = !value.is_empty()
             && value.len() <= 64
-            && value
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            && value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
         anyhow::ensure!(ok, "refusing to use {value:?} as a SQL identifier");
         Ok(Self(value))
     }
@@ -76,8 +74,7 @@ impl DbPassword {
     }
 
     pub fn check(secret: Secret) -> anyhow::Result<Self> {
-        let ok = secret.expose().len() == Self::LEN
-            && secret.expose().bytes().all(|b| b.is_ascii_alphanumeric());
+        let ok = secret.expose().len() == Self::LEN && secret.expose().bytes().all(|b| b.is_ascii_alphanumeric());
         anyhow::ensure!(ok, "a database password does not have the daemon's format");
         Ok(Self(secret))
     }
@@ -89,11 +86,8 @@ impl DbPassword {
 
 /// A host pattern for accounts, as configured (`%` or an address), checked again at use.
 fn host_literal(host: &str) -> anyhow::Result<String> {
-    let ok = !host.is_empty()
-        && host.len() <= 60
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b".-:%".contains(&b));
+    let ok =
+        !host.is_empty() && host.len() <= 60 && host.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:%".contains(&b));
     anyhow::ensure!(ok, "refusing to use {host:?} as an account host");
     Ok(format!("'{host}'"))
 }
@@ -139,27 +133,19 @@ pub struct ServerStatus {
 
 impl DbServer {
     fn new(config: DatabaseServerConfig, farm_id: &str) -> anyhow::Result<Self> {
-        let url = config
-            .admin_url
-            .expose()
-            .replacen("mariadb://", "mysql://", 1);
-        let opts = Opts::from_url(&url)
-            .map_err(|e| anyhow::anyhow!("database server {}: bad admin_url: {e}", config.name))?;
+        let url = config.admin_url.expose().replacen("mariadb://", "mysql://", 1);
+        let opts =
+            Opts::from_url(&url).map_err(|e| anyhow::anyhow!("database server {}: bad admin_url: {e}", config.name))?;
         let admin_host = opts.ip_or_hostname().to_owned();
         let admin_port = opts.tcp_port();
         let constraints = PoolConstraints::new(0, 4).context("pool constraints")?;
         let opts = OptsBuilder::from_opts(opts)
             .pool_opts(
-                PoolOpts::default()
-                    .with_constraints(constraints)
-                    .with_inactive_connection_ttl(Duration::from_secs(60)),
+                PoolOpts::default().with_constraints(constraints).with_inactive_connection_ttl(Duration::from_secs(60)),
             )
             .conn_ttl(Some(Duration::from_secs(300)))
             .prefer_socket(false);
-        let wiki_address = config
-            .wiki_address
-            .clone()
-            .unwrap_or_else(|| format!("{admin_host}:{admin_port}"));
+        let wiki_address = config.wiki_address.clone().unwrap_or_else(|| format!("{admin_host}:{admin_port}"));
         Ok(Self {
             farm_id: farm_id.to_owned(),
             wiki_address,
@@ -190,8 +176,7 @@ impl DbServer {
             Ok(Ok(conn)) => Ok(conn),
             Ok(Err(err)) => {
                 self.mark(Some(err.to_string()));
-                Err(anyhow::Error::new(err)
-                    .context(format!("connecting to database server {}", self.name())))
+                Err(anyhow::Error::new(err).context(format!("connecting to database server {}", self.name())))
             }
             Err(_) => {
                 self.mark(Some("connection timed out".into()));
@@ -251,11 +236,7 @@ impl DbServer {
             weight: self.config.weight,
             draining: self.config.draining,
             healthy: self.is_healthy(),
-            last_error: self
-                .last_error
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone(),
+            last_error: self.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone(),
             wiki_count,
             size_bytes,
         }
@@ -272,14 +253,9 @@ impl DbServer {
     ) -> anyhow::Result<Ident> {
         let cell = {
             let mut templates = self.templates.lock().unwrap_or_else(|p| p.into_inner());
-            templates
-                .entry(language.as_str().to_owned())
-                .or_default()
-                .clone()
+            templates.entry(language.as_str().to_owned()).or_default().clone()
         };
-        let name = cell
-            .get_or_try_init(|| self.ensure_template(php, version, language, scratch_root))
-            .await?;
+        let name = cell.get_or_try_init(|| self.ensure_template(php, version, language, scratch_root)).await?;
         Ok(name.clone())
     }
 
@@ -292,12 +268,7 @@ impl DbServer {
     ) -> anyhow::Result<Ident> {
         let safe = |s: &str| s.to_ascii_lowercase().replace(['.', '-'], "_");
         // Named after this farm too: two farms may share a server.
-        let template = Ident::new(format!(
-            "farmtpl_{}_{}_{}",
-            self.farm_id,
-            safe(version),
-            safe(language.as_str())
-        ))?;
+        let template = Ident::new(format!("farmtpl_{}_{}_{}", self.farm_id, safe(version), safe(language.as_str())))?;
         let mut conn = self.conn().await?;
         let ready: Option<String> = timed(
             "looking for the template",
@@ -318,11 +289,8 @@ impl DbServer {
         let started = std::time::Instant::now();
         // An earlier attempt may have died half-way: start from nothing, and drop installer
         // accounts it left behind (they are only ever temporary).
-        timed(
-            "dropping a partial template",
-            conn.query_drop(format!("DROP DATABASE IF EXISTS {}", template.quoted())),
-        )
-        .await?;
+        timed("dropping a partial template", conn.query_drop(format!("DROP DATABASE IF EXISTS {}", template.quoted())))
+            .await?;
         let stale: Vec<(String, String)> = timed(
             "listing installer accounts",
             conn.exec(
@@ -335,21 +303,13 @@ impl DbServer {
             let user = Ident::new(user)?;
             timed(
                 "dropping an installer account",
-                conn.query_drop(format!(
-                    "DROP USER IF EXISTS '{}'@{}",
-                    user.as_str(),
-                    host_literal(&host)?
-                )),
+                conn.query_drop(format!("DROP USER IF EXISTS '{}'@{}", user.as_str(), host_literal(&host)?)),
             )
             .await?;
         }
         // The installer runs as a temporary account that may touch the template only, so the
         // admin credentials never appear on a command line.
-        let installer = Ident::new(format!(
-            "farminst_{}_{}",
-            self.farm_id,
-            crate::secrets::random_hex(6)
-        ))?;
+        let installer = Ident::new(format!("farminst_{}_{}", self.farm_id, crate::secrets::random_hex(6)))?;
         let password = DbPassword::generate();
         let host = host_literal(&self.config.wiki_user_host)?;
         timed(
@@ -362,23 +322,14 @@ impl DbServer {
             )),
         )
         .await?;
-        let scratch = scratch_root.join(format!(
-            ".mariadb-{}-{}.building",
-            self.name(),
-            template.as_str()
-        ));
+        let scratch = scratch_root.join(format!(".mariadb-{}-{}.building", self.name(), template.as_str()));
         crate::fsutil::remove_dir_all_if_exists(&scratch)?;
         std::fs::create_dir_all(&scratch)?;
-        let installed = self
-            .run_installer(php, &scratch, &template, &installer, &password, language)
-            .await;
+        let installed = self.run_installer(php, &scratch, &template, &installer, &password, language).await;
         crate::fsutil::remove_dir_all_if_exists(&scratch)?;
         timed(
             "dropping the installer account",
-            conn.query_drop(format!(
-                "DROP USER IF EXISTS '{}'@{host}",
-                installer.as_str()
-            )),
+            conn.query_drop(format!("DROP USER IF EXISTS '{}'@{host}", installer.as_str())),
         )
         .await?;
         installed?;
@@ -392,11 +343,7 @@ impl DbServer {
             )),
         )
         .await?;
-        info!(
-            server = self.name(),
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "MariaDB template ready"
-        );
+        info!(server = self.name(), elapsed_ms = started.elapsed().as_millis() as u64, "MariaDB template ready");
         Ok(template)
     }
 
@@ -441,17 +388,10 @@ impl DbServer {
             "Farm template",
             TEMPLATE_ADMIN,
         ];
-        php.run_with_config(&scratch.join("absent.php"), "install.php", &install)
-            .await?;
+        php.run_with_config(&scratch.join("absent.php"), "install.php", &install).await?;
         let settings = scratch.join("LocalSettings.php");
         let settings_arg = settings.to_string_lossy();
-        php.run_with_config(
-            &settings,
-            "update.php",
-            &["--conf", &settings_arg, "--quick"],
-        )
-        .await
-        .map(|_| ())
+        php.run_with_config(&settings, "update.php", &["--conf", &settings_arg, "--quick"]).await.map(|_| ())
     }
 
     /// Makes the wiki's database (a copy of `template` with the owner in place) and its
@@ -522,10 +462,7 @@ impl DbServer {
         timed(
             "renaming the owner's actor",
             conn.exec_drop(
-                format!(
-                    "UPDATE {}.actor SET actor_name = ? WHERE actor_name = ?",
-                    db.quoted()
-                ),
+                format!("UPDATE {}.actor SET actor_name = ? WHERE actor_name = ?", db.quoted()),
                 (owner, TEMPLATE_ADMIN),
             ),
         )
@@ -616,21 +553,13 @@ impl DbServers {
     /// not in `exclude`), the one with the fewest live wikis per unit of weight; ties go to
     /// the first in configuration order.
     pub fn place(&self, counts: &[(String, i64)], exclude: &[&str]) -> Option<&Arc<DbServer>> {
-        let count_of = |name: &str| {
-            counts
-                .iter()
-                .find(|(n, _)| n == name)
-                .map_or(0, |(_, c)| *c)
-        };
-        self.servers
-            .iter()
-            .filter(|s| s.takes_new_wikis() && !exclude.contains(&s.name()))
-            .min_by(|a, b| {
-                // (count_a + 1) / weight_a < (count_b + 1) / weight_b, without division.
-                let load_a = (count_of(a.name()) + 1) as i128 * i128::from(b.config.weight);
-                let load_b = (count_of(b.name()) + 1) as i128 * i128::from(a.config.weight);
-                load_a.cmp(&load_b)
-            })
+        let count_of = |name: &str| counts.iter().find(|(n, _)| n == name).map_or(0, |(_, c)| *c);
+        self.servers.iter().filter(|s| s.takes_new_wikis() && !exclude.contains(&s.name())).min_by(|a, b| {
+            // (count_a + 1) / weight_a < (count_b + 1) / weight_b, without division.
+            let load_a = (count_of(a.name()) + 1) as i128 * i128::from(b.config.weight);
+            let load_b = (count_of(b.name()) + 1) as i128 * i128::from(a.config.weight);
+            load_a.cmp(&load_b)
+        })
     }
 
     pub async fn close(&self) {
@@ -668,33 +597,16 @@ mod tests {
                 server("d", 9, false, false),
             ],
         };
-        let pick =
-            |counts: &[(String, i64)]| servers.place(counts, &[]).map(|s| s.name().to_owned());
-        assert_eq!(
-            pick(&[]).as_deref(),
-            Some("b"),
-            "empty: the heavier of the usable servers"
-        );
+        let pick = |counts: &[(String, i64)]| servers.place(counts, &[]).map(|s| s.name().to_owned());
+        assert_eq!(pick(&[]).as_deref(), Some("b"), "empty: the heavier of the usable servers");
         assert_eq!(
             pick(&[("a".into(), 1), ("b".into(), 3)]).as_deref(),
             Some("a"),
             "2/1 vs 4/2: tie goes to the first"
         );
-        assert_eq!(
-            pick(&[("a".into(), 2), ("b".into(), 3)]).as_deref(),
-            Some("b")
-        );
-        assert_eq!(
-            servers
-                .place(&[], &["b"])
-                .map(|s| s.name().to_owned())
-                .as_deref(),
-            Some("a")
-        );
-        assert!(
-            servers.place(&[], &["a", "b"]).is_none(),
-            "draining and unreachable servers take nothing"
-        );
+        assert_eq!(pick(&[("a".into(), 2), ("b".into(), 3)]).as_deref(), Some("b"));
+        assert_eq!(servers.place(&[], &["b"]).map(|s| s.name().to_owned()).as_deref(), Some("a"));
+        assert!(servers.place(&[], &["a", "b"]).is_none(), "draining and unreachable servers take nothing");
     }
 
     #[test]

@@ -47,12 +47,7 @@ impl Php {
 
     /// Runs `maintenance/{script}` with another `MW_CONFIG_FILE` (the installer needs one
     /// that does not exist; templates use the installer's own).
-    pub async fn run_with_config(
-        &self,
-        config_file: &Path,
-        script: &str,
-        args: &[&str],
-    ) -> anyhow::Result<String> {
+    pub async fn run_with_config(&self, config_file: &Path, script: &str, args: &[&str]) -> anyhow::Result<String> {
         let path = self.mediawiki_dir.join("maintenance").join(script);
         let output = self
             .command()
@@ -77,9 +72,7 @@ impl Php {
 
 fn tail(text: &str) -> &str {
     let start = text.len().saturating_sub(2000);
-    let start = (start..text.len())
-        .find(|&i| text.is_char_boundary(i))
-        .unwrap_or(text.len());
+    let start = (start..text.len()).find(|&i| text.is_char_boundary(i)).unwrap_or(text.len());
     &text[start..]
 }
 
@@ -89,8 +82,7 @@ fn die_with_parent(cmd: &mut Command) {
     // is async-signal-safe and touches no memory of the parent.
     unsafe {
         cmd.pre_exec(|| {
-            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
-                .map_err(std::io::Error::from)
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).map_err(std::io::Error::from)
         });
     }
 }
@@ -142,22 +134,13 @@ impl PhpServers {
             })
             .collect();
         for (index, server) in servers.iter().enumerate() {
-            tasks.spawn(supervise(
-                php.clone(),
-                router.clone(),
-                index,
-                server.clone(),
-                shutdown.clone(),
-            ));
+            tasks.spawn(supervise(php.clone(), router.clone(), index, server.clone(), shutdown.clone()));
         }
         Arc::new(Self { servers })
     }
 
     pub fn ready_count(&self) -> usize {
-        self.servers
-            .iter()
-            .filter(|s| s.ready.load(Ordering::Relaxed))
-            .count()
+        self.servers.iter().filter(|s| s.ready.load(Ordering::Relaxed)).count()
     }
 
     pub fn total(&self) -> usize {
@@ -178,13 +161,7 @@ impl PhpServers {
     }
 }
 
-async fn supervise(
-    php: Php,
-    router: PathBuf,
-    index: usize,
-    server: Arc<Server>,
-    shutdown: CancellationToken,
-) {
+async fn supervise(php: Php, router: PathBuf, index: usize, server: Arc<Server>, shutdown: CancellationToken) {
     let mut failures: u32 = 0;
     while !shutdown.is_cancelled() {
         match run_once(&php, &router, index, &server, &shutdown).await {
@@ -214,14 +191,7 @@ async fn run_once(
     let port = free_port()?;
     let mut child = php
         .command()
-        .args([
-            "-d",
-            "display_errors=0",
-            "-d",
-            "log_errors=1",
-            "-d",
-            "error_log=",
-        ])
+        .args(["-d", "display_errors=0", "-d", "log_errors=1", "-d", "error_log="])
         .arg("-S")
         .arg(format!("127.0.0.1:{port}"))
         .arg("-t")
@@ -253,10 +223,7 @@ async fn wait_until_listening(child: &mut Child, port: u16) -> anyhow::Result<()
         if let Some(status) = child.try_wait()? {
             anyhow::bail!("exited during start-up with {status}");
         }
-        if tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port))
-            .await
-            .is_ok()
-        {
+        if tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port)).await.is_ok() {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -267,14 +234,8 @@ async fn wait_until_listening(child: &mut Child, port: u16) -> anyhow::Result<()
 /// SIGTERM, a short grace period, then SIGKILL.
 pub async fn terminate(child: &mut Child) {
     if let Some(pid) = child.id().and_then(|pid| i32::try_from(pid).ok()) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-        if tokio::time::timeout(Duration::from_secs(3), child.wait())
-            .await
-            .is_ok()
-        {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
+        if tokio::time::timeout(Duration::from_secs(3), child.wait()).await.is_ok() {
             return;
         }
     }
@@ -285,14 +246,8 @@ async fn forward_log(index: usize, stderr: tokio::process::ChildStderr) {
     let mut lines = BufReader::new(stderr).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         // The built-in server logs every connection; PHP's own errors start with "PHP <level>".
-        const PHP_ERRORS: &[&str] = &[
-            "PHP Fatal",
-            "PHP Parse",
-            "PHP Warning",
-            "PHP Notice",
-            "PHP Deprecated",
-            "PHP Stack",
-        ];
+        const PHP_ERRORS: &[&str] =
+            &["PHP Fatal", "PHP Parse", "PHP Warning", "PHP Notice", "PHP Deprecated", "PHP Stack"];
         if PHP_ERRORS.iter().any(|marker| line.contains(marker)) {
             warn!(server = index, "{line}");
         } else {
@@ -302,7 +257,5 @@ async fn forward_log(index: usize, stderr: tokio::process::ChildStderr) {
 }
 
 fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-        .local_addr()?
-        .port())
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port())
 }

@@ -44,13 +44,7 @@ pub enum Step {
 }
 
 impl Step {
-    pub const ALL: [Step; 5] = [
-        Step::Database,
-        Step::Uploads,
-        Step::Secrets,
-        Step::Shard,
-        Step::Route,
-    ];
+    pub const ALL: [Step; 5] = [Step::Database, Step::Uploads, Step::Secrets, Step::Shard, Step::Route];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -109,9 +103,7 @@ pub async fn run(farm: Arc<Farm>, shutdown: CancellationToken) {
         }
     }
     // Let running steps finish: each is short, and a half-done one would be redone anyway.
-    let _ = permits
-        .acquire_many(farm.config.provision_workers as u32)
-        .await;
+    let _ = permits.acquire_many(farm.config.provision_workers as u32).await;
     info!("provisioning pipeline stopped");
 }
 
@@ -128,16 +120,9 @@ async fn next_wake_in(farm: &Farm) -> Duration {
 
 async fn release_expired_names(farm: &Farm) {
     let retention = i64::try_from(farm.config.deleted_name_retention.as_secs()).unwrap_or(i64::MAX);
-    match farm
-        .store
-        .release_names_deleted_before(now().saturating_sub(retention))
-        .await
-    {
+    match farm.store.release_names_deleted_before(now().saturating_sub(retention)).await {
         Ok(0) => {}
-        Ok(n) => info!(
-            count = n,
-            "released the names of wikis deleted longer ago than the retention window"
-        ),
+        Ok(n) => info!(count = n, "released the names of wikis deleted longer ago than the retention window"),
         Err(err) => warn!(error = %format!("{err:#}"), "could not release expired names"),
     }
 }
@@ -154,24 +139,16 @@ async fn work_on(farm: &Farm, wiki: WikiRecord) {
     let Err(err) = result else { return };
     let attempts = wiki.attempts + 1;
     let message = truncate(&format!("{err:#}"), 2000);
-    let give_up = state == WikiState::Provisioning
-        && attempts >= i64::from(farm.config.provision_max_attempts);
+    let give_up = state == WikiState::Provisioning && attempts >= i64::from(farm.config.provision_max_attempts);
     if give_up {
         error!(wiki = %wiki.label, attempts, error = %message, "provisioning failed; cleaning up");
         let cleaned = teardown(farm, &wiki).await;
         let outcome = match cleaned {
-            Ok(()) => {
-                farm.store
-                    .finish_teardown(wiki.id, WikiState::Provisioning, Some(&message))
-                    .await
-            }
+            Ok(()) => farm.store.finish_teardown(wiki.id, WikiState::Provisioning, Some(&message)).await,
             Err(cleanup_err) => {
                 // Stay in `provisioning` and come back: nothing may be left behind.
                 let why = format!("{message}; cleanup failed: {cleanup_err:#}");
-                farm.store
-                    .schedule_retry(wiki.id, attempts, now() + backoff_secs(attempts), &why)
-                    .await
-                    .map(|_| false)
+                farm.store.schedule_retry(wiki.id, attempts, now() + backoff_secs(attempts), &why).await.map(|_| false)
             }
         };
         if let Err(store_err) = outcome {
@@ -181,28 +158,20 @@ async fn work_on(farm: &Farm, wiki: WikiRecord) {
     }
     let retry_at = now() + backoff_secs(attempts);
     warn!(wiki = %wiki.label, state = state.as_str(), attempts, error = %message, "step failed; will retry");
-    if let Err(store_err) = farm
-        .store
-        .schedule_retry(wiki.id, attempts, retry_at, &message)
-        .await
-    {
+    if let Err(store_err) = farm.store.schedule_retry(wiki.id, attempts, retry_at, &message).await {
         error!(wiki = %wiki.label, error = %format!("{store_err:#}"), "could not schedule a retry");
     }
 }
 
 /// At most `max` bytes of `text`, cut at a character boundary (installer output can be long).
 fn truncate(text: &str, max: usize) -> String {
-    let end = (0..=max.min(text.len()))
-        .rev()
-        .find(|&i| text.is_char_boundary(i))
-        .unwrap_or(0);
+    let end = (0..=max.min(text.len())).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
     text[..end].to_owned()
 }
 
 /// 2, 4, 8, ... seconds, at most five minutes.
 fn backoff_secs(attempts: i64) -> i64 {
-    2i64.saturating_pow(u32::try_from(attempts.clamp(1, 20)).unwrap_or(20))
-        .min(300)
+    2i64.saturating_pow(u32::try_from(attempts.clamp(1, 20)).unwrap_or(20)).min(300)
 }
 
 /// The validated values of a registry row. The registry only holds values that passed these
@@ -218,15 +187,11 @@ struct Parsed {
 fn parse_record(farm: &Farm, wiki: &WikiRecord) -> anyhow::Result<Parsed> {
     let languages = farm.languages();
     Ok(Parsed {
-        backend: Backend::parse(&wiki.backend)
-            .with_context(|| format!("unknown backend {:?}", wiki.backend))?,
+        backend: Backend::parse(&wiki.backend).with_context(|| format!("unknown backend {:?}", wiki.backend))?,
         key: wiki.key()?,
         name: WikiName::parse(&wiki.label).map_err(|e| anyhow::anyhow!("registry name: {e}"))?,
-        sitename: Sitename::parse(&wiki.sitename)
-            .map_err(|e| anyhow::anyhow!("registry sitename: {e}"))?,
-        language: languages
-            .parse(&wiki.language)
-            .map_err(|e| anyhow::anyhow!("registry language: {e}"))?,
+        sitename: Sitename::parse(&wiki.sitename).map_err(|e| anyhow::anyhow!("registry sitename: {e}"))?,
+        language: languages.parse(&wiki.language).map_err(|e| anyhow::anyhow!("registry language: {e}"))?,
     })
 }
 
@@ -238,17 +203,11 @@ async fn provision(farm: &Farm, wiki: &WikiRecord) -> anyhow::Result<()> {
             continue;
         }
         // A deletion requested meanwhile takes over; stop building.
-        let current = farm
-            .store
-            .wiki_by_id(wiki.id)
-            .await?
-            .context("wiki vanished from the registry")?;
+        let current = farm.store.wiki_by_id(wiki.id).await?.context("wiki vanished from the registry")?;
         if current.state() != WikiState::Provisioning {
             return Ok(());
         }
-        run_step(farm, &current, &parsed, step)
-            .await
-            .with_context(|| format!("step {}", step.as_str()))?;
+        run_step(farm, &current, &parsed, step).await.with_context(|| format!("step {}", step.as_str()))?;
         farm.store.mark_step_done(wiki.id, step.as_str()).await?;
         if step == Step::Database {
             farm.store.clear_owner_password_hash(wiki.id).await?;
@@ -260,37 +219,25 @@ async fn provision(farm: &Farm, wiki: &WikiRecord) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run_step(
-    farm: &Farm,
-    wiki: &WikiRecord,
-    parsed: &Parsed,
-    step: Step,
-) -> anyhow::Result<()> {
+async fn run_step(farm: &Farm, wiki: &WikiRecord, parsed: &Parsed, step: Step) -> anyhow::Result<()> {
     let layout = &farm.layout;
     let wiki_dir = layout.wiki_dir(&parsed.key);
     match step {
         Step::Database => {
-            let hash = wiki
-                .owner_password_hash
-                .as_deref()
-                .context("the owner's password hash is gone")?;
+            let hash = wiki.owner_password_hash.as_deref().context("the owner's password hash is gone")?;
             let owner = crate::domain::Username::parse(&wiki.owner)
                 .map_err(|e| anyhow::anyhow!("registry owner: {e}"))?
                 .mediawiki_name();
             match parsed.backend {
                 Backend::Sqlite => {
                     let template = farm.sqlite_template(&parsed.language).await?;
-                    template
-                        .create_wiki_database(&wiki_dir.join("db"), &parsed.key, &owner, hash)
-                        .await
+                    template.create_wiki_database(&wiki_dir.join("db"), &parsed.key, &owner, hash).await
                 }
                 Backend::Mariadb => {
                     let server = reachable_server(farm, wiki, &parsed.key).await?;
                     let template = farm.mariadb_template(server, &parsed.language).await?;
                     let password = db_password(farm, wiki)?;
-                    server
-                        .create_wiki_database(&template, &parsed.key, &password, &owner, hash)
-                        .await
+                    server.create_wiki_database(&template, &parsed.key, &password, &owner, hash).await
                 }
             }
         }
@@ -312,10 +259,7 @@ async fn run_step(
                 Backend::Sqlite => ShardDatabase::Sqlite,
                 Backend::Mariadb => {
                     let server = assigned_server(farm, wiki)?;
-                    ShardDatabase::Mysql {
-                        address: server.wiki_address.clone(),
-                        name: Ident::for_wiki(&parsed.key),
-                    }
+                    ShardDatabase::Mysql { address: server.wiki_address.clone(), name: Ident::for_wiki(&parsed.key) }
                 }
             };
             let shard = mediawiki::render_shard(&ShardValues {
@@ -325,29 +269,19 @@ async fn run_step(
                 language: &parsed.language,
                 database,
             });
-            Ok(write_atomic(
-                &wiki_dir.join("LocalSettings.php"),
-                shard.as_bytes(),
-                0o640,
-            )?)
+            Ok(write_atomic(&wiki_dir.join("LocalSettings.php"), shard.as_bytes(), 0o640)?)
         }
         Step::Route => link_host(layout, &parsed.name, &parsed.key),
     }
 }
 
 fn db_password(farm: &Farm, wiki: &WikiRecord) -> anyhow::Result<DbPassword> {
-    let sealed = wiki
-        .db_password_sealed
-        .as_deref()
-        .context("the wiki has no database password")?;
+    let sealed = wiki.db_password_sealed.as_deref().context("the wiki has no database password")?;
     DbPassword::check(farm.sealer.open(sealed)?)
 }
 
 fn assigned_server<'a>(farm: &'a Farm, wiki: &WikiRecord) -> anyhow::Result<&'a Arc<DbServer>> {
-    let name = wiki
-        .db_server
-        .as_deref()
-        .context("the wiki has no database server")?;
+    let name = wiki.db_server.as_deref().context("the wiki has no database server")?;
     farm.db_servers
         .get(name)
         .with_context(|| format!("the wiki's database server {name:?} is not in the configuration"))
@@ -378,25 +312,13 @@ async fn reachable_server<'a>(
     let mut exclude: Vec<&str> = pending.iter().map(String::as_str).collect();
     exclude.push(server.name());
     let target = farm.place_new_wiki(&exclude).await.map_err(|e| {
-        anyhow::anyhow!(
-            "database server {} is unreachable and no other can take the wiki: {e}",
-            server.name()
-        )
+        anyhow::anyhow!("database server {} is unreachable and no other can take the wiki: {e}", server.name())
     })?;
-    if !farm
-        .store
-        .move_to_server(wiki.id, key.as_str(), server.name(), &target)
-        .await?
-    {
-        anyhow::bail!(
-            "the wiki changed while moving it off database server {}",
-            server.name()
-        );
+    if !farm.store.move_to_server(wiki.id, key.as_str(), server.name(), &target).await? {
+        anyhow::bail!("the wiki changed while moving it off database server {}", server.name());
     }
     warn!(wiki = %wiki.label, from = server.name(), to = %target, "database server unreachable; wiki moved");
-    farm.db_servers
-        .get(&target)
-        .context("the chosen server vanished")
+    farm.db_servers.get(&target).context("the chosen server vanished")
 }
 
 /// Drops databases left on servers that were down when their wiki moved away, once those
@@ -413,10 +335,7 @@ async fn sweep_db_cleanups(farm: &Farm) -> anyhow::Result<()> {
         let wiki = farm.store.wiki_by_resource_key(key.as_str()).await?;
         let lives_there = wiki.is_some_and(|w| {
             w.db_server.as_deref() == Some(server_name.as_str())
-                && matches!(
-                    w.state(),
-                    WikiState::Provisioning | WikiState::Active | WikiState::Deleting
-                )
+                && matches!(w.state(), WikiState::Provisioning | WikiState::Active | WikiState::Deleting)
         });
         if !lives_there {
             server.drop_wiki(&key).await?;
@@ -434,9 +353,7 @@ fn link_host(layout: &Layout, name: &WikiName, key: &ResourceKey) -> anyhow::Res
     if std::fs::read_link(&link).ok().as_deref() == Some(target.as_path()) {
         return Ok(());
     }
-    let tmp = layout
-        .hosts_dir()
-        .join(format!(".{name}.tmp-{}", crate::secrets::random_hex(4)));
+    let tmp = layout.hosts_dir().join(format!(".{name}.tmp-{}", crate::secrets::random_hex(4)));
     std::os::unix::fs::symlink(&target, &tmp)?;
     std::fs::rename(&tmp, &link)?;
     sync_dir(&layout.hosts_dir())?;
@@ -445,11 +362,7 @@ fn link_host(layout: &Layout, name: &WikiName, key: &ResourceKey) -> anyhow::Res
 
 async fn delete(farm: &Farm, wiki: &WikiRecord) -> anyhow::Result<()> {
     teardown(farm, wiki).await?;
-    if farm
-        .store
-        .finish_teardown(wiki.id, WikiState::Deleting, None)
-        .await?
-    {
+    if farm.store.finish_teardown(wiki.id, WikiState::Deleting, None).await? {
         info!(wiki = %wiki.label, "wiki deleted");
     }
     Ok(())
@@ -463,9 +376,7 @@ async fn teardown(farm: &Farm, wiki: &WikiRecord) -> anyhow::Result<()> {
     if let Ok(name) = WikiName::parse(&wiki.label) {
         let link = layout.host_link(&name);
         // Only remove the link if it is this wiki's: the name may belong to another by now.
-        if std::fs::read_link(&link).ok().as_deref()
-            == Some(Layout::host_link_target(&key).as_path())
-        {
+        if std::fs::read_link(&link).ok().as_deref() == Some(Layout::host_link_target(&key).as_path()) {
             remove_file_if_exists(&link)?;
             sync_dir(&layout.hosts_dir())?;
         }
@@ -497,13 +408,7 @@ mod tests {
         let key = ResourceKey::generate();
         link_host(&layout, &name, &key).expect("link");
         link_host(&layout, &name, &key).expect("again");
-        assert_eq!(
-            std::fs::read_link(layout.host_link(&name)).expect("link"),
-            Layout::host_link_target(&key)
-        );
-        assert_eq!(
-            std::fs::read_dir(layout.hosts_dir()).expect("ls").count(),
-            1
-        );
+        assert_eq!(std::fs::read_link(layout.host_link(&name)).expect("link"), Layout::host_link_target(&key));
+        assert_eq!(std::fs::read_dir(layout.hosts_dir()).expect("ls").count(), 1);
     }
 }

@@ -20,9 +20,7 @@ pub fn random_hex(n: usize) -> String {
 /// A password of `len` letters and digits (about 5.95 bits each) from the OS random source.
 pub fn random_password(len: usize) -> Secret {
     const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
-    let password = (0..len)
-        .map(|_| ALPHABET[OsRng.gen_range(0..ALPHABET.len())] as char)
-        .collect();
+    let password = (0..len).map(|_| ALPHABET[OsRng.gen_range(0..ALPHABET.len())] as char).collect();
     Secret(password)
 }
 
@@ -72,15 +70,8 @@ impl Sealer {
         let key = hex::decode(hex_key.trim_ascii())
             .ok()
             .filter(|k| k.len() == 32)
-            .ok_or_else(|| {
-                std::io::Error::other(format!(
-                    "{} does not hold a 32-byte hex key",
-                    path.display()
-                ))
-            })?;
-        Ok(Self {
-            cipher: XChaCha20Poly1305::new(Key::from_slice(&key)),
-        })
+            .ok_or_else(|| std::io::Error::other(format!("{} does not hold a 32-byte hex key", path.display())))?;
+        Ok(Self { cipher: XChaCha20Poly1305::new(Key::from_slice(&key)) })
     }
 
     pub fn seal(&self, secret: &Secret) -> anyhow::Result<String> {
@@ -104,9 +95,7 @@ impl Sealer {
         let plain = self
             .cipher
             .decrypt(XNonce::from_slice(nonce), ciphertext)
-            .map_err(|_| {
-                anyhow::anyhow!("a sealed credential does not open with this farm's key")
-            })?;
+            .map_err(|_| anyhow::anyhow!("a sealed credential does not open with this farm's key"))?;
         Ok(Secret(String::from_utf8(plain)?))
     }
 }
@@ -122,23 +111,10 @@ mod tests {
         let secret = Secret::new("db-password-123".into());
         let sealed = sealer.seal(&secret).expect("seal");
         assert!(!sealed.contains("db-password-123"));
-        assert_ne!(
-            sealed,
-            sealer.seal(&secret).expect("seal"),
-            "fresh nonce each time"
-        );
-        assert_eq!(
-            Sealer::load_or_create(dir.path())
-                .expect("reload")
-                .open(&sealed)
-                .expect("open"),
-            secret
-        );
+        assert_ne!(sealed, sealer.seal(&secret).expect("seal"), "fresh nonce each time");
+        assert_eq!(Sealer::load_or_create(dir.path()).expect("reload").open(&sealed).expect("open"), secret);
         let other = tempfile::tempdir().expect("tempdir");
-        assert!(Sealer::load_or_create(other.path())
-            .expect("key")
-            .open(&sealed)
-            .is_err());
+        assert!(Sealer::load_or_create(other.path()).expect("key").open(&sealed).is_err());
         assert!(sealer.open("v1:AAAA").is_err());
     }
 

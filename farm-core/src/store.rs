@@ -57,17 +57,12 @@ impl WikiRecord {
     }
 
     pub fn key(&self) -> anyhow::Result<ResourceKey> {
-        ResourceKey::parse(&self.resource_key).ok_or_else(|| {
-            anyhow::anyhow!(
-                "wiki {} has a malformed resource key in the registry",
-                self.id
-            )
-        })
+        ResourceKey::parse(&self.resource_key)
+            .ok_or_else(|| anyhow::anyhow!("wiki {} has a malformed resource key in the registry", self.id))
     }
 }
 
-const WIKI_COLUMNS: &str =
-    "id, label, resource_key, sitename, language, owner, backend, state, failure, \
+const WIKI_COLUMNS: &str = "id, label, resource_key, sitename, language, owner, backend, state, failure, \
      owner_password_hash, db_server, db_password_sealed, attempts, created_at, updated_at, activated_at, deleted_at";
 
 pub struct NewWiki<'a> {
@@ -101,10 +96,8 @@ impl Store {
         let url = url.replacen("mariadb:", "mysql:", 1);
         let options = AnyConnectOptions::from_str(&url)?;
         let pool = |max: u32| {
-            AnyPoolOptions::new()
-                .max_connections(max)
-                .acquire_timeout(Duration::from_secs(10))
-                .after_connect(move |conn, _| {
+            AnyPoolOptions::new().max_connections(max).acquire_timeout(Duration::from_secs(10)).after_connect(
+                move |conn, _| {
                     Box::pin(async move {
                         if is_sqlite {
                             conn.execute(
@@ -115,7 +108,8 @@ impl Store {
                         }
                         Ok(())
                     })
-                })
+                },
+            )
         };
         let (read, write) = if is_sqlite {
             let write = pool(1).connect_with(options.clone()).await?;
@@ -124,19 +118,11 @@ impl Store {
             let shared = pool(16).connect_with(options).await?;
             (shared.clone(), shared)
         };
-        Ok(Self {
-            read,
-            write,
-            is_sqlite,
-        })
+        Ok(Self { read, write, is_sqlite })
     }
 
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        let migrator = if self.is_sqlite {
-            &SQLITE_MIGRATIONS
-        } else {
-            &MYSQL_MIGRATIONS
-        };
+        let migrator = if self.is_sqlite { &SQLITE_MIGRATIONS } else { &MYSQL_MIGRATIONS };
         migrator.run(&self.write).await?;
         Ok(())
     }
@@ -188,27 +174,18 @@ impl Store {
     /// The wiki that holds `name` now (live, failed, or deleted within the retention window).
     pub async fn wiki_by_name(&self, name: &str) -> Result<Option<WikiRecord>, FarmError> {
         let sql = format!("SELECT {WIKI_COLUMNS} FROM wikis WHERE name = ?");
-        Ok(sqlx::query_as(&sql)
-            .bind(name)
-            .fetch_optional(&self.read)
-            .await?)
+        Ok(sqlx::query_as(&sql).bind(name).fetch_optional(&self.read).await?)
     }
 
     async fn wiki_by_key(&self, key: &str) -> Result<Option<WikiRecord>, FarmError> {
         let sql = format!("SELECT {WIKI_COLUMNS} FROM wikis WHERE resource_key = ?");
         // Read from the writer: the caller has just written this row.
-        Ok(sqlx::query_as(&sql)
-            .bind(key)
-            .fetch_optional(&self.write)
-            .await?)
+        Ok(sqlx::query_as(&sql).bind(key).fetch_optional(&self.write).await?)
     }
 
     pub async fn wiki_by_id(&self, id: i64) -> Result<Option<WikiRecord>, FarmError> {
         let sql = format!("SELECT {WIKI_COLUMNS} FROM wikis WHERE id = ?");
-        Ok(sqlx::query_as(&sql)
-            .bind(id)
-            .fetch_optional(&self.write)
-            .await?)
+        Ok(sqlx::query_as(&sql).bind(id).fetch_optional(&self.write).await?)
     }
 
     /// Wikis in id order, filtered. Deleted wikis are listed only when asked for by state.
@@ -230,10 +207,7 @@ impl Store {
         if let Some(state) = filter.state {
             query = query.bind(state.as_str());
         }
-        Ok(query
-            .bind(i64::from(filter.limit))
-            .fetch_all(&self.read)
-            .await?)
+        Ok(query.bind(i64::from(filter.limit)).fetch_all(&self.read).await?)
     }
 
     /// Moves a wiki to `deleting` unless it is already on its way out. Returns whether it moved.
@@ -255,20 +229,15 @@ impl Store {
             "SELECT {WIKI_COLUMNS} FROM wikis WHERE state IN ('provisioning', 'deleting') \
              AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?"
         );
-        Ok(sqlx::query_as(&sql)
-            .bind(now())
-            .bind(i64::from(limit))
-            .fetch_all(&self.write)
-            .await?)
+        Ok(sqlx::query_as(&sql).bind(now()).bind(i64::from(limit)).fetch_all(&self.write).await?)
     }
 
     /// The earliest retry time among pending work, if any.
     pub async fn next_due_at(&self) -> Result<Option<i64>, FarmError> {
-        let row: (Option<i64>,) = sqlx::query_as(
-            "SELECT MIN(next_attempt_at) FROM wikis WHERE state IN ('provisioning', 'deleting')",
-        )
-        .fetch_one(&self.write)
-        .await?;
+        let row: (Option<i64>,) =
+            sqlx::query_as("SELECT MIN(next_attempt_at) FROM wikis WHERE state IN ('provisioning', 'deleting')")
+                .fetch_one(&self.write)
+                .await?;
         Ok(row.0)
     }
 
@@ -282,13 +251,12 @@ impl Store {
     }
 
     pub async fn mark_step_done(&self, wiki_id: i64, step: &str) -> Result<(), FarmError> {
-        let result =
-            sqlx::query("INSERT INTO wiki_steps (wiki_id, step, done_at) VALUES (?, ?, ?)")
-                .bind(wiki_id)
-                .bind(step)
-                .bind(now())
-                .execute(&self.write)
-                .await;
+        let result = sqlx::query("INSERT INTO wiki_steps (wiki_id, step, done_at) VALUES (?, ?, ?)")
+            .bind(wiki_id)
+            .bind(step)
+            .bind(now())
+            .execute(&self.write)
+            .await;
         match result {
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(()),
             other => other.map(|_| ()).map_err(Into::into),
@@ -375,30 +343,24 @@ impl Store {
             }
             other => return Err(FarmError::Internal(anyhow::anyhow!("no teardown from state {}", other.as_str()))),
         };
-        sqlx::query("DELETE FROM wiki_steps WHERE wiki_id = ?")
-            .bind(wiki_id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query("DELETE FROM wiki_steps WHERE wiki_id = ?").bind(wiki_id).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(result.rows_affected() == 1)
     }
 
     /// Frees the names of wikis deleted before `cutoff`.
     pub async fn release_names_deleted_before(&self, cutoff: i64) -> Result<u64, FarmError> {
-        let result = sqlx::query(
-            "UPDATE wikis SET name = NULL WHERE state = 'deleted' AND name IS NOT NULL AND deleted_at < ?",
-        )
-        .bind(cutoff)
-        .execute(&self.write)
-        .await?;
+        let result =
+            sqlx::query("UPDATE wikis SET name = NULL WHERE state = 'deleted' AND name IS NOT NULL AND deleted_at < ?")
+                .bind(cutoff)
+                .execute(&self.write)
+                .await?;
         Ok(result.rows_affected())
     }
 
     /// Every resource key the registry knows, whatever the state (for orphan checks).
     pub async fn all_resource_keys(&self) -> Result<Vec<(String, String)>, FarmError> {
-        Ok(sqlx::query_as("SELECT resource_key, state FROM wikis")
-            .fetch_all(&self.read)
-            .await?)
+        Ok(sqlx::query_as("SELECT resource_key, state FROM wikis").fetch_all(&self.read).await?)
     }
 
     /// Live wikis per database server (for placement and the servers view).
@@ -413,13 +375,7 @@ impl Store {
 
     /// Moves a wiki that is still being built to another server, remembering that its first
     /// server may hold a partial database to drop later. One transaction: both or neither.
-    pub async fn move_to_server(
-        &self,
-        wiki_id: i64,
-        key: &str,
-        from: &str,
-        to: &str,
-    ) -> Result<bool, FarmError> {
+    pub async fn move_to_server(&self, wiki_id: i64, key: &str, from: &str, to: &str) -> Result<bool, FarmError> {
         let mut tx = self.write.begin().await?;
         let moved = sqlx::query(
             "UPDATE wikis SET db_server = ?, updated_at = ? WHERE id = ? AND db_server = ? AND state = 'provisioning'",
@@ -433,32 +389,25 @@ impl Store {
         if moved.rows_affected() != 1 {
             return Ok(false);
         }
-        sqlx::query(
-            "INSERT INTO db_cleanups (db_server, resource_key, created_at) VALUES (?, ?, ?)",
-        )
-        .bind(from)
-        .bind(key)
-        .bind(now())
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query("INSERT INTO db_cleanups (db_server, resource_key, created_at) VALUES (?, ?, ?)")
+            .bind(from)
+            .bind(key)
+            .bind(now())
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(true)
     }
 
     /// Pending cleanups: (id, server, resource key).
     pub async fn db_cleanups(&self) -> Result<Vec<(i64, String, String)>, FarmError> {
-        Ok(
-            sqlx::query_as("SELECT id, db_server, resource_key FROM db_cleanups ORDER BY id")
-                .fetch_all(&self.write)
-                .await?,
-        )
+        Ok(sqlx::query_as("SELECT id, db_server, resource_key FROM db_cleanups ORDER BY id")
+            .fetch_all(&self.write)
+            .await?)
     }
 
     pub async fn remove_db_cleanup(&self, id: i64) -> Result<(), FarmError> {
-        sqlx::query("DELETE FROM db_cleanups WHERE id = ?")
-            .bind(id)
-            .execute(&self.write)
-            .await?;
+        sqlx::query("DELETE FROM db_cleanups WHERE id = ?").bind(id).execute(&self.write).await?;
         Ok(())
     }
 

@@ -53,8 +53,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => runtime.block_on(serve(config)),
         Command::Token { subject, role, ttl } => {
-            let subject =
-                Username::parse(&subject).map_err(|e| anyhow::anyhow!("--subject: {e}"))?;
+            let subject = Username::parse(&subject).map_err(|e| anyhow::anyhow!("--subject: {e}"))?;
             let layout = Layout::new(&config.data_dir)?;
             let keys = farm_core::auth::TokenKeys::load_or_create(layout.root())?;
             println!("{}", keys.issue(&subject, role, ttl)?);
@@ -74,9 +73,7 @@ fn main() -> anyhow::Result<()> {
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("FARM_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -87,12 +84,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let layout = Layout::new(&config.data_dir)?;
     // One daemon per data directory: two would race on the same files.
     let lock = std::fs::File::create(layout.lock_file())?;
-    lock.try_lock().map_err(|_| {
-        anyhow::anyhow!(
-            "another farmd is running on the data directory {}",
-            layout.root().display()
-        )
-    })?;
+    lock.try_lock()
+        .map_err(|_| anyhow::anyhow!("another farmd is running on the data directory {}", layout.root().display()))?;
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -104,13 +97,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
     if farm.config.php_workers > 0 {
         let router = layout.farm_files_dir().join(mediawiki::ROUTER_FILE);
-        let servers = PhpServers::start(
-            farm.php.clone(),
-            router,
-            farm.config.php_workers,
-            shutdown.clone(),
-            &tasks,
-        );
+        let servers = PhpServers::start(farm.php.clone(), router, farm.config.php_workers, shutdown.clone(), &tasks);
         farm.set_php_servers(servers);
     }
     // Know which database servers answer before the first creation asks.
@@ -131,10 +118,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     farm_api::serve(listener, state, shutdown.clone().cancelled_owned()).await?;
 
     tasks.close();
-    if tokio::time::timeout(Duration::from_secs(20), tasks.wait())
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(Duration::from_secs(20), tasks.wait()).await.is_err() {
         warn!("background work did not stop within 20 s; exiting anyway (it resumes at the next start)");
     }
     farm.store.close().await;
@@ -169,10 +153,7 @@ async fn prepare_template(farm: Arc<Farm>, shutdown: CancellationToken) {
 
 async fn cancel_on_signal(shutdown: CancellationToken) {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
         error!("cannot listen for signals");
         return;
     };

@@ -2,7 +2,7 @@
 //! `mariadbd` on a free loopback port with a root password, killed and removed on drop.
 //!
 //! The data folder goes on tmpfs (`/dev/shm`) when there is one: MariaDB calls fsync a lot
-//! while it initialises, and that takes 4 s on the CI disk but 0.6 s on tmpfs. The server is
+//! while it initialises: 4-5 s on this machine's disk, 0.6 s on tmpfs. The server is
 //! tuned for tests (small buffer pool, no doublewrite, log flushed to the OS at every commit
 //! but synced once a second): it loses nothing when killed, only when the machine dies.
 //!

@@ -21,11 +21,41 @@ pub fn require_mediawiki() {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind").local_addr().expect("addr").port()
+}
+
+/// Where the farm keeps its registry. The behavioural suites run on both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControlStore {
+    Sqlite,
+    /// A fresh database on the MariaDB server at 127.0.0.1:3306, dropped afterwards.
+    Mariadb,
+}
+
+/// The MariaDB server every machine of this project runs (root, no password).
+pub const LOCAL_MARIADB: &str = "mysql://root@127.0.0.1:3306";
+
+/// Runs `sql` on the local MariaDB server as root through the `mariadb` client.
+pub fn local_mariadb(sql: &str) -> String {
+    let output = Command::new("mariadb")
+        .args(["-h", "127.0.0.1", "-P", "3306", "-u", "root", "-N", "-B", "-e", sql])
+        .output()
+        .expect("the mariadb client");
+    assert!(output.status.success(), "{sql}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Generates one `#[tokio::test]` per store for each scenario `async fn NAME(ControlStore)`.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($scenario:ident),* $(,)?) => {
+        mod sqlite_store {
+            $( #[tokio::test] async fn $scenario() { super::$scenario(crate::common::ControlStore::Sqlite).await } )*
+        }
+        mod mariadb_store {
+            $( #[tokio::test] async fn $scenario() { super::$scenario(crate::common::ControlStore::Mariadb).await } )*
+        }
+    };
 }
 
 pub struct Farmd {
@@ -35,6 +65,10 @@ pub struct Farmd {
     _temp: Option<tempfile::TempDir>,
     env: Vec<(String, String)>,
     pub http: reqwest::Client,
+    /// The control store's URL.
+    pub store_url: String,
+    control_db: Option<String>,
+    config_file: Option<PathBuf>,
 }
 
 impl Farmd {
@@ -44,30 +78,54 @@ impl Farmd {
     }
 
     pub async fn start_with(env: &[(&str, &str)]) -> Self {
-        let mut farm = Self::new(env);
-        farm.spawn();
-        farm.wait_healthy().await;
-        farm
+        Self::start_on(ControlStore::Sqlite, env).await
     }
 
     /// Prepared but not started (see [`Farmd::spawn`]).
     pub fn new(env: &[(&str, &str)]) -> Self {
+        Self::new_on(ControlStore::Sqlite, env, None)
+    }
+
+    /// A farm on `store`, with an optional TOML configuration file.
+    pub fn new_on(store: ControlStore, env: &[(&str, &str)], config_toml: Option<&str>) -> Self {
         require_mediawiki();
         let temp = tempfile::tempdir().expect("tempdir");
+        let data_dir = temp.path().join("data");
+        let (store_url, control_db) = match store {
+            ControlStore::Sqlite => (format!("sqlite://{}?mode=ro", data_dir.join("control.sqlite").display()), None),
+            ControlStore::Mariadb => {
+                let db = format!("farmtest_{:08x}", rand_u32());
+                local_mariadb(&format!("CREATE DATABASE {db}"));
+                (format!("{LOCAL_MARIADB}/{db}"), Some(db))
+            }
+        };
+        let mut env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        if control_db.is_some() {
+            env.push(("FARM_DATABASE_URL".into(), store_url.clone()));
+        }
+        let config_file = config_toml.map(|toml| {
+            let path = temp.path().join("farmd.toml");
+            std::fs::write(&path, toml).expect("config file");
+            path
+        });
         Self {
             child: None,
             port: free_port(),
-            data_dir: temp.path().join("data"),
+            data_dir,
             _temp: Some(temp),
-            env: env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(60))
-                .build()
-                .expect("client"),
+            env,
+            http: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client"),
+            store_url,
+            control_db,
+            config_file,
         }
+    }
+
+    pub async fn start_on(store: ControlStore, env: &[(&str, &str)]) -> Self {
+        let mut farm = Self::new_on(store, env, None);
+        farm.spawn();
+        farm.wait_healthy().await;
+        farm
     }
 
     pub fn spawn(&mut self) {
@@ -90,6 +148,9 @@ impl Farmd {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
+        if let Some(config) = &self.config_file {
+            cmd.arg("--config").arg(config);
+        }
         self.child = Some(cmd.spawn().expect("start farmd"));
     }
 
@@ -110,11 +171,7 @@ impl Farmd {
                     return;
                 }
             }
-            assert!(
-                Instant::now() < deadline,
-                "farmd did not become healthy:\n{}",
-                self.log()
-            );
+            assert!(Instant::now() < deadline, "farmd did not become healthy:\n{}", self.log());
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -138,10 +195,7 @@ impl Farmd {
             if let Some(status) = child.try_wait().expect("wait") {
                 return status;
             }
-            assert!(
-                Instant::now() < deadline,
-                "farmd did not stop after SIGTERM"
-            );
+            assert!(Instant::now() < deadline, "farmd did not stop after SIGTERM");
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -165,50 +219,25 @@ impl Farmd {
             .env("FARM_DATA_DIR", &self.data_dir)
             .output()
             .expect("farmd token");
-        assert!(
-            output.status.success(),
-            "farmd token failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout)
-            .expect("utf-8")
-            .trim()
-            .to_owned()
+        assert!(output.status.success(), "farmd token failed: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).expect("utf-8").trim().to_owned()
     }
 
     pub async fn create_wiki(&self, token: &str, body: Value) -> (u16, Value) {
-        let response = self
-            .http
-            .post(self.url("/api/v1/wikis"))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await
-            .expect("request");
+        let response =
+            self.http.post(self.url("/api/v1/wikis")).bearer_auth(token).json(&body).send().await.expect("request");
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
     pub async fn get_json(&self, token: &str, path: &str) -> (u16, Value) {
-        let response = self
-            .http
-            .get(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("request");
+        let response = self.http.get(self.url(path)).bearer_auth(token).send().await.expect("request");
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
     pub async fn delete(&self, token: &str, path: &str) -> (u16, Value) {
-        let response = self
-            .http
-            .delete(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("request");
+        let response = self.http.delete(self.url(path)).bearer_auth(token).send().await.expect("request");
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
@@ -241,10 +270,7 @@ impl Farmd {
             .timeout(Duration::from_secs(60))
             .build()
             .expect("client");
-        WikiClient {
-            http,
-            base: format!("http://{host}:{}", self.port),
-        }
+        WikiClient { http, base: format!("http://{host}:{}", self.port) }
     }
 
     /// Runs a MediaWiki maintenance script through the farm's entry file.
@@ -252,10 +278,7 @@ impl Farmd {
         Command::new("php")
             .arg(Path::new(MEDIAWIKI_DIR).join("maintenance").join(script))
             .args(args)
-            .env(
-                "MW_CONFIG_FILE",
-                self.data_dir.join("mediawiki/FarmSettings.php"),
-            )
+            .env("MW_CONFIG_FILE", self.data_dir.join("mediawiki/FarmSettings.php"))
             .output()
             .expect("php")
     }
@@ -263,33 +286,22 @@ impl Farmd {
     /// Directory entries under `data/<sub>` (hidden ones too).
     pub fn entries(&self, sub: &str) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(self.data_dir.join(sub))
-            .map(|dir| {
-                dir.filter_map(|e| e.ok())
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
+            .map(|dir| dir.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
             .unwrap_or_default();
         names.sort();
         names
     }
 
-    /// Rows of the control store, read directly.
+    /// Rows of the control store, read directly: (name, resource key, state).
     pub async fn registry(&self) -> Vec<(String, String, String)> {
         use sqlx::{Connection, Row};
-        let url = format!(
-            "sqlite://{}?mode=ro",
-            self.data_dir.join("control.sqlite").display()
-        );
-        let mut conn = sqlx::SqliteConnection::connect(&url)
-            .await
-            .expect("open control store");
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&self.store_url).await.expect("open control store");
         let rows = sqlx::query("SELECT label, resource_key, state FROM wikis ORDER BY id")
             .fetch_all(&mut conn)
             .await
             .expect("query");
-        rows.iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2)))
-            .collect()
+        rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect()
     }
 }
 
@@ -299,7 +311,20 @@ impl Drop for Farmd {
             let _ = child.kill();
             let _ = child.wait();
         }
+        if let Some(db) = &self.control_db {
+            let _ = Command::new("mariadb")
+                .args(["-h", "127.0.0.1", "-P", "3306", "-u", "root", "-e", &format!("DROP DATABASE IF EXISTS {db}")])
+                .output();
+        }
     }
+}
+
+fn rand_u32() -> u32 {
+    let mut bytes = [0u8; 4];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+        .expect("urandom");
+    u32::from_le_bytes(bytes)
 }
 
 pub struct WikiClient {
@@ -309,12 +334,7 @@ pub struct WikiClient {
 
 impl WikiClient {
     pub async fn get(&self, path: &str) -> (u16, String) {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .expect("request");
+        let response = self.http.get(format!("{}{path}", self.base)).send().await.expect("request");
         let status = response.status().as_u16();
         (status, response.text().await.unwrap_or_default())
     }
@@ -334,25 +354,15 @@ impl WikiClient {
     pub async fn api_post(&self, form: &[(&str, &str)]) -> Value {
         let mut fields: Vec<(&str, &str)> = vec![("format", "json"), ("formatversion", "2")];
         fields.extend_from_slice(form);
-        let response = self
-            .http
-            .post(format!("{}/api.php", self.base))
-            .form(&fields)
-            .send()
-            .await
-            .expect("api request");
+        let response =
+            self.http.post(format!("{}/api.php", self.base)).form(&fields).send().await.expect("api request");
         response.json().await.expect("api json")
     }
 
     /// Logs in through MediaWiki's action API (clientlogin), as a person would.
     pub async fn login(&self, username: &str, password: &str) -> Value {
-        let tokens = self
-            .api_get(&[("action", "query"), ("meta", "tokens"), ("type", "login")])
-            .await;
-        let token = tokens["query"]["tokens"]["logintoken"]
-            .as_str()
-            .expect("login token")
-            .to_owned();
+        let tokens = self.api_get(&[("action", "query"), ("meta", "tokens"), ("type", "login")]).await;
+        let token = tokens["query"]["tokens"]["logintoken"].as_str().expect("login token").to_owned();
         let returnurl = format!("{}/", self.base);
         self.api_post(&[
             ("action", "clientlogin"),
@@ -365,19 +375,8 @@ impl WikiClient {
     }
 
     pub async fn edit(&self, title: &str, text: &str) -> Value {
-        let tokens = self
-            .api_get(&[("action", "query"), ("meta", "tokens")])
-            .await;
-        let token = tokens["query"]["tokens"]["csrftoken"]
-            .as_str()
-            .expect("csrf token")
-            .to_owned();
-        self.api_post(&[
-            ("action", "edit"),
-            ("title", title),
-            ("text", text),
-            ("token", &token),
-        ])
-        .await
+        let tokens = self.api_get(&[("action", "query"), ("meta", "tokens")]).await;
+        let token = tokens["query"]["tokens"]["csrftoken"].as_str().expect("csrf token").to_owned();
+        self.api_post(&[("action", "edit"), ("title", title), ("text", text), ("token", &token)]).await
     }
 }

@@ -22,18 +22,9 @@ use crate::secrets::Secret;
 
 /// The PHP files farmd installs into `data/mediawiki/` on every start.
 const FARM_FILES: &[(&str, &str)] = &[
-    (
-        "FarmSettings.php",
-        include_str!("../../../deploy/mediawiki/FarmSettings.php"),
-    ),
-    (
-        "farm-resolve.php",
-        include_str!("../../../deploy/mediawiki/farm-resolve.php"),
-    ),
-    (
-        "router.php",
-        include_str!("../../../deploy/mediawiki/router.php"),
-    ),
+    ("FarmSettings.php", include_str!("../../../deploy/mediawiki/FarmSettings.php")),
+    ("farm-resolve.php", include_str!("../../../deploy/mediawiki/farm-resolve.php")),
+    ("router.php", include_str!("../../../deploy/mediawiki/router.php")),
 ];
 
 pub const ENTRY_FILE: &str = "FarmSettings.php";
@@ -51,25 +42,17 @@ impl Codebase {
     pub fn detect(dir: &Path) -> anyhow::Result<Self> {
         let defines = dir.join("includes/Defines.php");
         let text = std::fs::read_to_string(&defines).with_context(|| {
-            format!("no MediaWiki codebase at {} (install Debian's mediawiki package, or set mediawiki_dir)", dir.display())
+            format!(
+                "no MediaWiki codebase at {} (install Debian's mediawiki package, or set mediawiki_dir)",
+                dir.display()
+            )
         })?;
         let version = text
             .lines()
-            .find_map(|line| {
-                line.trim()
-                    .strip_prefix("define( 'MW_VERSION', '")?
-                    .strip_suffix("' );")
-            })
-            .filter(|v| {
-                !v.is_empty()
-                    && v.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
-            })
+            .find_map(|line| line.trim().strip_prefix("define( 'MW_VERSION', '")?.strip_suffix("' );"))
+            .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-'))
             .with_context(|| format!("cannot read MW_VERSION from {}", defines.display()))?;
-        Ok(Self {
-            dir: dir.to_path_buf(),
-            version: version.to_owned(),
-        })
+        Ok(Self { dir: dir.to_path_buf(), version: version.to_owned() })
     }
 }
 
@@ -85,39 +68,20 @@ impl WikiUrls {
     /// `listen` is the address farmd actually bound (its port stands in for `public_port`).
     pub fn new(config: &Config, listen: SocketAddr) -> Self {
         let port = config.public_port.unwrap_or(listen.port());
-        let default_port = if config.public_scheme == "https" {
-            443
-        } else {
-            80
-        };
-        let port_suffix = if port == default_port {
-            String::new()
-        } else {
-            format!(":{port}")
-        };
-        Self {
-            scheme: config.public_scheme.clone(),
-            base_domain: config.base_domain.clone(),
-            port_suffix,
-        }
+        let default_port = if config.public_scheme == "https" { 443 } else { 80 };
+        let port_suffix = if port == default_port { String::new() } else { format!(":{port}") };
+        Self { scheme: config.public_scheme.clone(), base_domain: config.base_domain.clone(), port_suffix }
     }
 
     pub fn wiki_url(&self, name: &str) -> String {
-        format!(
-            "{}://{}.{}{}/",
-            self.scheme, name, self.base_domain, self.port_suffix
-        )
+        format!("{}://{}.{}{}/", self.scheme, name, self.base_domain, self.port_suffix)
     }
 
     /// The wiki name a request's Host header addresses, if it addresses one at all.
     pub fn wiki_label_of_host<'a>(&self, host: &'a str) -> Option<&'a str> {
-        let host = host
-            .rsplit_once(':')
-            .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
-            .map_or(host, |(h, _)| h);
-        let label = host
-            .strip_suffix(self.base_domain.as_str())?
-            .strip_suffix('.')?;
+        let host =
+            host.rsplit_once(':').filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit())).map_or(host, |(h, _)| h);
+        let label = host.strip_suffix(self.base_domain.as_str())?.strip_suffix('.')?;
         (!label.is_empty() && !label.contains('.')).then_some(label)
     }
 
@@ -128,11 +92,7 @@ impl WikiUrls {
 
 /// Writes the PHP side of the farm into `data/mediawiki/`, with `farm-config.php` telling it
 /// where the data lives and how wikis are addressed.
-pub fn install_farm_files(
-    layout: &Layout,
-    urls: &WikiUrls,
-    codebase: &Codebase,
-) -> anyhow::Result<()> {
+pub fn install_farm_files(layout: &Layout, urls: &WikiUrls, codebase: &Codebase) -> anyhow::Result<()> {
     let dir = layout.farm_files_dir();
     let cache_dir = layout.cache_dir(&codebase.version);
     std::fs::create_dir_all(&cache_dir)?;
@@ -207,10 +167,7 @@ pub fn render_secrets(db_password: Option<&Secret>) -> String {
         crate::secrets::random_hex(8),
     );
     if let Some(password) = db_password {
-        php.push_str(&format!(
-            "$wgDBpassword = {};\n",
-            php_string(password.expose())
-        ));
+        php.push_str(&format!("$wgDBpassword = {};\n", php_string(password.expose())));
     }
     php
 }
@@ -218,8 +175,7 @@ pub fn render_secrets(db_password: Option<&Secret>) -> String {
 /// MediaWiki's `TS_MW` timestamp: `YYYYMMDDHHMMSS` in UTC.
 pub fn mediawiki_timestamp(at: time::OffsetDateTime) -> String {
     let format = time::macros::format_description!("[year][month][day][hour][minute][second]");
-    at.format(&format)
-        .unwrap_or_else(|_| "19700101000000".into())
+    at.format(&format).unwrap_or_else(|_| "19700101000000".into())
 }
 
 /// A PHP single-quoted string literal. Inside one, PHP interprets only `\\` and `\'`.
@@ -255,10 +211,7 @@ mod tests {
 
     #[test]
     fn hosts_map_to_wiki_labels() {
-        let config = Config {
-            public_port: Some(8080),
-            ..Config::default()
-        };
+        let config = Config { public_port: Some(8080), ..Config::default() };
         let urls = WikiUrls::new(&config, "127.0.0.1:9999".parse().expect("addr"));
         assert_eq!(urls.wiki_url("demo"), "http://demo.localhost:8080/");
         assert_eq!(urls.wiki_label_of_host("demo.localhost:8080"), Some("demo"));
@@ -271,11 +224,7 @@ mod tests {
 
     #[test]
     fn default_ports_are_left_out_of_urls() {
-        let config = Config {
-            public_scheme: "https".into(),
-            public_port: Some(443),
-            ..Config::default()
-        };
+        let config = Config { public_scheme: "https".into(), public_port: Some(443), ..Config::default() };
         let urls = WikiUrls::new(&config, "127.0.0.1:8080".parse().expect("addr"));
         assert_eq!(urls.wiki_url("demo"), "https://demo.localhost/");
     }
@@ -285,36 +234,17 @@ mod tests {
         let key = ResourceKey::parse("w0123456789abcdef").expect("key");
         let name = WikiName::parse("demo").expect("name");
         let sitename = Sitename::parse("Bob's \\ wiki").expect("sitename");
-        let language = crate::domain::Languages::from_codes(&["en"])
-            .parse("en")
-            .expect("lang");
-        let values = |database| ShardValues {
-            key: &key,
-            name: &name,
-            sitename: &sitename,
-            language: &language,
-            database,
-        };
+        let language = crate::domain::Languages::from_codes(&["en"]).parse("en").expect("lang");
+        let values =
+            |database| ShardValues { key: &key, name: &name, sitename: &sitename, language: &language, database };
         let shard = render_shard(&values(ShardDatabase::Sqlite));
-        assert!(
-            shard.contains(r"$wgSitename = 'Bob\'s \\ wiki';"),
-            "{shard}"
-        );
+        assert!(shard.contains(r"$wgSitename = 'Bob\'s \\ wiki';"), "{shard}");
         assert!(shard.contains("$wgDBname = 'w0123456789abcdef';"));
         let db = Ident::for_wiki(&key);
-        let shard = render_shard(&values(ShardDatabase::Mysql {
-            address: "db1:3306".into(),
-            name: db,
-        }));
-        assert!(
-            shard.contains("$wgDBtype = 'mysql';\n$wgDBserver = 'db1:3306';"),
-            "{shard}"
-        );
+        let shard = render_shard(&values(ShardDatabase::Mysql { address: "db1:3306".into(), name: db }));
+        assert!(shard.contains("$wgDBtype = 'mysql';\n$wgDBserver = 'db1:3306';"), "{shard}");
         assert!(shard.contains("$wgDBuser = 'wiki_w0123456789abcdef';"));
-        assert!(
-            !shard.contains("wgDBpassword"),
-            "the password lives in secrets.php"
-        );
+        assert!(!shard.contains("wgDBpassword"), "the password lives in secrets.php");
     }
 
     #[test]
@@ -322,10 +252,6 @@ mod tests {
         assert!(!render_secrets(None).contains("wgDBpassword"));
         let with = render_secrets(Some(&Secret::new("pw123".into())));
         assert!(with.contains("$wgDBpassword = 'pw123';"));
-        assert_ne!(
-            render_secrets(None),
-            render_secrets(None),
-            "fresh keys each time"
-        );
+        assert_ne!(render_secrets(None), render_secrets(None), "fresh keys each time");
     }
 }

@@ -22,11 +22,7 @@ pub fn hash(password: &str) -> String {
 fn hash_with_salt(password: &str, salt: &[u8]) -> String {
     let mut out = [0u8; LENGTH];
     pbkdf2::pbkdf2_hmac::<Sha512>(password.as_bytes(), salt, ROUNDS, &mut out);
-    format!(
-        ":pbkdf2:sha512:{ROUNDS}:{LENGTH}:{}:{}",
-        STANDARD.encode(salt),
-        STANDARD.encode(out)
-    )
+    format!(":pbkdf2:sha512:{ROUNDS}:{LENGTH}:{}:{}", STANDARD.encode(salt), STANDARD.encode(out))
 }
 
 #[cfg(test)]
@@ -38,10 +34,7 @@ mod tests {
         // php -r 'echo base64_encode(hash_pbkdf2("sha512", "correct horse", "0123456789abcdef", 30000, 64, true));'
         let expected_hash = "EZdYedjJ9LINuCEWb/obgbC2etwQSY8+K/kV9Sbe4upwijP8unRux35qRxFax9VOayhTRti9uKhJLnaJW9awyQ==";
         let got = hash_with_salt("correct horse", b"0123456789abcdef");
-        assert_eq!(
-            got,
-            format!(":pbkdf2:sha512:30000:64:MDEyMzQ1Njc4OWFiY2RlZg==:{expected_hash}")
-        );
+        assert_eq!(got, format!(":pbkdf2:sha512:30000:64:MDEyMzQ1Njc4OWFiY2RlZg==:{expected_hash}"));
     }
 
     #[test]

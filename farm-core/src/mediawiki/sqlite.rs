@@ -34,11 +34,7 @@ impl SqliteTemplate {
     /// The template under `templates_dir`, running MediaWiki's installer to make it if absent.
     /// The installer writes into a scratch folder that is renamed into place when complete, so
     /// a crash leaves either no template or a whole one.
-    pub async fn ensure(
-        php: &Php,
-        templates_dir: &Path,
-        language: &LanguageCode,
-    ) -> anyhow::Result<Self> {
+    pub async fn ensure(php: &Php, templates_dir: &Path, language: &LanguageCode) -> anyhow::Result<Self> {
         let dir = templates_dir.join(format!("sqlite-{language}"));
         if dir.join(format!("{TEMPLATE_DB}.sqlite")).is_file() {
             return Ok(Self { dir });
@@ -46,8 +42,7 @@ impl SqliteTemplate {
         std::fs::create_dir_all(templates_dir)?;
         let scratch_prefix = format!(".sqlite-{language}.building-");
         remove_stale_builds(templates_dir, &scratch_prefix)?;
-        let scratch =
-            templates_dir.join(format!("{scratch_prefix}{}", crate::secrets::random_hex(4)));
+        let scratch = templates_dir.join(format!("{scratch_prefix}{}", crate::secrets::random_hex(4)));
         std::fs::create_dir_all(scratch.join("conf"))?;
         info!(dir = %dir.display(), "running MediaWiki's installer for a SQLite template");
         let started = std::time::Instant::now();
@@ -89,18 +84,12 @@ impl SqliteTemplate {
             TEMPLATE_ADMIN,
         ];
         // The installer refuses to run when the config file it would load exists.
-        php.run_with_config(&conf_dir.join("absent.php"), "install.php", &install)
-            .await?;
+        php.run_with_config(&conf_dir.join("absent.php"), "install.php", &install).await?;
         // A fresh install still has schema updates pending; apply them once here instead of
         // in every wiki.
         let settings = conf_dir.join("LocalSettings.php");
         let settings_arg = settings.to_string_lossy();
-        php.run_with_config(
-            &settings,
-            "update.php",
-            &["--conf", &settings_arg, "--quick"],
-        )
-        .await?;
+        php.run_with_config(&settings, "update.php", &["--conf", &settings_arg, "--quick"]).await?;
         // The installer queues jobs in the main database, where the farm's job queue never
         // looks, and leaves cache rows behind: copies start clean.
         let mut conn = open(&scratch.join(format!("{TEMPLATE_DB}.sqlite"))).await?;
@@ -123,9 +112,7 @@ impl SqliteTemplate {
         if db_dir.is_dir() {
             return Ok(());
         }
-        let parent = db_dir
-            .parent()
-            .context("database directory has no parent")?;
+        let parent = db_dir.parent().context("database directory has no parent")?;
         std::fs::create_dir_all(parent)?;
         let scratch = parent.join("db.building");
         remove_dir_all_if_exists(&scratch)?;
@@ -165,11 +152,7 @@ fn remove_stale_builds(templates_dir: &Path, prefix: &str) -> std::io::Result<()
 /// Renames the template's administrator to the owner and sets their password. In a fresh
 /// install the name is only in `user` and `actor`; groups hang off the user id. A new
 /// `user_token` keeps the template's token from being shared by every wiki.
-async fn put_owner_in_place(
-    db_file: &Path,
-    owner: &str,
-    password_hash: &str,
-) -> anyhow::Result<()> {
+async fn put_owner_in_place(db_file: &Path, owner: &str, password_hash: &str) -> anyhow::Result<()> {
     let mut conn = open(db_file).await?;
     let now = super::mediawiki_timestamp(time::OffsetDateTime::now_utc());
     let mut tx = conn.begin().await?;
@@ -185,10 +168,7 @@ async fn put_owner_in_place(
     .bind(TEMPLATE_ADMIN)
     .execute(&mut *tx)
     .await?;
-    anyhow::ensure!(
-        renamed.rows_affected() == 1,
-        "the template has no user {TEMPLATE_ADMIN}"
-    );
+    anyhow::ensure!(renamed.rows_affected() == 1, "the template has no user {TEMPLATE_ADMIN}");
     sqlx::query("UPDATE actor SET actor_name = ? WHERE actor_name = ?")
         .bind(owner)
         .bind(TEMPLATE_ADMIN)
