@@ -32,8 +32,10 @@ const HEALTH_INTERVAL: Duration = Duration::from_secs(5);
 /// A table in each template that says it is complete (the installer and updates ran).
 const TEMPLATE_MARKER: &str = "farm_template_ready";
 /// What MediaWiki needs on its own database to serve, edit and run update.php.
-const WIKI_PRIVILEGES: &str = "SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, INDEX, ALTER, \
-     CREATE TEMPORARY TABLES, LOCK TABLES, CREATE VIEW, SHOW VIEW";
+/// Serving needs the first four; update.php needs CREATE and ALTER (and MediaWiki's schema
+/// patches use INDEX and DROP); the installer grants CREATE TEMPORARY TABLES.
+const WIKI_PRIVILEGES: &str =
+    "SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, DROP, CREATE TEMPORARY TABLES";
 
 /// A SQL identifier made by the daemon: `[a-z0-9_]`, 1 to 64 characters. Only values of
 /// this type are ever put into SQL text, always in backquotes.
@@ -60,6 +62,12 @@ impl Ident {
 
     fn quoted(&self) -> String {
         format!("`{}`", self.0)
+    }
+
+    /// The name as a GRANT's database pattern: there `_` is a wildcard, so a grant on
+    /// `wiki_w1` would also cover `wikiXw1`. Escaped, it covers this database only.
+    fn grant_pattern(&self) -> String {
+        format!("`{}`", self.0.replace('_', "\\_"))
     }
 }
 
@@ -318,7 +326,7 @@ impl DbServer {
                 "CREATE USER '{user}'@{host} IDENTIFIED BY '{pw}'; GRANT ALL PRIVILEGES ON {db}.* TO '{user}'@{host}",
                 user = installer.as_str(),
                 pw = password.secret().expose(),
-                db = template.quoted(),
+                db = template.grant_pattern(),
             )),
         )
         .await?;
@@ -474,7 +482,7 @@ impl DbServer {
                 user = db.as_str(),
                 pw = password.secret().expose(),
                 privileges = WIKI_PRIVILEGES,
-                db = db.quoted(),
+                db = db.grant_pattern(),
             )),
         )
         .await?;
@@ -492,8 +500,11 @@ impl DbServer {
         let host = host_literal(&self.config.wiki_user_host)?;
         timed(
             "dropping the wiki's database and account",
+            // The account goes first and its sessions are cut, because an open transaction
+            // would hold DROP DATABASE for as long as lock_wait_timeout (a day by default).
             conn.query_drop(format!(
-                "DROP DATABASE IF EXISTS {db}; DROP USER IF EXISTS '{user}'@{host}",
+                "SET SESSION lock_wait_timeout = 30; DROP USER IF EXISTS '{user}'@{host}; KILL CONNECTION USER '{user}'; \
+                 DROP DATABASE IF EXISTS {db}",
                 db = db.quoted(),
                 user = db.as_str()
             )),
@@ -613,6 +624,7 @@ mod tests {
     fn identifiers_and_passwords_are_checked() {
         let key = ResourceKey::parse("w0123456789abcdef").expect("key");
         assert_eq!(Ident::for_wiki(&key).as_str(), "wiki_w0123456789abcdef");
+        assert_eq!(Ident::for_wiki(&key).grant_pattern(), r"`wiki\_w0123456789abcdef`");
         for bad in ["", "a`b", "a;b", "Wiki", "a b", "x'--", &"a".repeat(65)] {
             assert!(Ident::new(bad.to_owned()).is_err(), "{bad}");
         }

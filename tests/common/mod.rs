@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod mariadb;
+
 pub const MEDIAWIKI_DIR: &str = "/usr/share/mediawiki";
 const FARMD: &str = env!("CARGO_BIN_EXE_farmd");
 
@@ -152,6 +154,27 @@ impl Farmd {
             cmd.arg("--config").arg(config);
         }
         self.child = Some(cmd.spawn().expect("start farmd"));
+    }
+
+    /// Rewrites the configuration file (takes effect at the next [`Farmd::spawn`]).
+    pub fn set_config(&mut self, toml: &str) {
+        let path = self.config_file.clone().unwrap_or_else(|| self.data_dir.with_file_name("farmd.toml"));
+        std::fs::write(&path, toml).expect("config file");
+        self.config_file = Some(path);
+    }
+
+    /// Drops this farm's template databases from the machine's MariaDB server (tests that put
+    /// wikis there delete the wikis themselves).
+    pub fn drop_templates_on_local_mariadb(&self) {
+        let Ok(id) = std::fs::read_to_string(self.data_dir.join("farm.id")) else { return };
+        let id = id.trim();
+        assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "farm id {id:?}");
+        let templates = local_mariadb(&format!(
+            "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 'farmtpl\\_{id}\\_%'"
+        ));
+        for template in templates.lines().filter(|t| !t.is_empty()) {
+            local_mariadb(&format!("DROP DATABASE IF EXISTS `{template}`"));
+        }
     }
 
     pub fn log(&self) -> String {
