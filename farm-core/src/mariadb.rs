@@ -34,8 +34,7 @@ const TEMPLATE_MARKER: &str = "farm_template_ready";
 /// What MediaWiki needs on its own database to serve, edit and run update.php.
 /// Serving needs the first four; update.php needs CREATE and ALTER (and MediaWiki's schema
 /// patches use INDEX and DROP); the installer grants CREATE TEMPORARY TABLES.
-const WIKI_PRIVILEGES: &str =
-    "SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, DROP, CREATE TEMPORARY TABLES";
+const WIKI_PRIVILEGES: &str = "SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, DROP, CREATE TEMPORARY TABLES";
 
 /// A SQL identifier made by the daemon: `[a-z0-9_]`, 1 to 64 characters. Only values of
 /// this type are ever put into SQL text, always in backquotes.
@@ -341,11 +340,13 @@ impl DbServer {
         )
         .await?;
         installed?;
+        // MediaWiki makes `searchindex` a MyISAM table, which a server crash marks as crashed
+        // (and then every copy fails). InnoDB has the same FULLTEXT search and survives crashes.
         timed(
             "finishing the template",
             conn.query_drop(format!(
-                "DELETE FROM {db}.job; DELETE FROM {db}.objectcache; CREATE TABLE {db}.{marker} (built_at BIGINT NOT NULL); \
-                 INSERT INTO {db}.{marker} VALUES (UNIX_TIMESTAMP())",
+                "DELETE FROM {db}.job; DELETE FROM {db}.objectcache; ALTER TABLE {db}.searchindex ENGINE = InnoDB; \
+                 CREATE TABLE {db}.{marker} (built_at BIGINT NOT NULL); INSERT INTO {db}.{marker} VALUES (UNIX_TIMESTAMP())",
                 db = template.quoted(),
                 marker = TEMPLATE_MARKER,
             )),

@@ -66,11 +66,7 @@ impl TempMariaDb {
             // Own temp folder: bootstraps running in parallel on one tmpdir crash (their
             // internal Aria temp tables collide).
             .arg(format!("--tmpdir={}", dir.path().join("tmp").display()))
-            .args([
-                "--user=root",
-                "--auth-root-authentication-method=normal",
-                "--skip-test-db",
-            ])
+            .args(["--user=root", "--auth-root-authentication-method=normal", "--skip-test-db"])
             .args(SERVER_OPTIONS)
             .stdin(Stdio::null())
             .output_dying_with_parent()
@@ -94,11 +90,7 @@ impl TempMariaDb {
         db.spawn();
         db.wait_ready();
         db.set_root_password();
-        eprintln!(
-            "TempMariaDb on port {} ready in {} ms",
-            db.port,
-            started.elapsed().as_millis()
-        );
+        eprintln!("TempMariaDb on port {} ready in {} ms", db.port, started.elapsed().as_millis());
         db
     }
 
@@ -149,18 +141,10 @@ impl TempMariaDb {
             .arg(format!("--datadir={}", base.join("data").display()))
             .arg(format!("--socket={}", base.join("mysqld.sock").display()))
             .arg(format!("--pid-file={}", base.join("mysqld.pid").display()))
-            .arg(format!(
-                "--log-error={}",
-                base.join("mariadbd.err").display()
-            ))
+            .arg(format!("--log-error={}", base.join("mariadbd.err").display()))
             .arg(format!("--tmpdir={}", base.join("tmp").display()))
             .arg(format!("--port={}", self.port))
-            .args([
-                "--bind-address=127.0.0.1",
-                "--user=root",
-                "--skip-log-bin",
-                "--max-connections=200",
-            ])
+            .args(["--bind-address=127.0.0.1", "--user=root", "--skip-log-bin", "--max-connections=200"])
             .args(SERVER_OPTIONS)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -214,18 +198,9 @@ impl TempMariaDb {
             .stderr(Stdio::piped())
             .spawn()
             .expect("run the mariadb client");
-        client
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(sql.as_bytes())
-            .expect("write SQL");
+        client.stdin.take().expect("stdin").write_all(sql.as_bytes()).expect("write SQL");
         let output = client.wait_with_output().expect("mariadb client");
-        assert!(
-            output.status.success(),
-            "setting root's password failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        assert!(output.status.success(), "setting root's password failed: {}", String::from_utf8_lossy(&output.stderr));
     }
 }
 
@@ -240,13 +215,8 @@ impl Drop for TempMariaDb {
 /// `query_strings(&db.admin_url, "SHOW DATABASES")`. Panics on any error.
 pub async fn query_strings(url: &str, sql: &str) -> Vec<String> {
     let opts = mysql_async::Opts::from_url(url).expect("MySQL URL");
-    let mut conn = mysql_async::Conn::new(opts)
-        .await
-        .unwrap_or_else(|e| panic!("connecting to {}: {e}", redact(url)));
-    let rows: Vec<mysql_async::Row> = conn
-        .query(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let mut conn = mysql_async::Conn::new(opts).await.unwrap_or_else(|e| panic!("connecting to {}: {e}", redact(url)));
+    let rows: Vec<mysql_async::Row> = conn.query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
     let _ = conn.disconnect().await;
     rows.into_iter()
         .map(|mut row| match row.take::<mysql_async::Value, _>(0) {
@@ -262,12 +232,8 @@ pub async fn query_strings(url: &str, sql: &str) -> Vec<String> {
 /// Runs statements (several may be separated by `;`), ignoring any result. Panics on error.
 pub async fn execute(url: &str, sql: &str) {
     let opts = mysql_async::Opts::from_url(url).expect("MySQL URL");
-    let mut conn = mysql_async::Conn::new(opts)
-        .await
-        .unwrap_or_else(|e| panic!("connecting to {}: {e}", redact(url)));
-    conn.query_drop(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let mut conn = mysql_async::Conn::new(opts).await.unwrap_or_else(|e| panic!("connecting to {}: {e}", redact(url)));
+    conn.query_drop(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
     let _ = conn.disconnect().await;
 }
 
@@ -300,11 +266,7 @@ const DIR_PREFIX: &str = "farmd-test-mariadb-";
 /// path must stay under 108 bytes, so keep the folder name short.
 fn temp_dir() -> tempfile::TempDir {
     let shm = Path::new("/dev/shm");
-    let parent = if shm.is_dir() {
-        shm.to_path_buf()
-    } else {
-        std::env::temp_dir()
-    };
+    let parent = if shm.is_dir() { shm.to_path_buf() } else { std::env::temp_dir() };
     sweep_stale(&parent);
     tempfile::Builder::new()
         .prefix(DIR_PREFIX)
@@ -413,9 +375,7 @@ fn spawn_from_lasting_thread(cmd: Command) -> std::io::Result<Child> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
         .send((cmd, reply))
         .map_err(|_| std::io::Error::other("spawner thread gone"))?;
-    answer
-        .recv()
-        .map_err(|_| std::io::Error::other("spawner thread gone"))?
+    answer.recv().map_err(|_| std::io::Error::other("spawner thread gone"))?
 }
 
 #[allow(unsafe_code)]
@@ -425,8 +385,7 @@ fn die_with_parent(cmd: &mut Command) {
     // getppid(2), which are async-signal-safe and touch no memory of the parent.
     unsafe {
         cmd.pre_exec(move || {
-            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
-                .map_err(std::io::Error::from)?;
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).map_err(std::io::Error::from)?;
             // The parent may have died before prctl: then no signal will ever come.
             if nix::unistd::getppid().as_raw() as u32 != parent {
                 return Err(std::io::Error::other("parent exited"));
