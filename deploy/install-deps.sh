@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages farmd needs at run time (and its tests): the shared MediaWiki
 # codebase and PHP with the extensions MediaWiki uses. Installs only what is missing.
+# Usage: deploy/install-deps.sh [--test]
 set -euo pipefail
 
 packages=(
@@ -10,6 +11,10 @@ packages=(
   php-mysql            # MariaDB wikis
   php-intl php-mbstring php-xml php-apcu
 )
+# --test: also what the test suites use (they start private MariaDB servers).
+if [ "${1:-}" = "--test" ]; then
+  packages+=(mariadb-server mariadb-client)
+fi
 
 missing=()
 for package in "${packages[@]}"; do

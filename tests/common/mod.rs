@@ -52,10 +52,10 @@ pub fn local_mariadb(sql: &str) -> String {
 macro_rules! on_both_stores {
     ($($scenario:ident),* $(,)?) => {
         mod sqlite_store {
-            $( #[tokio::test] async fn $scenario() { super::$scenario(crate::common::ControlStore::Sqlite).await } )*
+            $( #[tokio::test] async fn $scenario() { super::$scenario($crate::common::ControlStore::Sqlite).await } )*
         }
         mod mariadb_store {
-            $( #[tokio::test] async fn $scenario() { super::$scenario(crate::common::ControlStore::Mariadb).await } )*
+            $( #[tokio::test] async fn $scenario() { super::$scenario($crate::common::ControlStore::Mariadb).await } )*
         }
     };
 }
