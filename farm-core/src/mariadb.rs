@@ -21,7 +21,7 @@ use tracing::{info, warn};
 
 use crate::config::DatabaseServerConfig;
 use crate::domain::{LanguageCode, ResourceKey};
-use crate::mediawiki::sqlite::TEMPLATE_ADMIN;
+use crate::mediawiki::TEMPLATE_ADMIN;
 use crate::php::Php;
 use crate::secrets::Secret;
 
@@ -366,10 +366,9 @@ impl DbServer {
         language: &LanguageCode,
     ) -> anyhow::Result<()> {
         let server = format!("{}:{}", self.admin_host, self.admin_port);
-        let conf = scratch.to_string_lossy().into_owned();
-        let admin_password = crate::secrets::random_password(24);
         let pw = password.secret().expose();
-        let install = [
+        let user = user.as_str();
+        let database = [
             "--dbtype",
             "mysql",
             "--dbserver",
@@ -377,30 +376,15 @@ impl DbServer {
             "--dbname",
             template.as_str(),
             "--installdbuser",
-            user.as_str(),
+            user,
             "--installdbpass",
             pw,
             "--dbuser",
-            user.as_str(),
+            user,
             "--dbpass",
             pw,
-            "--confpath",
-            &conf,
-            "--server",
-            "http://template.invalid",
-            "--scriptpath",
-            "",
-            "--lang",
-            language.as_str(),
-            "--pass",
-            admin_password.expose(),
-            "Farm template",
-            TEMPLATE_ADMIN,
         ];
-        php.run_with_config(&scratch.join("absent.php"), "install.php", &install).await?;
-        let settings = scratch.join("LocalSettings.php");
-        let settings_arg = settings.to_string_lossy();
-        php.run_with_config(&settings, "update.php", &["--conf", &settings_arg, "--quick"]).await.map(|_| ())
+        crate::mediawiki::install_template(php, scratch, &database, language).await
     }
 
     /// Makes the wiki's database (a copy of `template` with the owner in place) and its

@@ -18,6 +18,7 @@ use crate::domain::{LanguageCode, ResourceKey, Sitename, WikiName};
 use crate::fsutil::write_atomic;
 use crate::layout::Layout;
 use crate::mariadb::Ident;
+use crate::php::Php;
 use crate::secrets::Secret;
 
 /// The PHP files farmd installs into `data/mediawiki/` on every start.
@@ -109,6 +110,44 @@ pub fn install_farm_files(layout: &Layout, urls: &WikiUrls, codebase: &Codebase)
     for (name, contents) in FARM_FILES {
         write_atomic(&dir.join(name), contents.as_bytes(), 0o644)?;
     }
+    Ok(())
+}
+
+/// The administrator MediaWiki's installer creates in a template; each copy renames it to the
+/// wiki's owner.
+pub const TEMPLATE_ADMIN: &str = "FarmTemplateOwner";
+
+/// Runs MediaWiki's installer for a template (`database` holds the backend's options), then
+/// the schema updates a fresh install still has pending, once here instead of in every wiki.
+/// `conf_dir` receives the installer's LocalSettings.php, whose throwaway secret key the
+/// caller deletes with it.
+pub async fn install_template(
+    php: &Php,
+    conf_dir: &Path,
+    database: &[&str],
+    language: &LanguageCode,
+) -> anyhow::Result<()> {
+    let conf = conf_dir.to_string_lossy();
+    let password = crate::secrets::random_password(24);
+    let mut install = database.to_vec();
+    install.extend([
+        "--confpath",
+        &conf,
+        "--server",
+        "http://template.invalid",
+        "--scriptpath",
+        "",
+        "--lang",
+        language.as_str(),
+        "--pass",
+        password.expose(),
+        "Farm template",
+        TEMPLATE_ADMIN,
+    ]);
+    // The installer refuses to run when the config file it would load exists.
+    php.run_with_config(&conf_dir.join("absent.php"), "install.php", &install).await?;
+    let settings = conf_dir.join("LocalSettings.php");
+    php.run_with_config(&settings, "update.php", &["--conf", &settings.to_string_lossy(), "--quick"]).await?;
     Ok(())
 }
 

@@ -9,14 +9,13 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use sqlx::{Connection, SqliteConnection};
 use tracing::info;
 
+use super::TEMPLATE_ADMIN;
 use crate::domain::{LanguageCode, ResourceKey};
 use crate::fsutil::{remove_dir_all_if_exists, sync_dir};
 use crate::php::Php;
 
-/// The installer's database name in the template, and its administrator, whom each copy
-/// renames to the wiki's owner.
+/// The installer's database name in the template.
 const TEMPLATE_DB: &str = "tpl";
-pub const TEMPLATE_ADMIN: &str = "FarmTemplateOwner";
 
 /// The template's files that a wiki needs, by suffix after the database name. The
 /// installer's `*_l10n_cache.sqlite` is left out (the farm shares a file-based localisation
@@ -61,35 +60,8 @@ impl SqliteTemplate {
 
     async fn install(php: &Php, scratch: &Path, language: &LanguageCode) -> anyhow::Result<()> {
         let db_dir = scratch.to_string_lossy().into_owned();
-        let conf_dir = scratch.join("conf");
-        let password = crate::secrets::random_password(24);
-        let install = [
-            "--dbtype",
-            "sqlite",
-            "--dbpath",
-            &db_dir,
-            "--dbname",
-            TEMPLATE_DB,
-            "--confpath",
-            &conf_dir.to_string_lossy(),
-            "--server",
-            "http://template.invalid",
-            "--scriptpath",
-            "",
-            "--lang",
-            language.as_str(),
-            "--pass",
-            password.expose(),
-            "Farm template",
-            TEMPLATE_ADMIN,
-        ];
-        // The installer refuses to run when the config file it would load exists.
-        php.run_with_config(&conf_dir.join("absent.php"), "install.php", &install).await?;
-        // A fresh install still has schema updates pending; apply them once here instead of
-        // in every wiki.
-        let settings = conf_dir.join("LocalSettings.php");
-        let settings_arg = settings.to_string_lossy();
-        php.run_with_config(&settings, "update.php", &["--conf", &settings_arg, "--quick"]).await?;
+        let database = ["--dbtype", "sqlite", "--dbpath", &db_dir, "--dbname", TEMPLATE_DB];
+        super::install_template(php, &scratch.join("conf"), &database, language).await?;
         // The installer queues jobs in the main database, where the farm's job queue never
         // looks, and leaves cache rows behind: copies start clean.
         let mut conn = open(&scratch.join(format!("{TEMPLATE_DB}.sqlite"))).await?;
