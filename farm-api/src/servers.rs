@@ -1,9 +1,11 @@
-//! `GET /api/v1/servers`: the MariaDB servers, their health, wiki count and size (admins).
+//! `GET /api/v1/servers` and `GET /api/v1/pool`: the MariaDB servers (health, wiki count,
+//! size) and the warm pool's levels, for admins.
 
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use farm_core::mariadb::ServerStatus;
+use farm_core::pool::PoolLevel;
 use serde::Serialize;
 
 use crate::error::ApiError;
@@ -11,7 +13,17 @@ use crate::extract::Caller;
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/servers", get(list))
+    Router::new().route("/api/v1/servers", get(list)).route("/api/v1/pool", get(pool))
+}
+
+#[derive(Serialize)]
+struct PoolList {
+    pool: Vec<PoolLevel>,
+}
+
+/// `GET /api/v1/pool`: ready and filling databases per backend and server (admins).
+async fn pool(State(state): State<AppState>, Caller(actor): Caller) -> Result<Json<PoolList>, ApiError> {
+    Ok(Json(PoolList { pool: state.farm.pool_levels(&actor).await? }))
 }
 
 #[derive(Serialize)]

@@ -109,6 +109,10 @@ pub struct Config {
     pub mariadb_url: Option<Secret>,
     /// MariaDB servers that hold wikis' databases.
     pub database_servers: Vec<DatabaseServerConfig>,
+    /// How many SQLite databases to keep built ahead of demand (0 turns the pool off).
+    pub pool_sqlite: usize,
+    /// How many databases to keep built ahead of demand on each MariaDB server.
+    pub pool_mariadb: usize,
 }
 
 /// Where a wiki's database lives.
@@ -193,6 +197,8 @@ impl Default for Config {
             default_backend: Backend::Sqlite,
             mariadb_url: None,
             database_servers: Vec::new(),
+            pool_sqlite: 4,
+            pool_mariadb: 0,
         }
     }
 }

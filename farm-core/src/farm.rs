@@ -20,7 +20,7 @@ use crate::mediawiki::{self, Codebase, WikiUrls};
 use crate::php::{Php, PhpServers};
 use crate::secrets::Sealer;
 use crate::secrets::Secret;
-use crate::store::{NewWiki, Store, WikiFilter, WikiRecord};
+use crate::store::{NewWiki, PoolSlot, Store, WikiFilter, WikiRecord};
 
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
 pub const MAX_PAGE_SIZE: u32 = 500;
@@ -45,6 +45,7 @@ pub struct Farm {
     sqlite_templates: Mutex<HashMap<String, Arc<OnceCell<SqliteTemplate>>>>,
     php_servers: OnceLock<Arc<PhpServers>>,
     pipeline_wakeup: Notify,
+    pool_wakeup: Notify,
     pipeline_running: AtomicBool,
 }
 
@@ -112,6 +113,7 @@ impl Farm {
             sqlite_templates: Mutex::default(),
             php_servers: OnceLock::new(),
             pipeline_wakeup: Notify::new(),
+            pool_wakeup: Notify::new(),
             pipeline_running: AtomicBool::new(false),
         })
     }
@@ -160,6 +162,18 @@ impl Farm {
 
     pub(crate) fn pipeline_wakeup(&self) -> &Notify {
         &self.pipeline_wakeup
+    }
+
+    pub(crate) fn pool_wakeup(&self) -> &Notify {
+        &self.pool_wakeup
+    }
+
+    /// The warm pool's levels (admins only).
+    pub async fn pool_levels(&self, actor: &Actor) -> Result<Vec<crate::pool::PoolLevel>, FarmError> {
+        if !actor.is_admin() {
+            return Err(FarmError::Forbidden("only admins see the pool"));
+        }
+        Ok(crate::pool::levels(self).await?)
     }
 
     pub(crate) fn set_pipeline_running(&self) {
@@ -215,23 +229,47 @@ impl Farm {
                 (Some(server), Some(self.sealer.seal(DbPassword::generate().secret())?))
             }
         };
-        let record = self
-            .store
-            .insert_wiki(NewWiki {
-                name: name.as_str(),
-                resource_key: key.as_str(),
-                sitename: sitename.as_str(),
-                language: language.as_str(),
-                owner: actor.username.as_str(),
+        let new = NewWiki {
+            name: name.as_str(),
+            resource_key: key.as_str(),
+            sitename: sitename.as_str(),
+            language: language.as_str(),
+            owner: actor.username.as_str(),
+            backend: backend.as_str(),
+            owner_password_hash: &password_hash,
+            db_server: db_server.as_deref(),
+            db_password_sealed: db_password_sealed.as_deref(),
+        };
+        let pooled = if self.pools(backend) && language == self.default_language {
+            let slot = PoolSlot {
                 backend: backend.as_str(),
-                owner_password_hash: &password_hash,
-                db_server: db_server.as_deref(),
-                db_password_sealed: db_password_sealed.as_deref(),
-            })
-            .await?;
-        tracing::info!(wiki = %name, owner = %actor.username, key = %key, "wiki requested");
+                db_server: db_server.as_deref().unwrap_or(""),
+                language: language.as_str(),
+                mw_version: &self.codebase.version,
+            };
+            self.store.insert_wiki_from_pool(new, &slot).await?
+        } else {
+            None
+        };
+        let record = match pooled {
+            Some(record) => {
+                self.pool_wakeup.notify_one();
+                record
+            }
+            None => self.store.insert_wiki(new).await?,
+        };
+        let key = &record.resource_key;
+        tracing::info!(wiki = %name, owner = %actor.username, key = %key, pooled = record.pooled != 0, "wiki requested");
         self.pipeline_wakeup.notify_one();
         Ok((self.view(record, Some(Vec::new())), password))
+    }
+
+    /// Whether the warm pool keeps databases for `backend`.
+    fn pools(&self, backend: Backend) -> bool {
+        match backend {
+            Backend::Sqlite => self.config.pool_sqlite > 0,
+            Backend::Mariadb => self.config.pool_mariadb > 0,
+        }
     }
 
     /// The server a new MariaDB wiki goes to (see [`DbServers::place`]).

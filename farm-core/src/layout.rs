@@ -15,6 +15,7 @@
 //!   wikis/<key>/               one wiki: LocalSettings.php, secrets.php, db/, images/
 //!   hosts/<name> -> ../wikis/<key>   present exactly while the wiki is served
 //!   logs/                      MediaWiki's error logs
+//!   pool/<key>/db/             SQLite databases built ahead of demand (the warm pool)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -30,7 +31,7 @@ impl Layout {
     pub fn new(data_dir: &Path) -> std::io::Result<Self> {
         std::fs::create_dir_all(data_dir)?;
         let root = data_dir.canonicalize()?;
-        for dir in ["mediawiki", "cache", "templates", "wikis", "hosts", "logs"] {
+        for dir in ["mediawiki", "cache", "templates", "wikis", "hosts", "logs", "pool"] {
             std::fs::create_dir_all(root.join(dir))?;
         }
         Ok(Self { root })
@@ -76,6 +77,15 @@ impl Layout {
 
     pub fn wiki_dir(&self, key: &ResourceKey) -> PathBuf {
         self.wikis_dir().join(key.as_str())
+    }
+
+    pub fn pool_dir(&self) -> PathBuf {
+        self.root.join("pool")
+    }
+
+    /// A warm-pool entry's directory until a wiki claims it and moves it to `wikis/<key>`.
+    pub fn pool_entry_dir(&self, key: &ResourceKey) -> PathBuf {
+        self.pool_dir().join(key.as_str())
     }
 
     pub fn hosts_dir(&self) -> PathBuf {

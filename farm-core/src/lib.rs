@@ -16,6 +16,7 @@ pub mod layout;
 pub mod mariadb;
 pub mod mediawiki;
 pub mod php;
+pub mod pool;
 pub mod provision;
 pub mod secrets;
 pub mod store;

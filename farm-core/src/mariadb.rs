@@ -387,16 +387,15 @@ impl DbServer {
         crate::mediawiki::install_template(php, scratch, &database, language).await
     }
 
-    /// Makes the wiki's database (a copy of `template` with the owner in place) and its
-    /// account, which may use that database only. Starts from nothing each time, so a retry
-    /// after a crash at any point ends in the same place.
+    /// Makes the wiki's database (a copy of `template`, with the owner in place unless it is
+    /// for the pool) and its account, which may use that database only. Starts from nothing
+    /// each time, so a retry after a crash at any point ends in the same place.
     pub async fn create_wiki_database(
         &self,
         template: &Ident,
         key: &ResourceKey,
         password: &DbPassword,
-        owner: &str,
-        password_hash: &str,
+        owner: Option<(&str, &str)>,
     ) -> anyhow::Result<()> {
         let db = Ident::for_wiki(key);
         let host = host_literal(&self.config.wiki_user_host)?;
@@ -437,29 +436,9 @@ impl DbServer {
             ));
         }
         timed("copying the template", conn.query_drop(copy)).await?;
-        let now = crate::mediawiki::mediawiki_timestamp(time::OffsetDateTime::now_utc());
-        let renamed = timed(
-            "putting the owner in place",
-            conn.exec_iter(
-                format!(
-                    "UPDATE {db}.user SET user_name = ?, user_password = ?, user_token = ?, user_touched = ?, \
-                     user_registration = ?, user_email = '', user_email_authenticated = NULL WHERE user_name = ?",
-                    db = db.quoted()
-                ),
-                (owner, password_hash, crate::secrets::random_hex(16), &now, &now, TEMPLATE_ADMIN),
-            ),
-        )
-        .await?
-        .affected_rows();
-        anyhow::ensure!(renamed == 1, "the template has no user {TEMPLATE_ADMIN}");
-        timed(
-            "renaming the owner's actor",
-            conn.exec_drop(
-                format!("UPDATE {}.actor SET actor_name = ? WHERE actor_name = ?", db.quoted()),
-                (owner, TEMPLATE_ADMIN),
-            ),
-        )
-        .await?;
+        if let Some((owner, password_hash)) = owner {
+            put_owner_on(&mut conn, &db, owner, password_hash).await?;
+        }
         timed(
             "creating the wiki's account",
             conn.query_drop(format!(
@@ -472,6 +451,12 @@ impl DbServer {
         )
         .await?;
         Ok(())
+    }
+
+    /// Puts the owner in place in a database that came from the pool (idempotent).
+    pub async fn put_owner_in_place(&self, key: &ResourceKey, owner: &str, password_hash: &str) -> anyhow::Result<()> {
+        let mut conn = self.conn().await?;
+        put_owner_on(&mut conn, &Ident::for_wiki(key), owner, password_hash).await
     }
 
     /// Drops the wiki's database and account if they exist.
@@ -496,6 +481,35 @@ impl DbServer {
         )
         .await
     }
+}
+
+/// Renames the template's administrator to the owner (or updates the owner, on a second run)
+/// and sets the password hash.
+async fn put_owner_on(conn: &mut Conn, db: &Ident, owner: &str, password_hash: &str) -> anyhow::Result<()> {
+    let now = crate::mediawiki::mediawiki_timestamp(time::OffsetDateTime::now_utc());
+    let token = crate::secrets::random_hex(16);
+    let renamed = timed(
+        "putting the owner in place",
+        conn.exec_iter(
+            format!(
+                "UPDATE {db}.user SET user_name = ?, user_password = ?, user_token = ?, user_touched = ?, \
+                 user_registration = ?, user_email = '', user_email_authenticated = NULL WHERE user_name IN (?, ?)",
+                db = db.quoted()
+            ),
+            (owner, password_hash, token, &now, &now, TEMPLATE_ADMIN, owner),
+        ),
+    )
+    .await?
+    .affected_rows();
+    anyhow::ensure!(renamed == 1, "the database has no user {TEMPLATE_ADMIN} to rename");
+    timed(
+        "renaming the owner's actor",
+        conn.exec_drop(
+            format!("UPDATE {}.actor SET actor_name = ? WHERE actor_name IN (?, ?)", db.quoted()),
+            (owner, TEMPLATE_ADMIN, owner),
+        ),
+    )
+    .await
 }
 
 /// All configured servers.

@@ -228,16 +228,31 @@ async fn run_step(farm: &Farm, wiki: &WikiRecord, parsed: &Parsed, step: Step) -
             let owner = crate::domain::Username::parse(&wiki.owner)
                 .map_err(|e| anyhow::anyhow!("registry owner: {e}"))?
                 .mediawiki_name();
+            let pooled = wiki.pooled != 0;
             match parsed.backend {
+                Backend::Sqlite if pooled => {
+                    let db_dir = wiki_dir.join("db");
+                    if !db_dir.is_dir() {
+                        let from_pool = layout.pool_entry_dir(&parsed.key);
+                        anyhow::ensure!(from_pool.is_dir(), "the pooled database {} is missing", from_pool.display());
+                        std::fs::rename(&from_pool, &wiki_dir)?;
+                        sync_dir(&layout.wikis_dir())?;
+                    }
+                    let db_file = db_dir.join(format!("{}.sqlite", parsed.key));
+                    mediawiki::sqlite::put_owner_in_place(&db_file, &owner, hash).await
+                }
                 Backend::Sqlite => {
                     let template = farm.sqlite_template(&parsed.language).await?;
-                    template.create_wiki_database(&wiki_dir.join("db"), &parsed.key, &owner, hash).await
+                    template.create_wiki_database(&wiki_dir.join("db"), &parsed.key, Some((&owner, hash))).await
+                }
+                Backend::Mariadb if pooled => {
+                    assigned_server(farm, wiki)?.put_owner_in_place(&parsed.key, &owner, hash).await
                 }
                 Backend::Mariadb => {
                     let server = reachable_server(farm, wiki, &parsed.key).await?;
                     let template = farm.mariadb_template(server, &parsed.language).await?;
                     let password = db_password(farm, wiki)?;
-                    server.create_wiki_database(&template, &parsed.key, &password, &owner, hash).await
+                    server.create_wiki_database(&template, &parsed.key, &password, Some((&owner, hash))).await
                 }
             }
         }
@@ -386,6 +401,8 @@ async fn teardown(farm: &Farm, wiki: &WikiRecord) -> anyhow::Result<()> {
     }
     remove_dir_all_if_exists(&layout.wiki_dir(&key))?;
     sync_dir(&layout.wikis_dir())?;
+    // A pooled database the wiki claimed but had not moved yet.
+    remove_dir_all_if_exists(&layout.pool_entry_dir(&key))?;
     Ok(())
 }
 

@@ -43,6 +43,7 @@ pub struct WikiRecord {
     pub owner_password_hash: Option<String>,
     pub db_server: Option<String>,
     pub db_password_sealed: Option<String>,
+    pub pooled: i64,
     pub attempts: i64,
     pub created_at: i64,
     pub updated_at: i64,
@@ -63,8 +64,9 @@ impl WikiRecord {
 }
 
 const WIKI_COLUMNS: &str = "id, label, resource_key, sitename, language, owner, backend, state, failure, \
-     owner_password_hash, db_server, db_password_sealed, attempts, created_at, updated_at, activated_at, deleted_at";
+     owner_password_hash, db_server, db_password_sealed, pooled, attempts, created_at, updated_at, activated_at, deleted_at";
 
+#[derive(Clone, Copy)]
 pub struct NewWiki<'a> {
     pub name: &'a str,
     pub resource_key: &'a str,
@@ -75,6 +77,49 @@ pub struct NewWiki<'a> {
     pub owner_password_hash: &'a str,
     pub db_server: Option<&'a str>,
     pub db_password_sealed: Option<&'a str>,
+}
+
+/// Which pool entries fit a wiki: backend, server (`""` for SQLite), language and version.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolSlot<'a> {
+    pub backend: &'a str,
+    pub db_server: &'a str,
+    pub language: &'a str,
+    pub mw_version: &'a str,
+}
+
+async fn insert_wiki_row(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    new: &NewWiki<'_>,
+    pooled: bool,
+) -> Result<(), FarmError> {
+    let now = now();
+    let inserted = sqlx::query(
+        "INSERT INTO wikis (name, label, resource_key, sitename, language, owner, backend, state, \
+         owner_password_hash, db_server, db_password_sealed, pooled, attempts, next_attempt_at, created_at, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?)",
+    )
+    .bind(new.name)
+    .bind(new.name)
+    .bind(new.resource_key)
+    .bind(new.sitename)
+    .bind(new.language)
+    .bind(new.owner)
+    .bind(new.backend)
+    .bind(WikiState::Provisioning.as_str())
+    .bind(new.owner_password_hash)
+    .bind(new.db_server)
+    .bind(new.db_password_sealed)
+    .bind(i64::from(pooled))
+    .bind(now)
+    .bind(now)
+    .execute(&mut **tx)
+    .await;
+    match inserted {
+        Ok(_) => Ok(()),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(FarmError::NameTaken(new.name.to_owned())),
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[derive(Debug, Default)]
@@ -138,37 +183,107 @@ impl Store {
     }
 
     pub async fn insert_wiki(&self, new: NewWiki<'_>) -> Result<WikiRecord, FarmError> {
-        let now = now();
-        let inserted = sqlx::query(
-            "INSERT INTO wikis (name, label, resource_key, sitename, language, owner, backend, state, \
-             owner_password_hash, db_server, db_password_sealed, attempts, next_attempt_at, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?)",
-        )
-        .bind(new.name)
-        .bind(new.name)
-        .bind(new.resource_key)
-        .bind(new.sitename)
-        .bind(new.language)
-        .bind(new.owner)
-        .bind(new.backend)
-        .bind(WikiState::Provisioning.as_str())
-        .bind(new.owner_password_hash)
-        .bind(new.db_server)
-        .bind(new.db_password_sealed)
-        .bind(now)
-        .bind(now)
-        .execute(&self.write)
-        .await;
-        match inserted {
-            Ok(_) => {}
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                return Err(FarmError::NameTaken(new.name.to_owned()))
-            }
-            Err(e) => return Err(e.into()),
+        let mut tx = self.write.begin().await?;
+        insert_wiki_row(&mut tx, &new, false).await?;
+        tx.commit().await?;
+        self.inserted(new.resource_key).await
+    }
+
+    /// Like [`Store::insert_wiki`], but the wiki takes a ready database from the pool that
+    /// matches `pool` (and that entry's key and password), in the same transaction: an entry
+    /// goes to exactly one wiki, and back to the pool if the insert fails. `None` when the
+    /// pool has no such entry.
+    pub async fn insert_wiki_from_pool(
+        &self,
+        new: NewWiki<'_>,
+        pool: &PoolSlot<'_>,
+    ) -> Result<Option<WikiRecord>, FarmError> {
+        let mut tx = self.write.begin().await?;
+        let pick = if self.is_sqlite {
+            "SELECT id, resource_key, db_password_sealed FROM pool_entries WHERE backend = ? AND db_server = ? \
+             AND language = ? AND mw_version = ? AND state = 'ready' ORDER BY id LIMIT 1"
+        } else {
+            "SELECT id, resource_key, db_password_sealed FROM pool_entries WHERE backend = ? AND db_server = ? \
+             AND language = ? AND mw_version = ? AND state = 'ready' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"
+        };
+        let entry: Option<(i64, String, Option<String>)> = sqlx::query_as(pick)
+            .bind(pool.backend)
+            .bind(pool.db_server)
+            .bind(pool.language)
+            .bind(pool.mw_version)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some((id, key, sealed)) = entry else { return Ok(None) };
+        let claimed =
+            sqlx::query("DELETE FROM pool_entries WHERE id = ? AND state = 'ready'").bind(id).execute(&mut *tx).await?;
+        if claimed.rows_affected() != 1 {
+            return Ok(None);
         }
-        self.wiki_by_key(new.resource_key)
-            .await?
-            .ok_or_else(|| FarmError::Internal(anyhow::anyhow!("inserted wiki vanished")))
+        let new = NewWiki { resource_key: &key, db_password_sealed: sealed.as_deref(), ..new };
+        insert_wiki_row(&mut tx, &new, true).await?;
+        tx.commit().await?;
+        Ok(Some(self.inserted(&key).await?))
+    }
+
+    async fn inserted(&self, key: &str) -> Result<WikiRecord, FarmError> {
+        self.wiki_by_key(key).await?.ok_or_else(|| FarmError::Internal(anyhow::anyhow!("inserted wiki vanished")))
+    }
+
+    /// Pool entries per slot and state: (backend, server, language, version, state, count).
+    pub async fn pool_levels(&self) -> Result<Vec<(String, String, String, String, String, i64)>, FarmError> {
+        Ok(sqlx::query_as(
+            "SELECT backend, db_server, language, mw_version, state, COUNT(*) FROM pool_entries \
+             GROUP BY backend, db_server, language, mw_version, state ORDER BY backend, db_server, language, mw_version, state",
+        )
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    /// Records a pool entry about to be built (state `filling`).
+    pub async fn insert_pool_entry(
+        &self,
+        key: &str,
+        slot: &PoolSlot<'_>,
+        sealed_password: Option<&str>,
+    ) -> Result<i64, FarmError> {
+        sqlx::query(
+            "INSERT INTO pool_entries (resource_key, backend, db_server, language, mw_version, db_password_sealed, state, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, 'filling', ?)",
+        )
+        .bind(key)
+        .bind(slot.backend)
+        .bind(slot.db_server)
+        .bind(slot.language)
+        .bind(slot.mw_version)
+        .bind(sealed_password)
+        .bind(now())
+        .execute(&self.write)
+        .await?;
+        let (id,): (i64,) = sqlx::query_as("SELECT id FROM pool_entries WHERE resource_key = ?")
+            .bind(key)
+            .fetch_one(&self.write)
+            .await?;
+        Ok(id)
+    }
+
+    pub async fn mark_pool_entry_ready(&self, id: i64) -> Result<(), FarmError> {
+        sqlx::query("UPDATE pool_entries SET state = 'ready' WHERE id = ? AND state = 'filling'")
+            .bind(id)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    /// Entries that were being built when the daemon stopped: (id, key, backend, server).
+    pub async fn filling_pool_entries(&self) -> Result<Vec<(i64, String, String, String)>, FarmError> {
+        Ok(sqlx::query_as("SELECT id, resource_key, backend, db_server FROM pool_entries WHERE state = 'filling'")
+            .fetch_all(&self.write)
+            .await?)
+    }
+
+    pub async fn delete_pool_entry(&self, id: i64) -> Result<(), FarmError> {
+        sqlx::query("DELETE FROM pool_entries WHERE id = ?").bind(id).execute(&self.write).await?;
+        Ok(())
     }
 
     /// The wiki that holds `name` now (live, failed, or deleted within the retention window).

@@ -10,7 +10,7 @@ use farm_core::config::LogFormat;
 use farm_core::domain::{Role, Username};
 use farm_core::layout::Layout;
 use farm_core::php::PhpServers;
-use farm_core::{mediawiki, provision, Config, Farm};
+use farm_core::{mediawiki, pool, provision, Config, Farm};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
@@ -105,6 +105,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tasks.spawn(farm.db_servers.clone().watch(shutdown.clone()));
     tasks.spawn(prepare_template(farm.clone(), shutdown.clone()));
     tasks.spawn(provision::run(farm.clone(), shutdown.clone()));
+    tasks.spawn(pool::run(farm.clone(), shutdown.clone()));
     tokio::spawn(cancel_on_signal(shutdown.clone()));
 
     info!(

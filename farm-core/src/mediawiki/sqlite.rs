@@ -72,14 +72,14 @@ impl SqliteTemplate {
         Ok(())
     }
 
-    /// Makes `db_dir` hold a copy of the template whose administrator is `owner` with the
-    /// given MediaWiki password hash. Idempotent: an existing `db_dir` is the finished result.
+    /// Makes `db_dir` hold a copy of the template whose administrator is `owner` (name and
+    /// MediaWiki password hash), or still the template's for a pool entry. Idempotent: an
+    /// existing `db_dir` is the finished result.
     pub async fn create_wiki_database(
         &self,
         db_dir: &Path,
         key: &ResourceKey,
-        owner: &str,
-        password_hash: &str,
+        owner: Option<(&str, &str)>,
     ) -> anyhow::Result<()> {
         if db_dir.is_dir() {
             return Ok(());
@@ -94,7 +94,9 @@ impl SqliteTemplate {
             let to = scratch.join(format!("{key}{suffix}"));
             std::fs::copy(&from, &to).with_context(|| format!("copying {}", from.display()))?;
         }
-        put_owner_in_place(&scratch.join(format!("{key}.sqlite")), owner, password_hash).await?;
+        if let Some((owner, password_hash)) = owner {
+            put_owner_in_place(&scratch.join(format!("{key}.sqlite")), owner, password_hash).await?;
+        }
         for entry in std::fs::read_dir(&scratch)? {
             std::fs::File::open(entry?.path())?.sync_all()?;
         }
@@ -121,16 +123,17 @@ fn remove_stale_builds(templates_dir: &Path, prefix: &str) -> std::io::Result<()
     Ok(())
 }
 
-/// Renames the template's administrator to the owner and sets their password. In a fresh
+/// Renames the template's administrator to the owner and sets their password (idempotent). In a fresh
 /// install the name is only in `user` and `actor`; groups hang off the user id. A new
 /// `user_token` keeps the template's token from being shared by every wiki.
-async fn put_owner_in_place(db_file: &Path, owner: &str, password_hash: &str) -> anyhow::Result<()> {
+pub async fn put_owner_in_place(db_file: &Path, owner: &str, password_hash: &str) -> anyhow::Result<()> {
     let mut conn = open(db_file).await?;
     let now = super::mediawiki_timestamp(time::OffsetDateTime::now_utc());
     let mut tx = conn.begin().await?;
+    // The owner's name too, so that running this again after a crash ends the same way.
     let renamed = sqlx::query(
         "UPDATE user SET user_name = ?, user_password = ?, user_token = ?, user_touched = ?, \
-         user_registration = ?, user_email = '', user_email_authenticated = NULL WHERE user_name = ?",
+         user_registration = ?, user_email = '', user_email_authenticated = NULL WHERE user_name IN (?, ?)",
     )
     .bind(owner)
     .bind(password_hash)
@@ -138,12 +141,14 @@ async fn put_owner_in_place(db_file: &Path, owner: &str, password_hash: &str) ->
     .bind(&now)
     .bind(&now)
     .bind(TEMPLATE_ADMIN)
+    .bind(owner)
     .execute(&mut *tx)
     .await?;
-    anyhow::ensure!(renamed.rows_affected() == 1, "the template has no user {TEMPLATE_ADMIN}");
-    sqlx::query("UPDATE actor SET actor_name = ? WHERE actor_name = ?")
+    anyhow::ensure!(renamed.rows_affected() == 1, "the database has no user {TEMPLATE_ADMIN} to rename");
+    sqlx::query("UPDATE actor SET actor_name = ? WHERE actor_name IN (?, ?)")
         .bind(owner)
         .bind(TEMPLATE_ADMIN)
+        .bind(owner)
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;

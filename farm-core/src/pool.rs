@@ -1,0 +1,209 @@
+//! The warm pool: databases built ahead of demand (a copy of the template, with the owner
+//! still the template's), so that a new wiki only needs its owner put in place.
+//!
+//! Each entry is a row in `pool_entries`; its resources live under its own resource key
+//! (`pool/<key>/` for SQLite, `wiki_<key>` on a MariaDB server). An entry is `filling` while
+//! it is built and `ready` after; a claim deletes the row and inserts the wiki with that key
+//! in one transaction ([`crate::store::Store::insert_wiki_from_pool`]). Entries found
+//! `filling` that this process is not building are torn down, so a crash leaves nothing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::config::Backend;
+use crate::domain::ResourceKey;
+use crate::farm::Farm;
+use crate::fsutil::remove_dir_all_if_exists;
+use crate::mariadb::{DbPassword, DbServer};
+use crate::store::PoolSlot;
+
+/// One place the pool keeps databases: a backend and, for MariaDB, a server.
+struct Target {
+    backend: Backend,
+    server: Option<Arc<DbServer>>,
+    wanted: usize,
+}
+
+impl Target {
+    fn server_name(&self) -> &str {
+        self.server.as_ref().map_or("", |s| s.name())
+    }
+}
+
+/// The pool's level in one slot, for the API and metrics.
+#[derive(Debug, Serialize)]
+pub struct PoolLevel {
+    pub backend: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    pub language: String,
+    pub mediawiki_version: String,
+    pub wanted: usize,
+    pub ready: i64,
+    pub filling: i64,
+}
+
+fn targets(farm: &Farm) -> Vec<Target> {
+    let mut targets = Vec::new();
+    if farm.config.pool_sqlite > 0 {
+        targets.push(Target { backend: Backend::Sqlite, server: None, wanted: farm.config.pool_sqlite });
+    }
+    if farm.config.pool_mariadb > 0 {
+        for server in farm.db_servers.all() {
+            targets.push(Target {
+                backend: Backend::Mariadb,
+                server: Some(server.clone()),
+                wanted: farm.config.pool_mariadb,
+            });
+        }
+    }
+    targets
+}
+
+/// The pool's levels for every configured slot.
+pub async fn levels(farm: &Farm) -> anyhow::Result<Vec<PoolLevel>> {
+    let rows = farm.store.pool_levels().await?;
+    let language = farm.default_language().as_str();
+    let version = farm.codebase.version.as_str();
+    Ok(targets(farm)
+        .into_iter()
+        .map(|target| {
+            let count = |state: &str| {
+                rows.iter()
+                    .filter(|(b, s, l, v, st, _)| {
+                        b == target.backend.as_str()
+                            && s == target.server_name()
+                            && l == language
+                            && v == version
+                            && st == state
+                    })
+                    .map(|row| row.5)
+                    .sum::<i64>()
+            };
+            PoolLevel {
+                backend: target.backend.as_str().to_owned(),
+                server: target.server.as_ref().map(|s| s.name().to_owned()),
+                language: language.to_owned(),
+                mediawiki_version: version.to_owned(),
+                wanted: target.wanted,
+                ready: count("ready"),
+                filling: count("filling"),
+            }
+        })
+        .collect())
+}
+
+/// Keeps every slot filled until `shutdown`, one entry at a time, waking when a wiki
+/// claims an entry.
+pub async fn run(farm: Arc<Farm>, shutdown: CancellationToken) {
+    // Nothing is being built by this process yet: every `filling` entry is a leftover.
+    while !shutdown.is_cancelled() {
+        if let Err(err) = clear_leftovers(&farm).await {
+            warn!(error = %format!("{err:#}"), "could not clear unfinished pool entries; will retry");
+        }
+        let mut built = false;
+        match levels(&farm).await {
+            Ok(levels) => {
+                for (target, level) in targets(&farm).into_iter().zip(levels) {
+                    if shutdown.is_cancelled() {
+                        return;
+                    }
+                    let usable = target.server.as_ref().is_none_or(|s| s.takes_new_wikis());
+                    if usable && ((level.ready + level.filling) as usize) < target.wanted {
+                        match fill_one(&farm, &target).await {
+                            Ok(()) => built = true,
+                            Err(err) => warn!(
+                                backend = target.backend.as_str(),
+                                server = target.server_name(),
+                                error = %format!("{err:#}"),
+                                "could not add a database to the pool"
+                            ),
+                        }
+                    }
+                }
+            }
+            Err(err) => warn!(error = %format!("{err:#}"), "cannot read the pool's levels"),
+        }
+        if built {
+            continue;
+        }
+        tokio::select! {
+            _ = farm.pool_wakeup().notified() => {}
+            _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+            _ = shutdown.cancelled() => {}
+        }
+    }
+}
+
+async fn fill_one(farm: &Farm, target: &Target) -> anyhow::Result<()> {
+    let language = farm.default_language().clone();
+    let key = ResourceKey::generate();
+    let password = DbPassword::generate();
+    let sealed = match target.backend {
+        Backend::Sqlite => None,
+        Backend::Mariadb => Some(farm.sealer.seal(password.secret())?),
+    };
+    let slot = PoolSlot {
+        backend: target.backend.as_str(),
+        db_server: target.server_name(),
+        language: language.as_str(),
+        mw_version: &farm.codebase.version,
+    };
+    let id = farm.store.insert_pool_entry(key.as_str(), &slot, sealed.as_deref()).await?;
+    let built = async {
+        match (&target.backend, &target.server) {
+            (Backend::Sqlite, _) => {
+                let template = farm.sqlite_template(&language).await?;
+                template.create_wiki_database(&farm.layout.pool_entry_dir(&key).join("db"), &key, None).await
+            }
+            (Backend::Mariadb, Some(server)) => {
+                let template = farm.mariadb_template(server, &language).await?;
+                server.create_wiki_database(&template, &key, &password, None).await
+            }
+            (Backend::Mariadb, None) => anyhow::bail!("a MariaDB pool entry needs a server"),
+        }
+    }
+    .await;
+    match built {
+        Ok(()) => {
+            farm.store.mark_pool_entry_ready(id).await?;
+            debug!(backend = slot.backend, server = slot.db_server, key = %key, "pool entry ready");
+            Ok(())
+        }
+        Err(err) => {
+            if teardown(farm, &key, target.backend, target.server.as_deref()).await.is_ok() {
+                farm.store.delete_pool_entry(id).await?;
+            }
+            Err(err)
+        }
+    }
+}
+
+/// Tears down `filling` entries (this process builds one at a time and only inside
+/// [`fill_one`], so any other is left from a crash).
+async fn clear_leftovers(farm: &Farm) -> anyhow::Result<()> {
+    for (id, key, backend, server) in farm.store.filling_pool_entries().await? {
+        let key = ResourceKey::parse(&key).ok_or_else(|| anyhow::anyhow!("a pool entry has a malformed key"))?;
+        let backend = Backend::parse(&backend).ok_or_else(|| anyhow::anyhow!("a pool entry has an unknown backend"))?;
+        let server = farm.db_servers.get(&server).cloned();
+        if backend == Backend::Mariadb && !server.as_ref().is_some_and(|s| s.is_healthy()) {
+            continue; // Cleared when the server answers.
+        }
+        teardown(farm, &key, backend, server.as_deref()).await?;
+        farm.store.delete_pool_entry(id).await?;
+        info!(key = %key, "removed a pool entry left unfinished by a crash");
+    }
+    Ok(())
+}
+
+async fn teardown(farm: &Farm, key: &ResourceKey, backend: Backend, server: Option<&DbServer>) -> anyhow::Result<()> {
+    remove_dir_all_if_exists(&farm.layout.pool_entry_dir(key))?;
+    if let (Backend::Mariadb, Some(server)) = (backend, server) {
+        server.drop_wiki(key).await?;
+    }
+    Ok(())
+}
