@@ -60,6 +60,18 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The `{"code", "message", "field"}` object alone, for errors reported inside a 200
+    /// answer (one row of a batch).
+    pub fn body(&self) -> serde_json::Value {
+        if let ApiError::Farm(FarmError::Internal(err)) = self {
+            tracing::error!(error = %format!("{err:#}"), "internal error");
+        }
+        let (_, code, message, field) = self.parts();
+        serde_json::to_value(Detail { code, message, field }).unwrap_or_default()
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let ApiError::Farm(FarmError::Internal(err)) = &self {

@@ -21,6 +21,9 @@ use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
 
+/// A batch of a thousand wikis fits comfortably.
+const BULK_BODY_LIMIT: usize = 1024 * 1024;
+
 /// Shared state of every handler.
 #[derive(Clone)]
 pub struct AppState {
@@ -40,6 +43,7 @@ pub fn build_router(state: AppState) -> Router {
         .merge(wikis::router())
         .merge(servers::router())
         .layer(DefaultBodyLimit::max(state.farm.config.max_body_bytes))
+        .merge(wikis::bulk_router().layer(DefaultBodyLimit::max(BULK_BODY_LIMIT)))
         .merge(health::router())
         .merge(farm_web::router())
         .fallback(|| async { ApiError::not_found() })

@@ -2,10 +2,10 @@
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use farm_core::domain::{Actor, WikiState};
-use farm_core::farm::{CreateWiki, WikiView};
+use farm_core::farm::{BulkOutcome, CreateWiki, WikiView};
 use farm_core::provision::Step;
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
@@ -17,6 +17,11 @@ use crate::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/v1/wikis", get(list).post(create)).route("/api/v1/wikis/{name}", get(read).delete(delete))
+}
+
+/// Bulk creation has its own, larger body limit (a thousand rows).
+pub fn bulk_router() -> Router<AppState> {
+    Router::new().route("/api/v1/wiki-batches", post(create_batch))
 }
 
 #[derive(Deserialize)]
@@ -233,4 +238,88 @@ async fn list(
         wikis: page.wikis.into_iter().map(|view| resource(&state, &actor, view)).collect(),
         next_cursor: page.next_after.map(|id| id.to_string()),
     }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchBody {
+    wikis: Vec<CreateBody>,
+}
+
+#[derive(Serialize)]
+struct BatchResult {
+    name: String,
+    /// `created`, `exists` (a repeated run: nothing done) or `refused`.
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    wiki: Option<WikiResource>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    owner_credentials: Option<OwnerCredentials>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<serde_json::Value>,
+}
+
+#[derive(Serialize)]
+struct BatchResponse {
+    created: usize,
+    existing: usize,
+    refused: usize,
+    results: Vec<BatchResult>,
+}
+
+/// `POST /api/v1/wiki-batches`: many wikis at once, one result per row in order.
+async fn create_batch(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    ApiJson(body): ApiJson<BatchBody>,
+) -> Result<Json<BatchResponse>, ApiError> {
+    let names: Vec<String> = body.wikis.iter().map(|w| w.name.clone()).collect();
+    let rows = body
+        .wikis
+        .into_iter()
+        .map(|w| CreateWiki { name: w.name, sitename: w.sitename, language: w.language, backend: w.backend })
+        .collect();
+    let outcomes = state.farm.create_wikis(&actor, rows).await?;
+    let mut response =
+        BatchResponse { created: 0, existing: 0, refused: 0, results: Vec::with_capacity(outcomes.len()) };
+    for (name, outcome) in names.into_iter().zip(outcomes) {
+        let result = match outcome {
+            BulkOutcome::Created(view, password) => {
+                response.created += 1;
+                let credentials = OwnerCredentials {
+                    username: actor.username.mediawiki_name(),
+                    password: password.expose().to_owned(),
+                };
+                BatchResult {
+                    name,
+                    status: "created",
+                    wiki: Some(resource(&state, &actor, view)),
+                    owner_credentials: Some(credentials),
+                    error: None,
+                }
+            }
+            BulkOutcome::Exists(view) => {
+                response.existing += 1;
+                BatchResult {
+                    name,
+                    status: "exists",
+                    wiki: Some(resource(&state, &actor, view)),
+                    owner_credentials: None,
+                    error: None,
+                }
+            }
+            BulkOutcome::Refused(err) => {
+                response.refused += 1;
+                BatchResult {
+                    name,
+                    status: "refused",
+                    wiki: None,
+                    owner_credentials: None,
+                    error: Some(ApiError::from(err).body()),
+                }
+            }
+        };
+        response.results.push(result);
+    }
+    Ok(Json(response))
 }

@@ -63,8 +63,8 @@ pub const DEFAULT_RESERVED_NAMES: &[&str] = &[
 ];
 
 /// `FARM_` variables that are read elsewhere, not settings: `FARM_CONFIG` names the file and
-/// `FARM_LOG` is the log filter.
-const NOT_SETTINGS: &[&str] = &["config", "log"];
+/// `FARM_LOG` is the log filter, `FARM_TOKEN` the API token of `farmd wiki`.
+const NOT_SETTINGS: &[&str] = &["config", "log", "token"];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

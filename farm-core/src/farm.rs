@@ -67,6 +67,20 @@ pub struct WikiView {
     pub steps_done: Option<Vec<String>>,
 }
 
+/// What became of one row of a bulk creation.
+#[derive(Debug)]
+pub enum BulkOutcome {
+    /// Created now; the owner's one-time password comes with it.
+    Created(WikiView, Secret),
+    /// The caller already has a live wiki of that name (a repeated run): nothing was done.
+    Exists(WikiView),
+    /// Refused, with the reason (the same errors as a single creation).
+    Refused(FarmError),
+}
+
+/// Most rows one bulk call takes.
+pub const MAX_BULK_ROWS: usize = 1000;
+
 pub struct WikiPage {
     pub wikis: Vec<WikiView>,
     /// Pass as `after` to get the next page; `None` on the last page.
@@ -262,6 +276,56 @@ impl Farm {
         tracing::info!(wiki = %name, owner = %actor.username, key = %key, pooled = record.pooled != 0, "wiki requested");
         self.pipeline_wakeup.notify_one();
         Ok((self.view(record, Some(Vec::new())), password))
+    }
+
+    /// Creates many wikis for `actor`, one outcome per row in the same order. Safe to repeat:
+    /// a row whose name the caller already holds with a live wiki is reported as existing.
+    /// Rows are worked on a few at a time (password hashing is the costly part).
+    pub async fn create_wikis(
+        self: &Arc<Self>,
+        actor: &Actor,
+        rows: Vec<CreateWiki>,
+    ) -> Result<Vec<BulkOutcome>, FarmError> {
+        if rows.is_empty() || rows.len() > MAX_BULK_ROWS {
+            return Err(FarmError::invalid(
+                "wikis",
+                "bulk_size",
+                format!("send between 1 and {MAX_BULK_ROWS} wikis per call"),
+            ));
+        }
+        let permits = Arc::new(tokio::sync::Semaphore::new(4));
+        let mut tasks = tokio::task::JoinSet::new();
+        for (index, row) in rows.into_iter().enumerate() {
+            let (farm, actor, permits) = (self.clone(), actor.clone(), permits.clone());
+            tasks.spawn(async move {
+                let _permit = permits.acquire_owned().await;
+                (index, farm.create_or_find(&actor, row).await)
+            });
+        }
+        let mut outcomes: Vec<Option<BulkOutcome>> = Vec::new();
+        outcomes.resize_with(tasks.len(), || None);
+        while let Some(joined) = tasks.join_next().await {
+            let (index, outcome) =
+                joined.map_err(|e| FarmError::Internal(anyhow::anyhow!("a bulk row panicked: {e}")))?;
+            outcomes[index] = Some(outcome);
+        }
+        Ok(outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or(BulkOutcome::Refused(FarmError::Internal(anyhow::anyhow!("lost row")))))
+            .collect())
+    }
+
+    async fn create_or_find(&self, actor: &Actor, row: CreateWiki) -> BulkOutcome {
+        if let Ok(Some(existing)) = self.store.wiki_by_name(&row.name).await {
+            let live = matches!(existing.state(), WikiState::Provisioning | WikiState::Active);
+            if live && existing.owner == actor.username.as_str() {
+                return BulkOutcome::Exists(self.view(existing, None));
+            }
+        }
+        match self.create_wiki(actor, row).await {
+            Ok((view, password)) => BulkOutcome::Created(view, password),
+            Err(err) => BulkOutcome::Refused(err),
+        }
     }
 
     /// Whether the warm pool keeps databases for `backend`.

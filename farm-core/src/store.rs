@@ -286,6 +286,38 @@ impl Store {
         Ok(())
     }
 
+    /// Registers `count` placeholder wikis named `{prefix}-{n}` (state `active`, no resources
+    /// behind them), for measuring the registry at scale. Never used by the farm itself.
+    pub async fn seed_placeholder_wikis(&self, prefix: &str, count: u64) -> Result<(), FarmError> {
+        const BATCH: u64 = 500;
+        let now = now();
+        let mut done = 0;
+        while done < count {
+            let n = BATCH.min(count - done);
+            let mut sql = String::from(
+                "INSERT INTO wikis (name, label, resource_key, sitename, language, owner, backend, state, \
+                 attempts, next_attempt_at, created_at, updated_at, activated_at) VALUES ",
+            );
+            sql.push_str(&vec!["(?, ?, ?, ?, 'en', ?, 'sqlite', 'active', 0, 0, ?, ?, ?)"; n as usize].join(", "));
+            let mut query = sqlx::query(&sql);
+            for i in done..done + n {
+                let name = format!("{prefix}-{i}");
+                query = query
+                    .bind(name.clone())
+                    .bind(name)
+                    .bind(ResourceKey::generate().as_str().to_owned())
+                    .bind(format!("Placeholder {i}"))
+                    .bind(format!("owner{}", i % 1000))
+                    .bind(now)
+                    .bind(now)
+                    .bind(now);
+            }
+            query.execute(&self.write).await?;
+            done += n;
+        }
+        Ok(())
+    }
+
     /// The wiki that holds `name` now (live, failed, or deleted within the retention window).
     pub async fn wiki_by_name(&self, name: &str) -> Result<Option<WikiRecord>, FarmError> {
         let sql = format!("SELECT {WIKI_COLUMNS} FROM wikis WHERE name = ?");

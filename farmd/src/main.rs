@@ -1,5 +1,7 @@
 //! farmd: a control plane for MediaWiki wiki farms.
 
+mod bulk;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +45,51 @@ enum Command {
     },
     /// Apply the control store's migrations and exit.
     Migrate,
+    /// Work with wikis through the API of a running farm.
+    Wiki {
+        #[command(subcommand)]
+        command: WikiCommand,
+    },
+    /// Tools for the control store itself.
+    Registry {
+        #[command(subcommand)]
+        command: RegistryCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum WikiCommand {
+    /// Create many wikis from a CSV file with the header `name,sitename[,language]`.
+    /// Running it again creates nothing twice: wikis you already have are reported as existing.
+    Create {
+        /// The CSV file.
+        #[arg(long)]
+        from: PathBuf,
+        /// The farm's address (default: http:// and the configured listen address).
+        #[arg(long)]
+        url: Option<String>,
+        /// An API token (see `farmd token`); the new wikis belong to its subject.
+        #[arg(long, env = "FARM_TOKEN", hide_env_values = true)]
+        token: String,
+        /// Where the owners' one-time passwords go (appended, mode 0600).
+        #[arg(long, default_value = "wiki-credentials.csv")]
+        credentials: PathBuf,
+        /// Return once the wikis are submitted, without waiting for them to become active.
+        #[arg(long)]
+        no_wait: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum RegistryCommand {
+    /// For benchmarks: register COUNT placeholder wikis (active, with no resources behind
+    /// them) to measure the registry at scale. Do not use on a farm people use.
+    Seed {
+        #[arg(long)]
+        count: u64,
+        #[arg(long, default_value = "seed")]
+        prefix: String,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -59,6 +106,34 @@ fn main() -> anyhow::Result<()> {
             println!("{}", keys.issue(&subject, role, ttl)?);
             Ok(())
         }
+        Command::Wiki { command: WikiCommand::Create { from, url, token, credentials, no_wait } } => {
+            let api = url.unwrap_or_else(|| format!("http://{}", config.listen));
+            let options = bulk::Options {
+                file: &from,
+                api: api.trim_end_matches('/'),
+                token: &token,
+                credentials: &credentials,
+                wait: !no_wait,
+            };
+            let all_ok = runtime.block_on(bulk::create_from_file(options))?;
+            if !all_ok {
+                std::process::exit(2);
+            }
+            Ok(())
+        }
+        Command::Registry { command: RegistryCommand::Seed { count, prefix } } => runtime.block_on(async {
+            let prefix = farm_core::domain::WikiName::parse(&format!("{prefix}-0"))
+                .map(|_| prefix)
+                .map_err(|e| anyhow::anyhow!("--prefix: {e}"))?;
+            Layout::new(&config.data_dir)?;
+            let store = farm_core::store::Store::connect(&config.control_store_url()).await?;
+            store.migrate().await?;
+            let started = std::time::Instant::now();
+            store.seed_placeholder_wikis(&prefix, count).await?;
+            store.close().await;
+            info!(count, elapsed_ms = started.elapsed().as_millis() as u64, "placeholder wikis registered");
+            Ok(())
+        }),
         Command::Migrate => runtime.block_on(async {
             Layout::new(&config.data_dir)?;
             let store = farm_core::store::Store::connect(&config.control_store_url()).await?;
