@@ -315,6 +315,22 @@ impl Farmd {
         names
     }
 
+    /// Resource keys of the warm pool's entries, read from the control store.
+    pub async fn pool_keys(&self) -> Vec<String> {
+        use sqlx::{Connection, Row};
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&self.store_url).await.expect("open control store");
+        let rows = sqlx::query("SELECT resource_key FROM pool_entries").fetch_all(&mut conn).await.expect("query");
+        rows.iter().map(|r| r.get(0)).collect()
+    }
+
+    /// farmd's peak resident memory (VmHWM), in KiB.
+    pub fn peak_memory_kib(&self) -> Option<u64> {
+        let pid = self.child.as_ref()?.id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().trim_end_matches("kB").trim().parse().ok()
+    }
+
     /// Rows of the control store, read directly: (name, resource key, state).
     pub async fn registry(&self) -> Vec<(String, String, String)> {
         use sqlx::{Connection, Row};

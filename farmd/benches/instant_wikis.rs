@@ -1,0 +1,322 @@
+//! Benchmark for "instant wikis": create-to-first-page latency against MediaWiki's installer,
+//! with and without the warm pool, on SQLite and MariaDB; bulk throughput; and the API at
+//! 100,000 registered wikis. Prints figures and ratios; asserts nothing about speed.
+//!
+//! Run: `cargo bench -p farmd --bench instant_wikis`
+//! Knobs: WIKIS (per latency series, default 50), BULK (default 500), REGISTRY (default
+//! 100000), SECTIONS (any of `latency,bulk,registry`, default all). MariaDB series use the
+//! server on 127.0.0.1:3306 (root, no password).
+
+#[path = "../../tests/common/mod.rs"]
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{local_mariadb, ControlStore, Farmd, LOCAL_MARIADB, MEDIAWIKI_DIR};
+use serde_json::{json, Value};
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+struct Stats {
+    median: f64,
+    p99: f64,
+}
+
+fn stats(label: &str, samples: &mut [Duration]) -> Stats {
+    samples.sort();
+    let pick = |q: f64| ms(samples[((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1]);
+    let s = Stats { median: pick(0.5), p99: pick(0.99) };
+    println!("  {label:<52} n={:<4} median {:>8.1} ms   p99 {:>8.1} ms", samples.len(), s.median, s.p99);
+    s
+}
+
+/// (a): `install.php` then `createAndPromote.php`, the way a wiki is made by hand. The first
+/// page view is not even counted, which favours this baseline.
+fn by_hand(count: usize, mariadb: bool) -> Vec<Duration> {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    (0..count)
+        .map(|i| {
+            let dir = scratch.path().join(format!("wiki{i}"));
+            std::fs::create_dir_all(&dir).expect("mkdir");
+            let dbname = format!("benchhand_{i}_{}", std::process::id());
+            let dir_arg = dir.to_string_lossy().into_owned();
+            let mut install = Command::new("php");
+            install.arg(format!("{MEDIAWIKI_DIR}/maintenance/install.php"));
+            if mariadb {
+                install.args(["--dbtype", "mysql", "--dbserver", "127.0.0.1:3306", "--dbname", &dbname]);
+                install.args(["--installdbuser", "root", "--installdbpass", "", "--dbuser", "root", "--dbpass", ""]);
+            } else {
+                install.args(["--dbtype", "sqlite", "--dbpath", &dir_arg, "--dbname", &dbname]);
+            }
+            install
+                .args(["--confpath", &dir_arg, "--server", "http://bench.localhost", "--scriptpath", ""])
+                .args(["--pass", "bench-password-123", &format!("Wiki {i}"), "Admin"])
+                .env("MW_CONFIG_FILE", dir.join("absent.php"));
+            let started = Instant::now();
+            let output = install.output().expect("install.php");
+            assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+            let output = Command::new("php")
+                .arg(format!("{MEDIAWIKI_DIR}/maintenance/createAndPromote.php"))
+                .args(["--sysop", "--bureaucrat", "Owner", "owner-password-123"])
+                .env("MW_CONFIG_FILE", dir.join("LocalSettings.php"))
+                .output()
+                .expect("createAndPromote.php");
+            assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+            let elapsed = started.elapsed();
+            if mariadb {
+                local_mariadb(&format!("DROP DATABASE IF EXISTS {dbname}"));
+            }
+            elapsed
+        })
+        .collect()
+}
+
+/// POST /api/v1/wikis, then poll the new wiki's Main Page until it answers 200.
+async fn create_to_first_page(farm: &Farmd, token: &str, prefix: &str, count: usize, backend: &str) -> Vec<Duration> {
+    let mut samples = Vec::with_capacity(count);
+    for i in 0..count {
+        let name = format!("{prefix}-{i}");
+        let client = farm.wiki_client(&name);
+        let started = Instant::now();
+        let (status, body) =
+            farm.create_wiki(token, json!({"name": name, "sitename": format!("Bench {i}"), "backend": backend})).await;
+        assert_eq!(status, 202, "{body}");
+        loop {
+            if client.get("/index.php?title=Main_Page").await.0 == 200 {
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(120), "{name} never served\n{}", farm.log());
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        samples.push(started.elapsed());
+    }
+    samples
+}
+
+async fn wait_pool_full(farm: &Farmd, admin: &str) {
+    let deadline = Instant::now() + Duration::from_secs(900);
+    loop {
+        let (_, body) = farm.get_json(admin, "/api/v1/pool").await;
+        let levels = body["pool"].as_array().cloned().unwrap_or_default();
+        if levels.iter().all(|l| l["ready"] == l["wanted"]) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the pool never filled: {levels:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn mariadb_config(pool_sqlite: usize, pool_mariadb: usize) -> String {
+    format!(
+        "pool_sqlite = {pool_sqlite}\npool_mariadb = {pool_mariadb}\nphp_workers = 4\n\n\
+         [[database_servers]]\nname = \"local\"\nadmin_url = \"{LOCAL_MARIADB}\"\n"
+    )
+}
+
+async fn latency_section(count: usize) {
+    println!("\n== create-to-first-200 (one wiki after another, {count} per series)");
+    let mut a_sqlite = by_hand(count, false);
+    let a_sqlite = stats("(a) install.php + createAndPromote.php, SQLite", &mut a_sqlite);
+    let mut a_maria = by_hand(count, true);
+    let a_maria = stats("(a) install.php + createAndPromote.php, MariaDB", &mut a_maria);
+
+    for (label, pool) in [("(b) farmd, no pool", 0), ("(c) farmd, warm pool", count + 5)] {
+        let mut farm = Farmd::new_on(ControlStore::Sqlite, &[], Some(&mariadb_config(pool, pool)));
+        farm.spawn();
+        farm.wait_healthy().await;
+        let admin = farm.token("bench", "admin");
+        wait_pool_full(&farm, &admin).await;
+        // One wiki per backend first, so PHP workers and the shared caches are warm, as on a
+        // farm that has been up for a while.
+        create_to_first_page(&farm, &admin, "warm-sqlite", 1, "sqlite").await;
+        create_to_first_page(&farm, &admin, "warm-maria", 1, "mariadb").await;
+        wait_pool_full(&farm, &admin).await;
+        for (backend, baseline) in [("sqlite", &a_sqlite), ("mariadb", &a_maria)] {
+            let mut samples = create_to_first_page(&farm, &admin, &format!("lat-{backend}"), count, backend).await;
+            let s = stats(&format!("{label}, {backend}"), &mut samples);
+            println!(
+                "  {:<52} median {:>6.1}x faster than (a), p99 {:>6.1}x",
+                "",
+                baseline.median / s.median,
+                baseline.p99 / s.p99
+            );
+        }
+        cleanup_local_mariadb(&farm, &admin).await;
+    }
+}
+
+/// Deletes the farm's MariaDB wikis and templates from the shared server.
+async fn cleanup_local_mariadb(farm: &Farmd, admin: &str) {
+    let mut cursor = String::new();
+    loop {
+        let (_, page) = farm.get_json(admin, &format!("/api/v1/wikis?limit=500{cursor}")).await;
+        for wiki in page["wikis"].as_array().cloned().unwrap_or_default() {
+            if wiki["storage"]["backend"] == "mariadb" {
+                farm.delete(admin, &format!("/api/v1/wikis/{}", wiki["name"].as_str().unwrap_or(""))).await;
+            }
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => break,
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while farm.get_json(admin, "/api/v1/wikis?state=deleting&limit=1").await.1["wikis"]
+        .as_array()
+        .is_some_and(|l| !l.is_empty())
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Pool entries and templates go with the farm: drop them directly.
+    for key in farm.pool_keys().await {
+        local_mariadb(&format!("DROP DATABASE IF EXISTS `wiki_{key}`; DROP USER IF EXISTS 'wiki_{key}'@'%'"));
+    }
+    farm.drop_templates_on_local_mariadb();
+}
+
+async fn bulk_section(count: usize) {
+    println!("\n== bulk creation: {count} wikis per backend, submitted in batches of 100, until all are active");
+    let mut farm = Farmd::new_on(ControlStore::Sqlite, &[], Some(&mariadb_config(0, 0)));
+    farm.spawn();
+    farm.wait_healthy().await;
+    let admin = farm.token("bench", "admin");
+    // Templates first, so the figure is about wikis, not the one-off installer run.
+    create_to_first_page(&farm, &admin, "warm-sqlite", 1, "sqlite").await;
+    create_to_first_page(&farm, &admin, "warm-maria", 1, "mariadb").await;
+    for (backend, target) in [("sqlite", 20.0), ("mariadb", 5.0)] {
+        let started = Instant::now();
+        let names: Vec<String> = (0..count).map(|i| format!("bulk-{backend}-{i}")).collect();
+        for chunk in names.chunks(100) {
+            let rows: Vec<Value> =
+                chunk.iter().map(|n| json!({"name": n, "sitename": n, "backend": backend})).collect();
+            let response = farm
+                .http
+                .post(farm.url("/api/v1/wiki-batches"))
+                .bearer_auth(&admin)
+                .json(&json!({"wikis": rows}))
+                .send()
+                .await
+                .expect("send");
+            let body: Value = response.json().await.expect("json");
+            assert_eq!(body["created"].as_u64(), Some(chunk.len() as u64), "{body}");
+        }
+        let submitted = started.elapsed();
+        let deadline = Instant::now() + Duration::from_secs(1800);
+        loop {
+            let (_, page) = farm.get_json(&admin, "/api/v1/wikis?state=provisioning&limit=1").await;
+            if page["wikis"].as_array().is_some_and(|l| l.is_empty()) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "bulk never finished");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let total = started.elapsed();
+        let rate = count as f64 / total.as_secs_f64();
+        println!(
+            "  {backend:<8} submitted in {:>6.1} s, all active after {:>6.1} s: {rate:>6.1} wikis/s (target {target}: {:.1}x)",
+            submitted.as_secs_f64(),
+            total.as_secs_f64(),
+            rate / target
+        );
+    }
+    cleanup_local_mariadb(&farm, &admin).await;
+}
+
+async fn registry_section(count: usize) {
+    println!("\n== API at {count} registered wikis");
+    let mut farm = Farmd::new_on(ControlStore::Sqlite, &[("FARM_PHP_WORKERS", "1")], None);
+    std::fs::create_dir_all(&farm.data_dir).expect("data dir");
+    let started = Instant::now();
+    let output = Command::new(env!("CARGO_BIN_EXE_farmd"))
+        .args(["registry", "seed", "--count", &count.to_string()])
+        .env("FARM_DATA_DIR", &farm.data_dir)
+        .output()
+        .expect("seed");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    println!(
+        "  registered {count} placeholder wikis in {:.1} s (farmd registry seed)",
+        started.elapsed().as_secs_f64()
+    );
+    let started = Instant::now();
+    farm.spawn();
+    farm.wait_healthy().await;
+    println!("  start-up to healthy: {:.0} ms (includes building the SQLite template)", ms(started.elapsed()));
+    let admin = farm.token("bench", "admin");
+    let member = farm.token("owner7", "member");
+
+    let mut seed = 0x2545_f491_u64;
+    let mut next = |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    let mut get = Vec::new();
+    for _ in 0..2000 {
+        let path = format!("/api/v1/wikis/seed-{}", next(count));
+        let started = Instant::now();
+        let (status, _) = farm.get_json(&admin, &path).await;
+        get.push(started.elapsed());
+        assert_eq!(status, 200);
+    }
+    let g = stats("GET /api/v1/wikis/{name}", &mut get);
+    let mut list = Vec::new();
+    for _ in 0..500 {
+        let path = format!("/api/v1/wikis?limit=50&cursor={}", next(count));
+        let started = Instant::now();
+        let (status, page) = farm.get_json(&admin, &path).await;
+        list.push(started.elapsed());
+        assert_eq!(status, 200);
+        assert!(page["wikis"].as_array().is_some_and(|l| !l.is_empty()));
+    }
+    let l = stats("GET /api/v1/wikis?limit=50&cursor=… (admin)", &mut list);
+    let mut filtered = Vec::new();
+    for i in 0..500 {
+        let (token, path) = if i % 2 == 0 {
+            (&member, "/api/v1/wikis?limit=50".to_owned())
+        } else {
+            (&admin, format!("/api/v1/wikis?limit=50&state=active&owner=owner{}", next(1000)))
+        };
+        let started = Instant::now();
+        let (status, page) = farm.get_json(token, &path).await;
+        filtered.push(started.elapsed());
+        assert_eq!(status, 200);
+        assert!(page["wikis"].as_array().is_some_and(|l| !l.is_empty()), "{path}");
+    }
+    let f = stats("GET /api/v1/wikis filtered by owner and state", &mut filtered);
+    let peak = farm.peak_memory_kib().unwrap_or(0);
+    println!("  farmd peak memory (VmHWM): {:.1} MB", peak as f64 / 1024.0);
+    println!(
+        "  targets: get p99 <= 5 ms ({:.1}x margin), peak memory <= 150 MB ({:.1}x margin); list p99 {:.1} ms, filtered p99 {:.1} ms",
+        5.0 / g.p99,
+        150.0 * 1024.0 / peak.max(1) as f64,
+        l.p99,
+        f.p99
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let sections = std::env::var("SECTIONS").unwrap_or_else(|_| "latency,bulk,registry".into());
+    println!(
+        "instant wikis on {} cores (MediaWiki {MEDIAWIKI_DIR}, MariaDB {LOCAL_MARIADB})",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    if sections.contains("latency") {
+        latency_section(env_number("WIKIS", 50)).await;
+    }
+    if sections.contains("bulk") {
+        bulk_section(env_number("BULK", 500)).await;
+    }
+    if sections.contains("registry") {
+        registry_section(env_number("REGISTRY", 100_000)).await;
+    }
+}
