@@ -16,7 +16,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::config::Backend;
 use crate::domain::{LanguageCode, ResourceKey, Sitename, WikiName, WikiState};
@@ -207,8 +207,10 @@ async fn provision(farm: &Farm, wiki: &WikiRecord) -> anyhow::Result<()> {
         if current.state() != WikiState::Provisioning {
             return Ok(());
         }
+        let started = std::time::Instant::now();
         run_step(farm, &current, &parsed, step).await.with_context(|| format!("step {}", step.as_str()))?;
         farm.store.mark_step_done(wiki.id, step.as_str()).await?;
+        debug!(wiki = %wiki.label, step = step.as_str(), elapsed_us = started.elapsed().as_micros() as u64, "step done");
         if step == Step::Database {
             farm.store.clear_owner_password_hash(wiki.id).await?;
         }
