@@ -88,6 +88,22 @@ async fn wikis_take_pooled_databases_and_the_pool_refills() {
     let databases = query_strings(&server.admin_url, "SHOW DATABASES LIKE 'wiki\\_%'").await;
     assert_eq!(databases.len(), 3, "one wiki and two pooled: {databases:?}");
 
+    // The same levels for Prometheus.
+    let metrics = farm.http.get(farm.url("/metrics")).send().await.expect("metrics").text().await.expect("text");
+    let line = |name: &str, labels: &[&str]| {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(&format!("{name}{{")) && labels.iter().all(|x| l.contains(x)))
+            .map(str::to_owned)
+    };
+    let maria_ready = line("farm_pool_ready", &["backend=\"mariadb\"", "server=\"pooled\""]).expect("pool metric");
+    assert!(maria_ready.ends_with(" 2"), "{maria_ready}");
+    let sqlite_ready = line("farm_pool_ready", &["backend=\"sqlite\""]).expect("pool metric");
+    assert!(sqlite_ready.ends_with(" 3"), "{sqlite_ready}");
+    assert!(line("farm_wikis", &["state=\"active\""]).expect("wikis metric").ends_with(" 6"), "{metrics}");
+    assert!(line("farm_database_server_up", &["server=\"pooled\""]).expect("up metric").ends_with(" 1"));
+    assert!(metrics.contains("# HELP farm_pool_ready"), "metrics carry help text");
+
     // A kill -9 while the pool refills leaves nothing half-built behind.
     for i in 0..3 {
         farm.create_wiki(&member, json!({"name": format!("drain-{i}"), "sitename": "D"})).await;

@@ -4,6 +4,7 @@
 mod error;
 mod extract;
 mod health;
+mod metrics;
 mod proxy;
 mod servers;
 mod wikis;
@@ -45,6 +46,7 @@ pub fn build_router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(state.farm.config.max_body_bytes))
         .merge(wikis::bulk_router().layer(DefaultBodyLimit::max(BULK_BODY_LIMIT)))
         .merge(health::router())
+        .merge(metrics::router())
         .merge(farm_web::router())
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async {

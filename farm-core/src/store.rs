@@ -510,6 +510,11 @@ impl Store {
         Ok(sqlx::query_as("SELECT resource_key, state FROM wikis").fetch_all(&self.read).await?)
     }
 
+    /// Wikis per state (for metrics).
+    pub async fn wiki_counts_by_state(&self) -> Result<Vec<(String, i64)>, FarmError> {
+        Ok(sqlx::query_as("SELECT state, COUNT(*) FROM wikis GROUP BY state").fetch_all(&self.read).await?)
+    }
+
     /// Live wikis per database server (for placement and the servers view).
     pub async fn wiki_counts_by_server(&self) -> Result<Vec<(String, i64)>, FarmError> {
         Ok(sqlx::query_as(

@@ -1,0 +1,63 @@
+//! `GET /metrics`: Prometheus text format, `farm_`-prefixed. Gauges are read from the farm
+//! at scrape time (the registry, the pool, the servers), so nothing here can drift.
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use prometheus::{Encoder, IntGaugeVec, Opts, Registry, TextEncoder};
+
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/metrics", get(metrics))
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> prometheus::Result<IntGaugeVec> {
+    let gauge = IntGaugeVec::new(Opts::new(name, help), labels)?;
+    registry.register(Box::new(gauge.clone()))?;
+    Ok(gauge)
+}
+
+async fn gather(state: &AppState) -> anyhow::Result<String> {
+    let farm = &state.farm;
+    let registry = Registry::new();
+    let wikis = gauge(&registry, "farm_wikis", "Wikis in the registry, by state.", &["state"])?;
+    for (wiki_state, count) in farm.store.wiki_counts_by_state().await? {
+        wikis.with_label_values(&[wiki_state.as_str()]).set(count);
+    }
+    let labels = ["backend", "server", "language"];
+    let ready = gauge(&registry, "farm_pool_ready", "Databases ready in the warm pool.", &labels)?;
+    let filling = gauge(&registry, "farm_pool_filling", "Databases being built for the warm pool.", &labels)?;
+    let wanted = gauge(&registry, "farm_pool_wanted", "Databases the warm pool keeps ready.", &labels)?;
+    for level in farm_core::pool::levels(farm).await? {
+        let values = [level.backend.as_str(), level.server.as_deref().unwrap_or(""), level.language.as_str()];
+        ready.with_label_values(&values).set(level.ready);
+        filling.with_label_values(&values).set(level.filling);
+        wanted.with_label_values(&values).set(i64::try_from(level.wanted).unwrap_or(i64::MAX));
+    }
+    let up = gauge(&registry, "farm_database_server_up", "1 when the MariaDB server answers.", &["server"])?;
+    let draining =
+        gauge(&registry, "farm_database_server_draining", "1 when the server takes no new wikis.", &["server"])?;
+    for server in farm.db_servers.all() {
+        up.with_label_values(&[server.name()]).set(i64::from(server.is_healthy()));
+        draining.with_label_values(&[server.name()]).set(i64::from(server.config.draining));
+    }
+    let php = prometheus::IntGauge::new("farm_php_servers_ready", "PHP servers ready to serve wikis.")?;
+    registry.register(Box::new(php.clone()))?;
+    php.set(farm.php_servers().map_or(0, |s| s.ready_count() as i64));
+    let mut out = Vec::new();
+    TextEncoder::new().encode(&registry.gather(), &mut out)?;
+    Ok(String::from_utf8(out)?)
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    match gather(&state).await {
+        Ok(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response(),
+        Err(err) => {
+            tracing::error!(error = %format!("{err:#}"), "cannot gather metrics");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
