@@ -21,6 +21,9 @@ use crate::fsutil::remove_dir_all_if_exists;
 use crate::mariadb::{DbPassword, DbServer};
 use crate::store::PoolSlot;
 
+/// How long after a claim the pool waits before it refills.
+const REFILL_DELAY: Duration = Duration::from_millis(300);
+
 /// One place the pool keeps databases: a backend and, for MariaDB, a server.
 struct Target {
     backend: Backend,
@@ -132,7 +135,14 @@ pub async fn run(farm: Arc<Farm>, shutdown: CancellationToken) {
             continue;
         }
         tokio::select! {
-            _ = farm.pool_wakeup().notified() => {}
+            _ = farm.pool_wakeup().notified() => {
+                // Let a burst of creations finish first: refilling competes with them for the
+                // same disk and cores, and the pool has entries to spare.
+                tokio::select! {
+                    _ = tokio::time::sleep(REFILL_DELAY) => {}
+                    _ = shutdown.cancelled() => {}
+                }
+            }
             _ = tokio::time::sleep(Duration::from_secs(10)) => {}
             _ = shutdown.cancelled() => {}
         }
