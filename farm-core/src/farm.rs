@@ -15,6 +15,7 @@ use crate::domain::{Actor, LanguageCode, Languages, NamePolicy, ResourceKey, Sit
 use crate::error::FarmError;
 use crate::layout::Layout;
 use crate::mariadb::{DbPassword, DbServer, DbServers, Ident, ServerStatus};
+use crate::mediawiki::password::PasswordStock;
 use crate::mediawiki::sqlite::SqliteTemplate;
 use crate::mediawiki::{self, Codebase, WikiUrls};
 use crate::php::{Php, PhpServers};
@@ -46,6 +47,8 @@ pub struct Farm {
     php_servers: OnceLock<Arc<PhpServers>>,
     pipeline_wakeup: Notify,
     pool_wakeup: Notify,
+    /// Initial passwords hashed ahead of demand (PBKDF2 is the costliest part of a creation).
+    pub password_stock: PasswordStock,
     pipeline_running: AtomicBool,
 }
 
@@ -128,6 +131,7 @@ impl Farm {
             php_servers: OnceLock::new(),
             pipeline_wakeup: Notify::new(),
             pool_wakeup: Notify::new(),
+            password_stock: PasswordStock::default(),
             pipeline_running: AtomicBool::new(false),
         })
     }
@@ -230,11 +234,10 @@ impl Farm {
         if self.store.wiki_by_name(name.as_str()).await?.is_some() {
             return Err(FarmError::NameTaken(name.to_string()));
         }
-        let password = crate::secrets::random_password(INITIAL_PASSWORD_LEN);
-        let to_hash = password.clone();
-        let password_hash = tokio::task::spawn_blocking(move || mediawiki::password::hash(to_hash.expose()))
-            .await
-            .context("hashing the initial password")?;
+        let (password, password_hash) = match self.password_stock.take() {
+            Some(prepared) => prepared,
+            None => PasswordStock::prepare(INITIAL_PASSWORD_LEN).await?,
+        };
         let key = ResourceKey::generate();
         let (db_server, db_password_sealed) = match backend {
             Backend::Sqlite => (None, None),
@@ -326,6 +329,11 @@ impl Farm {
             Ok((view, password)) => BulkOutcome::Created(view, password),
             Err(err) => BulkOutcome::Refused(err),
         }
+    }
+
+    /// Keeps [`Farm::password_stock`] filled until `shutdown`.
+    pub async fn stock_passwords(self: Arc<Self>, shutdown: tokio_util::sync::CancellationToken) {
+        self.password_stock.run(INITIAL_PASSWORD_LEN, shutdown).await;
     }
 
     /// Whether the warm pool keeps databases for `backend`.

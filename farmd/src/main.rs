@@ -181,6 +181,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tasks.spawn(prepare_template(farm.clone(), shutdown.clone()));
     tasks.spawn(provision::run(farm.clone(), shutdown.clone()));
     tasks.spawn(pool::run(farm.clone(), shutdown.clone()));
+    tasks.spawn(farm.clone().stock_passwords(shutdown.clone()));
     tokio::spawn(cancel_on_signal(shutdown.clone()));
 
     info!(
