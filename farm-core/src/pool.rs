@@ -21,8 +21,25 @@ use crate::fsutil::remove_dir_all_if_exists;
 use crate::mariadb::{DbPassword, DbServer};
 use crate::store::PoolSlot;
 
-/// How long after a claim the pool waits before it refills.
-const REFILL_DELAY: Duration = Duration::from_millis(300);
+/// Refilling waits until no wiki has claimed an entry for this long: building a database
+/// competes with new wikis for the same disks and cores, and the pool is there to absorb a
+/// burst. A pool below a quarter of its size refills at once.
+const REFILL_QUIET: Duration = Duration::from_secs(1);
+
+async fn wait_for_quiet(farm: &Farm, shutdown: &CancellationToken) {
+    loop {
+        let running_low =
+            levels(farm).await.map(|levels| levels.iter().any(|l| (l.ready as usize) * 4 < l.wanted)).unwrap_or(true);
+        if running_low {
+            return;
+        }
+        tokio::select! {
+            _ = farm.pool_wakeup().notified() => {}
+            _ = tokio::time::sleep(REFILL_QUIET) => return,
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}
 
 /// One place the pool keeps databases: a backend and, for MariaDB, a server.
 struct Target {
@@ -135,14 +152,7 @@ pub async fn run(farm: Arc<Farm>, shutdown: CancellationToken) {
             continue;
         }
         tokio::select! {
-            _ = farm.pool_wakeup().notified() => {
-                // Let a burst of creations finish first: refilling competes with them for the
-                // same disk and cores, and the pool has entries to spare.
-                tokio::select! {
-                    _ = tokio::time::sleep(REFILL_DELAY) => {}
-                    _ = shutdown.cancelled() => {}
-                }
-            }
+            _ = farm.pool_wakeup().notified() => wait_for_quiet(&farm, &shutdown).await,
             _ = tokio::time::sleep(Duration::from_secs(10)) => {}
             _ = shutdown.cancelled() => {}
         }
