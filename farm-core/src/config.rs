@@ -189,7 +189,7 @@ impl Default for Config {
             php_workers: 4,
             database_url: None,
             reserved_names: DEFAULT_RESERVED_NAMES.iter().map(|s| s.to_string()).collect(),
-            provision_workers: 4,
+            provision_workers: 2,
             provision_max_attempts: 5,
             max_body_bytes: 64 * 1024,
             deleted_name_retention: Duration::from_secs(30 * 24 * 3600),
