@@ -4,6 +4,40 @@
 
 mod common;
 
+#[tokio::test]
+async fn a_php_server_that_dies_is_restarted() {
+    let farm = Farmd::start_on(ControlStore::Sqlite, &[]).await;
+    let token = farm.token("fay", "member");
+    farm.create_wiki(&token, json!({"name": "sturdy", "sitename": "Sturdy"})).await;
+    farm.wait_for_state(&token, "sturdy", &["active"]).await;
+    let servers: Vec<i32> = processes_mentioning(&farm.data_dir.join("mediawiki/router.php").to_string_lossy())
+        .into_iter()
+        .filter_map(|(pid, cmdline)| cmdline.contains(" -S ").then_some(pid))
+        .collect();
+    assert_eq!(servers.len(), 2, "the harness runs two PHP servers");
+    for pid in &servers {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), nix::sys::signal::Signal::SIGKILL).expect("kill php");
+    }
+    // Both come back (new processes) and the wiki is served again.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let health: serde_json::Value =
+            farm.http.get(farm.url("/healthz")).send().await.expect("health").json().await.expect("json");
+        let (status, _) = farm.wiki_client("sturdy").get("/index.php?title=Main_Page").await;
+        if health["checks"]["php_servers"]["ready"] == 2 && status == 200 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "PHP servers were not restarted: {health}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let again: Vec<i32> = processes_mentioning(&farm.data_dir.join("mediawiki/router.php").to_string_lossy())
+        .into_iter()
+        .filter_map(|(pid, cmdline)| cmdline.contains(" -S ").then_some(pid))
+        .collect();
+    assert_eq!(again.len(), 2);
+    assert!(again.iter().all(|pid| !servers.contains(pid)), "new processes replaced the killed ones");
+}
+
 on_both_stores!(
     a_created_wiki_is_served_editable_and_isolated,
     deleting_a_wiki_removes_it_and_keeps_its_name_taken,
@@ -158,7 +192,7 @@ async fn deleting_a_wiki_removes_it_and_keeps_its_name_taken(store: ControlStore
 }
 
 /// Processes whose command line mentions `needle` (to find PHP servers left behind).
-fn processes_mentioning(needle: &str) -> Vec<String> {
+fn processes_mentioning(needle: &str) -> Vec<(i32, String)> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
         if !entry.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
@@ -167,7 +201,8 @@ fn processes_mentioning(needle: &str) -> Vec<String> {
         if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
             let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
             if cmdline.contains(needle) {
-                found.push(cmdline);
+                let pid = entry.file_name().to_string_lossy().parse().unwrap_or(0);
+                found.push((pid, cmdline));
             }
         }
     }
