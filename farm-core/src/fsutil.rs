@@ -12,7 +12,9 @@ use std::path::Path;
 pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
     let dir = path.parent().ok_or_else(|| io::Error::other("path has no parent directory"))?;
     let file_name = path.file_name().ok_or_else(|| io::Error::other("path has no file name"))?;
-    let tmp = dir.join(format!(".{}.tmp-{}", file_name.to_string_lossy(), crate::secrets::random_hex(4)));
+    let prefix = format!(".{}.tmp-", file_name.to_string_lossy());
+    remove_stale_temporaries(dir, &prefix)?;
+    let tmp = dir.join(format!("{prefix}{}", crate::secrets::random_hex(4)));
     let result = (|| {
         let mut file = OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
         file.write_all(contents)?;
@@ -24,6 +26,19 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// Removes temporary files that a crash left behind for the same target (names starting
+/// with `prefix`). Safe because one daemon owns the data directory and no two tasks write the
+/// same target at once.
+pub fn remove_stale_temporaries(dir: &Path, prefix: &str) -> io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_name().to_string_lossy().starts_with(prefix) {
+            remove_file_if_exists(&entry.path())?;
+        }
+    }
+    Ok(())
 }
 
 /// Makes a rename or a new entry in `dir` durable.
@@ -92,6 +107,21 @@ mod tests {
         assert_eq!(fs::read(&path).expect("read"), b"two");
         assert_eq!(fs::metadata(&path).expect("meta").permissions().mode() & 0o777, 0o600);
         assert_eq!(fs::read_dir(dir.path()).expect("ls").count(), 1, "no temporary files left");
+    }
+
+    #[test]
+    fn a_temporary_file_left_by_a_crash_goes_with_the_next_write() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("LocalSettings.php");
+        fs::write(dir.path().join(".LocalSettings.php.tmp-deadbeef"), b"half").expect("stale");
+        fs::write(dir.path().join(".other.php.tmp-deadbeef"), b"not ours").expect("other");
+        write_atomic(&path, b"whole", 0o640).expect("write");
+        let mut names: Vec<String> = fs::read_dir(dir.path())
+            .expect("ls")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, [".other.php.tmp-deadbeef", "LocalSettings.php"]);
     }
 
     #[test]

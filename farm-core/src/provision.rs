@@ -370,7 +370,9 @@ fn link_host(layout: &Layout, name: &WikiName, key: &ResourceKey) -> anyhow::Res
     if std::fs::read_link(&link).ok().as_deref() == Some(target.as_path()) {
         return Ok(());
     }
-    let tmp = layout.hosts_dir().join(format!(".{name}.tmp-{}", crate::secrets::random_hex(4)));
+    let prefix = format!(".{name}.tmp-");
+    crate::fsutil::remove_stale_temporaries(&layout.hosts_dir(), &prefix)?;
+    let tmp = layout.hosts_dir().join(format!("{prefix}{}", crate::secrets::random_hex(4)));
     std::os::unix::fs::symlink(&target, &tmp)?;
     std::fs::rename(&tmp, &link)?;
     sync_dir(&layout.hosts_dir())?;
@@ -397,6 +399,8 @@ async fn teardown(farm: &Farm, wiki: &WikiRecord) -> anyhow::Result<()> {
             remove_file_if_exists(&link)?;
             sync_dir(&layout.hosts_dir())?;
         }
+        // A link being made when the daemon died (the wiki still holds its name, so it is ours).
+        crate::fsutil::remove_stale_temporaries(&layout.hosts_dir(), &format!(".{name}.tmp-"))?;
     }
     if Backend::parse(&wiki.backend) == Some(Backend::Mariadb) && wiki.db_server.is_some() {
         assigned_server(farm, wiki)?.drop_wiki(&key).await?;
