@@ -91,6 +91,7 @@ async fn bad_input_gets_a_clear_4xx_and_changes_nothing(store: ControlStore) {
         .await
         .expect("send");
     assert_eq!(response.status(), 413);
+    assert_eq!(response.headers().get("connection").map(|v| v.as_bytes()), Some(&b"close"[..]));
     assert_error_shape(&response.json().await.expect("json"), "body_too_large");
 
     // Bad query parameters and unknown routes use the same shape.
