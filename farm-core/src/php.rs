@@ -39,12 +39,6 @@ impl Php {
         cmd
     }
 
-    /// Runs `maintenance/{script}` with `args` through the farm's entry file; an error
-    /// carries the script's output.
-    pub async fn run_maintenance(&self, script: &str, args: &[&str]) -> anyhow::Result<String> {
-        self.run_with_config(&self.entry_file, script, args).await
-    }
-
     /// Runs `maintenance/{script}` with another `MW_CONFIG_FILE` (the installer needs one
     /// that does not exist; templates use the installer's own).
     pub async fn run_with_config(&self, config_file: &Path, script: &str, args: &[&str]) -> anyhow::Result<String> {
@@ -141,10 +135,6 @@ impl PhpServers {
 
     pub fn ready_count(&self) -> usize {
         self.servers.iter().filter(|s| s.ready.load(Ordering::Relaxed)).count()
-    }
-
-    pub fn total(&self) -> usize {
-        self.servers.len()
     }
 
     /// The ready server with the fewest requests in flight.

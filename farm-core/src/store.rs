@@ -505,11 +505,6 @@ impl Store {
         Ok(result.rows_affected())
     }
 
-    /// Every resource key the registry knows, whatever the state (for orphan checks).
-    pub async fn all_resource_keys(&self) -> Result<Vec<(String, String)>, FarmError> {
-        Ok(sqlx::query_as("SELECT resource_key, state FROM wikis").fetch_all(&self.read).await?)
-    }
-
     /// Wikis per state (for metrics).
     pub async fn wiki_counts_by_state(&self) -> Result<Vec<(String, i64)>, FarmError> {
         Ok(sqlx::query_as("SELECT state, COUNT(*) FROM wikis GROUP BY state").fetch_all(&self.read).await?)
