@@ -90,6 +90,11 @@ wfLoadSkin( 'MinervaNeue' );
 require "$farmWikiDir/LocalSettings.php";
 require "$farmWikiDir/secrets.php";
 
+## A locked wiki (an expired sandbox) is served read-only; farmd writes and removes the marker.
+if ( is_file( "$farmWikiDir/read-only" ) ) {
+	$wgReadOnly = 'This wiki has expired and is read-only. Ask the farm\'s administrators to keep it.';
+}
+
 ## What the SQLite installer adds to LocalSettings.php, rebuilt from the shard's values so
 ## every file stays in the wiki's own db/ directory. Frequently written data goes to side
 ## files to keep writers off the main database's lock.

@@ -47,6 +47,10 @@ impl ApiError {
                 FarmError::NameTaken(_) => (StatusCode::CONFLICT, "name_taken", err.to_string(), Some("name")),
                 FarmError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", err.to_string(), None),
                 FarmError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", err.to_string(), None),
+                FarmError::Denied { code, message } => (StatusCode::FORBIDDEN, code, message.clone(), None),
+                FarmError::Taken { field, code, message } => (StatusCode::CONFLICT, code, message.clone(), Some(field)),
+                FarmError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", err.to_string(), None),
+                FarmError::BadCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials", err.to_string(), None),
                 FarmError::Conflict(_) => (StatusCode::CONFLICT, "conflict", err.to_string(), None),
                 FarmError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", err.to_string(), None),
                 FarmError::Internal(_) => {
@@ -82,6 +86,9 @@ impl IntoResponse for ApiError {
         let mut response = (status, Json(Body { error: Detail { code, message, field } })).into_response();
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+        }
+        if let ApiError::Farm(FarmError::RateLimited { retry_after_secs }) = &self {
+            response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(*retry_after_secs));
         }
         if status == StatusCode::PAYLOAD_TOO_LARGE {
             // The rest of the body was never read: the connection cannot carry another request.

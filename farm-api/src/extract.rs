@@ -1,13 +1,23 @@
-//! Extractors whose rejections use the API's error shape, and the authenticated caller.
+//! Extractors whose rejections use the API's error shape, the authenticated caller and the
+//! client's address.
 
-use axum::extract::{FromRequest, FromRequestParts};
-use axum::http::header::AUTHORIZATION;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts};
+use axum::http::header::{AUTHORIZATION, COOKIE};
 use axum::http::request::Parts;
-use farm_core::auth::TokenError;
+use axum::http::Method;
+use farm_core::accounts::{AuthError, Session};
 use farm_core::domain::Actor;
+use farm_core::ratelimit::Source;
 
 use crate::error::ApiError;
 use crate::AppState;
+
+/// The portal's session cookie (it holds the same kind of token as `Authorization: Bearer`).
+pub const SESSION_COOKIE: &str = "farm_session";
+/// Header that cookie-authenticated state-changing requests must carry (CSRF protection).
+pub const CSRF_HEADER: &str = "x-csrf-token";
 
 #[derive(FromRequest)]
 #[from_request(via(axum::Json), rejection(ApiError))]
@@ -21,33 +31,104 @@ pub struct ApiQuery<T>(pub T);
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct ApiPath<T>(pub T);
 
-/// The caller, from `Authorization: Bearer <token>`.
+/// The caller, from `Authorization: Bearer <token>` or the portal's session cookie.
 pub struct Caller(pub Actor);
 
-impl FromRequestParts<AppState> for Caller {
-    type Rejection = ApiError;
+/// The caller with their session (for logout).
+pub struct CurrentSession(pub Session);
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let header = parts.headers.get(AUTHORIZATION).ok_or(ApiError::Unauthorized {
-            code: "unauthorized",
-            message: "this call needs an Authorization: Bearer token",
-        })?;
+/// The token of a request, and whether it came in a cookie.
+fn presented_token(parts: &Parts) -> Result<(String, bool), ApiError> {
+    if let Some(header) = parts.headers.get(AUTHORIZATION) {
         let token = header
             .to_str()
             .ok()
             .and_then(|value| value.split_once(' '))
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim())
+            .map(|(_, token)| token.trim().to_owned())
             .ok_or(ApiError::Unauthorized {
                 code: "unauthorized",
                 message: "the Authorization header must be Bearer <token>",
             })?;
-        state.farm.tokens.verify(token).map(Caller).map_err(|err| match err {
-            TokenError::Expired => ApiError::Unauthorized { code: "token_expired", message: "the token has expired" },
-            TokenError::Invalid => ApiError::Unauthorized {
-                code: "invalid_token",
-                message: "the token is malformed or not signed by this farm",
-            },
-        })
+        return Ok((token, false));
+    }
+    let from_cookie = parts
+        .headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == SESSION_COOKIE)
+        .map(|c| c.value().to_owned());
+    match from_cookie {
+        Some(token) => Ok((token, true)),
+        None => Err(ApiError::Unauthorized {
+            code: "unauthorized",
+            message: "this call needs an Authorization: Bearer token (or a portal session)",
+        }),
+    }
+}
+
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<Session, ApiError> {
+    let (token, from_cookie) = presented_token(parts)?;
+    let session = state.farm.authenticate(&token).await.map_err(|err| match err {
+        AuthError::Expired => ApiError::Unauthorized { code: "token_expired", message: "the token has expired" },
+        AuthError::Invalid => ApiError::Unauthorized {
+            code: "invalid_token",
+            message: "the token is malformed or not signed by this farm",
+        },
+        AuthError::Revoked => {
+            ApiError::Unauthorized { code: "token_revoked", message: "the token was revoked (logged out)" }
+        }
+    })?;
+    // A cookie is sent by the browser whoever made the page: a state change needs proof that
+    // the page is ours (the CSRF token it got at login).
+    let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+    if from_cookie && !safe {
+        let expected = state.farm.tokens.csrf_token(&session.session_id);
+        let presented = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+        if presented.len() != expected.len() || !constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
+            return Err(ApiError::Request {
+                status: axum::http::StatusCode::FORBIDDEN,
+                code: "csrf_failed",
+                message: "a request authenticated by the session cookie needs the X-CSRF-Token header".into(),
+            });
+        }
+    }
+    Ok(session)
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(Caller(authenticate(parts, state).await?.actor))
+    }
+}
+
+impl FromRequestParts<AppState> for CurrentSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(CurrentSession(authenticate(parts, state).await?))
+    }
+}
+
+/// Where the request came from: the peer, or (from a trusted proxy) the last address the
+/// proxy added to `X-Forwarded-For`.
+pub struct Client(pub Source);
+
+impl FromRequestParts<AppState> for Client {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        let forwarded = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+        Ok(Client(Source::of_request(peer, forwarded, &state.farm.config.trusted_proxies)))
     }
 }

@@ -26,6 +26,12 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<serde_json::
             "pipeline": readiness.pipeline,
             "php_servers": { "ready": readiness.php_servers_ready, "wanted": readiness.php_servers_wanted },
         },
+        // Mail does not decide readiness (a farm works without it), but operators should see it.
+        "details": {
+            "mail": if state.farm.mailer.is_on() { "on" } else { "off: no [smtp] configured" },
+            "mail_queued": state.farm.store.unsent_mail_count().await.ok(),
+            "policy": state.farm.config.policy,
+        },
     });
     (status, Json(body))
 }

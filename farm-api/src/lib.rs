@@ -1,11 +1,14 @@
 //! farmd's HTTP layer. It parses requests into domain calls on [`farm_core::Farm`] and turns
 //! the answers into JSON; no rule about wikis lives here.
 
+mod accounts;
+mod audit;
 mod error;
 mod extract;
 mod health;
 mod metrics;
 mod proxy;
+mod requests;
 mod servers;
 mod wikis;
 
@@ -38,11 +41,20 @@ impl AppState {
     }
 }
 
+impl axum::extract::FromRef<AppState> for Arc<Farm> {
+    fn from_ref(state: &AppState) -> Self {
+        state.farm.clone()
+    }
+}
+
 /// The whole application: wiki hosts to MediaWiki, everything else to the API and portal.
 pub fn build_router(state: AppState) -> Router {
     let api = Router::new()
         .merge(wikis::router())
         .merge(servers::router())
+        .merge(accounts::router())
+        .merge(requests::router())
+        .merge(audit::router())
         .layer(DefaultBodyLimit::max(state.farm.config.max_body_bytes))
         .merge(wikis::bulk_router().layer(DefaultBodyLimit::max(BULK_BODY_LIMIT)))
         .merge(health::router())
@@ -68,6 +80,32 @@ pub fn build_router(state: AppState) -> Router {
         }))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(RandomRequestId))
+}
+
+/// `limit` of a list call: 1 to 500, 50 when absent.
+pub(crate) fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
+    let limit = limit.unwrap_or(farm_core::farm::DEFAULT_PAGE_SIZE);
+    if limit == 0 || limit > farm_core::farm::MAX_PAGE_SIZE {
+        return Err(ApiError::Farm(farm_core::FarmError::invalid(
+            "limit",
+            "limit_out_of_range",
+            format!("limit must be between 1 and {}", farm_core::farm::MAX_PAGE_SIZE),
+        )));
+    }
+    Ok(limit)
+}
+
+/// `cursor` of a list call: the `next_cursor` of the previous page (an id).
+pub(crate) fn parse_cursor(cursor: Option<&str>) -> Result<Option<i64>, ApiError> {
+    cursor
+        .map(|c| {
+            c.parse::<i64>().ok().filter(|id| *id >= 0).ok_or_else(|| ApiError::Request {
+                status: StatusCode::BAD_REQUEST,
+                code: "invalid_cursor",
+                message: "cursor must be the next_cursor of a previous page".into(),
+            })
+        })
+        .transpose()
 }
 
 #[derive(Clone, Copy)]

@@ -12,11 +12,14 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller, Client};
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/wikis", get(list).post(create)).route("/api/v1/wikis/{name}", get(read).delete(delete))
+    Router::new()
+        .route("/api/v1/wikis", get(list).post(create))
+        .route("/api/v1/wikis/{name}", get(read).delete(delete))
+        .route("/api/v1/wikis/{name}/keep", post(keep))
 }
 
 /// Bulk creation has its own, larger body limit (a thousand rows).
@@ -49,6 +52,9 @@ struct WikiResource {
     activated_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     deleted_at: Option<String>,
+    /// Sandbox wikis: when they become read-only unless kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     failure: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -75,11 +81,18 @@ struct Storage {
     server: Option<String>,
 }
 
-/// The owner's credentials for the new wiki, shown once, to the creator only.
+/// The owner's credentials for the new wiki, shown once, to the creator only. Accounts with a
+/// password log in with it (no `password` here); others get a one-time initial password.
 #[derive(Serialize)]
 struct OwnerCredentials {
     username: String,
-    password: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    password: Option<String>,
+}
+
+fn owner_credentials(owner: &str, password: Option<farm_core::secrets::Secret>) -> OwnerCredentials {
+    let username = farm_core::domain::Username::parse(owner).map_or_else(|_| owner.to_owned(), |u| u.mediawiki_name());
+    OwnerCredentials { username, password: password.map(|p| p.expose().to_owned()) }
 }
 
 #[derive(Serialize)]
@@ -139,6 +152,7 @@ fn resource(state: &AppState, actor: &Actor, view: WikiView) -> WikiResource {
         updated_at: timestamp(record.updated_at),
         activated_at: record.activated_at.map(timestamp),
         deleted_at: record.deleted_at.map(timestamp),
+        expires_at: record.expires_at.map(timestamp),
         failure,
         progress,
         storage,
@@ -156,14 +170,14 @@ fn location(name: &str) -> HeaderMap {
 async fn create(
     State(state): State<AppState>,
     Caller(actor): Caller,
+    Client(source): Client,
     ApiJson(body): ApiJson<CreateBody>,
 ) -> Result<(StatusCode, HeaderMap, Json<Created>), ApiError> {
     let request =
         CreateWiki { name: body.name, sitename: body.sitename, language: body.language, backend: body.backend };
-    let (view, password) = state.farm.create_wiki(&actor, request).await?;
+    let (view, password) = state.farm.create_wiki(&actor, request, &source).await?;
     let headers = location(&view.record.label);
-    let credentials =
-        OwnerCredentials { username: actor.username.mediawiki_name(), password: password.expose().to_owned() };
+    let credentials = owner_credentials(&view.record.owner, password);
     let wiki = resource(&state, &actor, view);
     Ok((StatusCode::ACCEPTED, headers, Json(Created { wiki, owner_credentials: credentials })))
 }
@@ -180,10 +194,22 @@ async fn read(
 async fn delete(
     State(state): State<AppState>,
     Caller(actor): Caller,
+    Client(source): Client,
     ApiPath(name): ApiPath<String>,
 ) -> Result<(StatusCode, Json<WikiResource>), ApiError> {
-    let view = state.farm.delete_wiki(&actor, &name).await?;
+    let view = state.farm.delete_wiki(&actor, &name, &source).await?;
     Ok((StatusCode::ACCEPTED, Json(resource(&state, &actor, view))))
+}
+
+/// `POST /api/v1/wikis/{name}/keep`: a sandbox wiki becomes permanent (admins, reviewers).
+async fn keep(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Client(source): Client,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<WikiResource>, ApiError> {
+    let view = state.farm.keep_wiki(&actor, &name, &source).await?;
+    Ok(Json(resource(&state, &actor, view)))
 }
 
 #[derive(Deserialize)]
@@ -227,11 +253,13 @@ async fn list(
     let wiki_state = match params.state.as_deref() {
         None => None,
         Some(s) => Some(WikiState::parse(s).ok_or_else(|| {
-            bad_query("invalid_state", "state must be one of provisioning, active, failed, deleting, deleted")
+            bad_query("invalid_state", "state must be one of provisioning, active, locked, failed, deleting, deleted")
         })?),
     };
-    if params.owner.is_some() && !actor.is_admin() {
-        return Err(ApiError::Farm(farm_core::FarmError::Forbidden("only admins may list other owners' wikis")));
+    if params.owner.is_some() && !actor.is_staff() {
+        return Err(ApiError::Farm(farm_core::FarmError::Forbidden(
+            "only admins and reviewers may list other owners' wikis",
+        )));
     }
     let page = state.farm.list_wikis(&actor, params.owner.as_deref(), wiki_state, after, params.limit).await?;
     Ok(Json(WikiList {
@@ -271,6 +299,7 @@ struct BatchResponse {
 async fn create_batch(
     State(state): State<AppState>,
     Caller(actor): Caller,
+    Client(source): Client,
     ApiJson(body): ApiJson<BatchBody>,
 ) -> Result<Json<BatchResponse>, ApiError> {
     let names: Vec<String> = body.wikis.iter().map(|w| w.name.clone()).collect();
@@ -279,17 +308,14 @@ async fn create_batch(
         .into_iter()
         .map(|w| CreateWiki { name: w.name, sitename: w.sitename, language: w.language, backend: w.backend })
         .collect();
-    let outcomes = state.farm.create_wikis(&actor, rows).await?;
+    let outcomes = state.farm.create_wikis(&actor, rows, &source).await?;
     let mut response =
         BatchResponse { created: 0, existing: 0, refused: 0, results: Vec::with_capacity(outcomes.len()) };
     for (name, outcome) in names.into_iter().zip(outcomes) {
         let result = match outcome {
             BulkOutcome::Created(view, password) => {
                 response.created += 1;
-                let credentials = OwnerCredentials {
-                    username: actor.username.mediawiki_name(),
-                    password: password.expose().to_owned(),
-                };
+                let credentials = owner_credentials(&view.record.owner, password);
                 BatchResult {
                     name,
                     status: "created",

@@ -1,14 +1,17 @@
 //! Bearer tokens: HS256 JWTs signed with a per-farm key that the daemon makes on first start
-//! and keeps in the data directory (mode 0600).
+//! and keeps in the data directory (mode 0600). A token names its session (`jti`); the
+//! session row in the control store decides whether it is still honoured (logout and revoke
+//! delete its power at once), and the account decides the role.
 
 use std::path::Path;
-use std::time::Duration;
 
+use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use sha2::Sha256;
 use time::OffsetDateTime;
 
-use crate::domain::{Actor, Role, Username};
+use crate::domain::Username;
 
 pub const SIGNING_KEY_FILE: &str = "signing.key";
 const ISSUER: &str = "farmd";
@@ -16,7 +19,6 @@ const ISSUER: &str = "farmd";
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
     sub: String,
-    role: Role,
     iss: String,
     iat: i64,
     exp: i64,
@@ -29,6 +31,15 @@ struct Claims {
 pub struct TokenKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
+    /// Derives per-session values (the portal's CSRF token) that only this farm can compute.
+    derive: Hmac<Sha256>,
+}
+
+/// What a valid signature vouches for: who, and which session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedToken {
+    pub subject: Username,
+    pub session_id: String,
 }
 
 impl std::fmt::Debug for TokenKeys {
@@ -51,36 +62,51 @@ impl TokenKeys {
     }
 
     pub fn from_secret(key: &[u8]) -> Self {
-        Self { encoding: EncodingKey::from_secret(key), decoding: DecodingKey::from_secret(key) }
+        Self {
+            encoding: EncodingKey::from_secret(key),
+            decoding: DecodingKey::from_secret(key),
+            derive: <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key")),
+        }
     }
 
-    pub fn issue(&self, subject: &Username, role: Role, ttl: Duration) -> anyhow::Result<String> {
-        let now = OffsetDateTime::now_utc().unix_timestamp();
-        let ttl = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
+    /// A token for `subject`'s session `session_id`, valid until `expires_at` (Unix time).
+    pub fn issue(&self, subject: &Username, session_id: &str, expires_at: i64) -> anyhow::Result<String> {
         let claims = Claims {
             sub: subject.as_str().to_owned(),
-            role,
             iss: ISSUER.into(),
-            iat: now,
-            exp: now.saturating_add(ttl),
-            jti: crate::secrets::random_hex(16),
+            iat: OffsetDateTime::now_utc().unix_timestamp(),
+            exp: expires_at,
+            jti: session_id.to_owned(),
         };
         Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?)
     }
 
+    /// The CSRF token of a portal session: a keyed hash of its id, so it needs no storage
+    /// and cannot be computed by anyone who does not hold the farm's key.
+    pub fn csrf_token(&self, session_id: &str) -> String {
+        let mut mac = self.derive.clone();
+        mac.update(b"csrf:");
+        mac.update(session_id.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
     /// Checks signature, algorithm (HS256 only: `none` and every other algorithm are refused),
     /// issuer and expiry, then the subject's syntax.
-    pub fn verify(&self, token: &str) -> Result<Actor, TokenError> {
+    pub fn verify(&self, token: &str) -> Result<VerifiedToken, TokenError> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[ISSUER]);
-        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        validation.set_required_spec_claims(&["exp", "iss", "sub", "jti"]);
         validation.leeway = 0;
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation).map_err(|e| match e.kind() {
             jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
             _ => TokenError::Invalid,
         })?;
-        let username = Username::parse(&data.claims.sub).map_err(|_| TokenError::Invalid)?;
-        Ok(Actor { username, role: data.claims.role })
+        let subject = Username::parse(&data.claims.sub).map_err(|_| TokenError::Invalid)?;
+        let jti = data.claims.jti;
+        if jti.is_empty() || jti.len() > 64 || !jti.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(TokenError::Invalid);
+        }
+        Ok(VerifiedToken { subject, session_id: jti })
     }
 }
 
@@ -101,30 +127,34 @@ mod tests {
         Username::parse("alice").expect("valid")
     }
 
+    fn in_a_minute() -> i64 {
+        OffsetDateTime::now_utc().unix_timestamp() + 60
+    }
+
     #[test]
     fn issued_tokens_verify() {
         let keys = TokenKeys::from_secret(&[7; 32]);
-        let token = keys.issue(&alice(), Role::Admin, Duration::from_secs(60)).expect("issue");
-        let actor = keys.verify(&token).expect("verifies");
-        assert_eq!(actor.username, alice());
-        assert_eq!(actor.role, Role::Admin);
+        let token = keys.issue(&alice(), "00ff", in_a_minute()).expect("issue");
+        let verified = keys.verify(&token).expect("verifies");
+        assert_eq!(verified, VerifiedToken { subject: alice(), session_id: "00ff".into() });
+        assert_ne!(keys.csrf_token("00ff"), keys.csrf_token("00fe"));
+        assert_ne!(keys.csrf_token("00ff"), TokenKeys::from_secret(&[8; 32]).csrf_token("00ff"));
     }
 
     #[test]
     fn expired_forged_and_unsigned_tokens_are_refused() {
         let keys = TokenKeys::from_secret(&[7; 32]);
-        let expired = keys.issue(&alice(), Role::Member, Duration::ZERO).expect("issue");
-        std::thread::sleep(Duration::from_millis(1100));
+        let expired = keys.issue(&alice(), "01", OffsetDateTime::now_utc().unix_timestamp() - 1).expect("issue");
         assert_eq!(keys.verify(&expired), Err(TokenError::Expired));
 
         let other = TokenKeys::from_secret(&[8; 32]);
-        let forged = other.issue(&alice(), Role::Admin, Duration::from_secs(60)).expect("issue");
+        let forged = other.issue(&alice(), "02", in_a_minute()).expect("issue");
         assert_eq!(keys.verify(&forged), Err(TokenError::Invalid));
 
         let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let header = engine.encode(r#"{"alg":"none","typ":"JWT"}"#);
         let payload = engine.encode(format!(
-            r#"{{"sub":"alice","role":"admin","iss":"farmd","iat":0,"exp":{},"jti":"x"}}"#,
+            r#"{{"sub":"alice","iss":"farmd","iat":0,"exp":{},"jti":"03"}}"#,
             OffsetDateTime::now_utc().unix_timestamp() + 600
         ));
         assert_eq!(keys.verify(&format!("{header}.{payload}.")), Err(TokenError::Invalid));
@@ -136,7 +166,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().expect("tempdir");
         let first = TokenKeys::load_or_create(dir.path()).expect("create");
-        let token = first.issue(&alice(), Role::Member, Duration::from_secs(60)).expect("issue");
+        let token = first.issue(&alice(), "04", in_a_minute()).expect("issue");
         let second = TokenKeys::load_or_create(dir.path()).expect("load");
         assert!(second.verify(&token).is_ok(), "the key survives a restart");
         let mode = std::fs::metadata(dir.path().join(SIGNING_KEY_FILE)).expect("meta").permissions().mode();

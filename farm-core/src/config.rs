@@ -9,6 +9,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::FarmMode;
 use crate::secrets::Secret;
 
 /// Names a wiki may never take, because the farm or its host uses them. Replaced (not
@@ -113,6 +114,149 @@ pub struct Config {
     pub pool_sqlite: usize,
     /// How many databases to keep built ahead of demand on each MariaDB server.
     pub pool_mariadb: usize,
+    /// The farm's name, as mail and the portal call it.
+    pub farm_name: String,
+    /// How members get wikis: `open` (at once, within quotas), `review` (requests go to a
+    /// queue) or `sandbox` (at once, but wikis expire unless kept).
+    pub policy: FarmMode,
+    /// The portal's public address, for links in mail (e.g. `https://wikis.example.org`).
+    /// Defaults to `{public_scheme}://{base_domain}:{public_port}`.
+    pub public_url: Option<String>,
+    /// Regular expressions (matched against the whole name) of wiki names nobody may take,
+    /// beside `reserved_names`.
+    pub deny_name_patterns: Vec<String>,
+    /// How long a portal login lasts.
+    #[serde(with = "humantime_serde")]
+    pub session_ttl: Duration,
+    /// How long an API token made by logging in lasts.
+    #[serde(with = "humantime_serde")]
+    pub api_token_ttl: Duration,
+    /// Addresses of reverse proxies in front of farmd; from them the client's address is taken
+    /// from `X-Forwarded-For` (for rate limits and the audit log).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// How often sandbox expiry, mail and housekeeping run.
+    #[serde(with = "humantime_serde")]
+    pub lifecycle_interval: Duration,
+    pub quotas: Quotas,
+    pub rate_limits: RateLimits,
+    pub sandbox: SandboxConfig,
+    /// Outgoing mail; without it mail is off (and `/healthz` says so).
+    pub smtp: Option<SmtpConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Quotas {
+    /// Most wikis one account may hold: live wikis plus open requests (admins and reviewers
+    /// are not limited).
+    pub max_wikis_per_account: u32,
+}
+
+impl Default for Quotas {
+    fn default() -> Self {
+        Self { max_wikis_per_account: 3 }
+    }
+}
+
+/// `count` actions per `per`, as a steady rate with bursts up to `count`. A count of 0 turns
+/// the limit off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limit {
+    pub count: u32,
+    #[serde(with = "humantime_serde")]
+    pub per: Duration,
+}
+
+impl Limit {
+    pub const fn new(count: u32, per_secs: u64) -> Self {
+        Self { count, per: Duration::from_secs(per_secs) }
+    }
+}
+
+/// Rate limits. "Per source" counts one client address; "per account" counts one account
+/// *from one address*, so that a flood against someone's account cannot lock them out.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimits {
+    pub signup_per_source: Limit,
+    pub login_per_source: Limit,
+    pub login_per_account: Limit,
+    pub password_reset_per_source: Limit,
+    pub password_reset_per_account: Limit,
+    pub create_per_source: Limit,
+    pub create_per_account: Limit,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            signup_per_source: Limit::new(10, 3600),
+            login_per_source: Limit::new(60, 600),
+            login_per_account: Limit::new(10, 600),
+            password_reset_per_source: Limit::new(10, 3600),
+            password_reset_per_account: Limit::new(3, 3600),
+            create_per_source: Limit::new(60, 3600),
+            create_per_account: Limit::new(20, 3600),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SandboxConfig {
+    /// How long a sandbox wiki lives before it is locked (read-only).
+    #[serde(with = "humantime_serde")]
+    pub lifetime: Duration,
+    /// How long before expiry each warning mail goes out.
+    pub warnings: Vec<humantime_serde::Serde<Duration>>,
+    /// How long a locked sandbox wiki stays before it is deleted.
+    #[serde(with = "humantime_serde")]
+    pub locked_for: Duration,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        const DAY: u64 = 24 * 3600;
+        Self {
+            lifetime: Duration::from_secs(30 * DAY),
+            warnings: vec![Duration::from_secs(7 * DAY).into(), Duration::from_secs(DAY).into()],
+            locked_for: Duration::from_secs(14 * DAY),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    pub host: String,
+    #[serde(default = "default_smtp_port")]
+    pub port: u16,
+    /// `none` (plain, for a relay on localhost), `starttls` or `tls` (implicit TLS).
+    #[serde(default = "default_smtp_tls")]
+    pub tls: SmtpTls,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<Secret>,
+    /// The sender, e.g. `Wiki farm <wikis@example.org>`.
+    pub from: String,
+}
+
+fn default_smtp_port() -> u16 {
+    587
+}
+
+fn default_smtp_tls() -> SmtpTls {
+    SmtpTls::Starttls
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    None,
+    Starttls,
+    Tls,
 }
 
 /// Where a wiki's database lives.
@@ -199,6 +343,18 @@ impl Default for Config {
             database_servers: Vec::new(),
             pool_sqlite: 4,
             pool_mariadb: 0,
+            farm_name: "Wiki farm".into(),
+            policy: FarmMode::Open,
+            public_url: None,
+            deny_name_patterns: Vec::new(),
+            session_ttl: Duration::from_secs(7 * 24 * 3600),
+            api_token_ttl: Duration::from_secs(30 * 24 * 3600),
+            trusted_proxies: Vec::new(),
+            lifecycle_interval: Duration::from_secs(60),
+            quotas: Quotas::default(),
+            rate_limits: RateLimits::default(),
+            sandbox: SandboxConfig::default(),
+            smtp: None,
         }
     }
 }
@@ -274,6 +430,26 @@ impl Config {
                 || server.wiki_user_host.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:%".contains(&b));
             if !host_ok || server.wiki_user_host.is_empty() || server.wiki_user_host.len() > 60 {
                 return invalid(format!("database server {:?}: wiki_user_host is not a host pattern", server.name));
+            }
+        }
+        if let Err(err) = crate::domain::NamePolicy::new(&self.reserved_names, &self.deny_name_patterns) {
+            return invalid(format!("deny_name_patterns: {err}"));
+        }
+        if let Some(url) = &self.public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) || url.chars().any(char::is_whitespace) {
+                return invalid(format!("public_url {url:?} must be an http:// or https:// address"));
+            }
+        }
+        if self.farm_name.trim().is_empty() || self.farm_name.len() > 100 || self.farm_name.chars().any(char::is_control)
+        {
+            return invalid("farm_name must be 1-100 printable characters".into());
+        }
+        if self.lifecycle_interval.is_zero() {
+            return invalid("lifecycle_interval must be more than 0".into());
+        }
+        if let Some(smtp) = &self.smtp {
+            if smtp.host.is_empty() || smtp.from.parse::<lettre::message::Mailbox>().is_err() {
+                return invalid("smtp needs a host and a sender (from) like \"Wikis <wikis@example.org>\"".into());
             }
         }
         if self.default_backend == Backend::Mariadb && servers.is_empty() {

@@ -57,15 +57,23 @@ impl fmt::Display for WikiName {
     }
 }
 
-/// The farm's rules on top of the syntax: reserved names.
+/// The farm's rules on top of the syntax: reserved names, and a deny list of patterns
+/// (regular expressions that must match the whole name) against squatting and abuse.
 #[derive(Debug, Clone)]
 pub struct NamePolicy {
     reserved: BTreeSet<String>,
+    denied: Option<regex::RegexSet>,
 }
 
 impl NamePolicy {
-    pub fn new(reserved: &[String]) -> Self {
-        Self { reserved: reserved.iter().map(|s| s.to_ascii_lowercase()).collect() }
+    /// Fails when a deny pattern is not a valid regular expression.
+    pub fn new(reserved: &[String], deny_patterns: &[String]) -> Result<Self, regex::Error> {
+        let denied = if deny_patterns.is_empty() {
+            None
+        } else {
+            Some(regex::RegexSet::new(deny_patterns.iter().map(|p| format!("^(?:{p})$")))?)
+        };
+        Ok(Self { reserved: reserved.iter().map(|s| s.to_ascii_lowercase()).collect(), denied })
     }
 
     pub fn parse(&self, input: &str) -> Result<WikiName, FarmError> {
@@ -76,6 +84,9 @@ impl NamePolicy {
                 "name_reserved",
                 format!("the name {name:?} is reserved by the farm"),
             ));
+        }
+        if self.denied.as_ref().is_some_and(|set| set.is_match(name.as_str())) {
+            return Err(FarmError::invalid("name", "name_denied", format!("the name {name:?} is not allowed here")));
         }
         Ok(name)
     }
@@ -244,11 +255,24 @@ impl fmt::Display for Username {
     }
 }
 
+/// What an account may do: members ask for and own wikis, reviewers also work the request
+/// queue and keep sandbox wikis, admins do everything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Admin,
+    Reviewer,
     Member,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Reviewer => "reviewer",
+            Role::Member => "member",
+        }
+    }
 }
 
 impl std::str::FromStr for Role {
@@ -256,8 +280,9 @@ impl std::str::FromStr for Role {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "admin" => Ok(Role::Admin),
+            "reviewer" => Ok(Role::Reviewer),
             "member" => Ok(Role::Member),
-            other => Err(format!("unknown role {other:?} (expected admin or member)")),
+            other => Err(format!("unknown role {other:?} (expected admin, reviewer or member)")),
         }
     }
 }
@@ -267,11 +292,148 @@ impl std::str::FromStr for Role {
 pub struct Actor {
     pub username: Username,
     pub role: Role,
+    /// Whether the account's email address is confirmed; unconfirmed accounts may look but
+    /// not create or request wikis.
+    pub confirmed: bool,
+    pub account_id: i64,
 }
 
 impl Actor {
     pub fn is_admin(&self) -> bool {
         self.role == Role::Admin
+    }
+
+    /// Admins and reviewers: they see every wiki and request and decide on requests.
+    pub fn is_staff(&self) -> bool {
+        matches!(self.role, Role::Admin | Role::Reviewer)
+    }
+}
+
+/// An email address: one `local@domain` address as RFC 5321 allows it, at most 254 bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+pub const EMAIL_MAX_LEN: usize = 254;
+
+impl Email {
+    pub fn parse(input: &str) -> Result<Self, FarmError> {
+        let trimmed = input.trim();
+        let valid = trimmed.len() <= EMAIL_MAX_LEN
+            && email_address::EmailAddress::parse_with_options(
+                trimmed,
+                email_address::Options::default().without_display_text().without_domain_literal(),
+            )
+            .is_ok()
+            // A mail header cannot carry these, whatever the address grammar says.
+            && !trimmed.chars().any(|c| c.is_control() || c.is_whitespace() || c == '"');
+        if !valid {
+            return Err(FarmError::invalid("email", "email_invalid", "that is not an email address".into()));
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The address in lower case: one mailbox, one account.
+    pub fn key(&self) -> String {
+        self.0.to_lowercase()
+    }
+}
+
+/// A new password: 10 to 200 characters (long passphrases welcome; the upper bound keeps
+/// hashing cheap to refuse).
+pub struct NewPassword(crate::secrets::Secret);
+
+pub const PASSWORD_MIN_LEN: usize = 10;
+pub const PASSWORD_MAX_LEN: usize = 200;
+
+impl NewPassword {
+    pub fn parse(input: &str, username: Option<&Username>) -> Result<Self, FarmError> {
+        let len = input.chars().count();
+        if len < PASSWORD_MIN_LEN || len > PASSWORD_MAX_LEN {
+            return Err(FarmError::invalid(
+                "password",
+                "password_length",
+                format!("a password has {PASSWORD_MIN_LEN} to {PASSWORD_MAX_LEN} characters"),
+            ));
+        }
+        if username.is_some_and(|u| input.eq_ignore_ascii_case(u.as_str())) {
+            return Err(FarmError::invalid(
+                "password",
+                "password_is_username",
+                "the password may not be the user name".into(),
+            ));
+        }
+        Ok(Self(crate::secrets::Secret::new(input.to_owned())))
+    }
+
+    pub fn expose(&self) -> &str {
+        self.0.expose()
+    }
+}
+
+/// Free text a person writes (a request's purpose, a reviewer's comment): trimmed, at most
+/// `max` characters, no control characters but line breaks and tabs.
+pub fn parse_text(field: &'static str, input: &str, max: usize, required: bool) -> Result<String, FarmError> {
+    let trimmed = input.trim();
+    if required && trimmed.is_empty() {
+        return Err(FarmError::invalid(field, "text_empty", format!("{field} may not be empty")));
+    }
+    if trimmed.chars().count() > max {
+        return Err(FarmError::invalid(field, "text_too_long", format!("{field} has at most {max} characters")));
+    }
+    if trimmed.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+        return Err(FarmError::invalid(field, "text_control_characters", format!("{field} has control characters")));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// How the farm hands out wikis (`policy` in the configuration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FarmMode {
+    /// Members create wikis at once, within their quota.
+    Open,
+    /// Members ask; reviewers approve, decline or ask for more details.
+    Review,
+    /// Members create at once, but wikis expire unless an admin or reviewer keeps them.
+    Sandbox,
+}
+
+/// Where a wiki request stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RequestState {
+    Pending,
+    NeedsMoreInfo,
+    Approved,
+    Declined,
+    Withdrawn,
+}
+
+impl RequestState {
+    pub const ALL: [RequestState; 5] =
+        [Self::Pending, Self::NeedsMoreInfo, Self::Approved, Self::Declined, Self::Withdrawn];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::NeedsMoreInfo => "needs-more-info",
+            Self::Approved => "approved",
+            Self::Declined => "declined",
+            Self::Withdrawn => "withdrawn",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|state| state.as_str() == s)
+    }
+
+    /// Open requests hold their name and can still change.
+    pub fn is_open(self) -> bool {
+        matches!(self, Self::Pending | Self::NeedsMoreInfo)
     }
 }
 
@@ -289,10 +451,13 @@ pub enum WikiState {
     Deleting,
     /// Gone; the row stays for the record (and keeps the name taken for a while).
     Deleted,
+    /// Served read-only: a sandbox wiki past its lifetime, deleted later unless kept.
+    Locked,
 }
 
 impl WikiState {
-    pub const ALL: [WikiState; 5] = [Self::Provisioning, Self::Active, Self::Failed, Self::Deleting, Self::Deleted];
+    pub const ALL: [WikiState; 6] =
+        [Self::Provisioning, Self::Active, Self::Failed, Self::Deleting, Self::Deleted, Self::Locked];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -301,7 +466,13 @@ impl WikiState {
             Self::Failed => "failed",
             Self::Deleting => "deleting",
             Self::Deleted => "deleted",
+            Self::Locked => "locked",
         }
+    }
+
+    /// Holds resources and its name: being built, served (read-write or read-only), or going.
+    pub fn is_live(self) -> bool {
+        matches!(self, Self::Provisioning | Self::Active | Self::Locked | Self::Deleting)
     }
 
     pub fn parse(s: &str) -> Option<Self> {
@@ -378,10 +549,49 @@ mod tests {
 
     #[test]
     fn reserved_names_are_refused() {
-        let policy = NamePolicy::new(&["www".into(), "API".into()]);
+        let policy = NamePolicy::new(&["www".into(), "API".into()], &[]).expect("policy");
         assert_eq!(code(policy.parse("www").expect_err("reserved")), "name_reserved");
         assert_eq!(code(policy.parse("api").expect_err("reserved")), "name_reserved");
         assert!(policy.parse("wwwiki").is_ok());
+    }
+
+    #[test]
+    fn deny_patterns_match_whole_names() {
+        let policy = NamePolicy::new(&[], &[".*casino.*".into(), "mw[0-9]+".into()]).expect("policy");
+        assert_eq!(code(policy.parse("best-casino-ever").expect_err("denied")), "name_denied");
+        assert_eq!(code(policy.parse("mw12").expect_err("denied")), "name_denied");
+        assert!(policy.parse("mw12-notes").is_ok(), "patterns are anchored");
+        assert!(NamePolicy::new(&[], &["(".into()]).is_err());
+    }
+
+    #[test]
+    fn emails() {
+        for good in ["a@example.org", "first.last+tag@sub.example.co.uk", "  x@y.example  "] {
+            assert!(Email::parse(good).is_ok(), "{good:?}");
+        }
+        assert_eq!(Email::parse("Alice@Example.ORG").expect("ok").key(), "alice@example.org");
+        let long = format!("{}@example.org", "a".repeat(250));
+        for bad in ["", "plain", "@example.org", "a@", "a b@example.org", "a@[127.0.0.1]", "A <a@b.org>", &long] {
+            assert_eq!(code(Email::parse(bad).expect_err(bad)), "email_invalid", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn passwords_and_texts() {
+        let alice = Username::parse("alice").expect("valid");
+        assert!(NewPassword::parse("correct horse battery", Some(&alice)).is_ok());
+        assert_eq!(code(NewPassword::parse("short", None).err().expect("short")), "password_length");
+        assert_eq!(code(NewPassword::parse(&"x".repeat(201), None).err().expect("long")), "password_length");
+        assert_eq!(
+            code(NewPassword::parse("AliceAlice", Some(&Username::parse("alicealice").expect("ok"))).err().expect("x")),
+            "password_is_username"
+        );
+        assert_eq!(parse_text("purpose", "  a class wiki\n", 100, true).expect("ok"), "a class wiki");
+        assert_eq!(code(parse_text("purpose", " ", 100, true).expect_err("empty")), "text_empty");
+        assert_eq!(code(parse_text("purpose", "abc", 2, true).expect_err("long")), "text_too_long");
+        assert_eq!(code(parse_text("purpose", "a\u{0}b", 10, true).expect_err("nul")), "text_control_characters");
+        assert_eq!(RequestState::parse("needs-more-info"), Some(RequestState::NeedsMoreInfo));
+        assert!(RequestState::parse("on-hold").is_none());
     }
 
     #[test]

@@ -12,6 +12,19 @@ pub enum FarmError {
     NotFound(&'static str),
     #[error("not allowed: {0}")]
     Forbidden(&'static str),
+    /// Not allowed for a reason the caller can fix or wait out (`email_unconfirmed`,
+    /// `quota_exceeded`, `review_required`...).
+    #[error("{message}")]
+    Denied { code: &'static str, message: String },
+    /// A unique value is already in use (`username_taken`, `email_taken`, `request_exists`).
+    #[error("{message}")]
+    Taken { field: &'static str, code: &'static str, message: String },
+    /// Too many attempts from this source or for this account; try again after the delay.
+    #[error("too many attempts; try again in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
+    /// Login failed. One answer for an unknown user and a wrong password.
+    #[error("wrong user name or password")]
+    BadCredentials,
     /// The request is valid but conflicts with the resource's state (for example deleting a
     /// wiki that is already being deleted).
     #[error("{0}")]
@@ -27,6 +40,10 @@ pub enum FarmError {
 impl FarmError {
     pub fn invalid(field: &'static str, code: &'static str, message: String) -> Self {
         Self::Invalid { field, code, message }
+    }
+
+    pub fn denied(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Denied { code, message: message.into() }
     }
 }
 

@@ -11,17 +11,21 @@ use tokio::sync::{Notify, OnceCell};
 
 use crate::auth::TokenKeys;
 use crate::config::{Backend, Config};
-use crate::domain::{Actor, LanguageCode, Languages, NamePolicy, ResourceKey, Sitename, WikiName, WikiState};
+use crate::domain::{
+    Actor, FarmMode, LanguageCode, Languages, NamePolicy, ResourceKey, Sitename, WikiName, WikiState,
+};
 use crate::error::FarmError;
 use crate::layout::Layout;
+use crate::mail::{MailTemplates, Mailer};
 use crate::mariadb::{DbPassword, DbServer, DbServers, Ident, ServerStatus};
 use crate::mediawiki::password::PasswordStock;
 use crate::mediawiki::sqlite::SqliteTemplate;
 use crate::mediawiki::{self, Codebase, WikiUrls};
 use crate::php::{Php, PhpServers};
+use crate::ratelimit::{Action, RateLimiter, Source};
 use crate::secrets::Sealer;
 use crate::secrets::Secret;
-use crate::store::{NewWiki, PoolSlot, Store, WikiFilter, WikiRecord};
+use crate::store::{AuditEntry, NewWiki, PoolSlot, Store, Tx, WikiFilter, WikiRecord};
 
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
 pub const MAX_PAGE_SIZE: u32 = 500;
@@ -50,6 +54,11 @@ pub struct Farm {
     /// Initial passwords hashed ahead of demand (PBKDF2 is the costliest part of a creation).
     pub password_stock: PasswordStock,
     pipeline_running: AtomicBool,
+    pub limits: RateLimiter,
+    pub mailer: Mailer,
+    pub mail_templates: MailTemplates,
+    /// The portal's public address, for links in mail.
+    pub public_url: String,
 }
 
 /// What a caller asks for when creating a wiki (already shaped, not yet validated).
@@ -73,8 +82,8 @@ pub struct WikiView {
 /// What became of one row of a bulk creation.
 #[derive(Debug)]
 pub enum BulkOutcome {
-    /// Created now; the owner's one-time password comes with it.
-    Created(WikiView, Secret),
+    /// Created now; the owner's one-time password comes with it (accounts without a password).
+    Created(WikiView, Option<Secret>),
     /// The caller already has a live wiki of that name (a repeated run): nothing was done.
     Exists(WikiView),
     /// Refused, with the reason (the same errors as a single creation).
@@ -108,6 +117,11 @@ impl Farm {
         let store = Store::connect(&config.control_store_url()).await.context("opening the control store")?;
         store.migrate().await.context("migrating the control store")?;
         let urls = WikiUrls::new(&config, listen);
+        let names = NamePolicy::new(&config.reserved_names, &config.deny_name_patterns)
+            .context("deny_name_patterns")?;
+        let mailer = Mailer::new(config.smtp.as_ref()).context("the [smtp] configuration")?;
+        let public_url =
+            config.public_url.clone().unwrap_or_else(|| urls.portal_url()).trim_end_matches('/').to_owned();
         mediawiki::install_farm_files(&layout, &urls, &codebase).context("writing the farm's PHP files")?;
         let php = Php {
             binary: config.php_binary.clone(),
@@ -115,7 +129,11 @@ impl Farm {
             entry_file: layout.farm_files_dir().join(mediawiki::ENTRY_FILE),
         };
         Ok(Self {
-            names: NamePolicy::new(&config.reserved_names),
+            names,
+            limits: RateLimiter::new(&config.rate_limits),
+            mailer,
+            mail_templates: MailTemplates::new(),
+            public_url,
             config,
             store,
             layout,
@@ -160,6 +178,16 @@ impl Farm {
     fn default_template_ready(&self) -> bool {
         let templates = self.sqlite_templates.lock().unwrap_or_else(|p| p.into_inner());
         templates.get(DEFAULT_LANGUAGE).is_some_and(|cell| cell.initialized())
+    }
+
+    pub fn name_policy(&self) -> &NamePolicy {
+        &self.names
+    }
+
+    /// New work for the pipeline (and maybe a pool entry taken).
+    pub(crate) fn wake_provisioning(&self) {
+        self.pool_wakeup.notify_one();
+        self.pipeline_wakeup.notify_one();
     }
 
     pub fn default_language(&self) -> &LanguageCode {
@@ -217,9 +245,101 @@ impl Farm {
         WikiView { url: self.wiki_url(&record), record, steps_done }
     }
 
-    /// Creates a wiki owned by `actor`. Returns it (state `provisioning`) and the owner's
-    /// one-time initial password, which is kept nowhere but in the wiki (hashed).
-    pub async fn create_wiki(&self, actor: &Actor, request: CreateWiki) -> Result<(WikiView, Secret), FarmError> {
+    /// Creates a wiki owned by `actor`, as the farm's policy, quotas and rate limits allow.
+    /// Returns it (state `provisioning`) and, for accounts without a password, the owner's
+    /// one-time initial password (kept nowhere but in the wiki, hashed). Accounts with a
+    /// password log in to their wikis with it.
+    pub async fn create_wiki(
+        &self,
+        actor: &Actor,
+        request: CreateWiki,
+        source: &Source,
+    ) -> Result<(WikiView, Option<Secret>), FarmError> {
+        self.create_wiki_as(actor, request, source, true).await
+    }
+
+    async fn create_wiki_as(
+        &self,
+        actor: &Actor,
+        request: CreateWiki,
+        source: &Source,
+        notify_owner: bool,
+    ) -> Result<(WikiView, Option<Secret>), FarmError> {
+        self.may_create(actor)?;
+        if self.config.policy == FarmMode::Review && !actor.is_staff() {
+            return Err(FarmError::denied(
+                "review_required",
+                "this farm reviews new wikis: send a request to POST /api/v1/wiki-requests",
+            ));
+        }
+        if !actor.is_staff() {
+            self.limits.check(Action::Create, source, Some(actor.username.as_str()))?;
+        }
+        let account = self.store.account_by_id(actor.account_id).await?.ok_or(FarmError::NotFound("account"))?;
+        let expires_at = (self.config.policy == FarmMode::Sandbox && !actor.is_staff())
+            .then(|| crate::store::now() + duration_secs(self.config.sandbox.lifetime));
+        let (prepared, password) = self
+            .prepare_wiki(actor, &account.username, account.password_hash.as_deref(), &request, expires_at, notify_owner)
+            .await?;
+        let mut tx = self.store.begin().await?;
+        if !actor.is_staff() {
+            self.check_quota(&mut tx, actor).await?;
+        }
+        let key = self.record_wiki(&mut tx, &prepared).await?;
+        tx.audit(&AuditEntry {
+            actor: actor.username.to_string(),
+            action: "wiki.create",
+            target: format!("wiki:{}", prepared.name),
+            source: source.label(),
+            details: expires_at.map(|at| format!("sandbox, expires {}", crate::accounts::format_time(at))),
+        })
+        .await?;
+        tx.commit().await?;
+        let record = self.store.inserted(&key).await?;
+        tracing::info!(wiki = %prepared.name, owner = %account.username, key = %key, pooled = record.pooled != 0, "wiki requested");
+        if record.pooled != 0 {
+            self.pool_wakeup.notify_one();
+        }
+        self.pipeline_wakeup.notify_one();
+        Ok((self.view(record, Some(Vec::new())), password))
+    }
+
+    /// Unconfirmed accounts may look but not create.
+    pub(crate) fn may_create(&self, actor: &Actor) -> Result<(), FarmError> {
+        if !actor.confirmed {
+            return Err(FarmError::denied(
+                "email_unconfirmed",
+                "confirm your email address first (follow the link in the mail we sent)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Refuses when `actor` already holds as many wikis and open requests as the quota allows.
+    /// Inside the transaction that adds one, so two concurrent calls cannot both pass.
+    pub(crate) async fn check_quota(&self, tx: &mut Tx, actor: &Actor) -> Result<(), FarmError> {
+        tx.lock_account(actor.account_id).await?;
+        let max = self.config.quotas.max_wikis_per_account;
+        if tx.holdings(actor.username.as_str()).await? >= i64::from(max) {
+            return Err(FarmError::denied(
+                "quota_exceeded",
+                format!("an account may hold {max} wikis and open requests; delete or withdraw one first"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Validates a new wiki's fields and gets everything it needs ready (password hash, key,
+    /// placement), before any transaction.
+    pub(crate) async fn prepare_wiki(
+        &self,
+        actor: &Actor,
+        owner: &str,
+        owner_password_hash: Option<&str>,
+        request: &CreateWiki,
+        expires_at: Option<i64>,
+        notify_owner: bool,
+    ) -> Result<(PreparedWiki, Option<Secret>), FarmError> {
         let name = self.names.parse(&request.name)?;
         let sitename = Sitename::parse(&request.sitename)?;
         let language = self.languages.parse(request.language.as_deref().unwrap_or(DEFAULT_LANGUAGE))?;
@@ -234,11 +354,18 @@ impl Farm {
         if self.store.wiki_by_name(name.as_str()).await?.is_some() {
             return Err(FarmError::NameTaken(name.to_string()));
         }
-        let (password, password_hash) = match self.password_stock.take() {
-            Some(prepared) => prepared,
-            None => PasswordStock::prepare(INITIAL_PASSWORD_LEN).await?,
+        // The account's own argon2id hash works in MediaWiki (`:argon2:`), so the owner logs in
+        // to the wiki with the farm password; accounts without one get an initial password.
+        let (password, password_hash) = match owner_password_hash {
+            Some(hash) => (None, format!(":argon2:{hash}")),
+            None => {
+                let (password, hash) = match self.password_stock.take() {
+                    Some(prepared) => prepared,
+                    None => PasswordStock::prepare(INITIAL_PASSWORD_LEN).await?,
+                };
+                (Some(password), hash)
+            }
         };
-        let key = ResourceKey::generate();
         let (db_server, db_password_sealed) = match backend {
             Backend::Sqlite => (None, None),
             Backend::Mariadb => {
@@ -246,39 +373,51 @@ impl Farm {
                 (Some(server), Some(self.sealer.seal(DbPassword::generate().secret())?))
             }
         };
-        let new = NewWiki {
-            name: name.as_str(),
-            resource_key: key.as_str(),
-            sitename: sitename.as_str(),
-            language: language.as_str(),
-            owner: actor.username.as_str(),
-            backend: backend.as_str(),
-            owner_password_hash: &password_hash,
-            db_server: db_server.as_deref(),
-            db_password_sealed: db_password_sealed.as_deref(),
+        let prepared = PreparedWiki {
+            name,
+            sitename,
+            language,
+            backend,
+            owner: owner.to_owned(),
+            password_hash,
+            key: ResourceKey::generate(),
+            db_server,
+            db_password_sealed,
+            expires_at,
+            notify_owner,
         };
-        let pooled = if self.pools(backend) && language == self.default_language {
+        Ok((prepared, password))
+    }
+
+    /// Records a prepared wiki in `tx`, from the warm pool when it has a fitting entry.
+    /// Returns the wiki's resource key.
+    pub(crate) async fn record_wiki(&self, tx: &mut Tx, prepared: &PreparedWiki) -> Result<String, FarmError> {
+        let new = NewWiki {
+            name: prepared.name.as_str(),
+            resource_key: prepared.key.as_str(),
+            sitename: prepared.sitename.as_str(),
+            language: prepared.language.as_str(),
+            owner: &prepared.owner,
+            backend: prepared.backend.as_str(),
+            owner_password_hash: &prepared.password_hash,
+            db_server: prepared.db_server.as_deref(),
+            db_password_sealed: prepared.db_password_sealed.as_deref(),
+            expires_at: prepared.expires_at,
+            notify_owner: prepared.notify_owner,
+        };
+        if self.pools(prepared.backend) && prepared.language == self.default_language {
             let slot = PoolSlot {
-                backend: backend.as_str(),
-                db_server: db_server.as_deref().unwrap_or(""),
-                language: language.as_str(),
+                backend: prepared.backend.as_str(),
+                db_server: prepared.db_server.as_deref().unwrap_or(""),
+                language: prepared.language.as_str(),
                 mw_version: &self.codebase.version,
             };
-            self.store.insert_wiki_from_pool(new, &slot).await?
-        } else {
-            None
-        };
-        let record = match pooled {
-            Some(record) => {
-                self.pool_wakeup.notify_one();
-                record
+            if let Some(key) = tx.insert_wiki_from_pool(new, &slot).await? {
+                return Ok(key);
             }
-            None => self.store.insert_wiki(new).await?,
-        };
-        let key = &record.resource_key;
-        tracing::info!(wiki = %name, owner = %actor.username, key = %key, pooled = record.pooled != 0, "wiki requested");
-        self.pipeline_wakeup.notify_one();
-        Ok((self.view(record, Some(Vec::new())), password))
+        }
+        tx.insert_wiki(new).await?;
+        Ok(prepared.key.as_str().to_owned())
     }
 
     /// Creates many wikis for `actor`, one outcome per row in the same order. Safe to repeat:
@@ -288,6 +427,7 @@ impl Farm {
         self: &Arc<Self>,
         actor: &Actor,
         rows: Vec<CreateWiki>,
+        source: &Source,
     ) -> Result<Vec<BulkOutcome>, FarmError> {
         if rows.is_empty() || rows.len() > MAX_BULK_ROWS {
             return Err(FarmError::invalid(
@@ -299,10 +439,10 @@ impl Farm {
         let permits = Arc::new(tokio::sync::Semaphore::new(4));
         let mut tasks = tokio::task::JoinSet::new();
         for (index, row) in rows.into_iter().enumerate() {
-            let (farm, actor, permits) = (self.clone(), actor.clone(), permits.clone());
+            let (farm, actor, permits, source) = (self.clone(), actor.clone(), permits.clone(), *source);
             tasks.spawn(async move {
                 let _permit = permits.acquire_owned().await;
-                (index, farm.create_or_find(&actor, row).await)
+                (index, farm.create_or_find(&actor, row, &source).await)
             });
         }
         let mut outcomes: Vec<Option<BulkOutcome>> = Vec::new();
@@ -318,14 +458,15 @@ impl Farm {
             .collect())
     }
 
-    async fn create_or_find(&self, actor: &Actor, row: CreateWiki) -> BulkOutcome {
+    async fn create_or_find(&self, actor: &Actor, row: CreateWiki, source: &Source) -> BulkOutcome {
         if let Ok(Some(existing)) = self.store.wiki_by_name(&row.name).await {
-            let live = matches!(existing.state(), WikiState::Provisioning | WikiState::Active);
+            let live = matches!(existing.state(), WikiState::Provisioning | WikiState::Active | WikiState::Locked);
             if live && existing.owner == actor.username.as_str() {
                 return BulkOutcome::Exists(self.view(existing, None));
             }
         }
-        match self.create_wiki(actor, row).await {
+        // Bulk creations do not mail the owner once per wiki.
+        match self.create_wiki_as(actor, row, source, false).await {
             Ok((view, password)) => BulkOutcome::Created(view, password),
             Err(err) => BulkOutcome::Refused(err),
         }
@@ -384,7 +525,7 @@ impl Farm {
     async fn visible_wiki(&self, actor: &Actor, name: &str) -> Result<WikiRecord, FarmError> {
         let name = WikiName::parse(name).map_err(|_| FarmError::NotFound("wiki"))?;
         let record = self.store.wiki_by_name(name.as_str()).await?.ok_or(FarmError::NotFound("wiki"))?;
-        if !actor.is_admin() && record.owner != actor.username.as_str() {
+        if !actor.is_staff() && record.owner != actor.username.as_str() {
             return Err(FarmError::NotFound("wiki"));
         }
         Ok(record)
@@ -407,7 +548,7 @@ impl Farm {
                 format!("limit must be between 1 and {MAX_PAGE_SIZE}"),
             ));
         }
-        let owner = if actor.is_admin() { owner } else { Some(actor.username.as_str()) };
+        let owner = if actor.is_staff() { owner } else { Some(actor.username.as_str()) };
         let filter = WikiFilter { owner, state, after_id: after, limit: limit + 1 };
         let mut records = self.store.list_wikis(&filter).await?;
         let next_after = if records.len() > limit as usize {
@@ -421,17 +562,30 @@ impl Farm {
 
     /// Starts deleting a wiki (its owner or an admin). Deleting a wiki that is already on its
     /// way out answers with its current state.
-    pub async fn delete_wiki(&self, actor: &Actor, name: &str) -> Result<WikiView, FarmError> {
+    pub async fn delete_wiki(&self, actor: &Actor, name: &str, source: &Source) -> Result<WikiView, FarmError> {
         let record = self.visible_wiki(actor, name).await?;
+        if !actor.is_admin() && record.owner != actor.username.as_str() {
+            return Err(FarmError::Forbidden("only the owner or an admin deletes a wiki"));
+        }
         match record.state() {
             WikiState::Deleted => {
                 return Err(FarmError::Conflict(format!("the wiki {} is already deleted", record.label)))
             }
             WikiState::Deleting => {}
             _ => {
-                if !self.store.request_delete(record.id).await? {
+                let mut tx = self.store.begin().await?;
+                if !tx.request_delete(record.id).await? {
                     return Err(FarmError::Conflict(format!("the wiki {} changed state; try again", record.label)));
                 }
+                tx.audit(&AuditEntry {
+                    actor: actor.username.to_string(),
+                    action: "wiki.delete",
+                    target: format!("wiki:{}", record.label),
+                    source: source.label(),
+                    details: None,
+                })
+                .await?;
+                tx.commit().await?;
                 tracing::info!(wiki = %record.label, by = %actor.username, "wiki deletion requested");
                 self.pipeline_wakeup.notify_one();
             }
@@ -439,6 +593,25 @@ impl Farm {
         let record = self.store.wiki_by_id(record.id).await?.ok_or(FarmError::NotFound("wiki"))?;
         Ok(self.view(record, None))
     }
+}
+
+/// A validated new wiki with everything it needs, not yet recorded.
+pub(crate) struct PreparedWiki {
+    pub name: WikiName,
+    pub sitename: Sitename,
+    pub language: LanguageCode,
+    pub backend: Backend,
+    pub owner: String,
+    pub password_hash: String,
+    pub key: ResourceKey,
+    pub db_server: Option<String>,
+    pub db_password_sealed: Option<String>,
+    pub expires_at: Option<i64>,
+    pub notify_owner: bool,
+}
+
+pub(crate) fn duration_secs(duration: std::time::Duration) -> i64 {
+    i64::try_from(duration.as_secs()).unwrap_or(i64::MAX / 4)
 }
 
 #[derive(Debug, Clone, serde::Serialize)]

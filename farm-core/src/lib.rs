@@ -6,6 +6,7 @@
 //! ([`mediawiki`], [`php`]). The HTTP layer (`farm-api`) and the portal (`farm-web`) are thin
 //! adapters over [`Farm`]; neither implements a rule of its own.
 
+pub mod accounts;
 pub mod auth;
 pub mod config;
 pub mod domain;
@@ -13,11 +14,15 @@ pub mod error;
 pub mod farm;
 pub mod fsutil;
 pub mod layout;
+pub mod lifecycle;
+pub mod mail;
 pub mod mariadb;
 pub mod mediawiki;
 pub mod php;
 pub mod pool;
 pub mod provision;
+pub mod ratelimit;
+pub mod requests;
 pub mod secrets;
 pub mod store;
 

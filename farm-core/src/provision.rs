@@ -215,7 +215,14 @@ async fn provision(farm: &Farm, wiki: &WikiRecord) -> anyhow::Result<()> {
             farm.store.clear_owner_password_hash(wiki.id).await?;
         }
     }
-    if farm.store.activate(wiki.id).await? {
+    let mail = crate::lifecycle::ready_mail(farm, wiki).await?;
+    let mut tx = farm.store.begin().await?;
+    if tx.activate(wiki.id).await? {
+        if let Some(mail) = &mail {
+            tx.enqueue_mail(mail).await?;
+        }
+        tx.commit().await?;
+        farm.mailer.wake();
         info!(wiki = %wiki.label, url = %farm.wiki_url(wiki), "wiki is ready");
     }
     Ok(())
@@ -352,7 +359,7 @@ async fn sweep_db_cleanups(farm: &Farm) -> anyhow::Result<()> {
         let wiki = farm.store.wiki_by_resource_key(key.as_str()).await?;
         let lives_there = wiki.is_some_and(|w| {
             w.db_server.as_deref() == Some(server_name.as_str())
-                && matches!(w.state(), WikiState::Provisioning | WikiState::Active | WikiState::Deleting)
+                && w.state().is_live()
         });
         if !lives_there {
             server.drop_wiki(&key).await?;

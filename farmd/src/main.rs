@@ -9,10 +9,11 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use farm_core::config::LogFormat;
-use farm_core::domain::{Role, Username};
+use farm_core::domain::Role;
 use farm_core::layout::Layout;
 use farm_core::php::PhpServers;
-use farm_core::{mediawiki, pool, provision, Config, Farm};
+use farm_core::mail::Mailer;
+use farm_core::{lifecycle, mediawiki, pool, provision, Config, Farm};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
@@ -31,17 +32,19 @@ struct Cli {
 enum Command {
     /// Run the farm: API, portal, provisioning pipeline and the wikis themselves.
     Serve,
-    /// Print a bearer token for the API of this farm.
+    /// Print an API token for an account of this farm (revocable like any other).
     Token {
-        /// The account the token speaks for (becomes the owner of the wikis it creates).
+        /// The account the token speaks for (it owns the wikis the token creates).
         #[arg(long)]
-        subject: String,
-        /// admin or member.
-        #[arg(long, default_value = "member")]
-        role: Role,
+        username: String,
         /// How long the token is valid, e.g. 30m, 12h, 30d.
         #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
         ttl: Duration,
+    },
+    /// Manage accounts from the command line (the first admin, service accounts).
+    Account {
+        #[command(subcommand)]
+        command: AccountCommand,
     },
     /// Apply the control store's migrations and exit.
     Migrate,
@@ -81,6 +84,23 @@ enum WikiCommand {
 }
 
 #[derive(Subcommand)]
+enum AccountCommand {
+    /// Create a confirmed account. Its password is read from standard input with
+    /// --password-stdin; without it the account logs in only with tokens from `farmd token`.
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: String,
+        /// admin, reviewer or member.
+        #[arg(long, default_value = "member")]
+        role: Role,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand)]
 enum RegistryCommand {
     /// For benchmarks: register COUNT placeholder wikis (active, with no resources behind
     /// them) to measure the registry at scale. Do not use on a farm people use.
@@ -99,12 +119,36 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     match cli.command {
         Command::Serve => runtime.block_on(serve(config)),
-        Command::Token { subject, role, ttl } => {
-            let subject = Username::parse(&subject).map_err(|e| anyhow::anyhow!("--subject: {e}"))?;
+        Command::Token { username, ttl } => runtime.block_on(async {
             let layout = Layout::new(&config.data_dir)?;
             let keys = farm_core::auth::TokenKeys::load_or_create(layout.root())?;
-            println!("{}", keys.issue(&subject, role, ttl)?);
+            let store = open_store(&config).await?;
+            let token = farm_core::accounts::issue_token_locally(&store, &keys, &username, ttl)
+                .await
+                .map_err(|e| anyhow::anyhow!("{username}: {e}"))?;
+            store.close().await;
+            println!("{token}");
             Ok(())
+        }),
+        Command::Account { command: AccountCommand::Create { username, email, role, password_stdin } } => {
+            runtime.block_on(async {
+                let password = if password_stdin {
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    Some(line.trim_end_matches(['\r', '\n']).to_owned())
+                } else {
+                    None
+                };
+                Layout::new(&config.data_dir)?;
+                let store = open_store(&config).await?;
+                let account =
+                    farm_core::accounts::create_account_locally(&store, &username, &email, role, password.as_deref())
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                store.close().await;
+                info!(account = %account.username, role = account.role.as_str(), "account created");
+                Ok(())
+            })
         }
         Command::Wiki { command: WikiCommand::Create { from, url, token, credentials, no_wait } } => {
             let api = url.unwrap_or_else(|| format!("http://{}", config.listen));
@@ -145,6 +189,12 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
+async fn open_store(config: &Config) -> anyhow::Result<farm_core::store::Store> {
+    let store = farm_core::store::Store::connect(&config.control_store_url()).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("FARM_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=info"));
@@ -182,6 +232,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tasks.spawn(provision::run(farm.clone(), shutdown.clone()));
     tasks.spawn(pool::run(farm.clone(), shutdown.clone()));
     tasks.spawn(farm.clone().stock_passwords(shutdown.clone()));
+    tasks.spawn(lifecycle::run(farm.clone(), shutdown.clone()));
+    tasks.spawn(Mailer::run(farm.clone(), shutdown.clone()));
     tokio::spawn(cancel_on_signal(shutdown.clone()));
 
     info!(

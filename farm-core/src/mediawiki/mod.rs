@@ -89,6 +89,11 @@ impl WikiUrls {
     pub fn base_domain(&self) -> &str {
         &self.base_domain
     }
+
+    /// The portal's own address (the base domain itself), without a trailing slash.
+    pub fn portal_url(&self) -> String {
+        format!("{}://{}{}", self.scheme, self.base_domain, self.port_suffix)
+    }
 }
 
 /// Writes the PHP side of the farm into `data/mediawiki/`, with `farm-config.php` telling it

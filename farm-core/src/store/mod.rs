@@ -14,6 +14,14 @@ use time::OffsetDateTime;
 use crate::domain::{ResourceKey, WikiState};
 use crate::error::FarmError;
 
+mod accounts;
+mod audit;
+mod requests;
+
+pub use accounts::{AccountRecord, NewAccount, SessionRecord};
+pub use audit::{AuditEntry, AuditFilter, AuditRecord, OutgoingMail, QueuedMail};
+pub use requests::{RequestEvent, RequestFields, RequestFilter, RequestRecord};
+
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 static MYSQL_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/mysql");
 
@@ -26,6 +34,17 @@ pub struct Store {
     read: AnyPool,
     write: AnyPool,
     is_sqlite: bool,
+}
+
+/// A write transaction: a change, its audit entry and its mail commit together or not at all.
+/// Never hold one across slow work (hashing, network): on SQLite it blocks every writer.
+pub struct Tx(sqlx::Transaction<'static, sqlx::Any>, bool);
+
+impl Tx {
+    pub async fn commit(self) -> Result<(), FarmError> {
+        self.0.commit().await?;
+        Ok(())
+    }
 }
 
 /// A wiki as the registry records it.
@@ -49,6 +68,11 @@ pub struct WikiRecord {
     pub updated_at: i64,
     pub activated_at: Option<i64>,
     pub deleted_at: Option<i64>,
+    /// Sandbox wikis: when they lock (read-only); `None` for permanent wikis.
+    pub expires_at: Option<i64>,
+    pub expiry_warnings_sent: i64,
+    /// Mail the owner when the wiki is ready (single creations and approved requests).
+    pub notify_owner: i64,
 }
 
 impl WikiRecord {
@@ -64,7 +88,8 @@ impl WikiRecord {
 }
 
 const WIKI_COLUMNS: &str = "id, label, resource_key, sitename, language, owner, backend, state, failure, \
-     owner_password_hash, db_server, db_password_sealed, pooled, attempts, created_at, updated_at, activated_at, deleted_at";
+     owner_password_hash, db_server, db_password_sealed, pooled, attempts, created_at, updated_at, activated_at, deleted_at, \
+     expires_at, expiry_warnings_sent, notify_owner";
 
 #[derive(Clone, Copy)]
 pub struct NewWiki<'a> {
@@ -77,6 +102,8 @@ pub struct NewWiki<'a> {
     pub owner_password_hash: &'a str,
     pub db_server: Option<&'a str>,
     pub db_password_sealed: Option<&'a str>,
+    pub expires_at: Option<i64>,
+    pub notify_owner: bool,
 }
 
 /// Which pool entries fit a wiki: backend, server (`""` for SQLite), language and version.
@@ -96,8 +123,8 @@ async fn insert_wiki_row(
     let now = now();
     let inserted = sqlx::query(
         "INSERT INTO wikis (name, label, resource_key, sitename, language, owner, backend, state, \
-         owner_password_hash, db_server, db_password_sealed, pooled, attempts, next_attempt_at, created_at, updated_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?)",
+         owner_password_hash, db_server, db_password_sealed, pooled, attempts, next_attempt_at, created_at, updated_at, \
+         expires_at, notify_owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?)",
     )
     .bind(new.name)
     .bind(new.name)
@@ -113,6 +140,8 @@ async fn insert_wiki_row(
     .bind(i64::from(pooled))
     .bind(now)
     .bind(now)
+    .bind(new.expires_at)
+    .bind(i64::from(new.notify_owner))
     .execute(&mut **tx)
     .await;
     match inserted {
@@ -182,50 +211,11 @@ impl Store {
         Ok(())
     }
 
-    pub async fn insert_wiki(&self, new: NewWiki<'_>) -> Result<WikiRecord, FarmError> {
-        let mut tx = self.write.begin().await?;
-        insert_wiki_row(&mut tx, &new, false).await?;
-        tx.commit().await?;
-        self.inserted(new.resource_key).await
+    pub async fn begin(&self) -> Result<Tx, FarmError> {
+        Ok(Tx(self.write.begin().await?, self.is_sqlite))
     }
 
-    /// Like [`Store::insert_wiki`], but the wiki takes a ready database from the pool that
-    /// matches `pool` (and that entry's key and password), in the same transaction: an entry
-    /// goes to exactly one wiki, and back to the pool if the insert fails. `None` when the
-    /// pool has no such entry.
-    pub async fn insert_wiki_from_pool(
-        &self,
-        new: NewWiki<'_>,
-        pool: &PoolSlot<'_>,
-    ) -> Result<Option<WikiRecord>, FarmError> {
-        let mut tx = self.write.begin().await?;
-        let pick = if self.is_sqlite {
-            "SELECT id, resource_key, db_password_sealed FROM pool_entries WHERE backend = ? AND db_server = ? \
-             AND language = ? AND mw_version = ? AND state = 'ready' ORDER BY id LIMIT 1"
-        } else {
-            "SELECT id, resource_key, db_password_sealed FROM pool_entries WHERE backend = ? AND db_server = ? \
-             AND language = ? AND mw_version = ? AND state = 'ready' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"
-        };
-        let entry: Option<(i64, String, Option<String>)> = sqlx::query_as(pick)
-            .bind(pool.backend)
-            .bind(pool.db_server)
-            .bind(pool.language)
-            .bind(pool.mw_version)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some((id, key, sealed)) = entry else { return Ok(None) };
-        let claimed =
-            sqlx::query("DELETE FROM pool_entries WHERE id = ? AND state = 'ready'").bind(id).execute(&mut *tx).await?;
-        if claimed.rows_affected() != 1 {
-            return Ok(None);
-        }
-        let new = NewWiki { resource_key: &key, db_password_sealed: sealed.as_deref(), ..new };
-        insert_wiki_row(&mut tx, &new, true).await?;
-        tx.commit().await?;
-        Ok(Some(self.inserted(&key).await?))
-    }
-
-    async fn inserted(&self, key: &str) -> Result<WikiRecord, FarmError> {
+    pub async fn inserted(&self, key: &str) -> Result<WikiRecord, FarmError> {
         self.wiki_by_key(key).await?.ok_or_else(|| FarmError::Internal(anyhow::anyhow!("inserted wiki vanished")))
     }
 
@@ -357,19 +347,6 @@ impl Store {
         Ok(query.bind(i64::from(filter.limit)).fetch_all(&self.read).await?)
     }
 
-    /// Moves a wiki to `deleting` unless it is already on its way out. Returns whether it moved.
-    pub async fn request_delete(&self, id: i64) -> Result<bool, FarmError> {
-        let result = sqlx::query(
-            "UPDATE wikis SET state = 'deleting', attempts = 0, next_attempt_at = 0, updated_at = ? \
-             WHERE id = ? AND state IN ('provisioning', 'active', 'failed')",
-        )
-        .bind(now())
-        .bind(id)
-        .execute(&self.write)
-        .await?;
-        Ok(result.rows_affected() == 1)
-    }
-
     /// Wikis that the pipeline has work for and whose retry time has come.
     pub async fn due_work(&self, limit: u32) -> Result<Vec<WikiRecord>, FarmError> {
         let sql = format!(
@@ -419,21 +396,6 @@ impl Store {
         Ok(())
     }
 
-    /// `provisioning` → `active`, only if nobody changed the state meanwhile.
-    pub async fn activate(&self, wiki_id: i64) -> Result<bool, FarmError> {
-        let now = now();
-        let result = sqlx::query(
-            "UPDATE wikis SET state = 'active', owner_password_hash = NULL, failure = NULL, attempts = 0, \
-             activated_at = ?, updated_at = ? WHERE id = ? AND state = 'provisioning'",
-        )
-        .bind(now)
-        .bind(now)
-        .bind(wiki_id)
-        .execute(&self.write)
-        .await?;
-        Ok(result.rows_affected() == 1)
-    }
-
     /// Records a failed attempt and when to try again.
     pub async fn schedule_retry(
         &self,
@@ -478,7 +440,7 @@ impl Store {
             WikiState::Deleting => {
                 sqlx::query(
                     "UPDATE wikis SET state = 'deleted', failure = ?, owner_password_hash = NULL, updated_at = ?, \
-                     deleted_at = ?, name = CASE WHEN activated_at IS NULL THEN NULL ELSE name END \
+                     deleted_at = ?, lock_applied = 0, name = CASE WHEN activated_at IS NULL THEN NULL ELSE name END \
                      WHERE id = ? AND state = 'deleting'",
                 )
                 .bind(failure)
@@ -514,7 +476,7 @@ impl Store {
     pub async fn wiki_counts_by_server(&self) -> Result<Vec<(String, i64)>, FarmError> {
         Ok(sqlx::query_as(
             "SELECT db_server, COUNT(*) FROM wikis WHERE db_server IS NOT NULL \
-             AND state IN ('provisioning', 'active', 'deleting') GROUP BY db_server",
+             AND state IN ('provisioning', 'active', 'locked', 'deleting') GROUP BY db_server",
         )
         .fetch_all(&self.read)
         .await?)
@@ -561,5 +523,153 @@ impl Store {
     /// The wiki whose resources carry `key`, if any.
     pub async fn wiki_by_resource_key(&self, key: &str) -> Result<Option<WikiRecord>, FarmError> {
         self.wiki_by_key(key).await
+    }
+}
+
+impl Tx {
+    pub async fn wiki_id_by_key(&mut self, key: &str) -> Result<i64, FarmError> {
+        let (id,): (i64,) =
+            sqlx::query_as("SELECT id FROM wikis WHERE resource_key = ?").bind(key).fetch_one(&mut *self.0).await?;
+        Ok(id)
+    }
+
+    /// `provisioning` → `active`, only if nobody changed the state meanwhile.
+    pub async fn activate(&mut self, wiki_id: i64) -> Result<bool, FarmError> {
+        let now = now();
+        let result = sqlx::query(
+            "UPDATE wikis SET state = 'active', owner_password_hash = NULL, failure = NULL, attempts = 0, \
+             activated_at = ?, updated_at = ? WHERE id = ? AND state = 'provisioning'",
+        )
+        .bind(now)
+        .bind(now)
+        .bind(wiki_id)
+        .execute(&mut *self.0)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    pub async fn insert_wiki(&mut self, new: NewWiki<'_>) -> Result<(), FarmError> {
+        insert_wiki_row(&mut self.0, &new, false).await
+    }
+
+    /// Like [`Tx::insert_wiki`], but the wiki takes a ready database from the pool that
+    /// matches `pool` (and that entry's key and password), in the same transaction: an entry
+    /// goes to exactly one wiki, and back to the pool if the insert fails. `None` when the
+    /// pool has no such entry, else the key the wiki got.
+    pub async fn insert_wiki_from_pool(
+        &mut self,
+        new: NewWiki<'_>,
+        pool: &PoolSlot<'_>,
+    ) -> Result<Option<String>, FarmError> {
+        let tx = &mut self.0;
+        let pick = if self.1 {
+            "SELECT id, resource_key, db_password_sealed FROM pool_entries WHERE backend = ? AND db_server = ? \
+             AND language = ? AND mw_version = ? AND state = 'ready' ORDER BY id LIMIT 1"
+        } else {
+            "SELECT id, resource_key, db_password_sealed FROM pool_entries WHERE backend = ? AND db_server = ? \
+             AND language = ? AND mw_version = ? AND state = 'ready' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"
+        };
+        let entry: Option<(i64, String, Option<String>)> = sqlx::query_as(pick)
+            .bind(pool.backend)
+            .bind(pool.db_server)
+            .bind(pool.language)
+            .bind(pool.mw_version)
+            .fetch_optional(&mut **tx)
+            .await?;
+        let Some((id, key, sealed)) = entry else { return Ok(None) };
+        let claimed =
+            sqlx::query("DELETE FROM pool_entries WHERE id = ? AND state = 'ready'").bind(id).execute(&mut **tx).await?;
+        if claimed.rows_affected() != 1 {
+            return Ok(None);
+        }
+        let new = NewWiki { resource_key: &key, db_password_sealed: sealed.as_deref(), ..new };
+        insert_wiki_row(tx, &new, true).await?;
+        Ok(Some(key))
+    }
+
+
+    /// Sandbox: records that the warnings up to number `to` went out (guarded, so each goes once).
+    pub async fn record_expiry_warning(&mut self, wiki_id: i64, sent: i64, to: i64) -> Result<bool, FarmError> {
+        let result = sqlx::query(
+            "UPDATE wikis SET expiry_warnings_sent = ? WHERE id = ? AND expiry_warnings_sent = ? AND state = 'active'",
+        )
+        .bind(to)
+        .bind(wiki_id)
+        .bind(sent)
+        .execute(&mut *self.0)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Sandbox: `active` → `locked` once the wiki has expired.
+    pub async fn lock_expired(&mut self, wiki_id: i64) -> Result<bool, FarmError> {
+        let now = now();
+        let result = sqlx::query(
+            "UPDATE wikis SET state = 'locked', updated_at = ? WHERE id = ? AND state = 'active' \
+             AND expires_at IS NOT NULL AND expires_at <= ?",
+        )
+        .bind(now)
+        .bind(wiki_id)
+        .bind(now)
+        .execute(&mut *self.0)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Makes a wiki permanent (and writable again if it was locked). Returns whether it is live.
+    pub async fn keep_wiki(&mut self, wiki_id: i64) -> Result<bool, FarmError> {
+        let result = sqlx::query(
+            "UPDATE wikis SET expires_at = NULL, expiry_warnings_sent = 0, updated_at = ?, \
+             state = CASE WHEN state = 'locked' THEN 'active' ELSE state END \
+             WHERE id = ? AND state IN ('provisioning', 'active', 'locked')",
+        )
+        .bind(now())
+        .bind(wiki_id)
+        .execute(&mut *self.0)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Moves a wiki to `deleting` unless it is already on its way out. Returns whether it moved.
+    pub async fn request_delete(&mut self, id: i64) -> Result<bool, FarmError> {
+        let result = sqlx::query(
+            "UPDATE wikis SET state = 'deleting', attempts = 0, next_attempt_at = 0, updated_at = ? \
+             WHERE id = ? AND state IN ('provisioning', 'active', 'failed', 'locked')",
+        )
+        .bind(now())
+        .bind(id)
+        .execute(&mut *self.0)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+}
+
+impl Store {
+    /// Sandbox wikis that need the lifecycle task: live, expiring before `horizon`.
+    pub async fn expiring_wikis(&self, horizon: i64, limit: u32) -> Result<Vec<WikiRecord>, FarmError> {
+        let sql = format!(
+            "SELECT {WIKI_COLUMNS} FROM wikis WHERE expires_at IS NOT NULL AND expires_at <= ? \
+             AND state IN ('active', 'locked') ORDER BY expires_at, id LIMIT ?"
+        );
+        Ok(sqlx::query_as(&sql).bind(horizon).bind(i64::from(limit)).fetch_all(&self.write).await?)
+    }
+
+    /// Wikis whose read-only marker does not match their state: (wiki, lock wanted).
+    pub async fn lock_mismatches(&self, limit: u32) -> Result<Vec<WikiRecord>, FarmError> {
+        let sql = format!(
+            "SELECT {WIKI_COLUMNS} FROM wikis WHERE (state = 'locked' AND lock_applied = 0) \
+             OR (state = 'active' AND lock_applied = 1) ORDER BY id LIMIT ?"
+        );
+        Ok(sqlx::query_as(&sql).bind(i64::from(limit)).fetch_all(&self.write).await?)
+    }
+
+    pub async fn set_lock_applied(&self, wiki_id: i64, applied: bool, state: WikiState) -> Result<(), FarmError> {
+        sqlx::query("UPDATE wikis SET lock_applied = ? WHERE id = ? AND state = ?")
+            .bind(i64::from(applied))
+            .bind(wiki_id)
+            .bind(state.as_str())
+            .execute(&self.write)
+            .await?;
+        Ok(())
     }
 }

@@ -1,0 +1,176 @@
+//! The audit log and the mail outbox: both are written inside the transaction of the change
+//! they record, so neither can be lost or invented by a crash.
+
+use super::{now, Store, Tx};
+use crate::error::FarmError;
+
+/// One state-changing action: who, what, to which target, from where.
+#[derive(Debug, Clone)]
+pub struct AuditEntry {
+    /// A user name, or `system` for the daemon's own actions (sandbox expiry).
+    pub actor: String,
+    pub action: &'static str,
+    /// What was acted on, as `kind:id` (`wiki:my-wiki`, `account:alice`, `request:12`).
+    pub target: String,
+    /// The client's address, when a client asked.
+    pub source: Option<String>,
+    pub details: Option<String>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct AuditRecord {
+    pub id: i64,
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub source: Option<String>,
+    pub details: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct AuditFilter<'a> {
+    pub actor: Option<&'a str>,
+    pub action: Option<&'a str>,
+    pub target: Option<&'a str>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    /// Newest first: only entries with a smaller id.
+    pub before_id: Option<i64>,
+    pub limit: u32,
+}
+
+/// A message waiting in the outbox.
+#[derive(Debug, Clone)]
+pub struct OutgoingMail {
+    pub kind: &'static str,
+    pub recipient: String,
+    pub subject: String,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct QueuedMail {
+    pub id: i64,
+    pub kind: String,
+    pub recipient: String,
+    pub subject: String,
+    pub body: String,
+    pub attempts: i64,
+    pub created_at: i64,
+}
+
+impl Tx {
+    pub async fn audit(&mut self, entry: &AuditEntry) -> Result<(), FarmError> {
+        sqlx::query("INSERT INTO audit_log (at, actor, action, target, source, details) VALUES (?, ?, ?, ?, ?, ?)")
+            .bind(now())
+            .bind(&entry.actor)
+            .bind(entry.action)
+            .bind(&entry.target)
+            .bind(entry.source.as_deref())
+            .bind(entry.details.as_deref())
+            .execute(&mut *self.0)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn enqueue_mail(&mut self, mail: &OutgoingMail) -> Result<(), FarmError> {
+        let now = now();
+        sqlx::query(
+            "INSERT INTO outbox (kind, recipient, subject, body, created_at, attempts, next_attempt_at) \
+             VALUES (?, ?, ?, ?, ?, 0, ?)",
+        )
+        .bind(mail.kind)
+        .bind(&mail.recipient)
+        .bind(&mail.subject)
+        .bind(&mail.body)
+        .bind(now)
+        .bind(now)
+        .execute(&mut *self.0)
+        .await?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Audit entries, newest first, filtered.
+    pub async fn audit_entries(&self, filter: &AuditFilter<'_>) -> Result<Vec<AuditRecord>, FarmError> {
+        let mut sql = String::from("SELECT id, at, actor, action, target, source, details FROM audit_log WHERE id < ?");
+        for (present, clause) in [
+            (filter.actor.is_some(), " AND actor = ?"),
+            (filter.action.is_some(), " AND action = ?"),
+            (filter.target.is_some(), " AND target = ?"),
+            (filter.since.is_some(), " AND at >= ?"),
+            (filter.until.is_some(), " AND at < ?"),
+        ] {
+            if present {
+                sql.push_str(clause);
+            }
+        }
+        sql.push_str(" ORDER BY id DESC LIMIT ?");
+        let mut query = sqlx::query_as(&sql).bind(filter.before_id.unwrap_or(i64::MAX));
+        for value in [filter.actor, filter.action, filter.target].into_iter().flatten() {
+            query = query.bind(value);
+        }
+        for value in [filter.since, filter.until].into_iter().flatten() {
+            query = query.bind(value);
+        }
+        Ok(query.bind(i64::from(filter.limit)).fetch_all(&self.read).await?)
+    }
+
+    /// Unsent mail whose time has come, oldest first.
+    pub async fn due_mail(&self, limit: u32) -> Result<Vec<QueuedMail>, FarmError> {
+        Ok(sqlx::query_as(
+            "SELECT id, kind, recipient, subject, body, attempts, created_at FROM outbox \
+             WHERE sent_at IS NULL AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?",
+        )
+        .bind(now())
+        .bind(i64::from(limit))
+        .fetch_all(&self.write)
+        .await?)
+    }
+
+    pub async fn mark_mail_sent(&self, id: i64) -> Result<(), FarmError> {
+        sqlx::query("UPDATE outbox SET sent_at = ?, last_error = NULL WHERE id = ?")
+            .bind(now())
+            .bind(id)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn retry_mail(&self, id: i64, attempts: i64, retry_at: i64, error: &str) -> Result<(), FarmError> {
+        sqlx::query("UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE id = ?")
+            .bind(attempts)
+            .bind(retry_at)
+            .bind(error)
+            .bind(id)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    /// Mail not yet sent (for `/healthz` and metrics).
+    pub async fn unsent_mail_count(&self) -> Result<i64, FarmError> {
+        let (count,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL").fetch_one(&self.read).await?;
+        Ok(count)
+    }
+
+    /// Forgets mail sent more than `keep` seconds ago.
+    pub async fn prune_sent_mail(&self, keep: i64) -> Result<(), FarmError> {
+        sqlx::query("DELETE FROM outbox WHERE sent_at < ?").bind(now() - keep).execute(&self.write).await?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// After a restart: every queued message is due now.
+    pub async fn retry_all_mail_now(&self) -> Result<(), FarmError> {
+        sqlx::query("UPDATE outbox SET next_attempt_at = ? WHERE sent_at IS NULL")
+            .bind(now())
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+}
