@@ -13,7 +13,8 @@ packages=(
 )
 # --test: also what the test suites use (they start private MariaDB servers).
 if [ "${1:-}" = "--test" ]; then
-  packages+=(mariadb-server mariadb-client)
+  packages+=(mariadb-server mariadb-client
+    python3-aiosmtpd)    # the SMTP server on loopback that receives the farm's mail in tests
 fi
 
 missing=()

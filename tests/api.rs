@@ -139,10 +139,10 @@ async fn missing_expired_and_forged_tokens_get_401(store: ControlStore) {
     let mut tampered = valid.clone();
     tampered.pop();
     tampered.push(if valid.ends_with('A') { 'B' } else { 'A' });
-    // A valid signature over a payload whose role was changed is still a forgery.
+    // A valid signature over a payload whose subject was changed is still a forgery.
     let parts: Vec<&str> = valid.split('.').collect();
     let altered_payload = URL_SAFE_NO_PAD.encode(
-        String::from_utf8(URL_SAFE_NO_PAD.decode(parts[1]).expect("b64")).expect("utf8").replace("admin", "member"),
+        String::from_utf8(URL_SAFE_NO_PAD.decode(parts[1]).expect("b64")).expect("utf8").replace("alice", "alicf"),
     );
     let altered = format!("{}.{}.{}", parts[0], altered_payload, parts[2]);
 

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub mod mariadb;
+pub mod smtp;
 
 pub const MEDIAWIKI_DIR: &str = "/usr/share/mediawiki";
 const FARMD: &str = env!("CARGO_BIN_EXE_farmd");
@@ -231,17 +232,48 @@ impl Farmd {
         SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
     }
 
-    /// A token from `farmd token`, for this farm.
+    /// A token from `farmd token` for the account `subject` (made with `role` by `farmd
+    /// account create` if it does not exist yet).
     pub fn token(&self, subject: &str, role: &str) -> String {
         self.token_with_ttl(subject, role, "1h")
     }
 
+    /// `farmd ARGS` on this farm's data directory and configuration (the daemon may run).
+    pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+        use std::io::Write;
+        std::fs::create_dir_all(&self.data_dir).expect("data dir");
+        let mut cmd = Command::new(FARMD);
+        cmd.args(args).env("FARM_DATA_DIR", &self.data_dir).env("FARM_MEDIAWIKI_DIR", MEDIAWIKI_DIR);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        if let Some(config) = &self.config_file {
+            cmd.arg("--config").arg(config);
+        }
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("farmd");
+        if let Some(mut pipe) = child.stdin.take() {
+            pipe.write_all(stdin.unwrap_or("").as_bytes()).expect("stdin");
+        }
+        child.wait_with_output().expect("farmd")
+    }
+
+    /// Creates a confirmed account from the command line; false if it existed already.
+    pub fn create_account(&self, username: &str, role: &str, password: Option<&str>) -> bool {
+        let email = format!("{}@example.org", username.to_lowercase());
+        let mut args = vec!["account", "create", "--username", username, "--email", &email, "--role", role];
+        if password.is_some() {
+            args.push("--password-stdin");
+        }
+        let output = self.cli(&args, password.map(|p| format!("{p}\n")).as_deref());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success() || stderr.contains("taken"), "farmd account create failed: {stderr}");
+        output.status.success()
+    }
+
     pub fn token_with_ttl(&self, subject: &str, role: &str, ttl: &str) -> String {
-        let output = Command::new(FARMD)
-            .args(["token", "--subject", subject, "--role", role, "--ttl", ttl])
-            .env("FARM_DATA_DIR", &self.data_dir)
-            .output()
-            .expect("farmd token");
+        self.create_account(subject, role, None);
+        let output = self.cli(&["token", "--username", subject, "--ttl", ttl], None);
         assert!(output.status.success(), "farmd token failed: {}", String::from_utf8_lossy(&output.stderr));
         String::from_utf8(output.stdout).expect("utf-8").trim().to_owned()
     }
