@@ -479,7 +479,10 @@ async fn authorization_table_every_endpoint_and_role() {
         ("reviewer", Some(&reviewer)),
         ("admin", Some(&admin)),
     ];
-    // (method, path, body, expected status per role in the order above)
+    // (method, path, body, expected status per role in the order above). Rows run in order, so
+    // later rows see earlier effects: the reviewer creates x-wiki (the admin then gets
+    // name_taken), the member's request takes req-wiki, the reviewer's decision leaves the
+    // request in needs-more-info (the admin's is then a conflict).
     let table: Vec<(&str, String, Option<Value>, [u16; 5])> = vec![
         ("GET", "/api/v1/account".into(), None, [401, 200, 200, 200, 200]),
         ("GET", "/api/v1/accounts".into(), None, [401, 403, 403, 403, 200]),
@@ -489,25 +492,25 @@ async fn authorization_table_every_endpoint_and_role() {
         ("GET", "/api/v1/wikis?owner=mem".into(), None, [401, 403, 403, 200, 200]),
         ("GET", "/api/v1/servers".into(), None, [401, 403, 403, 403, 200]),
         ("GET", "/api/v1/pool".into(), None, [401, 403, 403, 403, 200]),
-        ("POST", "/api/v1/wikis".into(), Some(json!({"name": "x-wiki", "sitename": "X"})), [401, 403, 403, 202, 202]),
+        ("POST", "/api/v1/wikis".into(), Some(json!({"name": "x-wiki", "sitename": "X"})), [401, 403, 403, 202, 409]),
         ("GET", "/api/v1/wiki-requests".into(), None, [401, 200, 200, 200, 200]),
         ("GET", format!("/api/v1/wiki-requests/{id}"), None, [401, 404, 200, 200, 200]),
         (
             "POST",
             "/api/v1/wiki-requests".into(),
             Some(json!({"name": "req-wiki", "sitename": "R", "purpose": "p", "reason": "r"})),
-            [401, 403, 409, 201, 409],
+            [401, 403, 201, 409, 409],
         ),
         ("POST", format!("/api/v1/wiki-requests/{id}/comments"), Some(json!({"comment": "hi"})), [401, 404, 200, 200, 200]),
         (
             "POST",
             format!("/api/v1/wiki-requests/{id}/review"),
             Some(json!({"decision": "needs-more-info", "comment": "why?"})),
-            [401, 404, 403, 200, 409],
+            [401, 403, 403, 200, 409],
         ),
         ("PATCH", format!("/api/v1/wiki-requests/{id}"), Some(json!({"reason": "rr"})), [401, 404, 200, 403, 403]),
         ("POST", "/api/v1/wikis/x-wiki/keep".into(), Some(json!({})), [401, 403, 403, 200, 200]),
-        ("DELETE", "/api/v1/wikis/x-wiki".into(), None, [401, 404, 404, 403, 202]),
+        ("DELETE", "/api/v1/wikis/x-wiki".into(), None, [401, 404, 404, 202, 202]),
         ("PATCH", "/api/v1/accounts/mem".into(), Some(json!({"role": "member"})), [401, 403, 403, 403, 200]),
         ("POST", format!("/api/v1/wiki-requests/{id}/withdraw"), Some(json!({})), [401, 404, 200, 403, 403]),
     ];
@@ -529,7 +532,9 @@ async fn authorization_table_every_endpoint_and_role() {
 #[tokio::test]
 async fn bad_input_on_account_and_request_endpoints_changes_nothing() {
     let smtp = SmtpServer::start().await;
-    let farm = start("review", smtp.port, "").await;
+    // Every sign-up attempt counts against the per-source limit; this test makes many.
+    let unlimited = "[rate_limits]\nsignup_per_source = { count = 0, per = \"1h\" }\n";
+    let farm = start("review", smtp.port, unlimited).await;
     let token = member(&farm, &smtp, "bea").await;
     let admin = farm.token("root", "admin");
     let long = "x".repeat(5000);
@@ -540,7 +545,7 @@ async fn bad_input_on_account_and_request_endpoints_changes_nothing() {
         ("/api/v1/accounts", json!({"username": "shorty", "email": "a@example.org", "password": "short"}), 422, "password_length"),
         ("/api/v1/accounts", json!({"username": "longpw", "email": "a@example.org", "password": long}), 422, "password_length"),
         ("/api/v1/accounts", json!({"username": &long, "email": "a@example.org", "password": PASSWORD}), 422, "username_invalid"),
-        ("/api/v1/accounts", json!({"username": "x", "email": format!("{long}@example.org"), "password": PASSWORD}), 422, "username_invalid"),
+        ("/api/v1/accounts", json!({"username": "x", "email": format!("{long}@example.org"), "password": PASSWORD}), 422, "email_invalid"),
         ("/api/v1/accounts", json!({"username": "bea", "email": "other@example.org", "password": PASSWORD}), 409, "username_taken"),
         ("/api/v1/accounts", json!({"username": "Bea", "email": "other@example.org", "password": PASSWORD}), 409, "username_taken"),
         ("/api/v1/accounts", json!({"username": "bee", "email": "BEA@example.org", "password": PASSWORD}), 409, "email_taken"),
