@@ -184,13 +184,8 @@ async fn sign_up_confirm_create_in_open_mode_and_the_wiki_is_served() {
     let form = farm.http.get(farm.url(&format!("/reset-password?token={secret}"))).send().await.expect("form");
     assert_eq!(form.status(), 200);
     let new_password = "a brand new passphrase";
-    let (status, body) = post(
-        &farm,
-        "/api/v1/password-resets/confirm",
-        None,
-        json!({"token": secret, "password": new_password}),
-    )
-    .await;
+    let (status, body) =
+        post(&farm, "/api/v1/password-resets/confirm", None, json!({"token": secret, "password": new_password})).await;
     assert_eq!(status, 204, "{body}");
     let (status, _) = post(&farm, "/api/v1/tokens", None, json!({"login": "ada", "password": PASSWORD})).await;
     assert_eq!(status, 401);
@@ -249,13 +244,8 @@ async fn review_mode_request_needs_more_info_answer_approve_and_decline() {
 
     // Needs more info → mail → the answer puts it back in the queue.
     let review = format!("/api/v1/wiki-requests/{id}/review");
-    let (status, body) = post(
-        &farm,
-        &review,
-        Some(&reviewer),
-        json!({"decision": "needs-more-info", "comment": "Which school?"}),
-    )
-    .await;
+    let (status, body) =
+        post(&farm, &review, Some(&reviewer), json!({"decision": "needs-more-info", "comment": "Which school?"})).await;
     assert_eq!((status, body["state"].as_str()), (200, Some("needs-more-info")), "{body}");
     let mail = smtp.wait_for("mia@example.org", "needs more details").await;
     assert!(mail.body.contains("Which school?"));
@@ -278,7 +268,8 @@ async fn review_mode_request_needs_more_info_answer_approve_and_decline() {
 
     // The history holds every change and comment, in order.
     let (_, full) = get(&farm, &format!("/api/v1/wiki-requests/{id}"), Some(&mia)).await;
-    let actions: Vec<&str> = full["history"].as_array().expect("history").iter().filter_map(|e| e["action"].as_str()).collect();
+    let actions: Vec<&str> =
+        full["history"].as_array().expect("history").iter().filter_map(|e| e["action"].as_str()).collect();
     assert_eq!(actions, ["submitted", "edited", "needs-more-info", "answered", "approved"], "{full}");
     assert_eq!(full["history"][2]["comment"], "Which school?");
     // A decided request cannot be decided again or edited.
@@ -314,7 +305,8 @@ async fn review_mode_request_needs_more_info_answer_approve_and_decline() {
     )
     .await;
     let third_id = third["id"].as_i64().expect("id");
-    let (status, body) = post(&farm, &format!("/api/v1/wiki-requests/{third_id}/withdraw"), Some(&other), json!({})).await;
+    let (status, body) =
+        post(&farm, &format!("/api/v1/wiki-requests/{third_id}/withdraw"), Some(&other), json!({})).await;
     assert_eq!((status, body["state"].as_str()), (200, Some("withdrawn")));
     let (status, _) = post(
         &farm,
@@ -410,9 +402,15 @@ async fn quotas_rate_limits_and_deny_list() {
     // Failed logins for one account from one source are limited (429 with Retry-After)...
     let flood = client_from(9);
     for _ in 0..3 {
-        let (status, _) =
-            call(&flood, &farm, "POST", "/api/v1/tokens", None, Some(json!({"login": "qa", "password": "wrong-wrong"})))
-                .await;
+        let (status, _) = call(
+            &flood,
+            &farm,
+            "POST",
+            "/api/v1/tokens",
+            None,
+            Some(json!({"login": "qa", "password": "wrong-wrong"})),
+        )
+        .await;
         assert_eq!(status, 401);
     }
     let response = flood
@@ -438,7 +436,8 @@ async fn quotas_rate_limits_and_deny_list() {
     // Sign-ups per source: the fourth from one address is refused, other addresses go on.
     let spam = client_from(7);
     for i in 0..4 {
-        let body = json!({"username": format!("spam{i}"), "email": format!("spam{i}@example.org"), "password": PASSWORD});
+        let body =
+            json!({"username": format!("spam{i}"), "email": format!("spam{i}@example.org"), "password": PASSWORD});
         let (status, _) = call(&spam, &farm, "POST", "/api/v1/accounts", None, Some(body)).await;
         assert_eq!(status, if i < 3 { 201 } else { 429 }, "sign-up {i}");
     }
@@ -501,7 +500,12 @@ async fn authorization_table_every_endpoint_and_role() {
             Some(json!({"name": "req-wiki", "sitename": "R", "purpose": "p", "reason": "r"})),
             [401, 403, 201, 409, 409],
         ),
-        ("POST", format!("/api/v1/wiki-requests/{id}/comments"), Some(json!({"comment": "hi"})), [401, 404, 200, 200, 200]),
+        (
+            "POST",
+            format!("/api/v1/wiki-requests/{id}/comments"),
+            Some(json!({"comment": "hi"})),
+            [401, 404, 200, 200, 200],
+        ),
         (
             "POST",
             format!("/api/v1/wiki-requests/{id}/review"),
@@ -539,21 +543,81 @@ async fn bad_input_on_account_and_request_endpoints_changes_nothing() {
     let admin = farm.token("root", "admin");
     let long = "x".repeat(5000);
     let cases: Vec<(&str, Value, u16, &str)> = vec![
-        ("/api/v1/accounts", json!({"username": "ok-name", "email": "not-an-email", "password": PASSWORD}), 422, "email_invalid"),
-        ("/api/v1/accounts", json!({"username": "1bad", "email": "a@example.org", "password": PASSWORD}), 422, "username_invalid"),
-        ("/api/v1/accounts", json!({"username": "has space", "email": "a@example.org", "password": PASSWORD}), 422, "username_invalid"),
-        ("/api/v1/accounts", json!({"username": "shorty", "email": "a@example.org", "password": "short"}), 422, "password_length"),
-        ("/api/v1/accounts", json!({"username": "longpw", "email": "a@example.org", "password": long}), 422, "password_length"),
-        ("/api/v1/accounts", json!({"username": &long, "email": "a@example.org", "password": PASSWORD}), 422, "username_invalid"),
-        ("/api/v1/accounts", json!({"username": "x", "email": format!("{long}@example.org"), "password": PASSWORD}), 422, "email_invalid"),
-        ("/api/v1/accounts", json!({"username": "bea", "email": "other@example.org", "password": PASSWORD}), 409, "username_taken"),
-        ("/api/v1/accounts", json!({"username": "Bea", "email": "other@example.org", "password": PASSWORD}), 409, "username_taken"),
-        ("/api/v1/accounts", json!({"username": "bee", "email": "BEA@example.org", "password": PASSWORD}), 409, "email_taken"),
-        ("/api/v1/accounts", json!({"username": "extra", "email": "e@example.org", "password": PASSWORD, "role": "admin"}), 422, "invalid_body"),
+        (
+            "/api/v1/accounts",
+            json!({"username": "ok-name", "email": "not-an-email", "password": PASSWORD}),
+            422,
+            "email_invalid",
+        ),
+        (
+            "/api/v1/accounts",
+            json!({"username": "1bad", "email": "a@example.org", "password": PASSWORD}),
+            422,
+            "username_invalid",
+        ),
+        (
+            "/api/v1/accounts",
+            json!({"username": "has space", "email": "a@example.org", "password": PASSWORD}),
+            422,
+            "username_invalid",
+        ),
+        (
+            "/api/v1/accounts",
+            json!({"username": "shorty", "email": "a@example.org", "password": "short"}),
+            422,
+            "password_length",
+        ),
+        (
+            "/api/v1/accounts",
+            json!({"username": "longpw", "email": "a@example.org", "password": long}),
+            422,
+            "password_length",
+        ),
+        (
+            "/api/v1/accounts",
+            json!({"username": &long, "email": "a@example.org", "password": PASSWORD}),
+            422,
+            "username_invalid",
+        ),
+        (
+            "/api/v1/accounts",
+            json!({"username": "x", "email": format!("{long}@example.org"), "password": PASSWORD}),
+            422,
+            "email_invalid",
+        ),
+        (
+            "/api/v1/accounts",
+            json!({"username": "bea", "email": "other@example.org", "password": PASSWORD}),
+            409,
+            "username_taken",
+        ),
+        (
+            "/api/v1/accounts",
+            json!({"username": "Bea", "email": "other@example.org", "password": PASSWORD}),
+            409,
+            "username_taken",
+        ),
+        (
+            "/api/v1/accounts",
+            json!({"username": "bee", "email": "BEA@example.org", "password": PASSWORD}),
+            409,
+            "email_taken",
+        ),
+        (
+            "/api/v1/accounts",
+            json!({"username": "extra", "email": "e@example.org", "password": PASSWORD, "role": "admin"}),
+            422,
+            "invalid_body",
+        ),
         ("/api/v1/accounts/confirm", json!({"token": "nothex"}), 422, "link_invalid"),
         ("/api/v1/accounts/confirm", json!({"token": "a".repeat(64)}), 422, "link_invalid"),
         ("/api/v1/password-resets", json!({"email": "nope"}), 422, "email_invalid"),
-        ("/api/v1/password-resets/confirm", json!({"token": "b".repeat(64), "password": PASSWORD}), 422, "link_invalid"),
+        (
+            "/api/v1/password-resets/confirm",
+            json!({"token": "b".repeat(64), "password": PASSWORD}),
+            422,
+            "link_invalid",
+        ),
         ("/api/v1/tokens", json!({"login": "", "password": ""}), 401, "invalid_credentials"),
         ("/api/v1/tokens", json!({"login": &long, "password": PASSWORD}), 401, "invalid_credentials"),
         ("/api/v1/tokens", json!({"login": "bea"}), 422, "invalid_body"),
@@ -569,7 +633,10 @@ async fn bad_input_on_account_and_request_endpoints_changes_nothing() {
         (json!({"name": "Bad_Name", "sitename": "S", "purpose": "p", "reason": "r"}), "name_invalid_characters"),
         (json!({"name": "www", "sitename": "S", "purpose": "p", "reason": "r"}), "name_reserved"),
         (json!({"name": "ok-name", "sitename": "", "purpose": "p", "reason": "r"}), "sitename_empty"),
-        (json!({"name": "ok-name", "sitename": "S", "language": "xx-nope", "purpose": "p", "reason": "r"}), "language_unknown"),
+        (
+            json!({"name": "ok-name", "sitename": "S", "language": "xx-nope", "purpose": "p", "reason": "r"}),
+            "language_unknown",
+        ),
         (json!({"name": "ok-name", "sitename": "S", "purpose": "p"}), "invalid_body"),
     ];
     for (body, code) in &request_cases {
@@ -592,7 +659,8 @@ async fn bad_input_on_account_and_request_endpoints_changes_nothing() {
     }
     // Nothing changed: one member account (plus root made by the CLI), no requests.
     let (_, accounts) = get(&farm, "/api/v1/accounts", Some(&admin)).await;
-    let names: Vec<&str> = accounts["accounts"].as_array().expect("list").iter().filter_map(|a| a["username"].as_str()).collect();
+    let names: Vec<&str> =
+        accounts["accounts"].as_array().expect("list").iter().filter_map(|a| a["username"].as_str()).collect();
     assert_eq!(names, ["bea", "root"], "{accounts}");
     let (_, requests) = get(&farm, "/api/v1/wiki-requests", Some(&admin)).await;
     assert_eq!(requests["requests"].as_array().map(Vec::len), Some(0), "{requests}");
@@ -604,9 +672,13 @@ async fn queued_mail_survives_a_kill_and_a_restart() {
     // No SMTP server yet: the mail waits in the outbox.
     let mut farm = start("open", port, "").await;
     for name in ["una", "ulf", "uma"] {
-        let (status, _) =
-            post(&farm, "/api/v1/accounts", None, json!({"username": name, "email": email_of(name), "password": PASSWORD}))
-                .await;
+        let (status, _) = post(
+            &farm,
+            "/api/v1/accounts",
+            None,
+            json!({"username": name, "email": email_of(name), "password": PASSWORD}),
+        )
+        .await;
         assert_eq!(status, 201);
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;

@@ -58,7 +58,7 @@ async fn placement_spreads_wikis_by_weight_and_respects_draining() {
     let one = TempMariaDb::new();
     let two = TempMariaDb::new();
     let config = servers_toml(&[("one", &one.admin_url, 1, false), ("two", &two.admin_url, 2, false)], "mariadb");
-    let mut farm = Farmd::new_on(ControlStore::Sqlite, &[], Some(&config));
+    let mut farm = Farmd::new_on(ControlStore::Sqlite, common::UNLIMITED_MEMBERS, Some(&config));
     farm.spawn();
     farm.wait_healthy().await;
     let admin = farm.token("root", "admin");
@@ -126,7 +126,7 @@ async fn placement_spreads_wikis_by_weight_and_respects_draining() {
 async fn a_wiki_account_reaches_its_own_database_only() {
     let server = TempMariaDb::new();
     let config = servers_toml(&[("solo", &server.admin_url, 1, false)], "mariadb");
-    let mut farm = Farmd::new_on(ControlStore::Sqlite, &[], Some(&config));
+    let mut farm = Farmd::new_on(ControlStore::Sqlite, common::UNLIMITED_MEMBERS, Some(&config));
     farm.spawn();
     farm.wait_healthy().await;
     let admin = farm.token("root", "admin");
@@ -184,7 +184,7 @@ async fn a_wiki_account_reaches_its_own_database_only() {
 async fn a_mariadb_wiki_serves_logs_in_edits_and_is_dropped_on_delete() {
     // The wikis live on the machine's own MariaDB server; the registry too.
     let config = servers_toml(&[("local", LOCAL_MARIADB, 1, false)], "mariadb");
-    let mut farm = Farmd::new_on(ControlStore::Mariadb, &[], Some(&config));
+    let mut farm = Farmd::new_on(ControlStore::Mariadb, common::UNLIMITED_MEMBERS, Some(&config));
     farm.spawn();
     farm.wait_healthy().await;
     let token = farm.token("nora", "member");
@@ -256,7 +256,7 @@ async fn kill_9_during_mariadb_provisioning_leaves_no_orphans() {
     let one = TempMariaDb::new();
     let two = TempMariaDb::new();
     let config = servers_toml(&[("one", &one.admin_url, 1, false), ("two", &two.admin_url, 1, false)], "mariadb");
-    let mut farm = Farmd::new_on(ControlStore::Sqlite, &[], Some(&config));
+    let mut farm = Farmd::new_on(ControlStore::Sqlite, common::UNLIMITED_MEMBERS, Some(&config));
     farm.spawn();
     // First kill: while MediaWiki's installer builds the templates.
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -306,7 +306,7 @@ async fn a_server_outage_during_creation_moves_on_and_recovers() {
     // "flaky" weighs more, so new wikis go there while it is up.
     let config =
         servers_toml(&[("steady", &steady.admin_url, 1, false), ("flaky", &flaky.admin_url, 10, false)], "mariadb");
-    let mut farm = Farmd::new_on(ControlStore::Sqlite, &[], Some(&config));
+    let mut farm = Farmd::new_on(ControlStore::Sqlite, common::UNLIMITED_MEMBERS, Some(&config));
     farm.spawn();
     farm.wait_healthy().await;
     let admin = farm.token("root", "admin");

@@ -35,7 +35,7 @@ async fn wikis_take_pooled_databases_and_the_pool_refills() {
         "pool_sqlite = 3\npool_mariadb = 2\n\n[[database_servers]]\nname = \"pooled\"\nadmin_url = \"{}\"\n",
         server.admin_url
     );
-    let mut farm = Farmd::new_on(ControlStore::Sqlite, &[], Some(&config));
+    let mut farm = Farmd::new_on(ControlStore::Sqlite, common::UNLIMITED_MEMBERS, Some(&config));
     farm.spawn();
     farm.wait_healthy().await;
     let admin = farm.token("root", "admin");

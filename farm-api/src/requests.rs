@@ -75,10 +75,7 @@ struct RequestList {
 
 /// Request ids in paths: a positive number, else "not found".
 fn request_id(raw: &str) -> Result<i64, ApiError> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|id| *id > 0)
-        .ok_or(ApiError::Farm(farm_core::FarmError::NotFound("request")))
+    raw.parse::<i64>().ok().filter(|id| *id > 0).ok_or(ApiError::Farm(farm_core::FarmError::NotFound("request")))
 }
 
 async fn submit(
@@ -113,9 +110,7 @@ async fn list(
         })?),
     };
     if params.requester.is_some() && !actor.is_staff() {
-        return Err(ApiError::Farm(farm_core::FarmError::Forbidden(
-            "only reviewers and admins see others' requests",
-        )));
+        return Err(ApiError::Farm(farm_core::FarmError::Forbidden("only reviewers and admins see others' requests")));
     }
     let page = state.farm.list_requests(&actor, params.requester.as_deref(), request_state, after, limit).await?;
     Ok(Json(RequestList { requests: page.requests, next_cursor: page.next_after.map(|id| id.to_string()) }))

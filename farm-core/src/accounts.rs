@@ -140,7 +140,8 @@ async fn verify_password(password: &str, hash: Option<&str>) -> bool {
     };
     let password = password.to_owned();
     let matches = tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+        PasswordHash::new(&hash)
+            .is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
     })
     .await
     .unwrap_or(false);
@@ -298,8 +299,13 @@ impl Farm {
         };
         tx.confirm_email(account_id).await?;
         let record = tx.account(account_id).await?.ok_or(FarmError::NotFound("account"))?;
-        tx.audit(&self.audit_entry(&record.username, "account.confirm", format!("account:{}", record.username), source))
-            .await?;
+        tx.audit(&self.audit_entry(
+            &record.username,
+            "account.confirm",
+            format!("account:{}", record.username),
+            source,
+        ))
+        .await?;
         tx.commit().await?;
         let record = self.store.account_by_id(account_id).await?.ok_or(FarmError::NotFound("account"))?;
         Ok(AccountView::from_record(&record))
@@ -517,8 +523,11 @@ impl Farm {
             return Err(FarmError::Forbidden("only admins change roles"));
         }
         let username = Username::parse(username).map_err(|_| FarmError::NotFound("account"))?;
-        let record =
-            self.store.account_by_username_key(&username_key(&username)).await?.ok_or(FarmError::NotFound("account"))?;
+        let record = self
+            .store
+            .account_by_username_key(&username_key(&username))
+            .await?
+            .ok_or(FarmError::NotFound("account"))?;
         let mut tx = self.store.begin().await?;
         tx.set_role(record.id, role.as_str()).await?;
         tx.audit(&AuditEntry {

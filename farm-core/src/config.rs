@@ -370,7 +370,8 @@ impl Config {
             figment = figment.merge(Toml::file(file));
         }
         let config: Config = figment
-            .merge(Env::prefixed("FARM_").filter(|key| !NOT_SETTINGS.iter().any(|n| key == *n)))
+            // `__` reaches into sections: FARM_QUOTAS__MAX_WIKIS_PER_ACCOUNT=10.
+            .merge(Env::prefixed("FARM_").filter(|key| !NOT_SETTINGS.iter().any(|n| key == *n)).split("__"))
             .extract()
             .map_err(|e| ConfigError::Invalid(Box::new(e)))?;
         config.validate()?;
@@ -440,7 +441,9 @@ impl Config {
                 return invalid(format!("public_url {url:?} must be an http:// or https:// address"));
             }
         }
-        if self.farm_name.trim().is_empty() || self.farm_name.len() > 100 || self.farm_name.chars().any(char::is_control)
+        if self.farm_name.trim().is_empty()
+            || self.farm_name.len() > 100
+            || self.farm_name.chars().any(char::is_control)
         {
             return invalid("farm_name must be 1-100 printable characters".into());
         }
@@ -506,11 +509,15 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.create_file("farmd.toml", "base_domain = \"wikis.example.org\"\nphp_workers = 2\n")?;
             jail.set_env("FARM_PHP_WORKERS", "3");
+            jail.set_env("FARM_QUOTAS__MAX_WIKIS_PER_ACCOUNT", "9");
+            jail.set_env("FARM_RATE_LIMITS__LOGIN_PER_SOURCE__COUNT", "0");
             jail.set_env("FARM_LOG", "debug");
             jail.set_env("FARM_CONFIG", "farmd.toml");
             let config = Config::load(Some(Path::new("farmd.toml"))).expect("loads");
             assert_eq!(config.base_domain, "wikis.example.org");
             assert_eq!(config.php_workers, 3);
+            assert_eq!(config.quotas.max_wikis_per_account, 9);
+            assert_eq!(config.rate_limits.login_per_source.count, 0);
             assert_eq!(config.listen, SocketAddr::from(([127, 0, 0, 1], 8080)));
             Ok(())
         });
@@ -525,6 +532,14 @@ mod tests {
         assert_eq!(config.deleted_name_retention, defaults.deleted_name_retention);
         assert_eq!(config.max_body_bytes, defaults.max_body_bytes);
         assert_eq!(config.php_workers, defaults.php_workers);
+        assert_eq!(config.policy, defaults.policy);
+        assert_eq!(config.quotas.max_wikis_per_account, defaults.quotas.max_wikis_per_account);
+        assert_eq!(config.rate_limits.login_per_account, defaults.rate_limits.login_per_account);
+        assert_eq!(config.rate_limits.create_per_source, defaults.rate_limits.create_per_source);
+        assert_eq!(config.sandbox.lifetime, defaults.sandbox.lifetime);
+        assert_eq!(config.sandbox.warnings, defaults.sandbox.warnings);
+        assert_eq!(config.session_ttl, defaults.session_ttl);
+        assert!(config.smtp.is_none());
     }
 
     #[test]

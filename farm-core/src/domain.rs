@@ -352,7 +352,7 @@ pub const PASSWORD_MAX_LEN: usize = 200;
 impl NewPassword {
     pub fn parse(input: &str, username: Option<&Username>) -> Result<Self, FarmError> {
         let len = input.chars().count();
-        if len < PASSWORD_MIN_LEN || len > PASSWORD_MAX_LEN {
+        if !(PASSWORD_MIN_LEN..=PASSWORD_MAX_LEN).contains(&len) {
             return Err(FarmError::invalid(
                 "password",
                 "password_length",

@@ -11,9 +11,7 @@ use tokio::sync::{Notify, OnceCell};
 
 use crate::auth::TokenKeys;
 use crate::config::{Backend, Config};
-use crate::domain::{
-    Actor, FarmMode, LanguageCode, Languages, NamePolicy, ResourceKey, Sitename, WikiName, WikiState,
-};
+use crate::domain::{Actor, FarmMode, LanguageCode, Languages, NamePolicy, ResourceKey, Sitename, WikiName, WikiState};
 use crate::error::FarmError;
 use crate::layout::Layout;
 use crate::mail::{MailTemplates, Mailer};
@@ -117,8 +115,8 @@ impl Farm {
         let store = Store::connect(&config.control_store_url()).await.context("opening the control store")?;
         store.migrate().await.context("migrating the control store")?;
         let urls = WikiUrls::new(&config, listen);
-        let names = NamePolicy::new(&config.reserved_names, &config.deny_name_patterns)
-            .context("deny_name_patterns")?;
+        let names =
+            NamePolicy::new(&config.reserved_names, &config.deny_name_patterns).context("deny_name_patterns")?;
         let mailer = Mailer::new(config.smtp.as_ref()).context("the [smtp] configuration")?;
         let public_url =
             config.public_url.clone().unwrap_or_else(|| urls.portal_url()).trim_end_matches('/').to_owned();
@@ -279,7 +277,14 @@ impl Farm {
         let expires_at = (self.config.policy == FarmMode::Sandbox && !actor.is_staff())
             .then(|| crate::store::now() + duration_secs(self.config.sandbox.lifetime));
         let (prepared, password) = self
-            .prepare_wiki(actor, &account.username, account.password_hash.as_deref(), &request, expires_at, notify_owner)
+            .prepare_wiki(
+                actor,
+                &account.username,
+                account.password_hash.as_deref(),
+                &request,
+                expires_at,
+                notify_owner,
+            )
             .await?;
         let mut tx = self.store.begin().await?;
         if !actor.is_staff() {

@@ -12,9 +12,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::accounts::format_time;
+use crate::domain::Actor;
 use crate::domain::{Username, WikiState};
 use crate::error::FarmError;
-use crate::domain::Actor;
 use crate::farm::duration_secs;
 use crate::store::{now, AuditEntry, OutgoingMail, WikiRecord};
 use crate::Farm;

@@ -357,10 +357,8 @@ async fn sweep_db_cleanups(farm: &Farm) -> anyhow::Result<()> {
         }
         let key = ResourceKey::parse(&key).context("a cleanup names a malformed key")?;
         let wiki = farm.store.wiki_by_resource_key(key.as_str()).await?;
-        let lives_there = wiki.is_some_and(|w| {
-            w.db_server.as_deref() == Some(server_name.as_str())
-                && w.state().is_live()
-        });
+        let lives_there =
+            wiki.is_some_and(|w| w.db_server.as_deref() == Some(server_name.as_str()) && w.state().is_live());
         if !lives_there {
             server.drop_wiki(&key).await?;
             info!(server = %server_name, key = %key, "dropped a database left behind by a moved wiki");

@@ -46,7 +46,13 @@ fn tracing_free_log(message: &str) {
     eprintln!("farm-web: page template: {message}");
 }
 
-fn page(farm: &Farm, status: StatusCode, title: &str, message: &str, reset_token: Option<&str>) -> (StatusCode, Html<String>) {
+fn page(
+    farm: &Farm,
+    status: StatusCode,
+    title: &str,
+    message: &str,
+    reset_token: Option<&str>,
+) -> (StatusCode, Html<String>) {
     let rendered = templates()
         .get_template("page.html")
         .and_then(|t| {
@@ -81,7 +87,10 @@ async fn confirm_email(
             &farm,
             StatusCode::OK,
             "Email address confirmed",
-            &format!("Thank you, {}: your address is confirmed. You can now create or request wikis.", account.username),
+            &format!(
+                "Thank you, {}: your address is confirmed. You can now create or request wikis.",
+                account.username
+            ),
             None,
         ),
         Err(err) => page(&farm, StatusCode::BAD_REQUEST, "This link does not work", &err.to_string(), None),

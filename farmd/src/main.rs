@@ -11,8 +11,8 @@ use clap::{Parser, Subcommand};
 use farm_core::config::LogFormat;
 use farm_core::domain::Role;
 use farm_core::layout::Layout;
-use farm_core::php::PhpServers;
 use farm_core::mail::Mailer;
+use farm_core::php::PhpServers;
 use farm_core::{lifecycle, mediawiki, pool, provision, Config, Farm};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -130,8 +130,8 @@ fn main() -> anyhow::Result<()> {
             println!("{token}");
             Ok(())
         }),
-        Command::Account { command: AccountCommand::Create { username, email, role, password_stdin } } => {
-            runtime.block_on(async {
+        Command::Account { command: AccountCommand::Create { username, email, role, password_stdin } } => runtime
+            .block_on(async {
                 let password = if password_stdin {
                     let mut line = String::new();
                     std::io::stdin().read_line(&mut line)?;
@@ -148,8 +148,7 @@ fn main() -> anyhow::Result<()> {
                 store.close().await;
                 info!(account = %account.username, role = account.role.as_str(), "account created");
                 Ok(())
-            })
-        }
+            }),
         Command::Wiki { command: WikiCommand::Create { from, url, token, credentials, no_wait } } => {
             let api = url.unwrap_or_else(|| format!("http://{}", config.listen));
             let options = bulk::Options {

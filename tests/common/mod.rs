@@ -61,6 +61,13 @@ macro_rules! on_both_stores {
     };
 }
 
+/// No quota and no creation rate limit for members.
+pub const UNLIMITED_MEMBERS: &[(&str, &str)] = &[
+    ("FARM_QUOTAS__MAX_WIKIS_PER_ACCOUNT", "1000000"),
+    ("FARM_RATE_LIMITS__CREATE_PER_ACCOUNT__COUNT", "0"),
+    ("FARM_RATE_LIMITS__CREATE_PER_SOURCE__COUNT", "0"),
+];
+
 pub struct Farmd {
     child: Option<Child>,
     pub port: u16,
@@ -103,6 +110,15 @@ impl Farmd {
             }
         };
         let mut env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        if config_toml.is_none() {
+            // Suites about wikis (not about accounts) let members create as many as they like;
+            // tests/accounts.rs sets quotas and rate limits in its configuration files.
+            for (key, value) in UNLIMITED_MEMBERS {
+                if !env.iter().any(|(k, _)| k == key) {
+                    env.push((key.to_string(), value.to_string()));
+                }
+            }
+        }
         if control_db.is_some() {
             env.push(("FARM_DATABASE_URL".into(), store_url.clone()));
         }

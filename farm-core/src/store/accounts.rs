@@ -173,14 +173,13 @@ impl Tx {
 
     /// Revokes one session of `account_id`. Returns whether a live one was revoked.
     pub async fn revoke_session(&mut self, id: &str, account_id: i64) -> Result<bool, FarmError> {
-        let result = sqlx::query(
-            "UPDATE sessions SET revoked_at = ? WHERE id = ? AND account_id = ? AND revoked_at IS NULL",
-        )
-        .bind(now())
-        .bind(id)
-        .bind(account_id)
-        .execute(&mut *self.0)
-        .await?;
+        let result =
+            sqlx::query("UPDATE sessions SET revoked_at = ? WHERE id = ? AND account_id = ? AND revoked_at IS NULL")
+                .bind(now())
+                .bind(id)
+                .bind(account_id)
+                .execute(&mut *self.0)
+                .await?;
         Ok(result.rows_affected() == 1)
     }
 

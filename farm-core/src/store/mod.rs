@@ -577,8 +577,10 @@ impl Tx {
             .fetch_optional(&mut **tx)
             .await?;
         let Some((id, key, sealed)) = entry else { return Ok(None) };
-        let claimed =
-            sqlx::query("DELETE FROM pool_entries WHERE id = ? AND state = 'ready'").bind(id).execute(&mut **tx).await?;
+        let claimed = sqlx::query("DELETE FROM pool_entries WHERE id = ? AND state = 'ready'")
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
         if claimed.rows_affected() != 1 {
             return Ok(None);
         }
@@ -586,7 +588,6 @@ impl Tx {
         insert_wiki_row(tx, &new, true).await?;
         Ok(Some(key))
     }
-
 
     /// Sandbox: records that the warnings up to number `to` went out (guarded, so each goes once).
     pub async fn record_expiry_warning(&mut self, wiki_id: i64, sent: i64, to: i64) -> Result<bool, FarmError> {
