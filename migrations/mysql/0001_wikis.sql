@@ -2,7 +2,10 @@
 -- Same logical schema as migrations/sqlite/0001_wikis.sql; see the comments there. Strings
 -- compare bytewise (utf8mb4_bin) like SQLite. No TEXT columns: sqlx's Any driver reads
 -- MariaDB's TEXT as a BLOB, so long strings are bounded VARCHARs.
-CREATE TABLE wikis (
+-- Every statement is idempotent (IF NOT EXISTS): MariaDB commits each DDL statement on its
+-- own, so a daemon killed in the middle of a migration leaves it half applied, and the next
+-- start runs it again from the top (see `Store::migrate`).
+CREATE TABLE IF NOT EXISTS wikis (
     id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
     name VARCHAR(63) NULL,
     label VARCHAR(63) NOT NULL,
@@ -26,7 +29,7 @@ CREATE TABLE wikis (
     KEY wikis_state_id (state, id)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
 
-CREATE TABLE wiki_steps (
+CREATE TABLE IF NOT EXISTS wiki_steps (
     wiki_id BIGINT NOT NULL,
     step VARCHAR(32) NOT NULL,
     done_at BIGINT NOT NULL,

@@ -1,8 +1,8 @@
 -- Same logical change as migrations/sqlite/0002_database_servers.sql.
-ALTER TABLE wikis ADD COLUMN db_server VARCHAR(32) NULL, ADD COLUMN db_password_sealed VARCHAR(255) NULL;
-CREATE INDEX wikis_db_server ON wikis (db_server, state);
+ALTER TABLE wikis ADD COLUMN IF NOT EXISTS db_server VARCHAR(32) NULL, ADD COLUMN IF NOT EXISTS db_password_sealed VARCHAR(255) NULL;
+CREATE INDEX IF NOT EXISTS wikis_db_server ON wikis (db_server, state);
 
-CREATE TABLE db_cleanups (
+CREATE TABLE IF NOT EXISTS db_cleanups (
     id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
     db_server VARCHAR(32) NOT NULL,
     resource_key VARCHAR(32) NOT NULL,

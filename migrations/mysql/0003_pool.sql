@@ -1,5 +1,5 @@
 -- Same logical change as migrations/sqlite/0003_pool.sql.
-CREATE TABLE pool_entries (
+CREATE TABLE IF NOT EXISTS pool_entries (
     id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
     resource_key VARCHAR(32) NOT NULL,
     backend VARCHAR(16) NOT NULL,
@@ -13,4 +13,4 @@ CREATE TABLE pool_entries (
     KEY pool_entries_claim (backend, db_server, language, mw_version, state)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
 
-ALTER TABLE wikis ADD COLUMN pooled BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE wikis ADD COLUMN IF NOT EXISTS pooled BIGINT NOT NULL DEFAULT 0;

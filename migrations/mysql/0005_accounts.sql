@@ -1,5 +1,5 @@
 -- Same logical change as migrations/sqlite/0005_accounts.sql; see the comments there.
-CREATE TABLE accounts (
+CREATE TABLE IF NOT EXISTS accounts (
     id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
     username VARCHAR(64) NOT NULL,
     username_key VARCHAR(64) NOT NULL,
@@ -14,7 +14,7 @@ CREATE TABLE accounts (
     UNIQUE KEY accounts_email_key (email_key)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
 
-CREATE TABLE sessions (
+CREATE TABLE IF NOT EXISTS sessions (
     id VARCHAR(64) NOT NULL PRIMARY KEY,
     account_id BIGINT NOT NULL,
     kind VARCHAR(16) NOT NULL,
@@ -25,7 +25,7 @@ CREATE TABLE sessions (
     CONSTRAINT sessions_account_fk FOREIGN KEY (account_id) REFERENCES accounts (id) ON DELETE CASCADE
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
 
-CREATE TABLE account_tokens (
+CREATE TABLE IF NOT EXISTS account_tokens (
     token_hash VARCHAR(64) NOT NULL PRIMARY KEY,
     account_id BIGINT NOT NULL,
     purpose VARCHAR(16) NOT NULL,
@@ -36,7 +36,7 @@ CREATE TABLE account_tokens (
     CONSTRAINT account_tokens_account_fk FOREIGN KEY (account_id) REFERENCES accounts (id) ON DELETE CASCADE
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
 
-CREATE TABLE wiki_requests (
+CREATE TABLE IF NOT EXISTS wiki_requests (
     id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
     requester VARCHAR(64) NOT NULL,
     name VARCHAR(63) NOT NULL,
@@ -54,7 +54,7 @@ CREATE TABLE wiki_requests (
     KEY wiki_requests_requester_id (requester, id)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
 
-CREATE TABLE wiki_request_events (
+CREATE TABLE IF NOT EXISTS wiki_request_events (
     id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
     request_id BIGINT NOT NULL,
     at BIGINT NOT NULL,
@@ -66,7 +66,7 @@ CREATE TABLE wiki_request_events (
     KEY wiki_request_events_request (request_id, id)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
 
-CREATE TABLE outbox (
+CREATE TABLE IF NOT EXISTS outbox (
     id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
     kind VARCHAR(32) NOT NULL,
     recipient VARCHAR(254) NOT NULL,
@@ -80,7 +80,7 @@ CREATE TABLE outbox (
     KEY outbox_due (sent_at, next_attempt_at)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
 
-CREATE TABLE audit_log (
+CREATE TABLE IF NOT EXISTS audit_log (
     id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
     at BIGINT NOT NULL,
     actor VARCHAR(64) NOT NULL,
@@ -93,9 +93,9 @@ CREATE TABLE audit_log (
     KEY audit_log_target_id (target, id)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
 
-ALTER TABLE wikis ADD COLUMN expires_at BIGINT NULL;
-ALTER TABLE wikis ADD COLUMN expiry_warnings_sent BIGINT NOT NULL DEFAULT 0;
-ALTER TABLE wikis ADD COLUMN notify_owner BIGINT NOT NULL DEFAULT 0;
-ALTER TABLE wikis ADD COLUMN lock_applied BIGINT NOT NULL DEFAULT 0;
-CREATE INDEX wikis_expires_at ON wikis (expires_at);
-CREATE INDEX wikis_lock_applied ON wikis (lock_applied);
+ALTER TABLE wikis ADD COLUMN IF NOT EXISTS expires_at BIGINT NULL;
+ALTER TABLE wikis ADD COLUMN IF NOT EXISTS expiry_warnings_sent BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE wikis ADD COLUMN IF NOT EXISTS notify_owner BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE wikis ADD COLUMN IF NOT EXISTS lock_applied BIGINT NOT NULL DEFAULT 0;
+CREATE INDEX IF NOT EXISTS wikis_expires_at ON wikis (expires_at);
+CREATE INDEX IF NOT EXISTS wikis_lock_applied ON wikis (lock_applied);

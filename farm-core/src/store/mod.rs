@@ -196,8 +196,26 @@ impl Store {
     }
 
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        let migrator = if self.is_sqlite { &SQLITE_MIGRATIONS } else { &MYSQL_MIGRATIONS };
-        migrator.run(&self.write).await?;
+        if self.is_sqlite {
+            SQLITE_MIGRATIONS.run(&self.write).await?;
+            return Ok(());
+        }
+        // MariaDB commits DDL statement by statement: a kill during a migration leaves it
+        // marked unfinished. Our MySQL migrations are idempotent, so forget the mark and run
+        // the migration again.
+        let table: Option<(String,)> = sqlx::query_as(
+            "SELECT CAST(TABLE_NAME AS CHAR) FROM information_schema.TABLES \
+             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '_sqlx_migrations'",
+        )
+        .fetch_optional(&self.write)
+        .await?;
+        if table.is_some() {
+            let redone = sqlx::query("DELETE FROM _sqlx_migrations WHERE success = FALSE").execute(&self.write).await?;
+            if redone.rows_affected() > 0 {
+                tracing::warn!("a migration was interrupted; running it again");
+            }
+        }
+        MYSQL_MIGRATIONS.run(&self.write).await?;
         Ok(())
     }
 
