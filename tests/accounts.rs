@@ -705,3 +705,42 @@ async fn without_smtp_mail_is_off_and_healthz_says_so() {
     assert!(health["details"]["mail"].as_str().is_some_and(|m| m.starts_with("off")), "{health}");
     assert!(farm.log().contains("mail is off"));
 }
+
+#[tokio::test]
+async fn portal_sessions_use_an_http_only_cookie_and_need_the_csrf_token_to_change_things() {
+    let smtp = SmtpServer::start().await;
+    let farm = start("open", smtp.port, "").await;
+    member(&farm, &smtp, "cora").await;
+    let browser = reqwest::Client::builder().cookie_store(true).build().expect("client");
+    let response = browser
+        .post(farm.url("/api/v1/sessions"))
+        .json(&json!({"login": "cora", "password": PASSWORD}))
+        .send()
+        .await
+        .expect("log in");
+    assert_eq!(response.status(), 201);
+    let cookie = response.headers().get("set-cookie").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    assert!(
+        cookie.starts_with("farm_session=") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    let csrf = response.json::<Value>().await.expect("json")["csrf_token"].as_str().expect("csrf").to_owned();
+
+    // Reading needs only the cookie; changing needs the CSRF token too.
+    assert_eq!(browser.get(farm.url("/api/v1/account")).send().await.expect("me").status(), 200);
+    let body = json!({"name": "cora-wiki", "sitename": "Cora"});
+    let refused = browser.post(farm.url("/api/v1/wikis")).json(&body).send().await.expect("create");
+    assert_eq!(refused.status(), 403);
+    assert_eq!(refused.json::<Value>().await.expect("json")["error"]["code"], "csrf_failed");
+    let forged =
+        browser.post(farm.url("/api/v1/wikis")).header("x-csrf-token", "0".repeat(64)).json(&body).send().await;
+    assert_eq!(forged.expect("create").status(), 403);
+    let created =
+        browser.post(farm.url("/api/v1/wikis")).header("x-csrf-token", &csrf).json(&body).send().await.expect("create");
+    assert_eq!(created.status(), 202);
+
+    // Logout ends the session and clears the cookie.
+    let out = browser.delete(farm.url("/api/v1/sessions/current")).header("x-csrf-token", &csrf).send().await;
+    assert_eq!(out.expect("logout").status(), 204);
+    assert_eq!(browser.get(farm.url("/api/v1/account")).send().await.expect("me").status(), 401);
+}
