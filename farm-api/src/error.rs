@@ -40,23 +40,23 @@ impl ApiError {
 
     fn parts(&self) -> (StatusCode, &str, String, Option<&str>) {
         match self {
-            ApiError::Farm(err) => match err {
-                FarmError::Invalid { field, code, message } => {
-                    (StatusCode::UNPROCESSABLE_ENTITY, code, message.clone(), Some(field))
-                }
-                FarmError::NameTaken(_) => (StatusCode::CONFLICT, "name_taken", err.to_string(), Some("name")),
-                FarmError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", err.to_string(), None),
-                FarmError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", err.to_string(), None),
-                FarmError::Denied { code, message } => (StatusCode::FORBIDDEN, code, message.clone(), None),
-                FarmError::Taken { field, code, message } => (StatusCode::CONFLICT, code, message.clone(), Some(field)),
-                FarmError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", err.to_string(), None),
-                FarmError::BadCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials", err.to_string(), None),
-                FarmError::Conflict(_) => (StatusCode::CONFLICT, "conflict", err.to_string(), None),
-                FarmError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", err.to_string(), None),
-                FarmError::Internal(_) => {
-                    (StatusCode::INTERNAL_SERVER_ERROR, "internal", "something went wrong on our side".into(), None)
-                }
-            },
+            ApiError::Farm(err) => {
+                let status = match err {
+                    FarmError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+                    FarmError::NameTaken(_) | FarmError::Taken { .. } | FarmError::Conflict(_) => StatusCode::CONFLICT,
+                    FarmError::NotFound(_) => StatusCode::NOT_FOUND,
+                    FarmError::Forbidden(_) | FarmError::Denied { .. } => StatusCode::FORBIDDEN,
+                    FarmError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+                    FarmError::BadCredentials => StatusCode::UNAUTHORIZED,
+                    FarmError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+                    FarmError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                };
+                let message = match err {
+                    FarmError::Internal(_) => "something went wrong on our side".into(),
+                    other => other.to_string(),
+                };
+                (status, err.code(), message, err.field())
+            }
             ApiError::Unauthorized { code, message } => (StatusCode::UNAUTHORIZED, code, (*message).into(), None),
             ApiError::Request { status, code, message } => (*status, code, message.clone(), None),
             ApiError::NotReady => (StatusCode::SERVICE_UNAVAILABLE, "not_ready", self.to_string(), None),

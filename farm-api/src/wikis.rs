@@ -20,6 +20,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/wikis", get(list).post(create))
         .route("/api/v1/wikis/{name}", get(read).delete(delete))
         .route("/api/v1/wikis/{name}/keep", post(keep))
+        .route("/api/v1/names/{name}", get(check_name))
 }
 
 /// Bulk creation has its own, larger body limit (a thousand rows).
@@ -348,4 +349,27 @@ async fn create_batch(
         response.results.push(result);
     }
     Ok(Json(response))
+}
+
+#[derive(Serialize)]
+struct NameCheck {
+    name: String,
+    available: bool,
+    /// Why not, in the API's error shape.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<serde_json::Value>,
+}
+
+/// `GET /api/v1/names/{name}`: whether a new wiki could take the name now (the portal's live
+/// check). Always 200 for a question that could be asked; the answer says why not.
+async fn check_name(
+    State(state): State<AppState>,
+    Caller(_actor): Caller,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<NameCheck>, ApiError> {
+    match state.farm.check_name(&name).await {
+        Ok(parsed) => Ok(Json(NameCheck { name: parsed.to_string(), available: true, error: None })),
+        Err(err @ farm_core::FarmError::Internal(_)) => Err(err.into()),
+        Err(err) => Ok(Json(NameCheck { name, available: false, error: Some(ApiError::from(err).body()) })),
+    }
 }

@@ -82,11 +82,15 @@ impl NamePolicy {
             return Err(FarmError::invalid(
                 "name",
                 "name_reserved",
-                format!("the name {name:?} is reserved by the farm"),
+                format!("the name {:?} is reserved by the farm", name.as_str()),
             ));
         }
         if self.denied.as_ref().is_some_and(|set| set.is_match(name.as_str())) {
-            return Err(FarmError::invalid("name", "name_denied", format!("the name {name:?} is not allowed here")));
+            return Err(FarmError::invalid(
+                "name",
+                "name_denied",
+                format!("the name {:?} is not allowed here", name.as_str()),
+            ));
         }
         Ok(name)
     }

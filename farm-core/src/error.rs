@@ -45,6 +45,31 @@ impl FarmError {
     pub fn denied(code: &'static str, message: impl Into<String>) -> Self {
         Self::Denied { code, message: message.into() }
     }
+
+    /// The stable, machine-readable name of this error (the API's `error.code`, and the key
+    /// the portal translates).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Invalid { code, .. } | Self::Denied { code, .. } | Self::Taken { code, .. } => code,
+            Self::NameTaken(_) => "name_taken",
+            Self::NotFound(_) => "not_found",
+            Self::Forbidden(_) => "forbidden",
+            Self::Conflict(_) => "conflict",
+            Self::Unavailable(_) => "unavailable",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::BadCredentials => "invalid_credentials",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    /// The input field the error is about, if one.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            Self::Invalid { field, .. } | Self::Taken { field, .. } => Some(field),
+            Self::NameTaken(_) => Some("name"),
+            _ => None,
+        }
+    }
 }
 
 impl From<sqlx::Error> for FarmError {

@@ -565,6 +565,37 @@ impl Farm {
         Ok(WikiPage { wikis: records.into_iter().map(|r| self.view(r, None)).collect(), next_after })
     }
 
+    /// Whether `name` could be taken now: the name rules, then live (or recently deleted)
+    /// wikis and open requests. For the portal's live check; creation checks again.
+    pub async fn check_name(&self, name: &str) -> Result<WikiName, FarmError> {
+        let name = self.names.parse(name)?;
+        if self.store.wiki_by_name(name.as_str()).await?.is_some() {
+            return Err(FarmError::NameTaken(name.to_string()));
+        }
+        if self.store.open_request_exists(name.as_str()).await? {
+            return Err(FarmError::Taken {
+                field: "name",
+                code: "request_exists",
+                message: format!("there is already an open request for the name {:?}", name.as_str()),
+            });
+        }
+        Ok(name)
+    }
+
+    /// The public directory: active wikis, a page at a time.
+    pub async fn directory(&self, after: Option<i64>, limit: u32) -> Result<WikiPage, FarmError> {
+        let limit = limit.clamp(1, MAX_PAGE_SIZE);
+        let filter = WikiFilter { owner: None, state: Some(WikiState::Active), after_id: after, limit: limit + 1 };
+        let mut records = self.store.list_wikis(&filter).await?;
+        let next_after = if records.len() > limit as usize {
+            records.truncate(limit as usize);
+            records.last().map(|r| r.id)
+        } else {
+            None
+        };
+        Ok(WikiPage { wikis: records.into_iter().map(|r| self.view(r, None)).collect(), next_after })
+    }
+
     /// Starts deleting a wiki (its owner or an admin). Deleting a wiki that is already on its
     /// way out answers with its current state.
     pub async fn delete_wiki(&self, actor: &Actor, name: &str, source: &Source) -> Result<WikiView, FarmError> {

@@ -1,18 +1,44 @@
-//! The portal: the pages people use. For now the home page, which says what this farm is and
-//! how to use its API, and the pages that links in mail open (email confirmation, password
-//! reset); the self-service pages grow here on top of the same `Farm` calls.
+//! The portal: server-rendered pages (minijinja templates, English and German) over the same
+//! [`farm_core::Farm`] calls as the API, with a little JavaScript where it helps (the live
+//! name check, following a wiki being built). Every form works without JavaScript and carries
+//! a CSRF token; every response has a strict content security policy.
 
-use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+mod page;
+mod pages;
 
-use axum::extract::{ConnectInfo, FromRef, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Html;
-use axum::routing::get;
-use axum::{Form, Router};
-use farm_core::ratelimit::Source;
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::{HeaderName, HeaderValue};
+use axum::routing::{get, post};
+use axum::Router;
 use farm_core::Farm;
-use serde::Deserialize;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+pub use page::SESSION_COOKIE;
+
+const TEMPLATES: &[(&str, &str)] = &[
+    ("base.html", include_str!("../templates/base.html")),
+    ("macros.html", include_str!("../templates/macros.html")),
+    ("home.html", include_str!("../templates/home.html")),
+    ("signup.html", include_str!("../templates/signup.html")),
+    ("login.html", include_str!("../templates/login.html")),
+    ("forgot.html", include_str!("../templates/forgot.html")),
+    ("reset.html", include_str!("../templates/reset.html")),
+    ("message.html", include_str!("../templates/message.html")),
+    ("create.html", include_str!("../templates/create.html")),
+    ("wikis.html", include_str!("../templates/wikis.html")),
+    ("wiki.html", include_str!("../templates/wiki.html")),
+    ("request.html", include_str!("../templates/request.html")),
+    ("decide.html", include_str!("../templates/decide.html")),
+    ("review.html", include_str!("../templates/review.html")),
+    ("admin.html", include_str!("../templates/admin.html")),
+];
+
+/// Scripts, styles, forms and fetches only from this site; no frames, no plugins.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+     connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The portal's routes, for any router state that holds the farm.
 pub fn router<S>() -> Router<S>
@@ -20,117 +46,77 @@ where
     S: Clone + Send + Sync + 'static,
     Arc<Farm>: FromRef<S>,
 {
+    let header = |name: &'static str, value: &'static str| {
+        SetResponseHeaderLayer::overriding(HeaderName::from_static(name), HeaderValue::from_static(value))
+    };
     Router::new()
-        .route("/", get(home))
-        .route("/confirm-email", get(confirm_email))
-        .route("/reset-password", get(reset_form).post(reset_password))
+        .route("/", get(pages::home))
+        .route("/signup", get(pages::signup_form).post(pages::sign_up))
+        .route("/login", get(pages::login_form).post(pages::log_in))
+        .route("/logout", post(pages::log_out))
+        .route("/confirm-email", get(pages::confirm_email))
+        .route("/forgot-password", get(pages::forgot_form).post(pages::forgot))
+        .route("/reset-password", get(pages::reset_form).post(pages::reset_password))
+        .route("/language/{code}", get(pages::language))
+        .route("/wikis", get(pages::my_wikis))
+        .route("/wikis/new", get(pages::create_form).post(pages::create))
+        .route("/wikis/{name}", get(pages::wiki))
+        .route("/wikis/{name}/delete", post(pages::delete_wiki))
+        .route("/requests/{id}", get(pages::request))
+        .route("/requests/{id}/comment", post(pages::comment))
+        .route("/requests/{id}/withdraw", post(pages::withdraw))
+        .route("/requests/{id}/review", post(pages::review_request))
+        .route("/review", get(pages::review_queue))
+        .route("/admin", get(pages::admin))
+        .route("/static/portal.css", get(css))
+        .route("/static/portal.js", get(js))
+        .layer(header("content-security-policy", CONTENT_SECURITY_POLICY))
+        .layer(header("x-content-type-options", "nosniff"))
+        .layer(header("x-frame-options", "DENY"))
+        .layer(header("referrer-policy", "same-origin"))
 }
 
-async fn home() -> Html<&'static str> {
-    Html(include_str!("../templates/home.html"))
+async fn css() -> ([(axum::http::HeaderName, &'static str); 2], &'static str) {
+    ([(CONTENT_TYPE, "text/css; charset=utf-8"), (CACHE_CONTROL, "max-age=300")], include_str!("../static/portal.css"))
 }
 
-fn templates() -> &'static minijinja::Environment<'static> {
-    static ENV: OnceLock<minijinja::Environment<'static>> = OnceLock::new();
-    ENV.get_or_init(|| {
-        let mut env = minijinja::Environment::new();
-        // `.html` names turn on HTML escaping of every value.
-        if let Err(err) = env.add_template("page.html", include_str!("../templates/page.html")) {
-            tracing_free_log(&err.to_string());
+async fn js() -> ([(axum::http::HeaderName, &'static str); 2], &'static str) {
+    (
+        [(CONTENT_TYPE, "text/javascript; charset=utf-8"), (CACHE_CONTROL, "max-age=300")],
+        include_str!("../static/portal.js"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_parses() {
+        for (name, _) in TEMPLATES {
+            assert!(page::templates().get_template(name).is_ok(), "{name} does not parse");
         }
-        env
-    })
-}
-
-fn tracing_free_log(message: &str) {
-    eprintln!("farm-web: page template: {message}");
-}
-
-fn page(
-    farm: &Farm,
-    status: StatusCode,
-    title: &str,
-    message: &str,
-    reset_token: Option<&str>,
-) -> (StatusCode, Html<String>) {
-    let rendered = templates()
-        .get_template("page.html")
-        .and_then(|t| {
-            t.render(minijinja::context! {
-                farm => farm.config.farm_name, title, message, reset_token,
-            })
-        })
-        .unwrap_or_else(|_| "The page could not be rendered.".into());
-    (status, Html(rendered))
-}
-
-fn source(farm: &Farm, peer: SocketAddr, headers: &HeaderMap) -> Source {
-    let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
-    Source::of_request(Some(peer.ip()), forwarded, &farm.config.trusted_proxies)
-}
-
-#[derive(Deserialize)]
-struct TokenQuery {
-    token: Option<String>,
-}
-
-/// The link in the confirmation mail.
-async fn confirm_email(
-    State(farm): State<Arc<Farm>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Query(query): Query<TokenQuery>,
-) -> (StatusCode, Html<String>) {
-    let source = source(&farm, peer, &headers);
-    match farm.confirm_email(query.token.as_deref().unwrap_or(""), &source).await {
-        Ok(account) => page(
-            &farm,
-            StatusCode::OK,
-            "Email address confirmed",
-            &format!(
-                "Thank you, {}: your address is confirmed. You can now create or request wikis.",
-                account.username
-            ),
-            None,
-        ),
-        Err(err) => page(&farm, StatusCode::BAD_REQUEST, "This link does not work", &err.to_string(), None),
     }
-}
 
-fn is_mail_secret(token: &str) -> bool {
-    token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-/// The link in the reset mail: a form for the new password.
-async fn reset_form(State(farm): State<Arc<Farm>>, Query(query): Query<TokenQuery>) -> (StatusCode, Html<String>) {
-    match query.token.as_deref().filter(|t| is_mail_secret(t)) {
-        Some(token) => page(&farm, StatusCode::OK, "Choose a new password", "", Some(token)),
-        None => page(&farm, StatusCode::BAD_REQUEST, "This link does not work", "The link is incomplete.", None),
+    #[test]
+    fn every_language_has_every_message() {
+        let catalogs = page::catalogs();
+        let english: Vec<&String> = catalogs["en"].keys().collect();
+        assert!(english.len() > 100);
+        for (code, messages) in catalogs {
+            assert_eq!(messages.keys().collect::<Vec<_>>(), english, "{code} differs from en");
+            assert!(messages.values().all(|m| !m.trim().is_empty()), "{code} has an empty message");
+        }
     }
-}
 
-#[derive(Deserialize)]
-struct ResetForm {
-    token: String,
-    password: String,
-}
-
-/// The form needs no CSRF token: the secret from the mail is the proof.
-async fn reset_password(
-    State(farm): State<Arc<Farm>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Form(form): Form<ResetForm>,
-) -> (StatusCode, Html<String>) {
-    let source = source(&farm, peer, &headers);
-    match farm.reset_password(&form.token, &form.password, &source).await {
-        Ok(()) => page(&farm, StatusCode::OK, "Password changed", "Log in with your new password.", None),
-        Err(err @ farm_core::FarmError::Invalid { field: "password", .. }) => {
-            page(&farm, StatusCode::UNPROCESSABLE_ENTITY, "Choose a new password", &err.to_string(), Some(&form.token))
+    #[test]
+    fn every_message_a_template_uses_exists() {
+        let english = &page::catalogs()["en"];
+        for (name, source) in TEMPLATES {
+            for (i, _) in source.match_indices("tr.") {
+                let key: String = source[i + 3..].chars().take_while(|c| c.is_ascii_lowercase() || *c == '_').collect();
+                assert!(english.contains_key(&key), "{name} uses tr.{key}, which en.json lacks");
+            }
         }
-        Err(farm_core::FarmError::Internal(_)) => {
-            page(&farm, StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "Please try again later.", None)
-        }
-        Err(err) => page(&farm, StatusCode::BAD_REQUEST, "This link does not work", &err.to_string(), None),
     }
 }

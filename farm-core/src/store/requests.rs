@@ -90,6 +90,14 @@ impl Store {
         Ok(query.bind(i64::from(filter.limit)).fetch_all(&self.read).await?)
     }
 
+    pub async fn open_request_exists(&self, name: &str) -> Result<bool, FarmError> {
+        let row: Option<(i64,)> = sqlx::query_as("SELECT id FROM wiki_requests WHERE open_name = ?")
+            .bind(name)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row.is_some())
+    }
+
     pub async fn request_events(&self, request_id: i64) -> Result<Vec<RequestEvent>, FarmError> {
         Ok(sqlx::query_as(
             "SELECT at, actor, action, from_state, to_state, comment FROM wiki_request_events \

@@ -1,0 +1,636 @@
+//! The portal's pages. Each handler parses the form, calls the same `Farm` method as the API,
+//! and renders the answer; rules live in the domain core, never here.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, Query};
+use axum::http::header::SET_COOKIE;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Form;
+use farm_core::accounts::{format_time, SessionKind, SignUp};
+use farm_core::domain::{FarmMode, RequestState, WikiState};
+use farm_core::farm::CreateWiki;
+use farm_core::provision::Step;
+use farm_core::requests::{Decision, RequestInput};
+use farm_core::FarmError;
+use serde::Deserialize;
+
+use crate::page::{cookie_header, local_path, merge, see_other, PageCtx, LANGUAGES, LANG_COOKIE, SESSION_COOKIE};
+
+/// Name rules the live check can report, for its localised messages.
+const NAME_CODES: &[&str] = &[
+    "name_too_short",
+    "name_too_long",
+    "name_invalid_characters",
+    "name_hyphen_edge",
+    "name_idn_prefix",
+    "name_reserved",
+    "name_denied",
+    "name_taken",
+    "request_exists",
+];
+
+fn form_map<const N: usize>(fields: [(&str, &str); N]) -> BTreeMap<String, String> {
+    fields.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
+}
+
+pub async fn home(ctx: PageCtx) -> Response {
+    let wikis: Vec<_> = match ctx.farm.directory(None, 100).await {
+        Ok(page) => page
+            .wikis
+            .into_iter()
+            .map(|w| minijinja::context! { name => w.record.label, sitename => w.record.sitename, url => w.url })
+            .collect(),
+        Err(err) => return ctx.error_page(&err),
+    };
+    ctx.render(StatusCode::OK, "home.html", minijinja::context! { wikis => wikis })
+}
+
+pub async fn signup_form(ctx: PageCtx) -> Response {
+    ctx.render(StatusCode::OK, "signup.html", minijinja::context! {})
+}
+
+#[derive(Deserialize)]
+pub struct SignupForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+pub async fn sign_up(ctx: PageCtx, Form(form): Form<SignupForm>) -> Response {
+    if let Err(refused) = ctx.check_csrf(&form.csrf) {
+        return refused;
+    }
+    let values = form_map([("username", &form.username), ("email", &form.email)]);
+    let signup = SignUp { username: form.username.clone(), email: form.email.clone(), password: form.password };
+    match ctx.farm.sign_up(signup, &ctx.source).await {
+        Ok(_) => ctx.message(StatusCode::CREATED, "signup-done", "signup_done_title", &ctx.t("signup_done"), None),
+        Err(err) => ctx.render(
+            status_of(&err),
+            "signup.html",
+            merge(ctx.error_context(&err), minijinja::context! { form => values }),
+        ),
+    }
+}
+
+fn status_of(err: &FarmError) -> StatusCode {
+    match err {
+        FarmError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        FarmError::Taken { .. } | FarmError::NameTaken(_) | FarmError::Conflict(_) => StatusCode::CONFLICT,
+        FarmError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+        FarmError::BadCredentials => StatusCode::UNAUTHORIZED,
+        FarmError::Forbidden(_) | FarmError::Denied { .. } => StatusCode::FORBIDDEN,
+        FarmError::NotFound(_) => StatusCode::NOT_FOUND,
+        FarmError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        FarmError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+pub async fn login_form(ctx: PageCtx, Query(query): Query<NextQuery>) -> Response {
+    let next = local_path(query.next.as_deref(), "/wikis");
+    ctx.render(StatusCode::OK, "login.html", minijinja::context! { next => next })
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    login: String,
+    #[serde(default)]
+    password: String,
+    next: Option<String>,
+}
+
+pub async fn log_in(ctx: PageCtx, Form(form): Form<LoginForm>) -> Response {
+    if let Err(refused) = ctx.check_csrf(&form.csrf) {
+        return refused;
+    }
+    let next = local_path(form.next.as_deref(), "/wikis");
+    match ctx.farm.log_in(&form.login, &form.password, SessionKind::Portal, &ctx.source).await {
+        Ok(login) => {
+            let mut response = see_other(&next);
+            let max_age = time::Duration::seconds(login.expires_at - farm_core::store::now());
+            let cookie = cookie_header(&ctx.farm, SESSION_COOKIE, &login.token, max_age, true);
+            response.headers_mut().append(SET_COOKIE, cookie);
+            response
+        }
+        Err(err) => ctx.render(
+            status_of(&err),
+            "login.html",
+            merge(
+                minijinja::context! { error => ctx.error(&err) },
+                minijinja::context! { next => next, form => form_map([("login", &form.login)]) },
+            ),
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn log_out(ctx: PageCtx, Form(form): Form<CsrfForm>) -> Response {
+    if let Err(refused) = ctx.check_csrf(&form.csrf) {
+        return refused;
+    }
+    if let Some(session) = &ctx.session {
+        if let Err(err) = ctx.farm.log_out(session, &ctx.source).await {
+            return ctx.error_page(&err);
+        }
+    }
+    let mut response = see_other("/");
+    response.headers_mut().append(SET_COOKIE, cookie_header(&ctx.farm, SESSION_COOKIE, "", time::Duration::ZERO, true));
+    response
+}
+
+#[derive(Deserialize)]
+pub struct TokenQuery {
+    token: Option<String>,
+}
+
+/// The link in the confirmation mail.
+pub async fn confirm_email(ctx: PageCtx, Query(query): Query<TokenQuery>) -> Response {
+    match ctx.farm.confirm_email(query.token.as_deref().unwrap_or(""), &ctx.source).await {
+        Ok(_) => {
+            let link = if ctx.actor().is_some() {
+                ("/wikis/new", ctx.t("nav_create"))
+            } else {
+                ("/login", ctx.t("nav_login"))
+            };
+            ctx.message(StatusCode::OK, "confirmed", "confirmed_title", &ctx.t("confirmed"), Some(link))
+        }
+        Err(err) => {
+            let detail = ctx.error(&err);
+            ctx.message(StatusCode::BAD_REQUEST, "link-broken", "link_broken_title", &detail.message, None)
+        }
+    }
+}
+
+pub async fn forgot_form(ctx: PageCtx) -> Response {
+    ctx.render(StatusCode::OK, "forgot.html", minijinja::context! {})
+}
+
+#[derive(Deserialize)]
+pub struct ForgotForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+}
+
+pub async fn forgot(ctx: PageCtx, Form(form): Form<ForgotForm>) -> Response {
+    if let Err(refused) = ctx.check_csrf(&form.csrf) {
+        return refused;
+    }
+    match ctx.farm.request_password_reset(&form.email, &ctx.source).await {
+        Ok(()) => ctx.render(StatusCode::ACCEPTED, "forgot.html", minijinja::context! { sent => true }),
+        Err(err) => ctx.render(
+            status_of(&err),
+            "forgot.html",
+            merge(ctx.error_context(&err), minijinja::context! { form => form_map([("email", &form.email)]) }),
+        ),
+    }
+}
+
+fn is_mail_secret(token: &str) -> bool {
+    token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The link in the reset mail: a form for the new password. The secret in the link is the
+/// form's proof of origin (no CSRF cookie needed).
+pub async fn reset_form(ctx: PageCtx, Query(query): Query<TokenQuery>) -> Response {
+    match query.token.as_deref().filter(|t| is_mail_secret(t)) {
+        Some(token) => ctx.render(StatusCode::OK, "reset.html", minijinja::context! { reset_token => token }),
+        None => {
+            let message = ctx.t("error_link_invalid");
+            ctx.message(StatusCode::BAD_REQUEST, "link-broken", "link_broken_title", &message, None)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ResetForm {
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    password: String,
+}
+
+pub async fn reset_password(ctx: PageCtx, Form(form): Form<ResetForm>) -> Response {
+    match ctx.farm.reset_password(&form.token, &form.password, &ctx.source).await {
+        Ok(()) => ctx.message(
+            StatusCode::OK,
+            "reset-done",
+            "reset_done_title",
+            &ctx.t("reset_done"),
+            Some(("/login", ctx.t("nav_login"))),
+        ),
+        Err(err @ FarmError::Invalid { field: "password", .. }) if is_mail_secret(&form.token) => ctx.render(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "reset.html",
+            merge(ctx.error_context(&err), minijinja::context! { reset_token => form.token }),
+        ),
+        Err(err) => {
+            let detail = ctx.error(&err);
+            ctx.message(status_of(&err), "link-broken", "link_broken_title", &detail.message, None)
+        }
+    }
+}
+
+/// `/language/de?next=/wikis`: remember the choice in a cookie and go back.
+pub async fn language(ctx: PageCtx, Path(code): Path<String>, Query(query): Query<NextQuery>) -> Response {
+    let Some((code, _, _)) = LANGUAGES.iter().find(|(c, _, _)| *c == code) else { return ctx.not_found() };
+    let mut response = see_other(&local_path(query.next.as_deref(), "/"));
+    let cookie = cookie_header(&ctx.farm, LANG_COOKIE, code, time::Duration::days(365), false);
+    response.headers_mut().append(SET_COOKIE, cookie);
+    response
+}
+
+fn languages_for_wikis(ctx: &PageCtx) -> Vec<minijinja::Value> {
+    // The portal offers its own languages plus MediaWiki's most used ones; the API takes any.
+    ["en", "de", "fr", "es", "it", "nl", "pl", "pt", "sv", "eo", "ja", "zh"]
+        .into_iter()
+        .filter(|code| ctx.farm.languages().parse(code).is_ok())
+        .map(|code| minijinja::context! { code => code, label => code })
+        .collect()
+}
+
+fn is_review(ctx: &PageCtx) -> bool {
+    ctx.farm.config.policy == FarmMode::Review && !ctx.actor().is_some_and(|a| a.is_staff())
+}
+
+fn create_page(ctx: &PageCtx, status: StatusCode, extra: minijinja::Value) -> Response {
+    let base = minijinja::context! {
+        review => is_review(ctx),
+        base_domain => ctx.farm.urls.base_domain(),
+        wiki_languages => languages_for_wikis(ctx),
+        name_codes => NAME_CODES,
+    };
+    ctx.render(status, "create.html", merge(base, extra))
+}
+
+pub async fn create_form(ctx: PageCtx) -> Response {
+    if let Err(login) = ctx.require_actor() {
+        return login;
+    }
+    create_page(&ctx, StatusCode::OK, minijinja::context! { form => form_map([("language", "en")]) })
+}
+
+#[derive(Deserialize)]
+pub struct CreateForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    sitename: String,
+    language: Option<String>,
+    purpose: Option<String>,
+    reason: Option<String>,
+}
+
+pub async fn create(ctx: PageCtx, Form(form): Form<CreateForm>) -> Response {
+    let actor = match ctx.require_actor() {
+        Ok(actor) => actor.clone(),
+        Err(login) => return login,
+    };
+    if let Err(refused) = ctx.check_csrf(&form.csrf) {
+        return refused;
+    }
+    let language = form.language.clone().filter(|l| !l.is_empty());
+    let values = form_map([
+        ("name", &form.name),
+        ("sitename", &form.sitename),
+        ("language", language.as_deref().unwrap_or("en")),
+        ("purpose", form.purpose.as_deref().unwrap_or("")),
+        ("reason", form.reason.as_deref().unwrap_or("")),
+    ]);
+    let outcome = if is_review(&ctx) {
+        let input = RequestInput {
+            name: form.name.clone(),
+            sitename: form.sitename.clone(),
+            language,
+            purpose: form.purpose.unwrap_or_default(),
+            reason: form.reason.unwrap_or_default(),
+        };
+        ctx.farm.submit_request(&actor, input, &ctx.source).await.map(|r| format!("/requests/{}", r.id))
+    } else {
+        let request = CreateWiki { name: form.name.clone(), sitename: form.sitename.clone(), language, backend: None };
+        ctx.farm
+            .create_wiki(&actor, request, &ctx.source)
+            .await
+            .map(|(view, _)| format!("/wikis/{}", view.record.label))
+    };
+    match outcome {
+        Ok(next) => see_other(&next),
+        Err(err) => {
+            create_page(&ctx, status_of(&err), merge(ctx.error_context(&err), minijinja::context! { form => values }))
+        }
+    }
+}
+
+pub async fn my_wikis(ctx: PageCtx) -> Response {
+    let actor = match ctx.require_actor() {
+        Ok(actor) => actor.clone(),
+        Err(login) => return login,
+    };
+    let wikis = match ctx.farm.list_wikis(&actor, Some(actor.username.as_str()), None, None, Some(500)).await {
+        Ok(page) => page
+            .wikis
+            .into_iter()
+            .map(|w| {
+                minijinja::context! {
+                    name => w.record.label, sitename => w.record.sitename, state => w.record.state, url => w.url,
+                }
+            })
+            .collect::<Vec<_>>(),
+        Err(err) => return ctx.error_page(&err),
+    };
+    let requests = match ctx.farm.list_requests(&actor, Some(actor.username.as_str()), None, None, 500).await {
+        Ok(page) => page
+            .requests
+            .into_iter()
+            .filter(|r| r.state != RequestState::Approved)
+            .map(|r| minijinja::context! { id => r.id, name => r.name, state => r.state.as_str() })
+            .collect::<Vec<_>>(),
+        Err(err) => return ctx.error_page(&err),
+    };
+    ctx.render(StatusCode::OK, "wikis.html", minijinja::context! { wikis => wikis, requests => requests })
+}
+
+pub async fn wiki(ctx: PageCtx, Path(name): Path<String>) -> Response {
+    let actor = match ctx.require_actor() {
+        Ok(actor) => actor.clone(),
+        Err(login) => return login,
+    };
+    let view = match ctx.farm.get_wiki(&actor, &name).await {
+        Ok(view) => view,
+        Err(err) => return ctx.error_page(&err),
+    };
+    let record = &view.record;
+    let state = record.state();
+    let done = view.steps_done.clone().unwrap_or_default();
+    let steps: Vec<_> = Step::ALL
+        .into_iter()
+        .map(|step| {
+            let finished = state == WikiState::Active || done.iter().any(|d| d == step.as_str());
+            minijinja::context! { name => step.as_str(), done => finished }
+        })
+        .collect();
+    let wiki = minijinja::context! {
+        name => record.label, sitename => record.sitename, state => state.as_str(), url => view.url,
+        language => record.language, owner => record.owner, expires => record.expires_at.map(format_time),
+    };
+    let can_delete = actor.is_admin() || record.owner == actor.username.as_str();
+    // Without JavaScript the page reloads itself while the wiki is being built.
+    let refresh = (state == WikiState::Provisioning || state == WikiState::Deleting).then_some(2);
+    ctx.render_with(
+        StatusCode::OK,
+        "wiki.html",
+        minijinja::context! { wiki => wiki, steps => steps, can_delete => can_delete },
+        refresh,
+    )
+}
+
+#[derive(Deserialize)]
+pub struct DeleteForm {
+    #[serde(default)]
+    csrf: String,
+    confirm: Option<String>,
+}
+
+pub async fn delete_wiki(ctx: PageCtx, Path(name): Path<String>, Form(form): Form<DeleteForm>) -> Response {
+    let actor = match ctx.require_actor() {
+        Ok(actor) => actor.clone(),
+        Err(login) => return login,
+    };
+    if let Err(refused) = ctx.check_csrf(&form.csrf) {
+        return refused;
+    }
+    if form.confirm.as_deref() != Some("yes") {
+        return see_other(&format!("/wikis/{}", crate::page::url_escape(&name)));
+    }
+    match ctx.farm.delete_wiki(&actor, &name, &ctx.source).await {
+        Ok(view) => see_other(&format!("/wikis/{}", view.record.label)),
+        Err(err) => ctx.error_page(&err),
+    }
+}
+
+fn request_id(raw: &str) -> Option<i64> {
+    raw.parse::<i64>().ok().filter(|id| *id > 0)
+}
+
+async fn request_page(ctx: &PageCtx, id: i64, status: StatusCode, extra: minijinja::Value) -> Response {
+    let actor = match ctx.require_actor() {
+        Ok(actor) => actor.clone(),
+        Err(login) => return login,
+    };
+    let view = match ctx.farm.get_request(&actor, id).await {
+        Ok(view) => view,
+        Err(err) => return ctx.error_page(&err),
+    };
+    let history: Vec<_> = view
+        .history
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| {
+            minijinja::context! { actor => e.actor, action => e.action, comment => e.comment, when => format_time(e.at) }
+        })
+        .collect();
+    let request = minijinja::context! {
+        id => view.id, name => view.name, sitename => view.sitename, language => view.language,
+        purpose => view.purpose, reason => view.reason, requester => view.requester,
+        state => view.state.as_str(), wiki => view.wiki, history => history,
+    };
+    let base = minijinja::context! {
+        request => request,
+        open => view.state.is_open(),
+        mine => view.requester == actor.username.as_str(),
+    };
+    ctx.render(status, "request.html", merge(base, extra))
+}
+
+pub async fn request(ctx: PageCtx, Path(id): Path<String>) -> Response {
+    match request_id(&id) {
+        Some(id) => request_page(&ctx, id, StatusCode::OK, minijinja::context! {}).await,
+        None => ctx.not_found(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CommentForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    comment: String,
+}
+
+pub async fn comment(ctx: PageCtx, Path(id): Path<String>, Form(form): Form<CommentForm>) -> Response {
+    let (Some(id), Some(actor)) = (request_id(&id), ctx.actor().cloned()) else {
+        return ctx.require_actor().err().unwrap_or_else(|| ctx.not_found());
+    };
+    if let Err(refused) = ctx.check_csrf(&form.csrf) {
+        return refused;
+    }
+    match ctx.farm.comment_on_request(&actor, id, &form.comment, &ctx.source).await {
+        Ok(_) => see_other(&format!("/requests/{id}")),
+        Err(err @ FarmError::Invalid { .. }) => {
+            request_page(&ctx, id, StatusCode::UNPROCESSABLE_ENTITY, ctx.error_context(&err)).await
+        }
+        Err(err) => ctx.error_page(&err),
+    }
+}
+
+pub async fn withdraw(ctx: PageCtx, Path(id): Path<String>, Form(form): Form<CsrfForm>) -> Response {
+    let (Some(id), Some(actor)) = (request_id(&id), ctx.actor().cloned()) else {
+        return ctx.require_actor().err().unwrap_or_else(|| ctx.not_found());
+    };
+    if let Err(refused) = ctx.check_csrf(&form.csrf) {
+        return refused;
+    }
+    match ctx.farm.withdraw_request(&actor, id, &ctx.source).await {
+        Ok(_) => see_other(&format!("/requests/{id}")),
+        Err(err) => ctx.error_page(&err),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct DecisionForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    decision: String,
+    comment: Option<String>,
+    back: Option<String>,
+}
+
+pub async fn review_request(ctx: PageCtx, Path(id): Path<String>, Form(form): Form<DecisionForm>) -> Response {
+    let (Some(id), Some(actor)) = (request_id(&id), ctx.actor().cloned()) else {
+        return ctx.require_actor().err().unwrap_or_else(|| ctx.not_found());
+    };
+    if let Err(refused) = ctx.check_csrf(&form.csrf) {
+        return refused;
+    }
+    let Some(decision) = Decision::parse(&form.decision) else {
+        return ctx.error_page(&FarmError::invalid("decision", "decision_unknown", "unknown decision".into()));
+    };
+    let comment = form.comment.as_deref().filter(|c| !c.trim().is_empty());
+    match ctx.farm.review_request(&actor, id, decision, comment, &ctx.source).await {
+        Ok(_) => see_other(&local_path(form.back.as_deref(), &format!("/requests/{id}"))),
+        Err(err @ FarmError::Invalid { .. }) => {
+            request_page(&ctx, id, StatusCode::UNPROCESSABLE_ENTITY, ctx.error_context(&err)).await
+        }
+        Err(err) => ctx.error_page(&err),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct QueueQuery {
+    state: Option<String>,
+    sort: Option<String>,
+}
+
+pub async fn review_queue(ctx: PageCtx, Query(query): Query<QueueQuery>) -> Response {
+    let actor = match ctx.require_actor() {
+        Ok(actor) => actor.clone(),
+        Err(login) => return login,
+    };
+    if !actor.is_staff() {
+        return ctx.error_page(&FarmError::Forbidden("only reviewers and admins see the queue"));
+    }
+    let state = query.state.as_deref().and_then(RequestState::parse).unwrap_or(RequestState::Pending);
+    let newest_first = query.sort.as_deref() == Some("newest");
+    let mut requests = match ctx.farm.list_requests(&actor, None, Some(state), None, 500).await {
+        Ok(page) => page.requests,
+        Err(err) => return ctx.error_page(&err),
+    };
+    if newest_first {
+        requests.reverse();
+    }
+    let rows: Vec<_> = requests
+        .into_iter()
+        .map(|r| {
+            let request = minijinja::context! { id => r.id };
+            minijinja::context! {
+                id => r.id, name => r.name, sitename => r.sitename, requester => r.requester,
+                purpose => r.purpose, state => r.state.as_str(), open => r.state.is_open(), request => request,
+            }
+        })
+        .collect();
+    let states: Vec<&str> = RequestState::ALL.iter().map(|s| s.as_str()).collect();
+    ctx.render(
+        StatusCode::OK,
+        "review.html",
+        minijinja::context! {
+            requests => rows, states => states, state => state.as_str(), back => "/review",
+            sort => if newest_first { "newest" } else { "oldest" },
+        },
+    )
+}
+
+pub async fn admin(ctx: PageCtx) -> Response {
+    let actor = match ctx.require_actor() {
+        Ok(actor) => actor.clone(),
+        Err(login) => return login,
+    };
+    if !actor.is_admin() {
+        return ctx.error_page(&FarmError::Forbidden("only admins see the farm overview"));
+    }
+    let farm = &ctx.farm;
+    let overview = async {
+        let states = farm.store.wiki_counts_by_state().await?;
+        let servers = farm.server_statuses(&actor).await?;
+        let pool = farm.pool_levels(&actor).await?;
+        let filter = farm_core::store::AuditFilter { limit: 20, ..Default::default() };
+        let audit = farm.store.audit_entries(&filter).await?;
+        let queued = farm.store.unsent_mail_count().await?;
+        Ok::<_, FarmError>((states, servers, pool, audit, queued))
+    };
+    let (states, servers, pool, audit, queued) = match overview.await {
+        Ok(parts) => parts,
+        Err(err) => return ctx.error_page(&err),
+    };
+    let states: Vec<_> = states.into_iter().map(|(state, count)| minijinja::context! { state, count }).collect();
+    let servers: Vec<_> = servers
+        .iter()
+        .map(|s| minijinja::context! { name => s.name, healthy => s.healthy, wikis => s.wiki_count })
+        .collect();
+    let pool = minijinja::Value::from_serialize(&pool);
+    let audit: Vec<_> = audit
+        .into_iter()
+        .map(|e| {
+            minijinja::context! {
+                when => format_time(e.at), actor => e.actor, action => e.action, target => e.target, source => e.source,
+            }
+        })
+        .collect();
+    ctx.render(
+        StatusCode::OK,
+        "admin.html",
+        minijinja::context! {
+            states => states, servers => servers, pool => pool, audit => audit,
+            mail_on => farm.mailer.is_on(), mail_queued => queued,
+        },
+    )
+}
+
+impl IntoResponse for crate::page::FieldError {
+    fn into_response(self) -> Response {
+        (StatusCode::BAD_REQUEST, self.message).into_response()
+    }
+}

@@ -1,0 +1,72 @@
+// farmd portal: progressive enhancement only; every form works without this file.
+"use strict";
+
+// Live name check on the create form: asks the API whether a name could be taken now.
+function setUpNameCheck() {
+  const form = document.getElementById("create-wiki");
+  const input = document.getElementById("name");
+  const out = document.getElementById("name-check");
+  if (!form || !input || !out) return;
+  let timer = null;
+  let asked = "";
+  const check = async () => {
+    const name = input.value.trim();
+    if (name === "" || name === asked) return;
+    asked = name;
+    try {
+      const response = await fetch("/api/v1/names/" + encodeURIComponent(name), { credentials: "same-origin" });
+      if (!response.ok || name !== input.value.trim()) return;
+      const answer = await response.json();
+      if (answer.available) {
+        out.dataset.state = "ok";
+        out.dataset.code = "";
+        out.textContent = out.dataset.ok;
+        input.removeAttribute("aria-invalid");
+      } else {
+        out.dataset.state = "error";
+        out.dataset.code = answer.error.code;
+        out.textContent = out.getAttribute("data-msg-" + answer.error.code) ?? answer.error.message;
+        input.setAttribute("aria-invalid", "true");
+      }
+    } catch (_) {
+      // Offline or the server is busy: the form still checks on submit.
+    }
+  };
+  input.addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(check, 250);
+  });
+  input.addEventListener("blur", check);
+}
+
+// The wiki page follows provisioning: poll the API and reload once the state changes.
+function setUpWikiProgress() {
+  const state = document.getElementById("wiki-state");
+  if (!state || state.dataset.state !== "provisioning") return;
+  const name = state.dataset.wiki;
+  const poll = async () => {
+    try {
+      const response = await fetch("/api/v1/wikis/" + encodeURIComponent(name), { credentials: "same-origin" });
+      if (response.ok) {
+        const wiki = await response.json();
+        for (const step of wiki.progress ?? []) {
+          const item = document.querySelector(`#steps li[data-step="${step.step}"]`);
+          if (item) item.dataset.done = String(step.done);
+        }
+        if (wiki.state !== "provisioning") {
+          window.location.reload();
+          return;
+        }
+      }
+    } catch (_) {
+      // Try again below.
+    }
+    setTimeout(poll, 500);
+  };
+  setTimeout(poll, 300);
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  setUpNameCheck();
+  setUpWikiProgress();
+});
