@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages farmd needs at run time (and its tests): the shared MediaWiki
 # codebase and PHP with the extensions MediaWiki uses. Installs only what is missing.
+# --test also installs what the tests use, including Chromium, Node.js and the browser tests'
+# npm package (tests/browser/node_modules).
 # Usage: deploy/install-deps.sh [--test]
 set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
 
 packages=(
   mediawiki            # the shared codebase, /usr/share/mediawiki (1.39 LTS on bookworm)
@@ -14,7 +17,12 @@ packages=(
 # --test: also what the test suites use (they start private MariaDB servers).
 if [ "${1:-}" = "--test" ]; then
   packages+=(mariadb-server mariadb-client
-    python3-aiosmtpd)    # the SMTP server on loopback that receives the farm's mail in tests
+    python3-aiosmtpd     # the SMTP server on loopback that receives the farm's mail in tests
+    chromium)            # the portal tests' browser, headless (tests/portal.rs)
+  # Node.js runs the portal scenarios (tests/browser/). Checked by command, not by package: a
+  # NodeSource nodejs package brings its own npm and conflicts with Debian's npm package.
+  command -v node >/dev/null 2>&1 || packages+=(nodejs)
+  command -v npm >/dev/null 2>&1 || packages+=(npm)
 fi
 
 missing=()
@@ -26,14 +34,20 @@ done
 
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "install-deps: all packages present"
-  exit 0
+else
+  if [ "$(id -u)" -ne 0 ]; then
+    SUDO=sudo
+  else
+    SUDO=
+  fi
+  echo "install-deps: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-if [ "$(id -u)" -ne 0 ]; then
-  SUDO=sudo
-else
-  SUDO=
+# The browser tests' one npm package (playwright-core, pinned in package-lock.json; it drives
+# the Chromium above and downloads no browser of its own).
+if [ "${1:-}" = "--test" ] && [ ! -d "$root/tests/browser/node_modules/playwright-core" ]; then
+  echo "install-deps: npm ci in tests/browser"
+  (cd "$root/tests/browser" && npm ci --no-audit --no-fund)
 fi
-echo "install-deps: installing ${missing[*]}"
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,7 +1,7 @@
 //! A real SMTP server on loopback that keeps what it receives: Debian's aiosmtpd with its
 //! Maildir handler. Tests read the messages from the Maildir.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -43,6 +43,11 @@ impl SmtpServer {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         server
+    }
+
+    /// The Maildir the server writes to (`new/`, one file per message).
+    pub fn maildir(&self) -> &Path {
+        &self.maildir
     }
 
     /// Every message received so far.

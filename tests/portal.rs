@@ -1,0 +1,123 @@
+//! The portal in a real browser: headless Chromium (Debian's), driven by `playwright-core` from
+//! the scripts in `tests/browser/`, against the real daemon, with a real SMTP server on
+//! loopback receiving the farm's mail. Screenshots land in `target/portal-screenshots/`.
+//! Needs `deploy/install-deps.sh --test` (Chromium, Node and `npm ci` in `tests/browser/`).
+
+mod common;
+
+use common::browser::{require_browser, try_scenario};
+use common::smtp::SmtpServer;
+use common::{ControlStore, Farmd};
+
+const PASSWORD: &str = "correct horse battery";
+const REVIEWER: &str = "rev";
+const ADMIN: &str = "root";
+const FARM_NAME: &str = "Wiki farm";
+
+/// A farm with mail to a local SMTP server, a reviewer and an admin account (confirmed, with
+/// passwords), and no quota or creation rate limit for members.
+struct Portal {
+    farm: Farmd,
+    smtp: SmtpServer,
+    /// Held to the end, after the farm is dropped: see [`ONE_AT_A_TIME`].
+    _turn: tokio::sync::MutexGuard<'static, ()>,
+}
+
+/// One scenario at a time: each runs a farm, its PHP servers and a Chromium, and the machines
+/// have two cores; in parallel, the 30-second step timeouts would measure the machine's load.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+impl Portal {
+    async fn start(policy: &str) -> Self {
+        require_browser();
+        let turn = ONE_AT_A_TIME.lock().await;
+        let smtp = SmtpServer::start().await;
+        let config = format!(
+            "policy = \"{policy}\"\nfarm_name = \"{FARM_NAME}\"\n\
+             [quotas]\nmax_wikis_per_account = 1000000\n\
+             [rate_limits]\ncreate_per_source = {{ count = 0, per = \"1h\" }}\n\
+             create_per_account = {{ count = 0, per = \"1h\" }}\n\
+             [smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nfrom = \"Wiki farm <farm@example.org>\"\n",
+            smtp.port
+        );
+        let mut farm = Farmd::new_on(ControlStore::Sqlite, &[], Some(&config));
+        farm.spawn();
+        farm.wait_healthy().await;
+        assert!(farm.create_account(REVIEWER, "reviewer", Some(PASSWORD)));
+        assert!(farm.create_account(ADMIN, "admin", Some(PASSWORD)));
+        Self { farm, smtp, _turn: turn }
+    }
+
+    /// What every scenario is told (see tests/browser/README.md).
+    fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            // `localhost`, not 127.0.0.1: the links in mail and the wikis' addresses use it, and
+            // the portal's cookie must be the one those pages see.
+            ("BASE_URL", format!("http://localhost:{}", self.farm.port)),
+            ("MAILDIR", self.smtp.maildir().display().to_string()),
+            ("FARM_NAME", FARM_NAME.to_owned()),
+            ("REVIEWER_LOGIN", REVIEWER.to_owned()),
+            ("REVIEWER_PASSWORD", PASSWORD.to_owned()),
+            ("ADMIN_LOGIN", ADMIN.to_owned()),
+            ("ADMIN_PASSWORD", PASSWORD.to_owned()),
+        ]
+    }
+
+    /// Runs `tests/browser/SCRIPT`; on failure the panic holds its output and farmd's log.
+    fn run(&self, script: &str) {
+        if let Err(failure) = try_scenario(script, &self.env()) {
+            let log = strip_ansi(&self.farm.log());
+            let lines: Vec<&str> = log.lines().filter(|l| !l.contains("uri=/healthz")).collect();
+            let tail = lines[lines.len().saturating_sub(40)..].join("\n");
+            panic!("{failure}\n--- farmd log, last lines:\n{tail}");
+        }
+    }
+}
+
+/// The log without terminal colours.
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI: ESC [ parameters, ended by a letter.
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn smoke_chromium_opens_the_portal_and_mail_links() {
+    Portal::start("open").await.run("smoke.mjs");
+}
+
+#[tokio::test]
+#[ignore = "needs the portal pages"]
+async fn sign_up_confirm_log_in_create_a_wiki_and_open_it() {
+    Portal::start("open").await.run("signup-create.mjs");
+}
+
+#[tokio::test]
+#[ignore = "needs the portal pages"]
+async fn review_mode_request_answer_and_approve() {
+    Portal::start("review").await.run("review.mjs");
+}
+
+#[tokio::test]
+#[ignore = "needs the portal pages"]
+async fn invalid_names_are_explained_live_and_on_submit() {
+    Portal::start("open").await.run("invalid-names.mjs");
+}
+
+#[tokio::test]
+#[ignore = "needs the portal pages"]
+async fn everything_works_without_javascript() {
+    Portal::start("open").await.run("no-js.mjs");
+}
