@@ -99,25 +99,25 @@ async fn smoke_chromium_opens_the_portal_and_mail_links() {
 }
 
 #[tokio::test]
-#[ignore = "needs the portal pages"]
+
 async fn sign_up_confirm_log_in_create_a_wiki_and_open_it() {
     Portal::start("open").await.run("signup-create.mjs");
 }
 
 #[tokio::test]
-#[ignore = "needs the portal pages"]
+
 async fn review_mode_request_answer_and_approve() {
     Portal::start("review").await.run("review.mjs");
 }
 
 #[tokio::test]
-#[ignore = "needs the portal pages"]
+
 async fn invalid_names_are_explained_live_and_on_submit() {
     Portal::start("open").await.run("invalid-names.mjs");
 }
 
 #[tokio::test]
-#[ignore = "needs the portal pages"]
+
 async fn everything_works_without_javascript() {
     Portal::start("open").await.run("no-js.mjs");
 }
