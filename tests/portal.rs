@@ -121,3 +121,78 @@ async fn invalid_names_are_explained_live_and_on_submit() {
 async fn everything_works_without_javascript() {
     Portal::start("open").await.run("no-js.mjs");
 }
+
+/// Security of the portal's forms and pages, checked over plain HTTP (no browser needed): every
+/// form refuses a request without the visitor's CSRF token and changes nothing; every page has
+/// the content security policy; user text is escaped.
+#[tokio::test]
+async fn forms_need_the_csrf_token_pages_have_a_csp_and_user_text_is_escaped() {
+    let smtp = SmtpServer::start().await;
+    let config = format!(
+        "policy = \"review\"\n[smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nfrom = \"F <f@example.org>\"\n",
+        smtp.port
+    );
+    let mut farm = Farmd::new_on(ControlStore::Sqlite, &[], Some(&config));
+    farm.spawn();
+    farm.wait_healthy().await;
+    assert!(farm.create_account("mel", "member", Some(PASSWORD)));
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+
+    let home = browser.get(farm.url("/")).send().await.expect("home");
+    let csp = home.headers().get("content-security-policy").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(home.headers().get("x-frame-options").and_then(|v| v.to_str().ok()), Some("DENY"));
+    let page = browser.get(farm.url("/signup")).send().await.expect("signup").text().await.expect("page");
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("every page with a form has the token")
+        .to_owned();
+
+    // Without the token (or with another one), sign-up and login change nothing.
+    for token in ["", "00000000000000000000000000000000"] {
+        let form = [("csrf", token), ("username", "eve"), ("email", "eve@example.org"), ("password", PASSWORD)];
+        let response = browser.post(farm.url("/signup")).form(&form).send().await.expect("signup");
+        assert_eq!(response.status(), 403);
+        let form = [("csrf", token), ("login", "mel"), ("password", PASSWORD)];
+        let response = browser.post(farm.url("/login")).form(&form).send().await.expect("login");
+        assert_eq!(response.status(), 403);
+        assert!(response.headers().get("set-cookie").is_none(), "no session without the token");
+    }
+    let admin = farm.token("root", "admin");
+    let (_, accounts) = farm.get_json(&admin, "/api/v1/accounts").await;
+    assert!(!accounts.to_string().contains("eve"), "{accounts}");
+
+    // With it, login works; a request's text with markup comes back escaped.
+    let login = [("csrf", csrf.as_str()), ("login", "mel"), ("password", PASSWORD), ("next", "/wikis")];
+    let response = browser.post(farm.url("/login")).form(&login).send().await.expect("login");
+    assert_eq!(response.status(), 303);
+    let cookie = response.headers().get("set-cookie").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+    let request = [
+        ("csrf", csrf.as_str()),
+        ("name", "mel-wiki"),
+        ("sitename", "Mel"),
+        ("language", "en"),
+        ("purpose", "<script>alert(1)</script>"),
+        ("reason", "\"quoted\" & <b>bold</b>"),
+    ];
+    let response = browser.post(farm.url("/wikis/new")).form(&request).send().await.expect("request");
+    assert_eq!(response.status(), 303);
+    let location = response.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let page = browser.get(farm.url(&location)).send().await.expect("request page").text().await.expect("html");
+    // minijinja escapes `/` too (`&#x2f;`).
+    assert!(page.contains("&lt;script&gt;alert(1)&lt;"), "escaped purpose");
+    assert!(!page.contains("<script>alert(1)"), "no raw markup from users");
+    assert!(page.contains("&lt;b&gt;bold&lt;") && page.contains("&quot;quoted&quot; &amp;"));
+    // A logged-in form without the token is refused too, and the request stays pending.
+    let withdraw = browser.post(format!("{}/withdraw", farm.url(&location))).form(&[("csrf", "")]).send().await;
+    assert_eq!(withdraw.expect("withdraw").status(), 403);
+    let (_, listed) = farm.get_json(&admin, "/api/v1/wiki-requests").await;
+    assert_eq!(listed["requests"][0]["state"], "pending", "{listed}");
+}
