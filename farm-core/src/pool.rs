@@ -259,17 +259,15 @@ async fn prewarm(
             PREWARM_TIMEOUT,
         )
         .await?;
+    // The SQLite cache file is new in db/ (MediaWiki made it with the umask's mode): same mode
+    // as the wiki's other databases, and lasting like the rest of the entry.
+    let cache = dir.join("db").join("wikicache.sqlite");
+    if target.backend == Backend::Sqlite && cache.is_file() {
+        std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o600))?;
+        sync_dir(&dir.join("db"))?;
+    }
     let last = stdout.lines().last().unwrap_or("").trim();
     if last == "cached" {
-        // The SQLite cache file is new in db/ (MediaWiki made it with the umask's mode): same
-        // mode as the wiki's other databases, and lasting like the rest of the entry.
-        if target.backend == Backend::Sqlite {
-            let cache = dir.join("db").join("wikicache.sqlite");
-            if cache.is_file() {
-                std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o600))?;
-            }
-            sync_dir(&dir.join("db"))?;
-        }
         return Ok(None);
     }
     match last.strip_prefix("skipped: ") {
