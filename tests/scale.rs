@@ -10,6 +10,9 @@ use common::mariadb::{query_strings, TempMariaDb};
 use common::{ControlStore, Farmd};
 use serde_json::{json, Value};
 
+/// What farm-prewarm.php adds to the cached Main Page (an HTML comment).
+const PRERENDERED: &str = "Rendered ahead of demand for farmd's warm pool.";
+
 async fn pool_levels(farm: &Farmd, admin: &str) -> Vec<Value> {
     let (status, body) = farm.get_json(admin, "/api/v1/pool").await;
     assert_eq!(status, 200, "{body}");
@@ -45,6 +48,13 @@ async fn wikis_take_pooled_databases_and_the_pool_refills() {
     assert_eq!(levels.len(), 2, "{levels:?}");
     let pooled_dirs = farm.entries("pool");
     assert_eq!(pooled_dirs.len(), 3);
+    for dir in &pooled_dirs {
+        let files: Vec<String> = std::fs::read_dir(farm.data_dir.join("pool").join(dir))
+            .expect("pool entry")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(files, ["db"], "a ready SQLite entry holds its databases only (no prerender shard)");
+    }
 
     // Five SQLite wikis: the first three take pooled databases, the rest are built on demand
     // (or from a refilled entry); all become active and serve their owner.
@@ -61,7 +71,11 @@ async fn wikis_take_pooled_databases_and_the_pool_refills() {
         let client = farm.wiki_client(&name);
         let (status, page) = client.get("/index.php?title=Main_Page").await;
         assert_eq!(status, 200);
-        assert!(page.contains(&format!("<title>Pooled {i}</title>")));
+        // The first view shows the wiki's own sitename, also when the page was prerendered.
+        assert!(page.contains(&format!("<title>Pooled {i}</title>")), "{page}");
+        if i < 3 {
+            assert!(page.contains(PRERENDERED), "a pooled wiki's first view is a parser cache hit:\n{page}");
+        }
         let login = client.login("Pia", &password).await;
         assert_eq!(login["clientlogin"]["status"], "PASS", "{login}");
         let users = client.api_get(&[("action", "query"), ("list", "allusers")]).await;
@@ -79,12 +93,15 @@ async fn wikis_take_pooled_databases_and_the_pool_refills() {
         farm.create_wiki(&admin, json!({"name": "pooled-maria", "sitename": "M", "backend": "mariadb"})).await;
     assert_eq!(status, 202, "{created}");
     farm.wait_for_state(&admin, "pooled-maria", &["active"]).await;
-    let (status, _) = farm.wiki_client("pooled-maria").get("/index.php?title=Main_Page").await;
+    let (status, page) = farm.wiki_client("pooled-maria").get("/index.php?title=Main_Page").await;
     assert_eq!(status, 200);
+    assert!(page.contains("<title>M</title>"), "{page}");
+    assert!(page.contains(PRERENDERED), "a pooled MariaDB wiki's first view is a parser cache hit:\n{page}");
 
     // The pool refills, and every database on the server belongs to a wiki or the pool.
     let levels = wait_pool_full(&farm, &admin).await;
     assert!(levels.iter().any(|l| l["backend"] == "mariadb" && l["server"] == "pooled" && l["ready"] == 2));
+    assert_eq!(farm.entries("pool").len(), 3, "MariaDB entries keep nothing in pool/");
     let databases = query_strings(&server.admin_url, "SHOW DATABASES LIKE 'wiki\\_%'").await;
     assert_eq!(databases.len(), 3, "one wiki and two pooled: {databases:?}");
 
@@ -124,6 +141,7 @@ async fn wikis_take_pooled_databases_and_the_pool_refills() {
             farm.data_dir.join("pool").join(&dir).join("db").join(format!("{dir}.sqlite")).is_file(),
             "{dir} is complete"
         );
+        assert!(!farm.data_dir.join("pool").join(&dir).join("secrets.php").exists(), "{dir} holds no prerender files");
     }
     let databases = query_strings(&server.admin_url, "SHOW DATABASES LIKE 'wiki\\_%'").await;
     assert_eq!(databases.len(), 3, "{databases:?}");

@@ -15,7 +15,8 @@
 //!   wikis/<key>/               one wiki: LocalSettings.php, secrets.php, db/, images/
 //!   hosts/<name> -> ../wikis/<key>   present exactly while the wiki is served
 //!   logs/                      MediaWiki's error logs
-//!   pool/<key>/db/             SQLite databases built ahead of demand (the warm pool)
+//!   pool/<key>/db/             SQLite databases built ahead of demand (the warm pool); while
+//!                              an entry's Main Page is prerendered, also a placeholder shard
 //! ```
 
 use std::path::{Path, PathBuf};

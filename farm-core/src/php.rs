@@ -43,18 +43,36 @@ impl Php {
     /// that does not exist; templates use the installer's own).
     pub async fn run_with_config(&self, config_file: &Path, script: &str, args: &[&str]) -> anyhow::Result<String> {
         let path = self.mediawiki_dir.join("maintenance").join(script);
-        let output = self
-            .command()
-            .env("MW_CONFIG_FILE", config_file)
-            .arg(&path)
-            .args(args)
-            .output()
-            .await
-            .with_context(|| format!("starting {}", self.binary.display()))?;
+        let mut cmd = self.command();
+        cmd.env("MW_CONFIG_FILE", config_file).arg(&path).args(args);
+        self.stdout_of(cmd, script).await
+    }
+
+    /// Runs one of the farm's own scripts with the farm's entry file: `php_options` go before
+    /// the script (`-d name=value`), `env` into its environment. Killed after `timeout`.
+    pub async fn run_farm_script(
+        &self,
+        script: &Path,
+        php_options: &[&str],
+        env: &[(&str, &str)],
+        timeout: Duration,
+    ) -> anyhow::Result<String> {
+        let mut cmd = self.command();
+        cmd.env("MW_INSTALL_PATH", &self.mediawiki_dir).envs(env.iter().copied()).args(php_options).arg(script);
+        let name = script.file_name().map_or_else(|| "a farm script".into(), |n| n.to_string_lossy().into_owned());
+        match tokio::time::timeout(timeout, self.stdout_of(cmd, &name)).await {
+            Ok(result) => result,
+            // Dropping the future killed the child (kill_on_drop).
+            Err(_) => anyhow::bail!("{name} did not finish within {} s", timeout.as_secs()),
+        }
+    }
+
+    async fn stdout_of(&self, mut cmd: Command, what: &str) -> anyhow::Result<String> {
+        let output = cmd.output().await.with_context(|| format!("starting {}", self.binary.display()))?;
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         if !output.status.success() {
             anyhow::bail!(
-                "{script} failed ({}): {}{}",
+                "{what} failed ({}): {}{}",
                 output.status,
                 tail(&stdout),
                 tail(&String::from_utf8_lossy(&output.stderr))

@@ -1,5 +1,6 @@
 //! The warm pool: databases built ahead of demand (a copy of the template, with the owner
-//! still the template's), so that a new wiki only needs its owner put in place.
+//! still the template's, and the Main Page already in the parser cache), so that a new wiki
+//! only needs its owner put in place and its first view is a cache hit.
 //!
 //! Each entry is a row in `pool_entries`; its resources live under its own resource key
 //! (`pool/<key>/` for SQLite, `wiki_<key>` on a MariaDB server). An entry is `filling` while
@@ -7,6 +8,7 @@
 //! in one transaction ([`crate::store::Store::insert_wiki_from_pool`]). Entries found
 //! `filling` that this process is not building are torn down, so a crash leaves nothing.
 
+use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,10 +17,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::config::Backend;
-use crate::domain::ResourceKey;
+use crate::domain::{LanguageCode, ResourceKey, Sitename, WikiName};
 use crate::farm::Farm;
-use crate::fsutil::remove_dir_all_if_exists;
-use crate::mariadb::{DbPassword, DbServer};
+use crate::fsutil::{remove_dir_all_if_exists, remove_file_if_exists, sync_dir, write_atomic};
+use crate::mariadb::{DbPassword, DbServer, Ident};
+use crate::mediawiki::{self, ShardDatabase, ShardValues};
 use crate::store::PoolSlot;
 
 /// Refilling waits until no wiki has claimed an entry for this long: building a database
@@ -185,7 +188,14 @@ async fn fill_one(farm: &Farm, target: &Target) -> anyhow::Result<()> {
                 server.create_wiki_database(&template, &key, &password, None).await
             }
             (Backend::Mariadb, None) => anyhow::bail!("a MariaDB pool entry needs a server"),
+        }?;
+        // A cold entry is still a good one: a failed render only costs the first view.
+        match prewarm(farm, target, &key, &password, &language).await {
+            Ok(None) => debug!(key = %key, "pool entry's main page prerendered"),
+            Ok(Some(reason)) => info!(key = %key, reason = %reason, "pool entry's main page not prerendered"),
+            Err(err) => warn!(key = %key, error = %format!("{err:#}"), "could not prerender a pool entry's main page"),
         }
+        remove_prewarm_files(farm, &key, target.backend)
     }
     .await;
     match built {
@@ -201,6 +211,87 @@ async fn fill_one(farm: &Farm, target: &Target) -> anyhow::Result<()> {
             Err(err)
         }
     }
+}
+
+/// How long rendering one entry's Main Page may take.
+const PREWARM_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Renders the entry's Main Page into its own parser cache (`farm-prewarm.php`, one PHP run
+/// per entry, off the create path), so that the first view of the wiki that claims it is a
+/// cache hit instead of a parse and two cache writes. The entry's database already has its
+/// final name, so the cache keys are the wiki's; the shard written for the run has a
+/// placeholder sitename and address with a random token, and the script caches nothing if
+/// the page mentions it. `Ok(Some(reason))` when the script chose not to cache. The shard
+/// and secrets stay behind for [`remove_prewarm_files`].
+async fn prewarm(
+    farm: &Farm,
+    target: &Target,
+    key: &ResourceKey,
+    password: &DbPassword,
+    language: &LanguageCode,
+) -> anyhow::Result<Option<String>> {
+    let dir = farm.layout.pool_entry_dir(key);
+    std::fs::create_dir_all(&dir)?;
+    let token = crate::secrets::random_hex(8);
+    let (database, password) = match &target.server {
+        Some(server) => (
+            ShardDatabase::Mysql { address: server.wiki_address.clone(), name: Ident::for_wiki(key) },
+            Some(password.secret()),
+        ),
+        None => (ShardDatabase::Sqlite, None),
+    };
+    let shard = mediawiki::render_shard(&ShardValues {
+        key,
+        name: &WikiName::parse(&format!("prewarm-{token}")).map_err(|e| anyhow::anyhow!("{e}"))?,
+        sitename: &Sitename::parse(&format!("Prewarm {token}")).map_err(|e| anyhow::anyhow!("{e}"))?,
+        language,
+        database,
+    });
+    write_atomic(&dir.join("LocalSettings.php"), shard.as_bytes(), 0o640)?;
+    write_atomic(&dir.join("secrets.php"), mediawiki::render_secrets(password).as_bytes(), 0o640)?;
+    let script = farm.layout.farm_files_dir().join(mediawiki::PREWARM_FILE);
+    let stdout = farm
+        .php
+        .run_farm_script(
+            &script,
+            &["-d", "apc.enable_cli=1"],
+            &[("FARM_POOL_ENTRY", key.as_str()), ("FARM_PREWARM_TOKEN", &token)],
+            PREWARM_TIMEOUT,
+        )
+        .await?;
+    // The SQLite cache file is new in db/ (MediaWiki made it with the umask's mode): same mode
+    // as the wiki's other databases, and lasting like the rest of the entry.
+    let cache = dir.join("db").join("wikicache.sqlite");
+    if target.backend == Backend::Sqlite && cache.is_file() {
+        std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o600))?;
+        sync_dir(&dir.join("db"))?;
+    }
+    let last = stdout.lines().last().unwrap_or("").trim();
+    if last == "cached" {
+        return Ok(None);
+    }
+    match last.strip_prefix("skipped: ") {
+        Some(reason) => Ok(Some(reason.to_owned())),
+        None => anyhow::bail!("farm-prewarm.php said {last:?}"),
+    }
+}
+
+/// Removes what [`prewarm`] wrote next to the entry's database: a claimed SQLite entry moves
+/// as a whole into `wikis/<key>`, where the wiki's own shard and secrets are made.
+fn remove_prewarm_files(farm: &Farm, key: &ResourceKey, backend: Backend) -> anyhow::Result<()> {
+    let dir = farm.layout.pool_entry_dir(key);
+    match backend {
+        Backend::Sqlite => {
+            remove_file_if_exists(&dir.join("LocalSettings.php"))?;
+            remove_file_if_exists(&dir.join("secrets.php"))?;
+            sync_dir(&dir)?;
+        }
+        Backend::Mariadb => {
+            remove_dir_all_if_exists(&dir)?;
+            sync_dir(&farm.layout.pool_dir())?;
+        }
+    }
+    Ok(())
 }
 
 /// Tears down `filling` entries (this process builds one at a time and only inside

@@ -26,10 +26,13 @@ const FARM_FILES: &[(&str, &str)] = &[
     ("FarmSettings.php", include_str!("../../../deploy/mediawiki/FarmSettings.php")),
     ("farm-resolve.php", include_str!("../../../deploy/mediawiki/farm-resolve.php")),
     ("router.php", include_str!("../../../deploy/mediawiki/router.php")),
+    ("farm-prewarm.php", include_str!("../../../deploy/mediawiki/farm-prewarm.php")),
 ];
 
 pub const ENTRY_FILE: &str = "FarmSettings.php";
 pub const ROUTER_FILE: &str = "router.php";
+/// Renders a pool entry's Main Page into its parser cache ([`crate::pool`]).
+pub const PREWARM_FILE: &str = "farm-prewarm.php";
 
 /// The shared codebase: where it is and which version it is.
 #[derive(Debug, Clone)]
@@ -97,7 +100,10 @@ impl WikiUrls {
 }
 
 /// Writes the PHP side of the farm into `data/mediawiki/`, with `farm-config.php` telling it
-/// where the data lives and how wikis are addressed.
+/// where the data lives and how wikis are addressed. A file that already holds the same text
+/// is left alone: MediaWiki treats every cached page older than the entry file's mtime as
+/// stale (`$wgInvalidateCacheOnLocalSettingsChange`), so rewriting it on every start would
+/// throw away all parser caches, the warm pool's prerendered pages among them.
 pub fn install_farm_files(layout: &Layout, urls: &WikiUrls, codebase: &Codebase) -> anyhow::Result<()> {
     let dir = layout.farm_files_dir();
     let cache_dir = layout.cache_dir(&codebase.version);
@@ -111,11 +117,18 @@ pub fn install_farm_files(layout: &Layout, urls: &WikiUrls, codebase: &Codebase)
         php_string(&urls.port_suffix),
         php_string(&cache_dir.to_string_lossy()),
     );
-    write_atomic(&dir.join("farm-config.php"), farm_config.as_bytes(), 0o644)?;
+    write_if_changed(&dir.join("farm-config.php"), farm_config.as_bytes())?;
     for (name, contents) in FARM_FILES {
-        write_atomic(&dir.join(name), contents.as_bytes(), 0o644)?;
+        write_if_changed(&dir.join(name), contents.as_bytes())?;
     }
     Ok(())
+}
+
+fn write_if_changed(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    match std::fs::read(path) {
+        Ok(existing) if existing == contents => Ok(()),
+        _ => write_atomic(path, contents, 0o644),
+    }
 }
 
 /// The administrator MediaWiki's installer creates in a template; each copy renames it to the
