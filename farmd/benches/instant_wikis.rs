@@ -290,6 +290,16 @@ async fn registry_section(count: usize) {
     println!("  start-up to healthy: {:.0} ms (includes building the SQLite template)", ms(started.elapsed()));
     let admin = farm.token("bench", "admin");
     let member = farm.token("owner7", "member");
+    // Measured in steady state: the first start also fills the warm pool, and its PHP renders
+    // would otherwise share the two cores with the requests measured here.
+    wait_pool_full(&farm, &admin).await;
+    let first_peak = farm.peak_memory_kib().unwrap_or(0);
+    farm.terminate();
+    let started = Instant::now();
+    farm.spawn();
+    farm.wait_healthy().await;
+    println!("  restart to healthy: {:.0} ms", ms(started.elapsed()));
+    wait_pool_full(&farm, &admin).await;
 
     let mut seed = 0x2545_f491_u64;
     let mut next = |n: usize| {
@@ -332,7 +342,12 @@ async fn registry_section(count: usize) {
     }
     let f = stats("GET /api/v1/wikis filtered by owner and state", &mut filtered);
     let peak = farm.peak_memory_kib().unwrap_or(0);
-    println!("  farmd peak memory (VmHWM): {:.1} MB", peak as f64 / 1024.0);
+    println!(
+        "  farmd peak memory (VmHWM): {:.1} MB over the measurements after the restart, {:.1} MB over the first start",
+        peak as f64 / 1024.0,
+        first_peak as f64 / 1024.0
+    );
+    let peak = peak.max(first_peak);
     println!(
         "  targets: get p99 <= 5 ms ({:.1}x margin), peak memory <= 150 MB ({:.1}x margin); list p99 {:.1} ms, filtered p99 {:.1} ms",
         5.0 / g.p99,
