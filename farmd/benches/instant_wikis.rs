@@ -187,12 +187,13 @@ async fn latency_section(count: usize, baseline: bool) {
                 );
             }
         }
-        cleanup_local_mariadb(&farm, &admin).await;
+        cleanup_local_mariadb(&mut farm, &admin).await;
     }
 }
 
-/// Deletes the farm's MariaDB wikis and templates from the shared server.
-async fn cleanup_local_mariadb(farm: &Farmd, admin: &str) {
+/// Deletes the farm's MariaDB wikis, pool entries and templates from the shared server, and
+/// stops the farm.
+async fn cleanup_local_mariadb(farm: &mut Farmd, admin: &str) {
     let mut cursor = String::new();
     loop {
         let (_, page) = farm.get_json(admin, &format!("/api/v1/wikis?limit=500{cursor}")).await;
@@ -214,7 +215,9 @@ async fn cleanup_local_mariadb(farm: &Farmd, admin: &str) {
     {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    // Pool entries and templates go with the farm: drop them directly.
+    // Pool entries and templates go with the farm: drop them directly, once the farm has
+    // stopped, so that no refill starts an entry after they are listed.
+    farm.terminate();
     for key in farm.pool_keys().await {
         local_mariadb(&format!("DROP DATABASE IF EXISTS `wiki_{key}`; DROP USER IF EXISTS 'wiki_{key}'@'%'"));
     }
@@ -266,7 +269,7 @@ async fn bulk_section(count: usize) {
             rate / target
         );
     }
-    cleanup_local_mariadb(&farm, &admin).await;
+    cleanup_local_mariadb(&mut farm, &admin).await;
 }
 
 async fn registry_section(count: usize) {
