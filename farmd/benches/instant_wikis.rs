@@ -293,8 +293,9 @@ async fn registry_section(count: usize) {
     println!("  start-up to healthy: {:.0} ms (includes building the SQLite template)", ms(started.elapsed()));
     let admin = farm.token("bench", "admin");
     let member = farm.token("owner7", "member");
-    // Measured in steady state: the first start also fills the warm pool, and its PHP renders
-    // would otherwise share the two cores with the requests measured here.
+    // The requests below are measured in steady state: the warm pool fills after each start,
+    // and its PHP renders would otherwise share the two cores with them. A restart in between
+    // shows start-up time on a data directory that already has its template.
     wait_pool_full(&farm, &admin).await;
     let first_peak = farm.peak_memory_kib().unwrap_or(0);
     farm.terminate();
