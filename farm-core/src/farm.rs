@@ -117,7 +117,7 @@ impl Farm {
         let urls = WikiUrls::new(&config, listen);
         let names =
             NamePolicy::new(&config.reserved_names, &config.deny_name_patterns).context("deny_name_patterns")?;
-        let mailer = Mailer::new(config.smtp.as_ref()).context("the [smtp] configuration")?;
+        let mailer = Mailer::new(config.smtp.as_ref(), sealer.clone()).context("the [smtp] configuration")?;
         let public_url =
             config.public_url.clone().unwrap_or_else(|| urls.portal_url()).trim_end_matches('/').to_owned();
         mediawiki::install_farm_files(&layout, &urls, &codebase).context("writing the farm's PHP files")?;
@@ -130,7 +130,7 @@ impl Farm {
             names,
             limits: RateLimiter::new(&config.rate_limits),
             mailer,
-            mail_templates: MailTemplates::new(),
+            mail_templates: MailTemplates::new(sealer.clone()),
             public_url,
             config,
             store,

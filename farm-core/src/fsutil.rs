@@ -77,6 +77,39 @@ pub fn read_or_create(path: &Path, mode: u32, make: impl FnOnce() -> Vec<u8>) ->
     }
 }
 
+/// From now on, files and directories this process (and every child it starts) creates are
+/// its user's alone: the data directory holds keys, sessions and the wikis' secrets, and
+/// another local user must never read them, not even for the moment between a create and a
+/// `chmod`.
+pub fn keep_new_files_private() {
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+}
+
+/// Takes every permission bit for group and others off `root` and everything under it
+/// (symlinks are not followed). Returns how many entries were changed.
+pub fn make_private(root: &Path) -> io::Result<usize> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut changed = 0;
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        let meta = fs::symlink_metadata(&path)?;
+        if meta.file_type().is_symlink() {
+            continue;
+        }
+        let mode = meta.permissions().mode() & 0o7777;
+        if mode & 0o077 != 0 {
+            fs::set_permissions(&path, fs::Permissions::from_mode(mode & !0o077))?;
+            changed += 1;
+        }
+        if meta.is_dir() {
+            for entry in fs::read_dir(&path)? {
+                pending.push(entry?.path());
+            }
+        }
+    }
+    Ok(changed)
+}
+
 /// Removes a directory tree; a tree that is already gone is fine.
 pub fn remove_dir_all_if_exists(path: &Path) -> io::Result<()> {
     match fs::remove_dir_all(path) {
@@ -122,6 +155,29 @@ mod tests {
             .collect();
         names.sort();
         assert_eq!(names, [".other.php.tmp-deadbeef", "LocalSettings.php"]);
+    }
+
+    #[test]
+    fn make_private_takes_group_and_other_bits_off_a_tree() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("data");
+        fs::create_dir_all(root.join("wikis/w1")).expect("dirs");
+        fs::write(root.join("control.sqlite"), b"x").expect("file");
+        fs::write(root.join("wikis/w1/secrets.php"), b"x").expect("file");
+        std::os::unix::fs::symlink("wikis/w1", root.join("link")).expect("link");
+        for path in [&root, &root.join("wikis"), &root.join("wikis/w1")] {
+            fs::set_permissions(path, fs::Permissions::from_mode(0o755)).expect("chmod");
+        }
+        for path in [root.join("control.sqlite"), root.join("wikis/w1/secrets.php")] {
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).expect("chmod");
+        }
+        assert_eq!(make_private(&root).expect("tighten"), 5);
+        let mode = |p: &Path| fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode(&root), 0o700);
+        assert_eq!(mode(&root.join("wikis/w1")), 0o700);
+        assert_eq!(mode(&root.join("control.sqlite")), 0o600);
+        assert_eq!(mode(&root.join("wikis/w1/secrets.php")), 0o600);
+        assert_eq!(make_private(&root).expect("again"), 0, "nothing left to change");
     }
 
     #[test]

@@ -19,6 +19,7 @@
 //!                              an entry's Main Page is prerendered, also a placeholder shard
 //! ```
 
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::domain::{ResourceKey, WikiName};
@@ -29,11 +30,24 @@ pub struct Layout {
 }
 
 impl Layout {
+    /// Opens (making it if need be) the data directory. It is farmd's alone (mode 0700, and
+    /// everything in it without group or other bits): a directory that an older farmd or an
+    /// operator left readable by others is tightened here, with a log line.
     pub fn new(data_dir: &Path) -> std::io::Result<Self> {
-        std::fs::create_dir_all(data_dir)?;
+        create_private_dir(data_dir)?;
         let root = data_dir.canonicalize()?;
+        let mode = std::fs::metadata(&root)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            let changed = crate::fsutil::make_private(&root)?;
+            tracing::warn!(
+                data_dir = %root.display(),
+                was = %format!("{:o}", mode & 0o777),
+                entries = changed,
+                "the data directory was readable by other users; took group and other permissions off it and everything in it"
+            );
+        }
         for dir in ["mediawiki", "cache", "templates", "wikis", "hosts", "logs", "pool"] {
-            std::fs::create_dir_all(root.join(dir))?;
+            create_private_dir(&root.join(dir))?;
         }
         Ok(Self { root })
     }
@@ -101,4 +115,9 @@ impl Layout {
     pub fn host_link_target(key: &ResourceKey) -> PathBuf {
         Path::new("..").join("wikis").join(key.as_str())
     }
+}
+
+/// `mkdir -p` with mode 0700 for what it makes, whatever the umask.
+fn create_private_dir(path: &Path) -> std::io::Result<()> {
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path)
 }

@@ -48,9 +48,12 @@ pub async fn round(farm: &Farm) -> Result<(), FarmError> {
 }
 
 async fn owner_email(farm: &Farm, owner: &str) -> Result<Option<(String, String)>, FarmError> {
+    Ok(owner_account(farm, owner).await?.map(|a| (a.username, a.email)))
+}
+
+async fn owner_account(farm: &Farm, owner: &str) -> Result<Option<crate::store::AccountRecord>, FarmError> {
     let Ok(username) = Username::parse(owner) else { return Ok(None) };
-    let account = farm.store.account_by_username_key(&username.mediawiki_name()).await?;
-    Ok(account.map(|a| (a.username, a.email)))
+    farm.store.account_by_username_key(&username.mediawiki_name()).await
 }
 
 fn system_audit(action: &'static str, wiki: &WikiRecord, details: Option<String>) -> AuditEntry {
@@ -162,14 +165,18 @@ pub async fn ready_mail(farm: &Farm, wiki: &WikiRecord) -> Result<Option<Outgoin
     if wiki.notify_owner == 0 {
         return Ok(None);
     }
-    let Some((username, email)) = owner_email(farm, &wiki.owner).await? else { return Ok(None) };
+    let Some(account) = owner_account(farm, &wiki.owner).await? else { return Ok(None) };
+    let username = account.username;
     let wiki_username = Username::parse(&username).map(|u| u.mediawiki_name()).unwrap_or(username.clone());
+    // Accounts made on the command line without a password got a one-time password for the
+    // wiki instead (in the API's answer), not their farm password.
+    let has_password = account.password_hash.is_some();
     let mail = farm.mail_templates.render(
         "wiki_ready",
-        &email,
+        &account.email,
         minijinja::context! {
             username, farm => farm.config.farm_name, sitename => wiki.sitename, url => farm.wiki_url(wiki),
-            wiki_username, expires => wiki.expires_at.map(format_time),
+            wiki_username, expires => wiki.expires_at.map(format_time), has_password,
         },
     )?;
     Ok(Some(mail))

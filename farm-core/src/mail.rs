@@ -2,6 +2,10 @@
 //! change they report), and the mailer sends them over SMTP in the background, retrying with
 //! backoff. A message leaves the outbox only once the SMTP server has accepted it, so a
 //! crash or restart loses none (it may, rarely, send one twice).
+//!
+//! Bodies hold confirmation and reset links, which grant access: they are sealed with the
+//! farm's credentials key the moment they are rendered and opened only to be sent, so the
+//! control store (and its journal) never holds one readable.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +20,7 @@ use tracing::{info, warn};
 
 use crate::config::{SmtpConfig, SmtpTls};
 use crate::error::FarmError;
+use crate::secrets::{Sealer, Secret};
 use crate::store::{now, OutgoingMail, QueuedMail};
 use crate::Farm;
 
@@ -38,10 +43,11 @@ const MAX_BACKOFF_SECS: i64 = 3600;
 /// The mail templates: the first line of each is the subject, the rest the body.
 pub struct MailTemplates {
     env: minijinja::Environment<'static>,
+    sealer: Sealer,
 }
 
 impl MailTemplates {
-    pub fn new() -> Self {
+    pub fn new(sealer: Sealer) -> Self {
         let mut env = minijinja::Environment::new();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
         for (name, source) in TEMPLATES {
@@ -50,9 +56,10 @@ impl MailTemplates {
                 tracing::error!(template = name, error = %err, "a mail template does not parse");
             }
         }
-        Self { env }
+        Self { env, sealer }
     }
 
+    /// Renders a message for the outbox, its body sealed.
     pub fn render(
         &self,
         kind: &'static str,
@@ -65,29 +72,25 @@ impl MailTemplates {
             .and_then(|template| template.render(context))
             .map_err(|e| FarmError::Internal(anyhow::anyhow!("mail template {kind}: {e}")))?;
         let (subject, body) = text.split_once('\n').unwrap_or((&text, ""));
+        let body = Secret::new(body.trim_start_matches('\n').to_owned());
         Ok(OutgoingMail {
             kind,
             recipient: recipient.to_owned(),
             subject: subject.trim().to_owned(),
-            body: body.trim_start_matches('\n').to_owned(),
+            body_sealed: self.sealer.seal(&body)?,
         })
-    }
-}
-
-impl Default for MailTemplates {
-    fn default() -> Self {
-        Self::new()
     }
 }
 
 /// The SMTP side: off when the configuration has no `[smtp]`.
 pub struct Mailer {
     transport: Option<(AsyncSmtpTransport<Tokio1Executor>, Mailbox)>,
+    sealer: Sealer,
     wakeup: Notify,
 }
 
 impl Mailer {
-    pub fn new(config: Option<&SmtpConfig>) -> anyhow::Result<Self> {
+    pub fn new(config: Option<&SmtpConfig>, sealer: Sealer) -> anyhow::Result<Self> {
         let transport = match config {
             None => None,
             Some(smtp) => {
@@ -105,7 +108,7 @@ impl Mailer {
                 Some((builder.build(), from))
             }
         };
-        Ok(Self { transport, wakeup: Notify::new() })
+        Ok(Self { transport, sealer, wakeup: Notify::new() })
     }
 
     pub fn is_on(&self) -> bool {
@@ -119,12 +122,13 @@ impl Mailer {
 
     async fn send(&self, mail: &QueuedMail) -> anyhow::Result<()> {
         let Some((transport, from)) = &self.transport else { anyhow::bail!("mail is off") };
+        let body = if mail.sealed { self.sealer.open(&mail.body)? } else { Secret::new(mail.body.clone()) };
         let message = Message::builder()
             .from(from.clone())
             .to(mail.recipient.parse()?)
             .subject(mail.subject.clone())
             .header(ContentType::TEXT_PLAIN)
-            .body(mail.body.clone())?;
+            .body(body.expose().to_owned())?;
         transport.send(message).await?;
         Ok(())
     }
@@ -139,6 +143,9 @@ impl Mailer {
         if let Err(err) = farm.store.retry_all_mail_now().await {
             warn!(error = %err, "could not reschedule queued mail");
         }
+        if let Err(err) = seal_plain_mail(&farm.store, &mailer.sealer).await {
+            warn!(error = %err, "could not seal mail queued by an older farmd");
+        }
         loop {
             if let Err(err) = deliver_due(&farm).await {
                 warn!(error = %err, "mail delivery round failed");
@@ -150,6 +157,19 @@ impl Mailer {
             }
         }
     }
+}
+
+/// Mail written by a farmd from before sealing keeps its links readable in the control store:
+/// seal it now.
+async fn seal_plain_mail(store: &crate::store::Store, sealer: &Sealer) -> Result<(), FarmError> {
+    let plain = store.plain_mail().await?;
+    for (id, body) in &plain {
+        store.seal_mail_body(*id, &sealer.seal(&Secret::new(body.clone()))?).await?;
+    }
+    if !plain.is_empty() {
+        info!(messages = plain.len(), "sealed mail bodies an older farmd kept in plain text");
+    }
+    Ok(())
 }
 
 async fn deliver_due(farm: &Farm) -> Result<(), FarmError> {
@@ -177,16 +197,27 @@ mod tests {
 
     #[test]
     fn every_template_renders_with_a_subject() {
-        let templates = MailTemplates::new();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sealer = Sealer::load_or_create(dir.path()).expect("key");
+        let templates = MailTemplates::new(sealer.clone());
         let context = minijinja::context! {
             farm => "Wikis", username => "alice", link => "http://x/confirm?token=1", expires => "tomorrow",
             id => 1, name => "my-wiki", sitename => "My Wiki", reviewer => "rev", comment => "why?",
             url => "http://my-wiki.x/", wiki_username => "Alice", locked_for => "7 days", deletes => "then",
+            has_password => true,
         };
         for (kind, _) in TEMPLATES {
             let mail = templates.render(kind, "alice@example.org", context.clone()).expect(kind);
             assert!(!mail.subject.is_empty() && !mail.subject.contains('\n'), "{kind}: {mail:?}");
-            assert!(mail.body.starts_with("Hello alice,"), "{kind}: {}", mail.body);
+            let body = sealer.open(&mail.body_sealed).expect("the body opens with the farm's key");
+            assert!(body.expose().starts_with("Hello alice,"), "{kind}: {}", body.expose());
+            assert!(!mail.body_sealed.contains("token="), "{kind}: the stored body shows no link");
+        }
+        for (has_password, wording) in [(true, "password of your account"), (false, "one-time password")] {
+            let context = minijinja::context! { has_password, ..context.clone() };
+            let mail = templates.render("wiki_ready", "alice@example.org", context).expect("wiki_ready");
+            let body = sealer.open(&mail.body_sealed).expect("open");
+            assert!(body.expose().contains(wording), "has_password={has_password}: {}", body.expose());
         }
         let missing = templates.render("confirm", "a@b.org", minijinja::context! { farm => "x" });
         assert!(missing.is_err(), "an undefined value is an error, not an empty string");

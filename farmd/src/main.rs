@@ -113,6 +113,8 @@ enum RegistryCommand {
 }
 
 fn main() -> anyhow::Result<()> {
+    // Before anything touches the data directory (every subcommand may create files in it).
+    farm_core::fsutil::keep_new_files_private();
     let cli = Cli::parse();
     let config = Config::load(cli.config.as_deref())?;
     init_tracing(config.log_format);

@@ -258,7 +258,6 @@ impl Farmd {
     /// `farmd ARGS` on this farm's data directory and configuration (the daemon may run).
     pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> std::process::Output {
         use std::io::Write;
-        std::fs::create_dir_all(&self.data_dir).expect("data dir");
         let mut cmd = Command::new(FARMD);
         cmd.args(args).env("FARM_DATA_DIR", &self.data_dir).env("FARM_MEDIAWIKI_DIR", MEDIAWIKI_DIR);
         for (k, v) in &self.env {

@@ -40,22 +40,25 @@ pub struct AuditFilter<'a> {
     pub limit: u32,
 }
 
-/// A message waiting in the outbox.
+/// A message for the outbox. Its body holds links that grant access, so it is sealed
+/// ([`crate::secrets::Sealer`]) before it gets here.
 #[derive(Debug, Clone)]
 pub struct OutgoingMail {
     pub kind: &'static str,
     pub recipient: String,
     pub subject: String,
-    pub body: String,
+    pub body_sealed: String,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct QueuedMail {
     pub id: i64,
     pub kind: String,
     pub recipient: String,
     pub subject: String,
+    /// Sealed, unless an older farmd queued it.
     pub body: String,
+    pub sealed: bool,
     pub attempts: i64,
     pub created_at: i64,
 }
@@ -77,13 +80,13 @@ impl Tx {
     pub async fn enqueue_mail(&mut self, mail: &OutgoingMail) -> Result<(), FarmError> {
         let now = now();
         sqlx::query(
-            "INSERT INTO outbox (kind, recipient, subject, body, created_at, attempts, next_attempt_at) \
-             VALUES (?, ?, ?, ?, ?, 0, ?)",
+            "INSERT INTO outbox (kind, recipient, subject, body, sealed, created_at, attempts, next_attempt_at) \
+             VALUES (?, ?, ?, ?, 1, ?, 0, ?)",
         )
         .bind(mail.kind)
         .bind(&mail.recipient)
         .bind(&mail.subject)
-        .bind(&mail.body)
+        .bind(&mail.body_sealed)
         .bind(now)
         .bind(now)
         .execute(&mut *self.0)
@@ -120,14 +123,41 @@ impl Store {
 
     /// Unsent mail whose time has come, oldest first.
     pub async fn due_mail(&self, limit: u32) -> Result<Vec<QueuedMail>, FarmError> {
-        Ok(sqlx::query_as(
-            "SELECT id, kind, recipient, subject, body, attempts, created_at FROM outbox \
+        let rows: Vec<(i64, String, String, String, String, i64, i64, i64)> = sqlx::query_as(
+            "SELECT id, kind, recipient, subject, body, sealed, attempts, created_at FROM outbox \
              WHERE sent_at IS NULL AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?",
         )
         .bind(now())
         .bind(i64::from(limit))
         .fetch_all(&self.write)
-        .await?)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, kind, recipient, subject, body, sealed, attempts, created_at)| QueuedMail {
+                id,
+                kind,
+                recipient,
+                subject,
+                body,
+                sealed: sealed != 0,
+                attempts,
+                created_at,
+            })
+            .collect())
+    }
+
+    /// Bodies an older farmd stored unsealed: (id, body).
+    pub async fn plain_mail(&self) -> Result<Vec<(i64, String)>, FarmError> {
+        Ok(sqlx::query_as("SELECT id, body FROM outbox WHERE sealed = 0").fetch_all(&self.write).await?)
+    }
+
+    pub async fn seal_mail_body(&self, id: i64, body_sealed: &str) -> Result<(), FarmError> {
+        sqlx::query("UPDATE outbox SET body = ?, sealed = 1 WHERE id = ? AND sealed = 0")
+            .bind(body_sealed)
+            .bind(id)
+            .execute(&self.write)
+            .await?;
+        Ok(())
     }
 
     pub async fn mark_mail_sent(&self, id: i64) -> Result<(), FarmError> {
