@@ -71,6 +71,9 @@ $wgParserCacheType = CACHE_DB;
 ## Client addresses: farmd proxies every request from loopback and sets X-Forwarded-For to
 ## the real peer; trusting it keeps IP blocks and rate limits about people, not the proxy.
 $wgCdnServersNoPurge = [ '127.0.0.1', '::1' ];
+## farmd gives every request one X-Request-Id (a client's own only if short and plain) and
+## returns it: MediaWiki's logs then name the same request as farmd's.
+$wgAllowExternalReqID = true;
 
 ## Defaults a wiki may override in its shard
 $wgEnableEmail = false;

@@ -26,9 +26,9 @@ if ( $farmWiki === null ) {
 	farm_not_found();
 }
 
-$path = rawurldecode( (string)parse_url( $_SERVER['REQUEST_URI'] ?? '/', PHP_URL_PATH ) );
-// No NUL, backslash or dot-segment anywhere: nothing may climb out of a directory.
-if ( $path === '' || $path[0] !== '/' || preg_match( '#[\0\\\\]|(^|/)\.\.?(/|$)#', $path ) ) {
+// The path as sent, decoded once. Not parse_url(): it reads "//images/..." as a host name.
+$path = rawurldecode( explode( '?', (string)( $_SERVER['REQUEST_URI'] ?? '/' ), 2 )[0] );
+if ( $path === '' || $path[0] !== '/' || str_contains( $path, "\0" ) ) {
 	farm_router_deny( 400 );
 }
 
@@ -36,23 +36,32 @@ if ( $path === '/' ) {
 	return false; // php -S runs index.php
 }
 
+// Entry points: what follows the script is a page title (PATH_INFO), which may hold anything
+// a title may, a backslash included ("Path\Backslash"). php -S runs the script itself.
 if ( preg_match( '#^/(index|api|load|rest|opensearch_desc)\.php(/|$)#', $path ) ) {
 	return false;
 }
 
-if ( preg_match( '#^/(resources|skins|extensions)/[^?]*\.(css|js|json|png|gif|jpe?g|svg|ico|webp|woff2?|ttf|eot|otf|cur)$#i', $path )
-	&& is_file( $_SERVER['DOCUMENT_ROOT'] . $path )
+// Everything else names a file: no backslash and no dot-segment, and repeated slashes count
+// as one, so that every spelling of a path is checked as the one file it reaches.
+if ( preg_match( '#\\\\|(^|/)\.\.?(/|$)#', $path ) ) {
+	farm_router_deny( 400 );
+}
+$segments = array_values( array_filter( explode( '/', $path ), static fn ( $s ) => $s !== '' ) );
+$normalized = '/' . implode( '/', $segments );
+
+if ( preg_match( '#^/(resources|skins|extensions)/[^?]*\.(css|js|json|png|gif|jpe?g|svg|ico|webp|woff2?|ttf|eot|otf|cur)$#i', $normalized )
+	&& is_file( $_SERVER['DOCUMENT_ROOT'] . $normalized )
 ) {
 	return false;
 }
 
-if ( str_starts_with( $path, '/images/' ) ) {
-	$rel = substr( $path, strlen( '/images/' ) );
-	// Private zones stay private: upload stash (temp), locks, file cache, dot files.
-	if ( $rel === '' || preg_match( '#(^|/)\.|^(temp|lockdir|cache|deleted)(/|$)#', $rel ) ) {
+if ( ( $segments[0] ?? '' ) === 'images' ) {
+	$rel = array_slice( $segments, 1 );
+	if ( !$rel || farm_router_is_private_upload( $rel ) ) {
 		farm_router_deny( 404 );
 	}
-	$file = $farmWiki['dir'] . '/images/' . $rel;
+	$file = $farmWiki['dir'] . '/images/' . implode( '/', $rel );
 	if ( !is_file( $file ) || !is_readable( $file ) ) {
 		farm_router_deny( 404 );
 	}
@@ -75,6 +84,21 @@ if ( str_starts_with( $path, '/images/' ) ) {
 }
 
 farm_router_deny( 404 );
+
+/**
+ * The upload area's private zones: the upload stash (temp), locks, the file cache, deleted
+ * files, and dot files anywhere. Compared without case and without trailing dots or spaces,
+ * so that no spelling reaches them on a file system that folds either.
+ */
+function farm_router_is_private_upload( array $segments ): bool {
+	foreach ( $segments as $segment ) {
+		if ( $segment[0] === '.' ) {
+			return true;
+		}
+	}
+	$zone = strtolower( rtrim( $segments[0], ". \t" ) );
+	return in_array( $zone, [ 'temp', 'lockdir', 'cache', 'deleted' ], true );
+}
 
 /** A plain error for paths that are not part of any wiki. */
 function farm_router_deny( int $status ): void {

@@ -64,13 +64,24 @@ impl ApiError {
     }
 }
 
+/// Internal errors are worth a line each, but whatever a client can repeat must not flood the
+/// log: a few a second, and the count of the rest.
+static INTERNAL_ERRORS: farm_core::throttle::LogThrottle = farm_core::throttle::LogThrottle::new(10);
+
+fn log_internal(err: &ApiError) {
+    if let ApiError::Farm(FarmError::Internal(err)) = err {
+        if let Some(suppressed) = INTERNAL_ERRORS.allow() {
+            // The details go to the log, never to the client.
+            tracing::error!(error = %format!("{err:#}"), suppressed, "internal error");
+        }
+    }
+}
+
 impl ApiError {
     /// The `{"code", "message", "field"}` object alone, for errors reported inside a 200
     /// answer (one row of a batch).
     pub fn body(&self) -> serde_json::Value {
-        if let ApiError::Farm(FarmError::Internal(err)) = self {
-            tracing::error!(error = %format!("{err:#}"), "internal error");
-        }
+        log_internal(self);
         let (_, code, message, field) = self.parts();
         serde_json::to_value(Detail { code, message, field }).unwrap_or_default()
     }
@@ -78,10 +89,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let ApiError::Farm(FarmError::Internal(err)) = &self {
-            // The details go to the log, never to the client.
-            tracing::error!(error = %format!("{err:#}"), "internal error");
-        }
+        log_internal(&self);
         let (status, code, message, field) = self.parts();
         let mut response = (status, Json(Body { error: Detail { code, message, field } })).into_response();
         if status == StatusCode::UNAUTHORIZED {

@@ -8,11 +8,12 @@ mod extract;
 mod health;
 mod metrics;
 mod proxy;
+mod request_id;
 mod requests;
+mod server;
 mod servers;
 mod wikis;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
@@ -20,7 +21,6 @@ use axum::http::{Request, StatusCode};
 use axum::{middleware, Router};
 use farm_core::Farm;
 use tokio::net::TcpListener;
-use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
@@ -73,13 +73,17 @@ pub fn build_router(state: AppState) -> Router {
     Router::new()
         .fallback_service(api)
         .layer(middleware::from_fn_with_state(state, proxy::route_by_host))
-        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
-            let id =
-                request.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok()).unwrap_or("");
-            tracing::info_span!("request", method = %request.method(), uri = %request.uri().path(), request_id = %id)
-        }))
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(RandomRequestId))
+        // Values from the client are logged quoted (`?`), so none can forge a line. Failures
+        // (5xx) are logged where they happen, with context and throttled, not once more here.
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request<_>| {
+                    let id = request_id::of(request);
+                    tracing::info_span!("request", method = ?request.method(), uri = ?request.uri().path(), request_id = ?id)
+                })
+                .on_failure(()),
+        )
+        .layer(middleware::from_fn(request_id::set))
 }
 
 /// `limit` of a list call: 1 to 500, 50 when absent.
@@ -108,21 +112,12 @@ pub(crate) fn parse_cursor(cursor: Option<&str>) -> Result<Option<i64>, ApiError
         .transpose()
 }
 
-#[derive(Clone, Copy)]
-struct RandomRequestId;
-
-impl MakeRequestId for RandomRequestId {
-    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
-        farm_core::secrets::random_hex(8).parse().ok().map(RequestId::new)
-    }
-}
-
 /// Serves until `shutdown` completes, then stops accepting and finishes open requests.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = build_router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    let limits = state.farm.config.http.clone();
+    server::serve(listener, build_router(state), limits, shutdown).await
 }

@@ -139,6 +139,8 @@ pub struct Config {
     pub lifecycle_interval: Duration,
     pub quotas: Quotas,
     pub rate_limits: RateLimits,
+    /// How long a client may take and how many may connect at once.
+    pub http: HttpLimits,
     pub sandbox: SandboxConfig,
     /// Outgoing mail; without it mail is off (and `/healthz` says so).
     pub smtp: Option<SmtpConfig>,
@@ -155,6 +157,35 @@ pub struct Quotas {
 impl Default for Quotas {
     fn default() -> Self {
         Self { max_wikis_per_account: 3 }
+    }
+}
+
+/// Limits on HTTP connections, so that slow or idle clients cannot hold the server.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpLimits {
+    /// From a request's first byte to the end of its headers.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// How long a connection may wait for the first byte of a request: a new connection for its
+    /// first, a kept-alive one for its next.
+    #[serde(with = "humantime_serde")]
+    pub keep_alive_timeout: Duration,
+    /// Longest pause while a request body comes in.
+    #[serde(with = "humantime_serde")]
+    pub request_body_timeout: Duration,
+    /// Most connections open at once; more wait until one closes.
+    pub max_connections: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            keep_alive_timeout: Duration::from_secs(60),
+            request_body_timeout: Duration::from_secs(30),
+            max_connections: 1024,
+        }
     }
 }
 
@@ -352,6 +383,7 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             lifecycle_interval: Duration::from_secs(60),
             quotas: Quotas::default(),
+            http: HttpLimits::default(),
             rate_limits: RateLimits::default(),
             sandbox: SandboxConfig::default(),
             smtp: None,
@@ -382,6 +414,12 @@ impl Config {
         let invalid = |msg: String| Err(ConfigError::Invalid(Box::new(figment::Error::from(msg))));
         if !matches!(self.public_scheme.as_str(), "http" | "https") {
             return invalid(format!("public_scheme must be http or https, not {:?}", self.public_scheme));
+        }
+        let http = &self.http;
+        if http.max_connections == 0
+            || [http.header_read_timeout, http.keep_alive_timeout, http.request_body_timeout].contains(&Duration::ZERO)
+        {
+            return invalid("http: the time-outs and max_connections must be above zero".into());
         }
         let domain_ok = !self.base_domain.is_empty()
             && self.base_domain.len() <= 190
@@ -534,6 +572,10 @@ mod tests {
         assert_eq!(config.php_workers, defaults.php_workers);
         assert_eq!(config.policy, defaults.policy);
         assert_eq!(config.quotas.max_wikis_per_account, defaults.quotas.max_wikis_per_account);
+        assert_eq!(config.http.header_read_timeout, defaults.http.header_read_timeout);
+        assert_eq!(config.http.keep_alive_timeout, defaults.http.keep_alive_timeout);
+        assert_eq!(config.http.request_body_timeout, defaults.http.request_body_timeout);
+        assert_eq!(config.http.max_connections, defaults.http.max_connections);
         assert_eq!(config.rate_limits.login_per_account, defaults.rate_limits.login_per_account);
         assert_eq!(config.rate_limits.create_per_source, defaults.rate_limits.create_per_source);
         assert_eq!(config.sandbox.lifetime, defaults.sandbox.lifetime);

@@ -25,6 +25,7 @@ pub mod ratelimit;
 pub mod requests;
 pub mod secrets;
 pub mod store;
+pub mod throttle;
 
 pub use config::Config;
 pub use error::FarmError;

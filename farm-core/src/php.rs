@@ -7,7 +7,7 @@
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -105,10 +105,41 @@ struct Server {
     port: AtomicU16,
     ready: AtomicBool,
     in_flight: AtomicUsize,
+    /// Not chosen before this time (ms on [`clock`]): a request to it just failed.
+    avoid_until: AtomicU64,
+    /// When a request to it last finished, or it became ready (ms on [`clock`]).
+    last_progress: AtomicU64,
+}
+
+/// Milliseconds since the first call: a cheap monotonic clock for the servers' bookkeeping.
+fn clock() -> u64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    u64::try_from(START.get_or_init(std::time::Instant::now).elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// How long a server that failed a request is passed over (its supervisor notices a dead
+/// process within milliseconds; this covers the moments in between).
+const AVOID_AFTER_FAILURE_MS: u64 = 2_000;
+/// A server with requests in flight that has finished none for this long is presumed stuck.
+const STUCK_AFTER_MS: u64 = 30_000;
+/// How often an idle server is asked whether it still answers, and how long it may take.
+const PROBE_EVERY: Duration = Duration::from_secs(2);
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Server {
+    /// Whether a request may go here now.
+    fn choosable(&self, now: u64) -> bool {
+        self.ready.load(Ordering::Relaxed)
+            && self.avoid_until.load(Ordering::Relaxed) <= now
+            && !(self.in_flight.load(Ordering::Relaxed) > 0
+                && now.saturating_sub(self.last_progress.load(Ordering::Relaxed)) > STUCK_AFTER_MS)
+    }
 }
 
 /// A set of PHP built-in servers. Each serves one request at a time, so requests go to the
-/// one with the fewest in flight; a server that dies is restarted with backoff.
+/// one with the fewest in flight; a server whose process has exited, that just failed a
+/// request or that stopped answering is passed over, and a server that dies or hangs is
+/// restarted with backoff.
 #[derive(Debug)]
 pub struct PhpServers {
     servers: Vec<Arc<Server>>,
@@ -117,12 +148,26 @@ pub struct PhpServers {
 /// A reservation of one server for one request; releases it on drop.
 pub struct ServerLease {
     server: Arc<Server>,
+    index: usize,
     pub addr: SocketAddr,
+}
+
+impl ServerLease {
+    /// Which server this is (for logs, and to try another).
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// The request failed before an answer came: pass this server over for a moment.
+    pub fn failed(&self) {
+        self.server.avoid_until.store(clock() + AVOID_AFTER_FAILURE_MS, Ordering::Relaxed);
+    }
 }
 
 impl Drop for ServerLease {
     fn drop(&mut self) {
         self.server.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.server.last_progress.store(clock(), Ordering::Relaxed);
     }
 }
 
@@ -142,6 +187,8 @@ impl PhpServers {
                     port: AtomicU16::new(0),
                     ready: AtomicBool::new(false),
                     in_flight: AtomicUsize::new(0),
+                    avoid_until: AtomicU64::new(0),
+                    last_progress: AtomicU64::new(0),
                 })
             })
             .collect();
@@ -155,17 +202,19 @@ impl PhpServers {
         self.servers.iter().filter(|s| s.ready.load(Ordering::Relaxed)).count()
     }
 
-    /// The ready server with the fewest requests in flight.
-    pub fn lease(&self) -> Option<ServerLease> {
-        let server = self
-            .servers
-            .iter()
-            .filter(|s| s.ready.load(Ordering::Relaxed))
-            .min_by_key(|s| s.in_flight.load(Ordering::Relaxed))?
-            .clone();
+    /// The choosable server with the fewest requests in flight, other than `except`. When
+    /// none is choosable, any ready one (better a try than a refusal).
+    pub fn lease(&self, except: Option<usize>) -> Option<ServerLease> {
+        let now = clock();
+        let others = || self.servers.iter().enumerate().filter(|(i, _)| Some(*i) != except);
+        let least_busy = |(_, s): &(usize, &Arc<Server>)| s.in_flight.load(Ordering::Relaxed);
+        let (index, server) = others()
+            .filter(|(_, s)| s.choosable(now))
+            .min_by_key(least_busy)
+            .or_else(|| others().filter(|(_, s)| s.ready.load(Ordering::Relaxed)).min_by_key(least_busy))?;
         server.in_flight.fetch_add(1, Ordering::Relaxed);
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, server.port.load(Ordering::Relaxed)));
-        Some(ServerLease { server, addr })
+        Some(ServerLease { server: server.clone(), index, addr })
     }
 }
 
@@ -188,7 +237,7 @@ async fn supervise(php: Php, router: PathBuf, index: usize, server: Arc<Server>,
     }
 }
 
-/// Runs one server process until it dies (an error) or shutdown (Ok).
+/// Runs one server process until it dies or stops answering (an error) or shutdown (Ok).
 async fn run_once(
     php: &Php,
     router: &Path,
@@ -199,7 +248,8 @@ async fn run_once(
     let port = free_port()?;
     let mut child = php
         .command()
-        .args(["-d", "display_errors=0", "-d", "log_errors=1", "-d", "error_log="])
+        // expose_php=0: no X-Powered-By header telling the world PHP's exact version.
+        .args(["-d", "display_errors=0", "-d", "log_errors=1", "-d", "error_log=", "-d", "expose_php=0"])
         .arg("-S")
         .arg(format!("127.0.0.1:{port}"))
         .arg("-t")
@@ -214,16 +264,45 @@ async fn run_once(
     }
     wait_until_listening(&mut child, port).await?;
     server.port.store(port, Ordering::Relaxed);
+    server.avoid_until.store(0, Ordering::Relaxed);
+    server.last_progress.store(clock(), Ordering::Relaxed);
     server.ready.store(true, Ordering::Relaxed);
     info!(server = index, port, "PHP server ready");
-    tokio::select! {
-        status = child.wait() => anyhow::bail!("exited with {}", status?),
-        _ = shutdown.cancelled() => {
-            server.ready.store(false, Ordering::Relaxed);
-            terminate(&mut child).await;
-            Ok(())
+    loop {
+        tokio::select! {
+            status = child.wait() => {
+                server.ready.store(false, Ordering::Relaxed);
+                anyhow::bail!("exited with {}", status?)
+            }
+            _ = shutdown.cancelled() => {
+                server.ready.store(false, Ordering::Relaxed);
+                terminate(&mut child).await;
+                return Ok(());
+            }
+            _ = tokio::time::sleep(PROBE_EVERY) => {
+                // Only an idle server is asked: a busy one answers its request first.
+                if server.in_flight.load(Ordering::Relaxed) == 0 && !answers(port).await {
+                    server.ready.store(false, Ordering::Relaxed);
+                    let _ = child.kill().await;
+                    anyhow::bail!("stopped answering (no answer within {} s)", PROBE_TIMEOUT.as_secs());
+                }
+            }
         }
     }
+}
+
+/// Whether the server on `port` answers a request for no wiki (the router answers it with a
+/// 404 of its own, without starting MediaWiki).
+async fn answers(port: u16) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let probe = async {
+        let mut stream = tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port)).await?;
+        stream.write_all(b"GET / HTTP/1.0\r\nHost: farm-probe.invalid\r\n\r\n").await?;
+        let mut first = [0u8; 12];
+        stream.read_exact(&mut first).await?;
+        Ok::<_, std::io::Error>(first.starts_with(b"HTTP/"))
+    };
+    matches!(tokio::time::timeout(PROBE_TIMEOUT, probe).await, Ok(Ok(true)))
 }
 
 async fn wait_until_listening(child: &mut Child, port: u16) -> anyhow::Result<()> {
