@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::Farmd;
+use common::{raw_get, Farmd};
 use serde_json::json;
 
 /// Runs `program args` as the unprivileged user `nobody` (no groups): what any other local
@@ -20,15 +20,16 @@ fn as_nobody(program: &str, args: &[&str]) -> std::process::Output {
         .expect("setpriv (util-linux)")
 }
 
-/// Every file and directory under `root` (not following symlinks).
+/// Every file and directory under `root` (not following symlinks; the farm keeps working while
+/// this walks, so what vanishes meanwhile is left out).
 fn tree(root: &Path) -> Vec<PathBuf> {
     let mut all = Vec::new();
     let mut pending = vec![root.to_path_buf()];
     while let Some(path) = pending.pop() {
-        let meta = std::fs::symlink_metadata(&path).expect("metadata");
+        let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
         if meta.is_dir() {
-            for entry in std::fs::read_dir(&path).expect("read_dir") {
-                pending.push(entry.expect("entry").path());
+            for entry in std::fs::read_dir(&path).into_iter().flatten().flatten() {
+                pending.push(entry.path());
             }
         }
         all.push(path);
@@ -65,11 +66,12 @@ async fn another_local_user_reads_nothing_and_cannot_take_over_the_admin() {
     let data = farm.data_dir.clone();
     assert_eq!(mode(&data), 0o700, "the data directory is farmd's alone");
     for path in tree(&data) {
-        let meta = std::fs::symlink_metadata(&path).expect("metadata");
+        let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
         if meta.file_type().is_symlink() {
             continue;
         }
-        assert_eq!(mode(&path) & 0o077, 0, "{} is open to group or others", path.display());
+        let mode = meta.permissions().mode() & 0o777;
+        assert_eq!(mode & 0o077, 0, "{} is open to group or others", path.display());
         if meta.is_file() {
             let read = as_nobody("cat", &[&path.to_string_lossy()]);
             assert!(!read.status.success(), "nobody read {}", path.display());
@@ -107,4 +109,204 @@ async fn a_data_directory_left_open_is_tightened_at_start() {
     assert_eq!(mode(&farm.data_dir.join("signing.key")), 0o600);
     assert!(!as_nobody("cat", &[&farm.data_dir.join("signing.key").to_string_lossy()]).status.success());
     assert!(farm.log().contains("the data directory was readable by other users"), "{}", farm.log());
+}
+
+#[tokio::test]
+async fn private_upload_zones_are_refused_under_every_spelling_and_backslash_titles_are_served() {
+    let farm = Farmd::start().await;
+    let token = farm.token("ulla", "member");
+    farm.create_wiki(&token, json!({"name": "files", "sitename": "Files"})).await;
+    farm.wait_for_state(&token, "files", &["active"]).await;
+    let images = farm.wiki_dir("files").join("images");
+    for (path, text) in [
+        ("temp/t.txt", "PRIVATE stash"),
+        ("lockdir/l.txt", "PRIVATE lock"),
+        ("cache/c.txt", "PRIVATE cache"),
+        ("deleted/d.txt", "PRIVATE deleted"),
+        ("TEMP/t.txt", "PRIVATE case"),
+        (".hidden", "PRIVATE dot"),
+        ("a/.secret", "PRIVATE dot"),
+        ("ok.txt", "a public file"),
+    ] {
+        let file = images.join(path);
+        std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&file, text).expect("write");
+    }
+    let host = "files.localhost";
+    let (status, body) = raw_get(farm.addr(), host, "/images/ok.txt").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.ends_with("a public file"), "the setup serves public files: {body}");
+
+    let mut spellings = vec![
+        "/images/.hidden".to_owned(),
+        "/images//.hidden".to_owned(),
+        "/images/%2Ehidden".to_owned(),
+        "/images/a/.secret".to_owned(),
+        "/images/a//.secret".to_owned(),
+        "/images/TEMP/t.txt".to_owned(),
+        "/images/tEmP/t.txt".to_owned(),
+    ];
+    for (zone, file) in [("temp", "t.txt"), ("lockdir", "l.txt"), ("cache", "c.txt"), ("deleted", "d.txt")] {
+        let encoded_first = format!("%{:02X}{}", zone.as_bytes()[0], &zone[1..]);
+        for spelling in [
+            format!("/images/{zone}/{file}"),
+            format!("/images//{zone}/{file}"),
+            format!("/images///{zone}//{file}"),
+            format!("//images/{zone}/{file}"),
+            format!("/images/{encoded_first}/{file}"),
+            format!("/images/{zone}%2F{file}"),
+            format!("/images%2F{zone}%2F{file}"),
+            format!("/images/{zone}./{file}"),
+            format!("/images/{zone}%2E/{file}"),
+            format!("/images/{zone}%20/{file}"),
+            format!("/images/{}/{file}", zone.to_uppercase()),
+            format!("/images/./{zone}/{file}"),
+            format!("/images/%2E/{zone}/{file}"),
+            format!("/images/x/../{zone}/{file}"),
+            format!("/images/x/%2E%2E/{zone}/{file}"),
+            format!("/images/{zone}/./{file}"),
+            format!("/images/{zone}/{file}?action=raw"),
+        ] {
+            spellings.push(spelling);
+        }
+    }
+    for spelling in &spellings {
+        let (status, body) = raw_get(farm.addr(), host, spelling).await;
+        assert!(!body.contains("PRIVATE"), "{spelling} served a private file ({status}): {body}");
+        assert!((400..500).contains(&status), "{spelling}: {status}");
+    }
+
+    // MediaWiki links a title with a backslash as /index.php/Path%5CBackslash.
+    let wiki = farm.wiki_client("files");
+    let edit = wiki.edit("Path\\Backslash", "Text behind a backslash").await;
+    assert_eq!(edit["edit"]["result"], "Success", "{edit}");
+    let (status, page) = raw_get(farm.addr(), host, "/index.php/Path%5CBackslash").await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Text behind a backslash"), "{page}");
+    let head = page.split("\r\n\r\n").next().unwrap_or("").to_ascii_lowercase();
+    assert!(!head.contains("x-powered-by"), "PHP announces itself: {head}");
+}
+
+/// The requests the review flooded the log with, in bulk over a few connections.
+#[tokio::test]
+async fn junk_requests_get_a_4xx_from_farmd_and_do_not_flood_the_log() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let farm = Farmd::start().await;
+    let token = farm.token("vic", "member");
+    farm.create_wiki(&token, json!({"name": "target", "sitename": "Target"})).await;
+    farm.wait_for_state(&token, "target", &["active"]).await;
+    let before = farm.log().len();
+
+    let host = "target.localhost";
+    let kinds = [
+        format!("OPTIONS * HTTP/1.1\r\nHost: {host}\r\n\r\n"),
+        format!("get / HTTP/1.1\r\nHost: {host}\r\n\r\n"),
+        format!("PROPFIND / HTTP/1.1\r\nHost: {host}\r\n\r\n"),
+        format!("GET http://{host}/ HTTP/1.1\r\nHost: {host}\r\n\r\n"),
+        format!("TRACE / HTTP/1.1\r\nHost: {host}\r\n\r\n"),
+    ];
+    const PER_CONNECTION: usize = 1_000;
+    const PIPELINED: usize = 45;
+    let mut tasks = tokio::task::JoinSet::new();
+    for connection in 0..PIPELINED {
+        let addr = farm.addr();
+        let kind = kinds[connection % kinds.len()].clone();
+        tasks.spawn(async move {
+            let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            let mut batch = kind.repeat(PER_CONNECTION - 1);
+            batch.push_str(&kind.replace("\r\n\r\n", "\r\nConnection: close\r\n\r\n"));
+            let (mut reader, mut writer) = stream.split();
+            let write = async { writer.write_all(batch.as_bytes()).await.expect("write") };
+            let mut answers = Vec::new();
+            let read = async { reader.read_to_end(&mut answers).await.expect("read") };
+            tokio::join!(write, read);
+            String::from_utf8_lossy(&answers).into_owned()
+        });
+    }
+    // Malformed chunked bodies (and CONNECT), a connection each.
+    const BROKEN: usize = 5_000;
+    let broken =
+        format!("POST /index.php HTTP/1.1\r\nHost: {host}\r\nTransfer-Encoding: chunked\r\n\r\nzz-not-a-size\r\n\r\n");
+    let connect = format!("CONNECT {host}:80 HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    let statuses = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut broken_tasks = tokio::task::JoinSet::new();
+    for worker in 0..16 {
+        let (addr, broken, connect, statuses) = (farm.addr(), broken.clone(), connect.clone(), statuses.clone());
+        broken_tasks.spawn(async move {
+            for i in (worker..BROKEN).step_by(16) {
+                let request = if i % 2 == 0 { &broken } else { &connect };
+                let (status, _) = common::raw_request(addr, request).await;
+                statuses.lock().expect("statuses").push(status);
+            }
+        });
+    }
+    let mut answered = 0;
+    while let Some(answers) = tasks.join_next().await {
+        let answers = answers.expect("task");
+        for status in answers.match_indices("HTTP/1.1 ").map(|(i, _)| &answers[i + 9..i + 12]) {
+            assert!(status.starts_with('4'), "a junk request got {status}");
+            answered += 1;
+        }
+    }
+    while broken_tasks.join_next().await.is_some() {}
+    assert_eq!(answered, PIPELINED * PER_CONNECTION, "every pipelined request was answered");
+    let statuses = statuses.lock().expect("statuses").clone();
+    assert_eq!(statuses.len(), BROKEN);
+    assert!(
+        statuses.iter().all(|s| (400..500).contains(s)),
+        "{:?}",
+        statuses.iter().find(|s| !(400..500).contains(*s))
+    );
+
+    let grown = farm.log().len() - before;
+    assert!(grown < 100 * 1024, "50,000 junk requests grew the log by {grown} bytes:\n{}", &farm.log()[before..]);
+    // And the wiki still serves.
+    let (status, _) = farm.wiki_client("target").get("/index.php?title=Main_Page").await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn request_ids_are_plain_logged_quoted_passed_to_mediawiki_and_returned() {
+    let farm = Farmd::start_with(&[("FARM_LOG", "debug,sqlx=warn,hyper=info,hyper_util=info")]).await;
+    let token = farm.token("ida", "member");
+    farm.create_wiki(&token, json!({"name": "traced", "sitename": "Traced"})).await;
+    farm.wait_for_state(&token, "traced", &["active"]).await;
+    let host = "traced.localhost";
+
+    // A plain id is kept: farmd logs it, MediaWiki uses it, the answer carries it.
+    let (status, answer) = common::raw_request(
+        farm.addr(),
+        &format!("GET /index.php?title=Main_Page HTTP/1.1\r\nHost: {host}\r\nX-Request-Id: trace-42.a\r\nConnection: close\r\n\r\n"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(answer.to_ascii_lowercase().contains("\r\nx-request-id: trace-42.a\r\n"), "{answer}");
+    assert!(answer.contains("\"wgRequestId\":\"trace-42.a\""), "MediaWiki got the id");
+    assert!(farm.log().contains("request_id=\"trace-42.a\""), "logged as a quoted field");
+
+    // Anything else is replaced, and cannot reach the log.
+    let forged = "x\" level=ERROR msg=\"forged line";
+    for id in [forged.to_owned(), "a".repeat(65), "semi;colon".to_owned()] {
+        let (status, answer) = common::raw_request(
+            farm.addr(),
+            &format!("GET /index.php?title=Main_Page HTTP/1.1\r\nHost: {host}\r\nX-Request-Id: {id}\r\nConnection: close\r\n\r\n"),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let returned = answer
+            .lines()
+            .find_map(|l| l.to_ascii_lowercase().strip_prefix("x-request-id: ").map(str::to_owned))
+            .expect("an id on the answer");
+        assert!(returned.len() == 16 && returned.bytes().all(|b| b.is_ascii_hexdigit()), "{returned}");
+        assert!(!farm.log().contains(&id), "the forged id reached the log");
+    }
+    // A header line cannot carry a newline: bare LF and folded lines are refused outright.
+    for request in [
+        format!("GET / HTTP/1.1\r\nHost: {host}\r\nX-Request-Id: abc\nERROR forged: yes\r\n\r\n"),
+        format!("GET / HTTP/1.1\r\nHost: {host}\r\nX-Request-Id: abc\r\n ERROR forged line\r\n\r\n"),
+    ] {
+        let (status, _) = common::raw_request(farm.addr(), &request).await;
+        assert_eq!(status, 400);
+    }
+    assert!(!farm.log().lines().any(|line| line.contains("ERROR forged")), "a forged line");
 }

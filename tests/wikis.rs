@@ -10,10 +10,7 @@ async fn a_php_server_that_dies_is_restarted() {
     let token = farm.token("fay", "member");
     farm.create_wiki(&token, json!({"name": "sturdy", "sitename": "Sturdy"})).await;
     farm.wait_for_state(&token, "sturdy", &["active"]).await;
-    let servers: Vec<i32> = processes_mentioning(&farm.data_dir.join("mediawiki/router.php").to_string_lossy())
-        .into_iter()
-        .filter_map(|(pid, cmdline)| cmdline.contains(" -S ").then_some(pid))
-        .collect();
+    let servers = farm.php_server_pids();
     assert_eq!(servers.len(), 2, "the harness runs two PHP servers");
     for pid in &servers {
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), nix::sys::signal::Signal::SIGKILL).expect("kill php");
@@ -30,10 +27,7 @@ async fn a_php_server_that_dies_is_restarted() {
         assert!(std::time::Instant::now() < deadline, "PHP servers were not restarted: {health}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let again: Vec<i32> = processes_mentioning(&farm.data_dir.join("mediawiki/router.php").to_string_lossy())
-        .into_iter()
-        .filter_map(|(pid, cmdline)| cmdline.contains(" -S ").then_some(pid))
-        .collect();
+    let again = farm.php_server_pids();
     assert_eq!(again.len(), 2);
     assert!(again.iter().all(|pid| !servers.contains(pid)), "new processes replaced the killed ones");
 }
@@ -47,7 +41,7 @@ on_both_stores!(
 
 use std::time::Duration;
 
-use common::{ControlStore, Farmd};
+use common::{processes_mentioning, ControlStore, Farmd};
 use serde_json::json;
 
 async fn a_created_wiki_is_served_editable_and_isolated(store: ControlStore) {
@@ -192,23 +186,6 @@ async fn deleting_a_wiki_removes_it_and_keeps_its_name_taken(store: ControlStore
 }
 
 /// Processes whose command line mentions `needle` (to find PHP servers left behind).
-fn processes_mentioning(needle: &str) -> Vec<(i32, String)> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        if !entry.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
-            continue;
-        }
-        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
-            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            if cmdline.contains(needle) {
-                let pid = entry.file_name().to_string_lossy().parse().unwrap_or(0);
-                found.push((pid, cmdline));
-            }
-        }
-    }
-    found
-}
-
 async fn kill_9_during_provisioning_then_restart_finishes_or_cleans_up(store: ControlStore) {
     let mut farm = Farmd::new_on(store, &[("FARM_PROVISION_WORKERS", "2")], None);
     farm.spawn();

@@ -16,7 +16,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 /// How to run PHP against the shared codebase with the farm's entry file.
 #[derive(Debug, Clone)]
@@ -335,10 +335,11 @@ async fn forward_log(index: usize, stderr: tokio::process::ChildStderr) {
         // The built-in server logs every connection; PHP's own errors start with "PHP <level>".
         const PHP_ERRORS: &[&str] =
             &["PHP Fatal", "PHP Parse", "PHP Warning", "PHP Notice", "PHP Deprecated", "PHP Stack"];
+        // Its connection lines ("Accepted", "Closing") say nothing a debug log needs.
         if PHP_ERRORS.iter().any(|marker| line.contains(marker)) {
-            warn!(server = index, "{line}");
+            warn!(server = index, line = ?line, "PHP");
         } else {
-            debug!(server = index, "{line}");
+            tracing::trace!(server = index, line = ?line, "PHP");
         }
     }
 }

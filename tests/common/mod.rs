@@ -406,6 +406,59 @@ impl Drop for Farmd {
     }
 }
 
+/// Processes whose command line contains `needle`: (pid, command line with spaces).
+pub fn processes_mentioning(needle: &str) -> Vec<(i32, String)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        if !entry.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if cmdline.contains(needle) {
+                let pid = entry.file_name().to_string_lossy().parse().unwrap_or(0);
+                found.push((pid, cmdline));
+            }
+        }
+    }
+    found
+}
+
+impl Farmd {
+    /// Pids of this farm's PHP built-in servers.
+    pub fn php_server_pids(&self) -> Vec<i32> {
+        processes_mentioning(&self.data_dir.join("mediawiki/router.php").to_string_lossy())
+            .into_iter()
+            .filter_map(|(pid, cmdline)| cmdline.contains(" -S ").then_some(pid))
+            .collect()
+    }
+
+    /// The directory of the wiki called `name` (through its host link).
+    pub fn wiki_dir(&self, name: &str) -> PathBuf {
+        let link = self.data_dir.join("hosts").join(name);
+        let target = std::fs::read_link(&link).expect("host link");
+        self.data_dir.join("hosts").join(target)
+    }
+}
+
+/// One HTTP/1.1 request written by hand to `addr` (no client library that would tidy the
+/// target up): the status and the whole answer.
+pub async fn raw_request(addr: SocketAddr, request: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(60), stream.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let status = answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, answer)
+}
+
+/// `GET path` on the wiki `host`, raw.
+pub async fn raw_get(addr: SocketAddr, host: &str, path: &str) -> (u16, String) {
+    raw_request(addr, &format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")).await
+}
+
 fn rand_u32() -> u32 {
     let mut bytes = [0u8; 4];
     std::fs::File::open("/dev/urandom")

@@ -123,7 +123,18 @@ impl Store {
 
     /// Unsent mail whose time has come, oldest first.
     pub async fn due_mail(&self, limit: u32) -> Result<Vec<QueuedMail>, FarmError> {
-        let rows: Vec<(i64, String, String, String, String, i64, i64, i64)> = sqlx::query_as(
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            id: i64,
+            kind: String,
+            recipient: String,
+            subject: String,
+            body: String,
+            sealed: i64,
+            attempts: i64,
+            created_at: i64,
+        }
+        let rows: Vec<Row> = sqlx::query_as(
             "SELECT id, kind, recipient, subject, body, sealed, attempts, created_at FROM outbox \
              WHERE sent_at IS NULL AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?",
         )
@@ -133,15 +144,15 @@ impl Store {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(id, kind, recipient, subject, body, sealed, attempts, created_at)| QueuedMail {
-                id,
-                kind,
-                recipient,
-                subject,
-                body,
-                sealed: sealed != 0,
-                attempts,
-                created_at,
+            .map(|row| QueuedMail {
+                id: row.id,
+                kind: row.kind,
+                recipient: row.recipient,
+                subject: row.subject,
+                body: row.body,
+                sealed: row.sealed != 0,
+                attempts: row.attempts,
+                created_at: row.created_at,
             })
             .collect())
     }
