@@ -310,3 +310,141 @@ async fn request_ids_are_plain_logged_quoted_passed_to_mediawiki_and_returned() 
     }
     assert!(!farm.log().lines().any(|line| line.contains("ERROR forged")), "a forged line");
 }
+
+/// A socket that has sent this much, and no more, is open; `Ok(elapsed)` once the server has
+/// closed it (read gives end of file or a reset).
+async fn wait_closed(stream: &mut tokio::net::TcpStream, limit: std::time::Duration) -> Option<std::time::Duration> {
+    use tokio::io::AsyncReadExt;
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(limit.saturating_sub(started.elapsed()), stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(started.elapsed()),
+            Ok(Ok(_)) => continue, // an answer (408, 400...) before the close
+            Err(_) => return None,
+        }
+    }
+}
+
+#[tokio::test]
+async fn slow_and_idle_connections_are_closed_and_do_not_hold_up_the_api() {
+    use std::time::Duration;
+    use tokio::io::AsyncWriteExt;
+    let farm = Farmd::start_with(&[
+        ("FARM_HTTP__HEADER_READ_TIMEOUT", "2s"),
+        ("FARM_HTTP__KEEP_ALIVE_TIMEOUT", "3s"),
+        ("FARM_HTTP__REQUEST_BODY_TIMEOUT", "2s"),
+    ])
+    .await;
+    let token = farm.token("sam", "member");
+    let connect = || tokio::net::TcpStream::connect(farm.addr());
+
+    // 64 sockets that each sent half a header, and one that sent nothing.
+    let mut slow = Vec::new();
+    for _ in 0..64 {
+        let mut stream = connect().await.expect("connect");
+        stream.write_all(b"GET /api/v1/wikis HTTP/1.1\r\nHost: loc").await.expect("half a header");
+        slow.push(stream);
+    }
+    let mut silent = connect().await.expect("connect");
+    // Meanwhile the API answers a normal client at once, again and again.
+    let quick = reqwest::Client::builder().timeout(Duration::from_secs(1)).build().expect("client");
+    for _ in 0..20 {
+        let response = quick.get(farm.url("/api/v1/wikis")).bearer_auth(&token).send().await.expect("API answers");
+        assert_eq!(response.status(), 200);
+    }
+    // Each slow socket is closed once its header time-out is up: not before, not much after.
+    for stream in slow.iter_mut().chain(std::iter::once(&mut silent)) {
+        let elapsed = wait_closed(stream, Duration::from_secs(15)).await.expect("closed by the server");
+        assert!(elapsed < Duration::from_secs(6), "closed after {elapsed:?}");
+    }
+
+    // A kept-alive connection is closed after the idle time-out, not the header one.
+    let mut idle = connect().await.expect("connect");
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n").await.expect("request");
+    let started = std::time::Instant::now();
+    let mut answer = [0u8; 4096];
+    let read = tokio::io::AsyncReadExt::read(&mut idle, &mut answer).await.expect("answer");
+    assert!(String::from_utf8_lossy(&answer[..read]).starts_with("HTTP/1.1 200"));
+    wait_closed(&mut idle, Duration::from_secs(15)).await.expect("idle connection closed");
+    let idle_for = started.elapsed();
+    assert!(idle_for >= Duration::from_millis(2900) && idle_for < Duration::from_secs(8), "{idle_for:?}");
+
+    // A body that stops coming is given up after the body time-out.
+    let mut stalled = connect().await.expect("connect");
+    stalled
+        .write_all(b"POST /api/v1/wikis HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"name\":")
+        .await
+        .expect("half a body");
+    let elapsed = wait_closed(&mut stalled, Duration::from_secs(15)).await.expect("stalled body closed");
+    assert!(elapsed < Duration::from_secs(8), "{elapsed:?}");
+    let (_, listed) = farm.get_json(&token, "/api/v1/wikis").await;
+    assert_eq!(listed["wikis"].as_array().map(Vec::len), Some(0), "nothing was created: {listed}");
+}
+
+#[tokio::test]
+async fn killing_one_of_four_php_workers_under_load_fails_no_get() {
+    use std::time::{Duration, Instant};
+    let farm = Farmd::start_with(&[("FARM_PHP_WORKERS", "4")]).await;
+    let token = farm.token("lou", "member");
+    farm.create_wiki(&token, json!({"name": "busy", "sitename": "Busy"})).await;
+    farm.wait_for_state(&token, "busy", &["active"]).await;
+    assert_eq!(farm.php_server_pids().len(), 4);
+
+    let statuses = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let until = Instant::now() + Duration::from_secs(10);
+    let mut clients = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let wiki = farm.wiki_client("busy");
+        let statuses = statuses.clone();
+        clients.spawn(async move {
+            while Instant::now() < until {
+                let (status, _) = wiki.get("/index.php?title=Main_Page").await;
+                statuses.lock().expect("statuses").push(status);
+            }
+        });
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let victim = farm.php_server_pids()[0];
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(victim), nix::sys::signal::Signal::SIGKILL).expect("kill -9");
+    while clients.join_next().await.is_some() {}
+    let statuses = statuses.lock().expect("statuses").clone();
+    let failed: Vec<_> = statuses.iter().filter(|s| !(200..300).contains(*s)).collect();
+    assert!(statuses.len() > 50, "the load ran: {} requests", statuses.len());
+    assert!(failed.is_empty(), "{} of {} GETs failed: {failed:?}\n{}", failed.len(), statuses.len(), farm.log());
+    assert!(!farm.php_server_pids().contains(&victim));
+}
+
+#[tokio::test]
+async fn a_sitename_that_names_a_namespace_leaves_the_project_namespace_sensible() {
+    let farm = Farmd::start().await;
+    let token = farm.token("nia", "member");
+    for (name, sitename, language) in
+        [("spec", "Special", "en"), ("datei", "Datei", "de"), ("plain", "My Farm Wiki", "en")]
+    {
+        let (status, body) =
+            farm.create_wiki(&token, json!({"name": name, "sitename": sitename, "language": language})).await;
+        assert_eq!(status, 202, "{body}");
+    }
+    for name in ["spec", "datei", "plain"] {
+        farm.wait_for_state(&token, name, &["active"]).await;
+    }
+    for (name, project, special) in
+        [("spec", "Project", "Special"), ("datei", "Project", "Spezial"), ("plain", "My_Farm_Wiki", "Special")]
+    {
+        let wiki = farm.wiki_client(name);
+        let info = wiki.api_get(&[("action", "query"), ("meta", "siteinfo"), ("siprop", "general|namespaces")]).await;
+        assert_eq!(
+            info["query"]["namespaces"]["4"]["name"].as_str().map(|n| n.replace(' ', "_")),
+            Some(project.into()),
+            "{name}: {info}"
+        );
+        assert_eq!(info["query"]["namespaces"]["-1"]["name"], special, "{name}");
+        // Special pages work, and the footer links go to the project namespace.
+        let (status, page) = wiki.get(&format!("/index.php?title={special}:Version")).await;
+        assert_eq!(status, 200, "{name}: {special}:Version");
+        assert!(page.contains("MediaWiki") && page.contains("1.39"), "{name}: the version page");
+        let (_, main) = wiki.get("/index.php?title=Main_Page").await;
+        assert!(main.contains(&format!("{project}:")), "{name}: footer links to {project}:");
+    }
+}

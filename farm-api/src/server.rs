@@ -33,7 +33,6 @@ use tokio::sync::{watch, Notify, Semaphore};
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
-use tower_http::timeout::TimeoutBody;
 
 /// How long open requests may take to finish once shutdown begins.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -100,7 +99,7 @@ async fn serve_connection(
     let service_activity = activity.clone();
     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
         let in_request = InRequest::begin(&service_activity);
-        let mut request = request.map(|body| Body::new(TimeoutBody::new(body_timeout, body)));
+        let mut request = request.map(|body| Body::new(PatientBody::new(body, body_timeout)));
         request.extensions_mut().insert(ConnectInfo(peer));
         let app = app.clone();
         async move {
@@ -244,6 +243,54 @@ impl HttpBody for Answering {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// A request body that fails when the client pauses longer than `timeout` between two pieces.
+/// (tower-http's `TimeoutBody` does the same but hides the body's length, which the proxy
+/// passes on to PHP.)
+struct PatientBody {
+    body: Incoming,
+    timeout: Duration,
+    pause: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl PatientBody {
+    fn new(body: Incoming, timeout: Duration) -> Self {
+        Self { body, timeout, pause: None }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the client paused the request body for longer than {0:?}")]
+struct BodyTimedOut(Duration);
+
+impl HttpBody for PatientBody {
+    type Data = axum::body::Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let timeout = self.timeout;
+        if let Poll::Ready(frame) = Pin::new(&mut self.body).poll_frame(cx) {
+            self.pause = None;
+            return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
+        }
+        let pause = self.pause.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        match pause.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyTimedOut(timeout))))),
+            Poll::Pending => Poll::Pending,
+        }
     }
 
     fn is_end_stream(&self) -> bool {

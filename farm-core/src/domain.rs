@@ -132,16 +132,39 @@ impl Sitename {
         &self.0
     }
 
-    /// `$wgMetaNamespace`: the site name with underscores for spaces, or `Project` when the
-    /// name would not make a valid namespace (a colon, or not starting with a letter).
-    pub fn meta_namespace(&self) -> String {
+    /// `$wgMetaNamespace`: the site name with underscores for spaces, or `Project` (as
+    /// MediaWiki's installer does) when the name would not make a valid namespace (a colon,
+    /// not starting with a letter) or already names one (`Special`, `User talk`, `Datei`...):
+    /// the project namespace would shadow it.
+    pub fn meta_namespace(&self, taken: &NamespaceNames) -> String {
         let candidate = self.0.replace(' ', "_");
         let starts_with_letter = candidate.chars().next().is_some_and(char::is_alphabetic);
-        if starts_with_letter && candidate.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-') {
+        let valid = starts_with_letter && candidate.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-');
+        if valid && !taken.contains(&candidate) {
             candidate
         } else {
             "Project".to_owned()
         }
+    }
+}
+
+/// The namespace names a wiki has or could have (its language's, English ones, and the
+/// bundled extensions'), compared as MediaWiki does: without case, spaces and underscores
+/// alike.
+#[derive(Debug, Clone, Default)]
+pub struct NamespaceNames(BTreeSet<String>);
+
+impl NamespaceNames {
+    pub fn new<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> Self {
+        Self(names.into_iter().map(|n| Self::key(n.as_ref())).filter(|n| !n.is_empty()).collect())
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.0.contains(&Self::key(name))
+    }
+
+    fn key(name: &str) -> String {
+        name.trim().replace(' ', "_").to_lowercase()
     }
 }
 
@@ -609,10 +632,16 @@ mod tests {
     }
 
     #[test]
-    fn meta_namespace_is_always_valid() {
-        assert_eq!(Sitename::parse("My Wiki").expect("ok").meta_namespace(), "My_Wiki");
-        assert_eq!(Sitename::parse("Wiki: the sequel").expect("ok").meta_namespace(), "Project");
-        assert_eq!(Sitename::parse("2 cool").expect("ok").meta_namespace(), "Project");
+    fn meta_namespace_is_always_valid_and_never_an_existing_namespace() {
+        let taken = NamespaceNames::new(["Special", "User_talk", "Datei", "MediaWiki", "Module"]);
+        let meta = |sitename: &str| Sitename::parse(sitename).expect("ok").meta_namespace(&taken);
+        assert_eq!(meta("My Wiki"), "My_Wiki");
+        assert_eq!(meta("Wiki: the sequel"), "Project");
+        assert_eq!(meta("2 cool"), "Project");
+        for shadowing in ["Special", "special", "User talk", "user_Talk", "DATEI", "MediaWiki", "Module"] {
+            assert_eq!(meta(shadowing), "Project", "{shadowing}");
+        }
+        assert_eq!(meta("Specials"), "Specials");
     }
 
     #[test]

@@ -11,7 +11,9 @@ use tokio::sync::{Notify, OnceCell};
 
 use crate::auth::TokenKeys;
 use crate::config::{Backend, Config};
-use crate::domain::{Actor, FarmMode, LanguageCode, Languages, NamePolicy, ResourceKey, Sitename, WikiName, WikiState};
+use crate::domain::{
+    Actor, FarmMode, LanguageCode, Languages, NamePolicy, NamespaceNames, ResourceKey, Sitename, WikiName, WikiState,
+};
 use crate::error::FarmError;
 use crate::layout::Layout;
 use crate::mail::{MailTemplates, Mailer};
@@ -46,6 +48,8 @@ pub struct Farm {
     default_language: LanguageCode,
     /// One template per content language, each built once (concurrent callers wait).
     sqlite_templates: Mutex<HashMap<String, Arc<OnceCell<SqliteTemplate>>>>,
+    /// Namespace names per content language, read from the codebase once.
+    namespace_names: Mutex<HashMap<String, Arc<OnceCell<Arc<NamespaceNames>>>>>,
     php_servers: OnceLock<Arc<PhpServers>>,
     pipeline_wakeup: Notify,
     pool_wakeup: Notify,
@@ -144,6 +148,7 @@ impl Farm {
             languages,
             default_language,
             sqlite_templates: Mutex::default(),
+            namespace_names: Mutex::default(),
             php_servers: OnceLock::new(),
             pipeline_wakeup: Notify::new(),
             pool_wakeup: Notify::new(),
@@ -164,6 +169,21 @@ impl Farm {
             })
             .await?;
         Ok(template.clone())
+    }
+
+    /// The namespace names of wikis in `language` (for their project namespace), read once.
+    pub async fn namespace_names(&self, language: &LanguageCode) -> anyhow::Result<Arc<NamespaceNames>> {
+        let cell = {
+            let mut names = self.namespace_names.lock().unwrap_or_else(|p| p.into_inner());
+            names.entry(language.as_str().to_owned()).or_default().clone()
+        };
+        let names = cell
+            .get_or_try_init(|| async {
+                let names = mediawiki::namespace_names(&self.php, &self.layout.farm_files_dir(), language).await?;
+                Ok::<_, anyhow::Error>(Arc::new(names))
+            })
+            .await?;
+        Ok(names.clone())
     }
 
     /// The MariaDB template on `server` for `language`, made on first use.

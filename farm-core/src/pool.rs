@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::config::Backend;
-use crate::domain::{LanguageCode, ResourceKey, Sitename, WikiName};
+use crate::domain::{LanguageCode, NamespaceNames, ResourceKey, Sitename, WikiName};
 use crate::farm::Farm;
 use crate::fsutil::{remove_dir_all_if_exists, remove_file_if_exists, sync_dir, write_atomic};
 use crate::mariadb::{DbPassword, DbServer, Ident};
@@ -245,6 +245,8 @@ async fn prewarm(
         name: &WikiName::parse(&format!("prewarm-{token}")).map_err(|e| anyhow::anyhow!("{e}"))?,
         sitename: &Sitename::parse(&format!("Prewarm {token}")).map_err(|e| anyhow::anyhow!("{e}"))?,
         language,
+        // A placeholder name with a random token names no namespace.
+        taken_namespaces: &NamespaceNames::default(),
         database,
     });
     write_atomic(&dir.join("LocalSettings.php"), shard.as_bytes(), 0o640)?;

@@ -286,11 +286,13 @@ async fn run_step(farm: &Farm, wiki: &WikiRecord, parsed: &Parsed, step: Step) -
                     ShardDatabase::Mysql { address: server.wiki_address.clone(), name: Ident::for_wiki(&parsed.key) }
                 }
             };
+            let taken_namespaces = farm.namespace_names(&parsed.language).await?;
             let shard = mediawiki::render_shard(&ShardValues {
                 key: &parsed.key,
                 name: &parsed.name,
                 sitename: &parsed.sitename,
                 language: &parsed.language,
+                taken_namespaces: &taken_namespaces,
                 database,
             });
             Ok(write_atomic(&wiki_dir.join("LocalSettings.php"), shard.as_bytes(), 0o640)?)

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::config::Config;
-use crate::domain::{LanguageCode, ResourceKey, Sitename, WikiName};
+use crate::domain::{LanguageCode, NamespaceNames, ResourceKey, Sitename, WikiName};
 use crate::fsutil::write_atomic;
 use crate::layout::Layout;
 use crate::mariadb::Ident;
@@ -27,12 +27,15 @@ const FARM_FILES: &[(&str, &str)] = &[
     ("farm-resolve.php", include_str!("../../../deploy/mediawiki/farm-resolve.php")),
     ("router.php", include_str!("../../../deploy/mediawiki/router.php")),
     ("farm-prewarm.php", include_str!("../../../deploy/mediawiki/farm-prewarm.php")),
+    ("farm-namespaces.php", include_str!("../../../deploy/mediawiki/farm-namespaces.php")),
 ];
 
 pub const ENTRY_FILE: &str = "FarmSettings.php";
 pub const ROUTER_FILE: &str = "router.php";
 /// Renders a pool entry's Main Page into its parser cache ([`crate::pool`]).
 pub const PREWARM_FILE: &str = "farm-prewarm.php";
+/// Lists the namespace names of a language ([`namespace_names`]).
+pub const NAMESPACES_FILE: &str = "farm-namespaces.php";
 
 /// The shared codebase: where it is and which version it is.
 #[derive(Debug, Clone)]
@@ -169,12 +172,32 @@ pub async fn install_template(
     Ok(())
 }
 
+/// Every namespace name a wiki in `language` has or could have, read from the codebase by
+/// `farm-namespaces.php` (a plain PHP run; no MediaWiki boots).
+pub async fn namespace_names(php: &Php, farm_files: &Path, language: &LanguageCode) -> anyhow::Result<NamespaceNames> {
+    let script = farm_files.join(NAMESPACES_FILE);
+    let mut cmd = php.command();
+    cmd.arg(&script).arg(&php.mediawiki_dir).arg(language.as_str());
+    let output = cmd.output().await.with_context(|| format!("running {}", script.display()))?;
+    anyhow::ensure!(
+        output.status.success(),
+        "{NAMESPACES_FILE} failed ({}): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let names: Vec<String> = serde_json::from_slice(&output.stdout).context("reading the namespace names")?;
+    anyhow::ensure!(names.len() > 10, "{NAMESPACES_FILE} found only {} namespace names", names.len());
+    Ok(NamespaceNames::new(names))
+}
+
 /// The values that make one wiki's shard.
 pub struct ShardValues<'a> {
     pub key: &'a ResourceKey,
     pub name: &'a WikiName,
     pub sitename: &'a Sitename,
     pub language: &'a LanguageCode,
+    /// Names the project namespace must not take.
+    pub taken_namespaces: &'a NamespaceNames,
     pub database: ShardDatabase,
 }
 
@@ -209,7 +232,7 @@ pub fn render_shard(values: &ShardValues<'_>) -> String {
          $wgSitename = {sitename};\n$wgMetaNamespace = {meta};\n$wgLanguageCode = {lang};\n\n{database}",
         name = values.name,
         sitename = php_string(values.sitename.as_str()),
-        meta = php_string(&values.sitename.meta_namespace()),
+        meta = php_string(&values.sitename.meta_namespace(values.taken_namespaces)),
         lang = php_string(values.language.as_str()),
     )
 }
@@ -292,8 +315,15 @@ mod tests {
         let name = WikiName::parse("demo").expect("name");
         let sitename = Sitename::parse("Bob's \\ wiki").expect("sitename");
         let language = crate::domain::Languages::from_codes(&["en"]).parse("en").expect("lang");
-        let values =
-            |database| ShardValues { key: &key, name: &name, sitename: &sitename, language: &language, database };
+        let taken = NamespaceNames::default();
+        let values = |database| ShardValues {
+            key: &key,
+            name: &name,
+            sitename: &sitename,
+            language: &language,
+            taken_namespaces: &taken,
+            database,
+        };
         let shard = render_shard(&values(ShardDatabase::Sqlite));
         assert!(shard.contains(r"$wgSitename = 'Bob\'s \\ wiki';"), "{shard}");
         assert!(shard.contains("$wgDBname = 'w0123456789abcdef';"));
