@@ -74,6 +74,15 @@ impl Portal {
     }
 }
 
+/// The CSRF token in a page's forms.
+fn csrf_of(page: &str) -> String {
+    page.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("every page with a form has the token")
+        .to_owned()
+}
+
 /// The log without terminal colours.
 fn strip_ansi(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -147,12 +156,7 @@ async fn forms_need_the_csrf_token_pages_have_a_csp_and_user_text_is_escaped() {
     assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"), "{csp}");
     assert_eq!(home.headers().get("x-frame-options").and_then(|v| v.to_str().ok()), Some("DENY"));
     let page = browser.get(farm.url("/signup")).send().await.expect("signup").text().await.expect("page");
-    let csrf = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("every page with a form has the token")
-        .to_owned();
+    let csrf = csrf_of(&page);
 
     // Without the token (or with another one), sign-up and login change nothing.
     for token in ["", "00000000000000000000000000000000"] {
@@ -174,6 +178,12 @@ async fn forms_need_the_csrf_token_pages_have_a_csp_and_user_text_is_escaped() {
     assert_eq!(response.status(), 303);
     let cookie = response.headers().get("set-cookie").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+    // Forms are bound to the session now: the token from before the login no longer works.
+    let stale = [("csrf", csrf.as_str()), ("name", "mel-stale"), ("sitename", "Stale"), ("language", "en")];
+    let response = browser.post(farm.url("/wikis/new")).form(&stale).send().await.expect("stale token");
+    assert_eq!(response.status(), 403);
+    let page = browser.get(farm.url("/wikis/new")).send().await.expect("create form").text().await.expect("page");
+    let csrf = csrf_of(&page);
     let request = [
         ("csrf", csrf.as_str()),
         ("name", "mel-wiki"),
@@ -195,4 +205,101 @@ async fn forms_need_the_csrf_token_pages_have_a_csp_and_user_text_is_escaped() {
     assert_eq!(withdraw.expect("withdraw").status(), 403);
     let (_, listed) = farm.get_json(&admin, "/api/v1/wiki-requests").await;
     assert_eq!(listed["requests"][0]["state"], "pending", "{listed}");
+}
+
+/// The attack of the outside review, in the browser: a member's wiki whose `MediaWiki:Common.js`
+/// tosses cookies for the parent domain and posts the portal's create, delete and login forms
+/// for whoever opens it. On a base domain that is not `localhost` (Chromium maps it to
+/// loopback), where such cookies work.
+#[tokio::test]
+async fn a_wiki_that_tosses_cookies_and_posts_the_portals_forms_changes_nothing_for_its_visitor() {
+    require_browser();
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let domain = "farm.example.test";
+    let config = format!(
+        "base_domain = \"{domain}\"\n[quotas]\nmax_wikis_per_account = 1000000\n\
+         [rate_limits]\ncreate_per_source = {{ count = 0, per = \"1h\" }}\ncreate_per_account = {{ count = 0, per = \"1h\" }}\n"
+    );
+    let mut farm = Farmd::new_on(ControlStore::Sqlite, &[], Some(&config));
+    farm.spawn();
+    farm.wait_healthy().await;
+    assert!(farm.create_account("vera", "member", Some(PASSWORD)));
+    assert!(farm.create_account("mallory", "member", Some(PASSWORD)));
+    let (vera, mallory) = (farm.token("vera", "member"), farm.token("mallory", "member"));
+    farm.create_wiki(&vera, serde_json::json!({"name": "precious", "sitename": "Precious"})).await;
+    farm.create_wiki(&mallory, serde_json::json!({"name": "evil", "sitename": "Innocent looking"})).await;
+    farm.wait_for_state(&vera, "precious", &["active"]).await;
+    farm.wait_for_state(&mallory, "evil", &["active"]).await;
+    let portal = format!("http://{domain}:{}", farm.port);
+
+    // The tokens the attacker gets for himself: a pre-session with its login token, and those
+    // of his own logged-in session.
+    let http = reqwest::Client::builder()
+        .resolve(domain, farm.addr())
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let login_page = http.get(format!("{portal}/login")).send().await.expect("login page");
+    let presession = login_page
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("farm_presession=")?.split(';').next().map(str::to_owned))
+        .expect("a pre-session cookie");
+    let anonymous_csrf = csrf_of(&login_page.text().await.expect("page"));
+    let form = [("csrf", anonymous_csrf.as_str()), ("login", "mallory"), ("password", PASSWORD)];
+    let logged_in = http.post(format!("{portal}/login")).header("origin", &portal).form(&form).send().await;
+    assert_eq!(logged_in.expect("login").status(), 303);
+    let own_page = http.get(format!("{portal}/wikis/new")).send().await.expect("page").text().await.expect("html");
+    let session_csrf = csrf_of(&own_page);
+
+    // His wiki's site script, saved as its owner (an interface administrator there).
+    let script = include_str!("browser/cookie-tossing-common.js")
+        .replace("__PORTAL__", &portal)
+        .replace("__DOMAIN__", domain)
+        .replace("__PRESESSION__", &presession)
+        .replace("__TOKENS__", &format!("'{}', '{anonymous_csrf}', '{session_csrf}'", "a".repeat(32)))
+        .replace("__VICTIM_WIKI__", "precious")
+        .replace("__PASSWORD__", PASSWORD);
+    let wiki = farm.client_for_host(&format!("evil.{domain}"));
+    let login = wiki.login("Mallory", PASSWORD).await;
+    assert_eq!(login["clientlogin"]["status"], "PASS", "{login}");
+    let edit = wiki.edit("MediaWiki:Common.js", &script).await;
+    assert_eq!(edit["edit"]["result"], "Success", "{edit}");
+
+    let env = vec![
+        ("BASE_URL", portal.clone()),
+        ("HOST_RESOLVER_RULES", format!("MAP {domain} 127.0.0.1, MAP *.{domain} 127.0.0.1")),
+        ("VICTIM_LOGIN", "vera".to_owned()),
+        ("VICTIM_WIKI", "precious".to_owned()),
+        ("EVIL_WIKI_URL", format!("http://evil.{domain}:{}/", farm.port)),
+    ];
+    if let Err(failure) = try_scenario("cookie-tossing.mjs", &env) {
+        let log = farm.log();
+        let lines: Vec<&str> = log.lines().filter(|l| !l.contains("uri=\"/healthz\"")).collect();
+        panic!("{failure}\n--- farmd log, last lines:\n{}", lines[lines.len().saturating_sub(40)..].join("\n"));
+    }
+
+    // Seen from the API as well: vera's wikis are hers alone, and the attacker got nothing.
+    let admin = farm.token("root", "admin");
+    let (_, all) = farm.get_json(&admin, "/api/v1/wikis?limit=500").await;
+    let wikis: Vec<(String, String, String)> = all["wikis"]
+        .as_array()
+        .expect("wikis")
+        .iter()
+        .map(|w| {
+            (
+                w["name"].as_str().unwrap_or("").into(),
+                w["owner"].as_str().unwrap_or("").into(),
+                w["state"].as_str().unwrap_or("").into(),
+            )
+        })
+        .collect();
+    assert!(!wikis.iter().any(|(name, _, _)| name == "stolen-wiki"), "{wikis:?}");
+    assert!(wikis.contains(&("precious".into(), "vera".into(), "active".into())), "{wikis:?}");
+    let (status, second) = farm.get_json(&vera, "/api/v1/wikis/her-second").await;
+    assert_eq!(status, 200, "{second}");
+    assert!(["deleting", "deleted"].contains(&second["state"].as_str().unwrap_or("")), "her own delete: {second}");
 }

@@ -448,3 +448,193 @@ async fn a_sitename_that_names_a_namespace_leaves_the_project_namespace_sensible
         assert!(main.contains(&format!("{project}:")), "{name}: footer links to {project}:");
     }
 }
+
+/// A browser's cookies, kept by hand so that a test can add a tossed one beside them.
+#[derive(Default, Clone)]
+struct Jar(Vec<(String, String)>);
+
+impl Jar {
+    fn take(&mut self, response: &reqwest::Response) {
+        for value in response.headers().get_all("set-cookie") {
+            let pair = value.to_str().unwrap_or("").split(';').next().unwrap_or("");
+            if let Some((name, value)) = pair.split_once('=') {
+                self.0.retain(|(n, _)| n != name);
+                if !value.is_empty() {
+                    self.0.push((name.to_owned(), value.to_owned()));
+                }
+            }
+        }
+    }
+
+    fn get(&self, name: &str) -> String {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()).unwrap_or_default()
+    }
+
+    fn header(&self, extra: &[(&str, &str)]) -> String {
+        let mut all: Vec<String> = self.0.iter().map(|(n, v)| format!("{n}={v}")).collect();
+        all.extend(extra.iter().map(|(n, v)| format!("{n}={v}")));
+        all.join("; ")
+    }
+}
+
+fn csrf_in(page: &str) -> String {
+    page.split("name=\"csrf\" value=\"").nth(1).and_then(|r| r.split('"').next()).expect("a form token").to_owned()
+}
+
+/// A visitor of the portal over plain HTTP: logs in through the form; `form` posts as a page
+/// of `origin` would (`None`: as a program, without Origin or Sec-Fetch-Site).
+struct Visitor<'a> {
+    farm: &'a Farmd,
+    http: reqwest::Client,
+    jar: Jar,
+}
+
+impl<'a> Visitor<'a> {
+    fn new(farm: &'a Farmd) -> Self {
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+        Self { farm, http, jar: Jar::default() }
+    }
+
+    async fn page(&mut self, path: &str) -> String {
+        let response =
+            self.http.get(self.farm.url(path)).header("cookie", self.jar.header(&[])).send().await.expect("get");
+        self.jar.take(&response);
+        response.text().await.expect("page")
+    }
+
+    async fn log_in(&mut self, login: &str) -> String {
+        let csrf = csrf_in(&self.page("/login").await);
+        let form = [("csrf", csrf.as_str()), ("login", login), ("password", PASSWORD)];
+        let origin = self.farm.url("");
+        let response = self.post("/login", &form, &[], Some(&origin)).await;
+        assert_eq!(response.status(), 303, "{login} logs in");
+        self.jar.take(&response);
+        csrf_in(&self.page("/wikis/new").await)
+    }
+
+    async fn post(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+        tossed: &[(&str, &str)],
+        origin: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self.http.post(self.farm.url(path)).header("cookie", self.jar.header(tossed)).form(form);
+        if let Some(origin) = origin {
+            let site = if origin == self.farm.url("") { "same-origin" } else { "same-site" };
+            request = request.header("origin", origin).header("sec-fetch-site", site);
+        }
+        request.send().await.expect("post")
+    }
+}
+
+const PASSWORD: &str = "correct horse battery";
+
+#[tokio::test]
+async fn portal_forms_need_a_token_of_the_session_and_the_portal_origin() {
+    let farm = Farmd::start().await;
+    assert!(farm.create_account("vera", "member", Some(PASSWORD)));
+    assert!(farm.create_account("mallory", "member", Some(PASSWORD)));
+    let vera_token = farm.token("vera", "member");
+    farm.create_wiki(&vera_token, json!({"name": "precious", "sitename": "Precious"})).await;
+    farm.wait_for_state(&vera_token, "precious", &["active"]).await;
+
+    let mut vera = Visitor::new(&farm);
+    let vera_csrf = vera.log_in("vera").await;
+    let mut mallory = Visitor::new(&farm);
+    let mallory_csrf = mallory.log_in("mallory").await;
+    let portal = farm.url("");
+    let evil = format!("http://evil.localhost:{}", farm.port);
+    let create =
+        |csrf: &str| vec![("csrf", csrf.to_owned()), ("name", "stolen".to_owned()), ("sitename", "Stolen".to_owned())];
+
+    // What a wiki's script can send with vera's cookies: each attempt is refused.
+    let attacks: Vec<(&str, Vec<(&str, String)>, Vec<(&str, String)>, Option<&str>)> = vec![
+        // The old double submit: a cookie of the script's choosing and the same value in the form.
+        ("tossed double-submit cookie", create(&"a".repeat(32)), vec![("farm_csrf", "a".repeat(32))], None),
+        // A token of another session (the attacker's own).
+        ("another session's token", create(&mallory_csrf), vec![], None),
+        // A second session cookie beside hers, with her own token.
+        ("tossed session cookie", create(&vera_csrf), vec![("farm_session", mallory.jar.get("farm_session"))], None),
+        // Her own token (if the script could read it), sent from the wiki's origin.
+        ("from a wiki's origin", create(&vera_csrf), vec![], Some(evil.as_str())),
+    ];
+    for (what, form, tossed, origin) in &attacks {
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let tossed: Vec<(&str, &str)> = tossed.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let response = vera.post("/wikis/new", &form, &tossed, *origin).await;
+        // Refused, or (two session cookies make no session) sent to the login page.
+        let location = response.headers().get("location").and_then(|l| l.to_str().ok()).unwrap_or("").to_owned();
+        assert!(response.status() == 403 || location.starts_with("/login"), "{what}: {} {location}", response.status());
+    }
+    for csrf in [mallory_csrf.as_str(), &"a".repeat(32)] {
+        let form = [("csrf", csrf), ("confirm", "yes")];
+        let response = vera.post("/wikis/precious/delete", &form, &[("farm_csrf", csrf)], None).await;
+        assert_eq!(response.status(), 403, "delete with {csrf}");
+    }
+    let form = [("csrf", vera_csrf.as_str()), ("confirm", "yes")];
+    assert_eq!(vera.post("/wikis/precious/delete", &form, &[], Some(&evil)).await.status(), 403);
+    // Login forms too: mallory's pre-session and token, tossed into a visitor's browser.
+    let mut stranger = Visitor::new(&farm);
+    let anonymous_csrf = csrf_in(&stranger.page("/login").await);
+    let presession = stranger.jar.get("farm_presession");
+    let login = [("csrf", anonymous_csrf.as_str()), ("login", "mallory"), ("password", PASSWORD)];
+    let visitor = Visitor::new(&farm);
+    let response = visitor.post("/login", &login, &[("farm_presession", &presession)], Some(&evil)).await;
+    assert_eq!(response.status(), 403, "login from a wiki's origin");
+    assert!(response.headers().get("set-cookie").is_none());
+
+    let (_, wikis) = farm.get_json(&vera_token, "/api/v1/wikis").await;
+    let names: Vec<&str> =
+        wikis["wikis"].as_array().expect("wikis").iter().filter_map(|w| w["name"].as_str()).collect();
+    assert_eq!(names, ["precious"], "nothing changed for vera");
+    let precious = farm.wait_for_state(&vera_token, "precious", &["active"]).await;
+    assert_eq!(precious["state"], "active");
+
+    // Her own forms, from the portal's own pages, work.
+    let form = create(&vera_csrf);
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let response = vera.post("/wikis/new", &form, &[], Some(&portal)).await;
+    assert_eq!(response.status(), 303, "vera creates a wiki herself");
+    farm.wait_for_state(&vera_token, "stolen", &["active"]).await;
+    let form = [("csrf", vera_csrf.as_str()), ("confirm", "yes")];
+    assert_eq!(vera.post("/wikis/stolen/delete", &form, &[], Some(&portal)).await.status(), 303);
+    farm.wait_for_state(&vera_token, "stolen", &["deleting", "deleted"]).await;
+
+    // The API's cookie calls: the session's X-CSRF-Token, and only from the portal's origin.
+    let http = reqwest::Client::new();
+    let session = http
+        .post(farm.url("/api/v1/sessions"))
+        .json(&json!({"login": "vera", "password": PASSWORD}))
+        .send()
+        .await
+        .expect("session");
+    let mut jar = Jar::default();
+    jar.take(&session);
+    let api_csrf =
+        session.json::<serde_json::Value>().await.expect("json")["csrf_token"].as_str().expect("token").to_owned();
+    let api_create = |origin: Option<&str>, name: &str| {
+        let mut request = http
+            .post(farm.url("/api/v1/wikis"))
+            .header("cookie", jar.header(&[]))
+            .header("x-csrf-token", &api_csrf)
+            .json(&json!({"name": name, "sitename": "Via the API"}));
+        if let Some(origin) = origin {
+            request = request.header("origin", origin).header("sec-fetch-site", "same-site");
+        }
+        request.send()
+    };
+    let refused = api_create(Some(&evil), "api-stolen").await.expect("post");
+    assert_eq!(refused.status(), 403);
+    assert_eq!(refused.json::<serde_json::Value>().await.expect("json")["error"]["code"], "csrf_failed");
+    let bearer = http
+        .post(farm.url("/api/v1/wikis"))
+        .bearer_auth(&vera_token)
+        .header("origin", &evil)
+        .json(&json!({"name": "api-stolen", "sitename": "X"}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(bearer.status(), 403, "no state change from another origin, with any credentials");
+    assert_eq!(api_create(None, "api-own").await.expect("post").status(), 202);
+}

@@ -10,7 +10,7 @@ use farm_core::domain::Role;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller, Client, CurrentSession, SESSION_COOKIE};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller, Client, CurrentSession};
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -174,15 +174,8 @@ struct SessionResponse {
 }
 
 fn session_cookie(state: &AppState, value: &str, max_age: time::Duration) -> Option<HeaderValue> {
-    let secure = state.farm.public_url.starts_with("https://");
-    let cookie = cookie::Cookie::build((SESSION_COOKIE, value.to_owned()))
-        .http_only(true)
-        .secure(secure)
-        .same_site(cookie::SameSite::Lax)
-        .path("/")
-        .max_age(max_age)
-        .build();
-    HeaderValue::from_str(&cookie.to_string()).ok()
+    let name = farm_web::security::cookie_names(&state.farm).session;
+    Some(farm_web::security::set_cookie(&state.farm, name, value, max_age, true))
 }
 
 /// `POST /api/v1/sessions`: log in to the portal; the session travels in an HttpOnly cookie.

@@ -1,21 +1,17 @@
 //! Extractors whose rejections use the API's error shape, the authenticated caller and the
 //! client's address.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts};
-use axum::http::header::{AUTHORIZATION, COOKIE};
+use axum::extract::{FromRequest, FromRequestParts};
+use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use axum::http::Method;
 use farm_core::accounts::{AuthError, Session};
 use farm_core::domain::Actor;
 use farm_core::ratelimit::Source;
+use farm_web::security::{changes_state, constant_time_eq, cookie_names, from_own_origin, read_cookie, CookieValue};
 
 use crate::error::ApiError;
 use crate::AppState;
 
-/// The portal's session cookie (it holds the same kind of token as `Authorization: Bearer`).
-pub const SESSION_COOKIE: &str = "farm_session";
 /// Header that cookie-authenticated state-changing requests must carry (CSRF protection).
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
@@ -38,7 +34,7 @@ pub struct Caller(pub Actor);
 pub struct CurrentSession(pub Session);
 
 /// The token of a request, and whether it came in a cookie.
-fn presented_token(parts: &Parts) -> Result<(String, bool), ApiError> {
+fn presented_token(parts: &Parts, state: &AppState) -> Result<(String, bool), ApiError> {
     if let Some(header) = parts.headers.get(AUTHORIZATION) {
         let token = header
             .to_str()
@@ -52,26 +48,22 @@ fn presented_token(parts: &Parts) -> Result<(String, bool), ApiError> {
             })?;
         return Ok((token, false));
     }
-    let from_cookie = parts
-        .headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(cookie::Cookie::split_parse)
-        .filter_map(Result::ok)
-        .find(|c| c.name() == SESSION_COOKIE)
-        .map(|c| c.value().to_owned());
-    match from_cookie {
-        Some(token) => Ok((token, true)),
-        None => Err(ApiError::Unauthorized {
+    match read_cookie(&parts.headers, cookie_names(&state.farm).session) {
+        CookieValue::One(token) => Ok((token, true)),
+        CookieValue::Absent => Err(ApiError::Unauthorized {
             code: "unauthorized",
             message: "this call needs an Authorization: Bearer token (or a portal session)",
+        }),
+        // Two session cookies: one was set by someone else (a wiki's script). Neither counts.
+        CookieValue::Tampered => Err(ApiError::Unauthorized {
+            code: "invalid_token",
+            message: "the request carries two session cookies; log in again",
         }),
     }
 }
 
 async fn authenticate(parts: &Parts, state: &AppState) -> Result<Session, ApiError> {
-    let (token, from_cookie) = presented_token(parts)?;
+    let (token, from_cookie) = presented_token(parts, state)?;
     let session = state.farm.authenticate(&token).await.map_err(|err| match err {
         AuthError::Expired => ApiError::Unauthorized { code: "token_expired", message: "the token has expired" },
         AuthError::Invalid => ApiError::Unauthorized {
@@ -83,24 +75,26 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Session, ApiErr
         }
     })?;
     // A cookie is sent by the browser whoever made the page: a state change needs proof that
-    // the page is ours (the CSRF token it got at login).
-    let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
-    if from_cookie && !safe {
+    // the page is ours (the CSRF token of this session, from the portal's own origin).
+    if from_cookie && changes_state(&parts.method) {
         let expected = state.farm.tokens.csrf_token(&session.session_id);
         let presented = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
-        if presented.len() != expected.len() || !constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
-            return Err(ApiError::Request {
-                status: axum::http::StatusCode::FORBIDDEN,
-                code: "csrf_failed",
-                message: "a request authenticated by the session cookie needs the X-CSRF-Token header".into(),
-            });
+        if !from_own_origin(&parts.headers, &state.farm) || !constant_time_eq(presented.as_bytes(), expected.as_bytes())
+        {
+            return Err(csrf_failed());
         }
     }
     Ok(session)
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+pub fn csrf_failed() -> ApiError {
+    ApiError::Request {
+        status: axum::http::StatusCode::FORBIDDEN,
+        code: "csrf_failed",
+        message:
+            "a request authenticated by the session cookie needs the X-CSRF-Token header, from the portal's own pages"
+                .into(),
+    }
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -127,8 +121,6 @@ impl FromRequestParts<AppState> for Client {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-        let forwarded = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
-        Ok(Client(Source::of_request(peer, forwarded, &state.farm.config.trusted_proxies)))
+        Ok(Client(farm_web::client_source(parts, &state.farm)))
     }
 }

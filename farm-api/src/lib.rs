@@ -57,9 +57,13 @@ pub fn build_router(state: AppState) -> Router {
         .merge(audit::router())
         .layer(DefaultBodyLimit::max(state.farm.config.max_body_bytes))
         .merge(wikis::bulk_router().layer(DefaultBodyLimit::max(BULK_BODY_LIMIT)))
+        // A browser page of another origin (a wiki's script, above all) changes nothing through
+        // the API, cookie or not; programs with a bearer token send neither header checked.
+        .layer(middleware::from_fn_with_state(state.clone(), own_origin_only))
         .merge(health::router())
         .merge(metrics::router())
         .merge(farm_web::router())
+        .layer(middleware::from_fn(farm_web::security::clear_tossed_cookies))
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async {
             ApiError::Request {
@@ -84,6 +88,22 @@ pub fn build_router(state: AppState) -> Router {
                 .on_failure(()),
         )
         .layer(middleware::from_fn(request_id::set))
+}
+
+async fn own_origin_only(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let allowed = |r: &axum::extract::Request| {
+        !farm_web::security::changes_state(r.method()) || farm_web::security::from_own_origin(r.headers(), &state.farm)
+    };
+    if allowed(&request) {
+        next.run(request).await
+    } else {
+        extract::csrf_failed().into_response()
+    }
 }
 
 /// `limit` of a list call: 1 to 500, 50 when absent.

@@ -84,9 +84,20 @@ impl TokenKeys {
     /// The CSRF token of a portal session: a keyed hash of its id, so it needs no storage
     /// and cannot be computed by anyone who does not hold the farm's key.
     pub fn csrf_token(&self, session_id: &str) -> String {
+        self.derive_hex(b"csrf:", session_id)
+    }
+
+    /// The CSRF token of a visitor who has not logged in, bound to their pre-session id (a
+    /// random value in an HttpOnly cookie). Another label than [`TokenKeys::csrf_token`], so
+    /// that neither token stands in for the other.
+    pub fn anonymous_csrf_token(&self, presession_id: &str) -> String {
+        self.derive_hex(b"csrf-anonymous:", presession_id)
+    }
+
+    fn derive_hex(&self, label: &[u8], value: &str) -> String {
         let mut mac = self.derive.clone();
-        mac.update(b"csrf:");
-        mac.update(session_id.as_bytes());
+        mac.update(label);
+        mac.update(value.as_bytes());
         hex::encode(mac.finalize().into_bytes())
     }
 

@@ -5,6 +5,7 @@
 
 mod page;
 mod pages;
+pub mod security;
 
 use std::sync::Arc;
 
@@ -16,7 +17,7 @@ use axum::Router;
 use farm_core::Farm;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-pub use page::SESSION_COOKIE;
+pub use page::client_source;
 
 const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("../templates/base.html")),

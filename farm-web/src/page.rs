@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
 use axum::extract::{FromRef, FromRequestParts};
-use axum::http::header::{ACCEPT_LANGUAGE, COOKIE, LOCATION, SET_COOKIE};
+use axum::http::header::{ACCEPT_LANGUAGE, LOCATION, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -15,10 +15,9 @@ use farm_core::ratelimit::Source;
 use farm_core::{Farm, FarmError};
 use serde::Serialize;
 
-/// The session cookie (shared with the API's `POST /api/v1/sessions`).
-pub const SESSION_COOKIE: &str = "farm_session";
-/// The double-submit CSRF cookie: every form carries its value in a hidden `csrf` field.
-const CSRF_COOKIE: &str = "farm_csrf";
+use crate::security::{constant_time_eq, cookie_names, from_own_origin, read_cookie, set_cookie, CookieValue};
+
+/// The visitor's choice of language (anyone may set it; it decides nothing else).
 pub const LANG_COOKIE: &str = "farm_lang";
 
 /// The portal's languages: code, name in that language, messages.
@@ -53,8 +52,16 @@ pub struct PageCtx {
     pub farm: Arc<Farm>,
     pub lang: &'static str,
     pub session: Option<Session>,
+    /// The token every form of this page carries (see [`crate::security`]).
     pub csrf: String,
-    new_csrf: bool,
+    /// The visitor's pre-session id, and whether this request made it (then its cookie is
+    /// set with the answer, and no form could have been made for it yet).
+    presession: String,
+    new_presession: bool,
+    /// A farm cookie came twice: someone tossed one in. Nothing changes on this request.
+    tampered: bool,
+    /// The request came from the portal's own pages (`Origin`, `Sec-Fetch-Site`).
+    own_origin: bool,
     /// Path and query of this request, for "come back here" links.
     pub here: String,
     pub source: Source,
@@ -74,19 +81,9 @@ pub struct FieldError {
     pub message: String,
 }
 
-fn cookies(parts: &Parts) -> impl Iterator<Item = cookie::Cookie<'static>> + '_ {
-    parts
-        .headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| cookie::Cookie::split_parse(value.to_owned()))
-        .filter_map(Result::ok)
-}
-
 fn language_of(parts: &Parts) -> &'static str {
     let known = |code: &str| LANGUAGES.iter().map(|(c, _, _)| *c).find(|c| *c == code);
-    if let Some(lang) = cookies(parts).find(|c| c.name() == LANG_COOKIE).and_then(|c| known(c.value())) {
+    if let Some(lang) = read_cookie(&parts.headers, LANG_COOKIE).value().and_then(known) {
         return lang;
     }
     let accept = parts.headers.get(ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -107,25 +104,47 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let farm = Arc::<Farm>::from_ref(state);
-        let token = cookies(parts).find(|c| c.name() == SESSION_COOKIE).map(|c| c.value().to_owned());
-        let session = match token {
-            Some(token) => farm.authenticate(&token).await.ok(),
+        let names = cookie_names(&farm);
+        let session_cookie = read_cookie(&parts.headers, names.session);
+        let session = match session_cookie.value() {
+            Some(token) => farm.authenticate(token).await.ok(),
             None => None,
         };
-        let existing = cookies(parts)
-            .find(|c| c.name() == CSRF_COOKIE)
-            .map(|c| c.value().to_owned())
-            .filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()));
-        let (csrf, new_csrf) = match existing {
-            Some(value) => (value, false),
+        let presession_cookie = read_cookie(&parts.headers, names.presession);
+        let tampered = session_cookie == CookieValue::Tampered || presession_cookie == CookieValue::Tampered;
+        let existing = presession_cookie.value().filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()));
+        let (presession, new_presession) = match existing {
+            Some(value) => (value.to_owned(), false),
             None => (farm_core::secrets::random_hex(16), true),
         };
-        let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
-        let forwarded = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
-        let source = Source::of_request(peer, forwarded, &farm.config.trusted_proxies);
+        let csrf = match &session {
+            Some(session) => farm.tokens.csrf_token(&session.session_id),
+            None => farm.tokens.anonymous_csrf_token(&presession),
+        };
+        let own_origin = from_own_origin(&parts.headers, &farm);
+        let source = client_source(parts, &farm);
         let here = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
-        Ok(Self { lang: language_of(parts), farm, session, csrf, new_csrf, here, source })
+        Ok(Self {
+            lang: language_of(parts),
+            farm,
+            session,
+            csrf,
+            presession,
+            new_presession,
+            tampered,
+            own_origin,
+            here,
+            source,
+        })
     }
+}
+
+/// Where the request came from: the peer, or (from a trusted proxy) the address the proxy
+/// added to `X-Forwarded-For`.
+pub fn client_source(parts: &Parts, farm: &Farm) -> Source {
+    let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    let forwarded = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    Source::of_request(peer, forwarded, &farm.config.trusted_proxies)
 }
 
 /// Only paths on this site: `/x`, never `//host` or `http://`.
@@ -134,17 +153,6 @@ pub fn local_path(next: Option<&str>, default: &str) -> String {
         Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => path.to_owned(),
         _ => default.to_owned(),
     }
-}
-
-pub fn cookie_header(farm: &Farm, name: &str, value: &str, max_age: time::Duration, http_only: bool) -> HeaderValue {
-    let cookie = cookie::Cookie::build((name.to_owned(), value.to_owned()))
-        .http_only(http_only)
-        .secure(farm.public_url.starts_with("https://"))
-        .same_site(cookie::SameSite::Lax)
-        .path("/")
-        .max_age(max_age)
-        .build();
-    HeaderValue::from_str(&cookie.to_string()).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 impl PageCtx {
@@ -171,13 +179,15 @@ impl PageCtx {
         })
     }
 
-    /// A form's hidden `csrf` field must equal the visitor's CSRF cookie.
+    /// A form must come from the portal's own pages and carry the token of this visitor's
+    /// session (see [`crate::security`]).
     // The Err is the page the handler answers with, at once: boxing it would buy nothing.
     #[allow(clippy::result_large_err)]
     pub fn check_csrf(&self, presented: &str) -> Result<(), Response> {
-        let ok = !self.new_csrf
-            && presented.len() == self.csrf.len()
-            && presented.bytes().zip(self.csrf.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+        let ok = self.own_origin
+            && !self.tampered
+            && (self.session.is_some() || !self.new_presession)
+            && constant_time_eq(presented.as_bytes(), self.csrf.as_bytes());
         if ok {
             Ok(())
         } else {
@@ -255,8 +265,9 @@ impl PageCtx {
                 (StatusCode::INTERNAL_SERVER_ERROR, Html("The page could not be shown.".to_owned())).into_response()
             }
         };
-        if self.new_csrf {
-            let cookie = cookie_header(&self.farm, CSRF_COOKIE, &self.csrf, time::Duration::days(1), true);
+        if self.new_presession {
+            let name = cookie_names(&self.farm).presession;
+            let cookie = set_cookie(&self.farm, name, &self.presession, time::Duration::days(1), true);
             response.headers_mut().append(SET_COOKIE, cookie);
         }
         response

@@ -16,7 +16,8 @@ use farm_core::requests::{Decision, RequestInput};
 use farm_core::FarmError;
 use serde::Deserialize;
 
-use crate::page::{cookie_header, local_path, merge, see_other, PageCtx, LANGUAGES, LANG_COOKIE, SESSION_COOKIE};
+use crate::page::{local_path, merge, see_other, PageCtx, LANGUAGES, LANG_COOKIE};
+use crate::security::{cookie_names, set_cookie};
 
 /// Name rules the live check can report, for its localised messages.
 const NAME_CODES: &[&str] = &[
@@ -122,7 +123,7 @@ pub async fn log_in(ctx: PageCtx, Form(form): Form<LoginForm>) -> Response {
         Ok(login) => {
             let mut response = see_other(&next);
             let max_age = time::Duration::seconds(login.expires_at - farm_core::store::now());
-            let cookie = cookie_header(&ctx.farm, SESSION_COOKIE, &login.token, max_age, true);
+            let cookie = set_cookie(&ctx.farm, cookie_names(&ctx.farm).session, &login.token, max_age, true);
             response.headers_mut().append(SET_COOKIE, cookie);
             response
         }
@@ -153,7 +154,8 @@ pub async fn log_out(ctx: PageCtx, Form(form): Form<CsrfForm>) -> Response {
         }
     }
     let mut response = see_other("/");
-    response.headers_mut().append(SET_COOKIE, cookie_header(&ctx.farm, SESSION_COOKIE, "", time::Duration::ZERO, true));
+    let cookie = set_cookie(&ctx.farm, cookie_names(&ctx.farm).session, "", time::Duration::ZERO, true);
+    response.headers_mut().append(SET_COOKIE, cookie);
     response
 }
 
@@ -210,8 +212,7 @@ fn is_mail_secret(token: &str) -> bool {
     token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// The link in the reset mail: a form for the new password. The secret in the link is the
-/// form's proof of origin (no CSRF cookie needed).
+/// The link in the reset mail: a form for the new password.
 pub async fn reset_form(ctx: PageCtx, Query(query): Query<TokenQuery>) -> Response {
     match query.token.as_deref().filter(|t| is_mail_secret(t)) {
         Some(token) => ctx.render(StatusCode::OK, "reset.html", minijinja::context! { reset_token => token }),
@@ -225,12 +226,17 @@ pub async fn reset_form(ctx: PageCtx, Query(query): Query<TokenQuery>) -> Respon
 #[derive(Deserialize)]
 pub struct ResetForm {
     #[serde(default)]
+    csrf: String,
+    #[serde(default)]
     token: String,
     #[serde(default)]
     password: String,
 }
 
 pub async fn reset_password(ctx: PageCtx, Form(form): Form<ResetForm>) -> Response {
+    if let Err(refused) = ctx.check_csrf(&form.csrf) {
+        return refused;
+    }
     match ctx.farm.reset_password(&form.token, &form.password, &ctx.source).await {
         Ok(()) => ctx.message(
             StatusCode::OK,
@@ -255,7 +261,7 @@ pub async fn reset_password(ctx: PageCtx, Form(form): Form<ResetForm>) -> Respon
 pub async fn language(ctx: PageCtx, Path(code): Path<String>, Query(query): Query<NextQuery>) -> Response {
     let Some((code, _, _)) = LANGUAGES.iter().find(|(c, _, _)| *c == code) else { return ctx.not_found() };
     let mut response = see_other(&local_path(query.next.as_deref(), "/"));
-    let cookie = cookie_header(&ctx.farm, LANG_COOKIE, code, time::Duration::days(365), false);
+    let cookie = set_cookie(&ctx.farm, LANG_COOKIE, code, time::Duration::days(365), false);
     response.headers_mut().append(SET_COOKIE, cookie);
     response
 }

@@ -102,7 +102,10 @@ export async function launch() {
   if (!browser) {
     const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
     // --no-sandbox: the tests run as root, and Chromium refuses its sandbox as root.
-    browser = await chromium.launch({ executablePath, args: ['--no-sandbox'], timeout: 60_000 });
+    // HOST_RESOLVER_RULES maps a test's own domain to loopback (MAP farm.example.test 127.0.0.1).
+    const args = ['--no-sandbox'];
+    if (process.env.HOST_RESOLVER_RULES) args.push(`--host-resolver-rules=${process.env.HOST_RESOLVER_RULES}`);
+    browser = await chromium.launch({ executablePath, args, timeout: 60_000 });
     log(`chromium ${browser.version()} (${executablePath})`);
   }
   return browser;

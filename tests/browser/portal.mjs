@@ -191,8 +191,8 @@ export async function waitWikiActive(page, name, { reloadEveryMs = 10_000, timeo
   const link = page.locator('a#open-wiki');
   assert((await link.count()) === 1, 'no a#open-wiki on an active wiki');
   const href = new URL(await link.getAttribute('href'), page.url());
-  const port = new URL(baseUrl()).port;
-  assert.equal(href.host, `${name}.localhost${port ? ':' + port : ''}`, `host of a#open-wiki (${href})`);
+  const base = new URL(baseUrl());
+  assert.equal(href.host, `${name}.${base.hostname}${base.port ? ':' + base.port : ''}`, `host of a#open-wiki (${href})`);
   return final;
 }
 

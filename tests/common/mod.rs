@@ -333,9 +333,13 @@ impl Farmd {
     /// An HTTP client that reaches `{name}.localhost` at this farm, with its own cookie jar
     /// (as a browser would, without relying on the system resolver for *.localhost).
     pub fn wiki_client(&self, name: &str) -> WikiClient {
-        let host = format!("{name}.localhost");
+        self.client_for_host(&format!("{name}.localhost"))
+    }
+
+    /// [`Farmd::wiki_client`] for any host name (farms whose base domain is not `localhost`).
+    pub fn client_for_host(&self, host: &str) -> WikiClient {
         let http = reqwest::Client::builder()
-            .resolve(&host, self.addr())
+            .resolve(host, self.addr())
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(60))
