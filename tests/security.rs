@@ -549,7 +549,8 @@ async fn portal_forms_need_a_token_of_the_session_and_the_portal_origin() {
         |csrf: &str| vec![("csrf", csrf.to_owned()), ("name", "stolen".to_owned()), ("sitename", "Stolen".to_owned())];
 
     // What a wiki's script can send with vera's cookies: each attempt is refused.
-    let attacks: Vec<(&str, Vec<(&str, String)>, Vec<(&str, String)>, Option<&str>)> = vec![
+    type Fields = Vec<(&'static str, String)>;
+    let attacks: Vec<(&str, Fields, Fields, Option<&str>)> = vec![
         // The old double submit: a cookie of the script's choosing and the same value in the form.
         ("tossed double-submit cookie", create(&"a".repeat(32)), vec![("farm_csrf", "a".repeat(32))], None),
         // A token of another session (the attacker's own).
