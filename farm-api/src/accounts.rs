@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::routing::{delete, get, patch, post};
 use axum::{Json, Router};
-use farm_core::accounts::{AccountView, Login, SessionKind, SessionView, SignUp};
+use farm_core::app::accounts::{AccountView, Login, SessionKind, SessionView, SignUp};
 use farm_core::domain::Role;
 use serde::{Deserialize, Serialize};
 
@@ -185,7 +185,7 @@ async fn create_session(
     ApiJson(body): ApiJson<LoginBody>,
 ) -> Result<(StatusCode, HeaderMap, Json<SessionResponse>), ApiError> {
     let login = state.farm.log_in(&body.login, &body.password, SessionKind::Portal, &source).await?;
-    let max_age = time::Duration::seconds(login.expires_at - farm_core::store::now());
+    let max_age = time::Duration::seconds(login.expires_at - farm_core::platform::time::now());
     let mut headers = HeaderMap::new();
     if let Some(cookie) = session_cookie(&state, &login.token, max_age) {
         headers.insert(header::SET_COOKIE, cookie);

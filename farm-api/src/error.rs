@@ -66,7 +66,8 @@ impl ApiError {
 
 /// Internal errors are worth a line each, but whatever a client can repeat must not flood the
 /// log: a few a second, and the count of the rest.
-static INTERNAL_ERRORS: farm_core::throttle::LogThrottle = farm_core::throttle::LogThrottle::new(10);
+static INTERNAL_ERRORS: farm_core::platform::throttle::LogThrottle =
+    farm_core::platform::throttle::LogThrottle::new(10);
 
 fn log_internal(err: &ApiError) {
     if let ApiError::Farm(FarmError::Internal(err)) = err {

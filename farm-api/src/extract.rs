@@ -4,9 +4,9 @@
 use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use farm_core::accounts::{AuthError, Session};
+use farm_core::app::accounts::{AuthError, Session};
 use farm_core::domain::Actor;
-use farm_core::ratelimit::Source;
+use farm_core::platform::ratelimit::Source;
 use farm_web::security::{changes_state, constant_time_eq, cookie_names, from_own_origin, read_cookie, CookieValue};
 
 use crate::error::ApiError;

@@ -108,12 +108,12 @@ async fn own_origin_only(
 
 /// `limit` of a list call: 1 to 500, 50 when absent.
 pub(crate) fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
-    let limit = limit.unwrap_or(farm_core::farm::DEFAULT_PAGE_SIZE);
-    if limit == 0 || limit > farm_core::farm::MAX_PAGE_SIZE {
+    let limit = limit.unwrap_or(farm_core::app::DEFAULT_PAGE_SIZE);
+    if limit == 0 || limit > farm_core::app::MAX_PAGE_SIZE {
         return Err(ApiError::Farm(farm_core::FarmError::invalid(
             "limit",
             "limit_out_of_range",
-            format!("limit must be between 1 and {}", farm_core::farm::MAX_PAGE_SIZE),
+            format!("limit must be between 1 and {}", farm_core::app::MAX_PAGE_SIZE),
         )));
     }
     Ok(limit)

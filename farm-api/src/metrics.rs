@@ -31,7 +31,7 @@ async fn gather(state: &AppState) -> anyhow::Result<String> {
     let ready = gauge(&registry, "farm_pool_ready", "Databases ready in the warm pool.", &labels)?;
     let filling = gauge(&registry, "farm_pool_filling", "Databases being built for the warm pool.", &labels)?;
     let wanted = gauge(&registry, "farm_pool_wanted", "Databases the warm pool keeps ready.", &labels)?;
-    for level in farm_core::pool::levels(farm).await? {
+    for level in farm_core::jobs::pool::levels(farm).await? {
         let values = [level.backend.as_str(), level.server.as_deref().unwrap_or(""), level.language.as_str()];
         ready.with_label_values(&values).set(level.ready);
         filling.with_label_values(&values).set(level.filling);

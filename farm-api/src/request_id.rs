@@ -25,7 +25,9 @@ pub async fn set(mut request: Request, next: Next) -> Response {
     let chosen = request.headers().get(HEADER).and_then(|v| v.to_str().ok()).filter(|id| is_plain(id));
     let id = match chosen.map(HeaderValue::from_str) {
         Some(Ok(value)) => value,
-        _ => HeaderValue::from_str(&farm_core::secrets::random_hex(8)).unwrap_or(HeaderValue::from_static("-")),
+        _ => {
+            HeaderValue::from_str(&farm_core::platform::random::random_hex(8)).unwrap_or(HeaderValue::from_static("-"))
+        }
     };
     request.headers_mut().insert(HEADER, id.clone());
     let mut response = next.run(request).await;

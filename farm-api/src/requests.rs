@@ -4,8 +4,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use farm_core::app::requests::{Decision, RequestInput, RequestView};
 use farm_core::domain::RequestState;
-use farm_core::requests::{Decision, RequestInput, RequestView};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;

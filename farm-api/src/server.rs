@@ -24,7 +24,7 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::Router;
 use farm_core::config::HttpLimits;
-use farm_core::throttle::LogThrottle;
+use farm_core::platform::throttle::LogThrottle;
 use hyper::body::{Body as HttpBody, Frame, Incoming, SizeHint};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};

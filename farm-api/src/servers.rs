@@ -4,8 +4,8 @@
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
-use farm_core::mariadb::ServerStatus;
-use farm_core::pool::PoolLevel;
+use farm_core::backends::mariadb::ServerStatus;
+use farm_core::jobs::pool::PoolLevel;
 use serde::Serialize;
 
 use crate::error::ApiError;

@@ -4,9 +4,9 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use farm_core::app::{BulkOutcome, CreateWiki, WikiView};
 use farm_core::domain::{Actor, WikiState};
-use farm_core::farm::{BulkOutcome, CreateWiki, WikiView};
-use farm_core::provision::Step;
+use farm_core::jobs::provision::Step;
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -91,7 +91,7 @@ struct OwnerCredentials {
     password: Option<String>,
 }
 
-fn owner_credentials(owner: &str, password: Option<farm_core::secrets::Secret>) -> OwnerCredentials {
+fn owner_credentials(owner: &str, password: Option<farm_core::domain::Secret>) -> OwnerCredentials {
     let username = farm_core::domain::Username::parse(owner).map_or_else(|_| owner.to_owned(), |u| u.mediawiki_name());
     OwnerCredentials { username, password: password.map(|p| p.expose().to_owned()) }
 }

@@ -1,32 +1,32 @@
 //! The domain core of farmd.
 //!
-//! Everything that decides what a wiki farm *is* lives here: the rules for names and
-//! fields ([`domain`]), the registry ([`store`]), the provisioning pipeline that drives each
-//! wiki's resources to the wanted state ([`provision`]), and the MediaWiki integration
-//! ([`mediawiki`], [`php`]). The HTTP layer (`farm-api`) and the portal (`farm-web`) are thin
-//! adapters over [`Farm`]; neither implements a rule of its own.
+//! Everything that decides what a wiki farm *is* lives here, in layers that only look down:
+//!
+//! - [`domain`]: parsed values and the rules of who may do what ([`domain::permissions`]);
+//! - [`platform`]: files, the data directory, randomness and secrets, rate limits, time;
+//! - [`config`]: the configuration;
+//! - [`store`]: the control store (the registry), rows decoded into typed records;
+//! - [`identity`]: tokens and password hashing;
+//! - [`mediawiki`]: the shared codebase, PHP, the farm's PHP files and each wiki's shard;
+//! - [`backends`]: a wiki's database, SQLite or MariaDB, behind one seam;
+//! - [`mail`]: mail templates and the SMTP transport;
+//! - [`jobs`]: the background work (provisioning, the warm pool, sandbox expiry, the outbox);
+//! - [`app`]: the facade, [`Farm`], through which the API, the portal and the CLI act.
+//!
+//! The HTTP layer (`farm-api`, `farm-web`) adapts HTTP to [`Farm`] calls; no rule lives there.
 
-pub mod accounts;
-pub mod auth;
+pub mod app;
+pub mod backends;
 pub mod config;
 pub mod domain;
 pub mod error;
-pub mod farm;
-pub mod fsutil;
-pub mod layout;
-pub mod lifecycle;
+pub mod identity;
+pub mod jobs;
 pub mod mail;
-pub mod mariadb;
 pub mod mediawiki;
-pub mod php;
-pub mod pool;
-pub mod provision;
-pub mod ratelimit;
-pub mod requests;
-pub mod secrets;
+pub mod platform;
 pub mod store;
-pub mod throttle;
 
+pub use app::Farm;
 pub use config::Config;
 pub use error::FarmError;
-pub use farm::Farm;

@@ -18,11 +18,12 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use crate::app::Farm;
 use crate::config::{SmtpConfig, SmtpTls};
+use crate::domain::Secret;
 use crate::error::FarmError;
-use crate::secrets::{Sealer, Secret};
+use crate::platform::secrets::Sealer;
 use crate::store::{now, OutgoingMail, QueuedMail};
-use crate::Farm;
 
 const TEMPLATES: &[(&str, &str)] = &[
     ("confirm", include_str!("../templates/mail/confirm.txt")),

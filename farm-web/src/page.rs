@@ -9,9 +9,9 @@ use axum::http::header::{ACCEPT_LANGUAGE, LOCATION, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use farm_core::accounts::Session;
+use farm_core::app::accounts::Session;
 use farm_core::domain::{Actor, FarmMode};
-use farm_core::ratelimit::Source;
+use farm_core::platform::ratelimit::Source;
 use farm_core::{Farm, FarmError};
 use serde::Serialize;
 
@@ -115,7 +115,7 @@ where
         let existing = presession_cookie.value().filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()));
         let (presession, new_presession) = match existing {
             Some(value) => (value.to_owned(), false),
-            None => (farm_core::secrets::random_hex(16), true),
+            None => (farm_core::platform::random::random_hex(16), true),
         };
         let csrf = match &session {
             Some(session) => farm.tokens.csrf_token(&session.session_id),

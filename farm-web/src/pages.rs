@@ -8,11 +8,12 @@ use axum::http::header::SET_COOKIE;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Form;
-use farm_core::accounts::{format_time, SessionKind, SignUp};
+use farm_core::app::accounts::{SessionKind, SignUp};
+use farm_core::app::requests::{Decision, RequestInput};
+use farm_core::app::CreateWiki;
 use farm_core::domain::{FarmMode, RequestState, WikiState};
-use farm_core::farm::CreateWiki;
-use farm_core::provision::Step;
-use farm_core::requests::{Decision, RequestInput};
+use farm_core::jobs::provision::Step;
+use farm_core::platform::time::format_time;
 use farm_core::FarmError;
 use serde::Deserialize;
 
@@ -122,7 +123,7 @@ pub async fn log_in(ctx: PageCtx, Form(form): Form<LoginForm>) -> Response {
     match ctx.farm.log_in(&form.login, &form.password, SessionKind::Portal, &ctx.source).await {
         Ok(login) => {
             let mut response = see_other(&next);
-            let max_age = time::Duration::seconds(login.expires_at - farm_core::store::now());
+            let max_age = time::Duration::seconds(login.expires_at - farm_core::platform::time::now());
             let cookie = set_cookie(&ctx.farm, cookie_names(&ctx.farm).session, &login.token, max_age, true);
             response.headers_mut().append(SET_COOKIE, cookie);
             response

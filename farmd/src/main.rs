@@ -10,10 +10,11 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use farm_core::config::LogFormat;
 use farm_core::domain::Role;
-use farm_core::layout::Layout;
+use farm_core::jobs::{lifecycle, pool, provision};
 use farm_core::mail::Mailer;
-use farm_core::php::PhpServers;
-use farm_core::{lifecycle, mediawiki, pool, provision, Config, Farm};
+use farm_core::mediawiki::php::PhpServers;
+use farm_core::platform::layout::Layout;
+use farm_core::{mediawiki, Config, Farm};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
@@ -114,7 +115,7 @@ enum RegistryCommand {
 
 fn main() -> anyhow::Result<()> {
     // Before anything touches the data directory (every subcommand may create files in it).
-    farm_core::fsutil::keep_new_files_private();
+    farm_core::platform::fsutil::keep_new_files_private();
     let cli = Cli::parse();
     let config = Config::load(cli.config.as_deref())?;
     init_tracing(config.log_format);
@@ -123,9 +124,9 @@ fn main() -> anyhow::Result<()> {
         Command::Serve => runtime.block_on(serve(config)),
         Command::Token { username, ttl } => runtime.block_on(async {
             let layout = Layout::new(&config.data_dir)?;
-            let keys = farm_core::auth::TokenKeys::load_or_create(layout.root())?;
+            let keys = farm_core::identity::tokens::TokenKeys::load_or_create(layout.root())?;
             let store = open_store(&config).await?;
-            let token = farm_core::accounts::issue_token_locally(&store, &keys, &username, ttl)
+            let token = farm_core::app::accounts::issue_token_locally(&store, &keys, &username, ttl)
                 .await
                 .map_err(|e| anyhow::anyhow!("{username}: {e}"))?;
             store.close().await;
@@ -143,10 +144,15 @@ fn main() -> anyhow::Result<()> {
                 };
                 Layout::new(&config.data_dir)?;
                 let store = open_store(&config).await?;
-                let account =
-                    farm_core::accounts::create_account_locally(&store, &username, &email, role, password.as_deref())
-                        .await
-                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                let account = farm_core::app::accounts::create_account_locally(
+                    &store,
+                    &username,
+                    &email,
+                    role,
+                    password.as_deref(),
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
                 store.close().await;
                 info!(account = %account.username, role = account.role.as_str(), "account created");
                 Ok(())

@@ -6,20 +6,20 @@
 //! embedded in the binary, so the daemon and its entry file always match.
 
 pub mod password;
-pub mod sqlite;
+pub mod php;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+use crate::backends::mariadb::Ident;
 use crate::config::Config;
+use crate::domain::Secret;
 use crate::domain::{LanguageCode, NamespaceNames, ResourceKey, Sitename, WikiName};
-use crate::fsutil::write_atomic;
-use crate::layout::Layout;
-use crate::mariadb::Ident;
-use crate::php::Php;
-use crate::secrets::Secret;
+use crate::mediawiki::php::Php;
+use crate::platform::fsutil::write_atomic;
+use crate::platform::layout::Layout;
 
 /// The PHP files farmd installs into `data/mediawiki/` on every start.
 const FARM_FILES: &[(&str, &str)] = &[
@@ -32,7 +32,7 @@ const FARM_FILES: &[(&str, &str)] = &[
 
 pub const ENTRY_FILE: &str = "FarmSettings.php";
 pub const ROUTER_FILE: &str = "router.php";
-/// Renders a pool entry's Main Page into its parser cache ([`crate::pool`]).
+/// Renders a pool entry's Main Page into its parser cache ([`crate::jobs::pool`]).
 pub const PREWARM_FILE: &str = "farm-prewarm.php";
 /// Lists the namespace names of a language ([`namespace_names`]).
 pub const NAMESPACES_FILE: &str = "farm-namespaces.php";
@@ -149,7 +149,7 @@ pub async fn install_template(
     language: &LanguageCode,
 ) -> anyhow::Result<()> {
     let conf = conf_dir.to_string_lossy();
-    let password = crate::secrets::random_password(24);
+    let password = crate::platform::random::random_password(24);
     let mut install = database.to_vec();
     install.extend([
         "--confpath",
@@ -243,8 +243,8 @@ pub fn render_secrets(db_password: Option<&Secret>) -> String {
     let mut php = format!(
         "<?php\n// Written once by farmd. Never share these between wikis.\n\
          if ( !defined( 'MEDIAWIKI' ) ) {{\n\texit;\n}}\n\n$wgSecretKey = '{}';\n$wgUpgradeKey = '{}';\n",
-        crate::secrets::random_hex(32),
-        crate::secrets::random_hex(8),
+        crate::platform::random::random_hex(32),
+        crate::platform::random::random_hex(8),
     );
     if let Some(password) = db_password {
         php.push_str(&format!("$wgDBpassword = {};\n", php_string(password.expose())));

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::secrets::Secret;
+use crate::domain::Secret;
 
 /// MediaWiki 1.39's `$wgPasswordConfig['pbkdf2']`: SHA-512, 30,000 rounds, 64 bytes.
 const ROUNDS: u32 = 30_000;
@@ -45,7 +45,7 @@ impl PasswordStock {
     /// A random password of `len` characters and its MediaWiki hash, computed now.
     pub async fn prepare(len: usize) -> anyhow::Result<(Secret, String)> {
         tokio::task::spawn_blocking(move || {
-            let password = crate::secrets::random_password(len);
+            let password = crate::platform::random::random_password(len);
             let hashed = hash(password.expose());
             (password, hashed)
         })

@@ -41,7 +41,7 @@ pub struct AuditFilter<'a> {
 }
 
 /// A message for the outbox. Its body holds links that grant access, so it is sealed
-/// ([`crate::secrets::Sealer`]) before it gets here.
+/// ([`crate::platform::secrets::Sealer`]) before it gets here.
 #[derive(Debug, Clone)]
 pub struct OutgoingMail {
     pub kind: &'static str,

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
-use time::OffsetDateTime;
 
 use crate::domain::{ResourceKey, WikiState};
 use crate::error::FarmError;
@@ -25,9 +24,7 @@ pub use requests::{RequestEvent, RequestFields, RequestFilter, RequestRecord};
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 static MYSQL_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/mysql");
 
-pub fn now() -> i64 {
-    OffsetDateTime::now_utc().unix_timestamp()
-}
+pub use crate::platform::time::now;
 
 #[derive(Debug, Clone)]
 pub struct Store {

@@ -9,10 +9,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use sqlx::{Connection, SqliteConnection};
 use tracing::info;
 
-use super::TEMPLATE_ADMIN;
 use crate::domain::{LanguageCode, ResourceKey};
-use crate::fsutil::{remove_dir_all_if_exists, sync_dir};
-use crate::php::Php;
+use crate::mediawiki::php::Php;
+use crate::mediawiki::TEMPLATE_ADMIN;
+use crate::platform::fsutil::{remove_dir_all_if_exists, sync_dir};
 
 /// The installer's database name in the template.
 const TEMPLATE_DB: &str = "tpl";
@@ -41,7 +41,7 @@ impl SqliteTemplate {
         std::fs::create_dir_all(templates_dir)?;
         let scratch_prefix = format!(".sqlite-{language}.building-");
         remove_stale_builds(templates_dir, &scratch_prefix)?;
-        let scratch = templates_dir.join(format!("{scratch_prefix}{}", crate::secrets::random_hex(4)));
+        let scratch = templates_dir.join(format!("{scratch_prefix}{}", crate::platform::random::random_hex(4)));
         std::fs::create_dir_all(scratch.join("conf"))?;
         info!(dir = %dir.display(), "running MediaWiki's installer for a SQLite template");
         let started = std::time::Instant::now();
@@ -61,7 +61,7 @@ impl SqliteTemplate {
     async fn install(php: &Php, scratch: &Path, language: &LanguageCode) -> anyhow::Result<()> {
         let db_dir = scratch.to_string_lossy().into_owned();
         let database = ["--dbtype", "sqlite", "--dbpath", &db_dir, "--dbname", TEMPLATE_DB];
-        super::install_template(php, &scratch.join("conf"), &database, language).await?;
+        crate::mediawiki::install_template(php, &scratch.join("conf"), &database, language).await?;
         // The installer queues jobs in the main database, where the farm's job queue never
         // looks, and leaves cache rows behind: copies start clean.
         let mut conn = open(&scratch.join(format!("{TEMPLATE_DB}.sqlite"))).await?;
@@ -128,7 +128,7 @@ fn remove_stale_builds(templates_dir: &Path, prefix: &str) -> std::io::Result<()
 /// `user_token` keeps the template's token from being shared by every wiki.
 pub async fn put_owner_in_place(db_file: &Path, owner: &str, password_hash: &str) -> anyhow::Result<()> {
     let mut conn = open(db_file).await?;
-    let now = super::mediawiki_timestamp(time::OffsetDateTime::now_utc());
+    let now = crate::mediawiki::mediawiki_timestamp(time::OffsetDateTime::now_utc());
     let mut tx = conn.begin().await?;
     // The owner's name too, so that running this again after a crash ends the same way.
     let renamed = sqlx::query(
@@ -137,7 +137,7 @@ pub async fn put_owner_in_place(db_file: &Path, owner: &str, password_hash: &str
     )
     .bind(owner)
     .bind(password_hash)
-    .bind(crate::secrets::random_hex(16))
+    .bind(crate::platform::random::random_hex(16))
     .bind(&now)
     .bind(&now)
     .bind(TEMPLATE_ADMIN)

@@ -16,12 +16,12 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::config::Backend;
+use crate::app::Farm;
+use crate::backends::mariadb::{DbPassword, DbServer, Ident};
+use crate::domain::Backend;
 use crate::domain::{LanguageCode, NamespaceNames, ResourceKey, Sitename, WikiName};
-use crate::farm::Farm;
-use crate::fsutil::{remove_dir_all_if_exists, remove_file_if_exists, sync_dir, write_atomic};
-use crate::mariadb::{DbPassword, DbServer, Ident};
 use crate::mediawiki::{self, ShardDatabase, ShardValues};
+use crate::platform::fsutil::{remove_dir_all_if_exists, remove_file_if_exists, sync_dir, write_atomic};
 use crate::store::PoolSlot;
 
 /// Refilling waits until no wiki has claimed an entry for this long: building a database
@@ -232,7 +232,7 @@ async fn prewarm(
 ) -> anyhow::Result<Option<String>> {
     let dir = farm.layout.pool_entry_dir(key);
     std::fs::create_dir_all(&dir)?;
-    let token = crate::secrets::random_hex(8);
+    let token = crate::platform::random::random_hex(8);
     let (database, password) = match &target.server {
         Some(server) => (
             ShardDatabase::Mysql { address: server.wiki_address.clone(), name: Ident::for_wiki(key) },

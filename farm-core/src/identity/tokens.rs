@@ -52,7 +52,9 @@ impl TokenKeys {
     /// Reads the key from `data_dir`, making it (64 bytes from the OS random source) if absent.
     pub fn load_or_create(data_dir: &Path) -> std::io::Result<Self> {
         let path = data_dir.join(SIGNING_KEY_FILE);
-        let hex_key = crate::fsutil::read_or_create(&path, 0o600, || crate::secrets::random_hex(64).into_bytes())?;
+        let hex_key = crate::platform::fsutil::read_or_create(&path, 0o600, || {
+            crate::platform::random::random_hex(64).into_bytes()
+        })?;
         let key = hex::decode(hex_key.trim_ascii())
             .map_err(|_| std::io::Error::other(format!("{} is not a hex key", path.display())))?;
         if key.len() < 32 {

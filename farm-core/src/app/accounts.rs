@@ -10,12 +10,13 @@ use argon2::Argon2;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::auth::{TokenError, TokenKeys};
+use crate::app::Farm;
 use crate::domain::{Actor, Email, NewPassword, Role, Username};
 use crate::error::FarmError;
-use crate::ratelimit::{Action, Source};
+use crate::identity::tokens::{TokenError, TokenKeys};
+use crate::platform::ratelimit::{Action, Source};
+use crate::platform::time::format_time;
 use crate::store::{now, AccountRecord, AuditEntry, NewAccount, Store};
-use crate::Farm;
 
 /// How long the links in confirmation and reset mails work.
 const CONFIRM_LINK_TTL: i64 = 48 * 3600;
@@ -155,7 +156,7 @@ fn token_hash(secret: &str) -> String {
 
 /// A mail secret: 32 bytes from the OS random source, in hex.
 fn new_mail_secret() -> String {
-    crate::secrets::random_hex(32)
+    crate::platform::random::random_hex(32)
 }
 
 fn username_key(username: &Username) -> String {
@@ -212,7 +213,7 @@ pub async fn issue_token_locally(
     let username = Username::parse(username)?;
     let account =
         store.account_by_username_key(&username_key(&username)).await?.ok_or(FarmError::NotFound("account"))?;
-    let session_id = crate::secrets::random_hex(16);
+    let session_id = crate::platform::random::random_hex(16);
     let expires_at = now().saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2));
     let mut tx = store.begin().await?;
     tx.insert_session(&session_id, account.id, SessionKind::Api.as_str(), expires_at).await?;
@@ -349,7 +350,7 @@ impl Farm {
             SessionKind::Api => self.config.api_token_ttl,
             SessionKind::Portal => self.config.session_ttl,
         };
-        let session_id = crate::secrets::random_hex(16);
+        let session_id = crate::platform::random::random_hex(16);
         let expires_at = now().saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2));
         let mut tx = self.store.begin().await?;
         tx.insert_session(&session_id, record.id, kind.as_str(), expires_at).await?;
@@ -539,10 +540,4 @@ impl Farm {
         let record = self.store.account_by_id(record.id).await?.ok_or(FarmError::NotFound("account"))?;
         Ok(AccountView::from_record(&record))
     }
-}
-
-/// A Unix time as people read it in mail: `2026-11-26 15:00 UTC`.
-pub fn format_time(unix: i64) -> String {
-    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
-    time::OffsetDateTime::from_unix_timestamp(unix).ok().and_then(|t| t.format(&format).ok()).unwrap_or_default()
 }

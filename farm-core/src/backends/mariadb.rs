@@ -20,10 +20,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::config::DatabaseServerConfig;
+use crate::domain::Secret;
 use crate::domain::{LanguageCode, ResourceKey};
+use crate::mediawiki::php::Php;
 use crate::mediawiki::TEMPLATE_ADMIN;
-use crate::php::Php;
-use crate::secrets::Secret;
 
 /// How long one admin statement may take before the step fails (and is retried).
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(60);
@@ -77,7 +77,7 @@ impl DbPassword {
     pub const LEN: usize = 32;
 
     pub fn generate() -> Self {
-        Self(crate::secrets::random_password(Self::LEN))
+        Self(crate::platform::random::random_password(Self::LEN))
     }
 
     pub fn check(secret: Secret) -> anyhow::Result<Self> {
@@ -112,7 +112,7 @@ async fn timed<T>(
 /// One configured server.
 pub struct DbServer {
     pub config: DatabaseServerConfig,
-    /// This farm's id ([`crate::layout::Layout::farm_id`]), in the names of its templates.
+    /// This farm's id ([`crate::platform::layout::Layout::farm_id`]), in the names of its templates.
     farm_id: String,
     /// `HOST:PORT` for MediaWiki.
     pub wiki_address: String,
@@ -316,7 +316,7 @@ impl DbServer {
         }
         // The installer runs as a temporary account that may touch the template only, so the
         // admin credentials never appear on a command line.
-        let installer = Ident::new(format!("farminst_{}_{}", self.farm_id, crate::secrets::random_hex(6)))?;
+        let installer = Ident::new(format!("farminst_{}_{}", self.farm_id, crate::platform::random::random_hex(6)))?;
         let password = DbPassword::generate();
         let host = host_literal(&self.config.wiki_user_host)?;
         timed(
@@ -330,10 +330,10 @@ impl DbServer {
         )
         .await?;
         let scratch = scratch_root.join(format!(".mariadb-{}-{}.building", self.name(), template.as_str()));
-        crate::fsutil::remove_dir_all_if_exists(&scratch)?;
+        crate::platform::fsutil::remove_dir_all_if_exists(&scratch)?;
         std::fs::create_dir_all(&scratch)?;
         let installed = self.run_installer(php, &scratch, &template, &installer, &password, language).await;
-        crate::fsutil::remove_dir_all_if_exists(&scratch)?;
+        crate::platform::fsutil::remove_dir_all_if_exists(&scratch)?;
         timed(
             "dropping the installer account",
             conn.query_drop(format!("DROP USER IF EXISTS '{}'@{host}", installer.as_str())),
@@ -487,7 +487,7 @@ impl DbServer {
 /// and sets the password hash.
 async fn put_owner_on(conn: &mut Conn, db: &Ident, owner: &str, password_hash: &str) -> anyhow::Result<()> {
     let now = crate::mediawiki::mediawiki_timestamp(time::OffsetDateTime::now_utc());
-    let token = crate::secrets::random_hex(16);
+    let token = crate::platform::random::random_hex(16);
     let renamed = timed(
         "putting the owner in place",
         conn.exec_iter(

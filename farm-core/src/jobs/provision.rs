@@ -18,13 +18,13 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
-use crate::config::Backend;
+use crate::app::Farm;
+use crate::backends::mariadb::{DbPassword, DbServer, Ident};
+use crate::domain::Backend;
 use crate::domain::{LanguageCode, ResourceKey, Sitename, WikiName, WikiState};
-use crate::farm::Farm;
-use crate::fsutil::{remove_dir_all_if_exists, remove_file_if_exists, sync_dir, write_atomic};
-use crate::layout::Layout;
-use crate::mariadb::{DbPassword, DbServer, Ident};
 use crate::mediawiki::{self, ShardDatabase, ShardValues};
+use crate::platform::fsutil::{remove_dir_all_if_exists, remove_file_if_exists, sync_dir, write_atomic};
+use crate::platform::layout::Layout;
 use crate::store::{now, WikiRecord};
 
 /// The steps that build a wiki, in order. The names are stored in the control store: never
@@ -215,7 +215,7 @@ async fn provision(farm: &Farm, wiki: &WikiRecord) -> anyhow::Result<()> {
             farm.store.clear_owner_password_hash(wiki.id).await?;
         }
     }
-    let mail = crate::lifecycle::ready_mail(farm, wiki).await?;
+    let mail = crate::jobs::lifecycle::ready_mail(farm, wiki).await?;
     let mut tx = farm.store.begin().await?;
     if tx.activate(wiki.id).await? {
         if let Some(mail) = &mail {
@@ -248,7 +248,7 @@ async fn run_step(farm: &Farm, wiki: &WikiRecord, parsed: &Parsed, step: Step) -
                         sync_dir(&layout.wikis_dir())?;
                     }
                     let db_file = db_dir.join(format!("{}.sqlite", parsed.key));
-                    mediawiki::sqlite::put_owner_in_place(&db_file, &owner, hash).await
+                    crate::backends::sqlite::put_owner_in_place(&db_file, &owner, hash).await
                 }
                 Backend::Sqlite => {
                     let template = farm.sqlite_template(&parsed.language).await?;
@@ -378,8 +378,8 @@ fn link_host(layout: &Layout, name: &WikiName, key: &ResourceKey) -> anyhow::Res
         return Ok(());
     }
     let prefix = format!(".{name}.tmp-");
-    crate::fsutil::remove_stale_temporaries(&layout.hosts_dir(), &prefix)?;
-    let tmp = layout.hosts_dir().join(format!("{prefix}{}", crate::secrets::random_hex(4)));
+    crate::platform::fsutil::remove_stale_temporaries(&layout.hosts_dir(), &prefix)?;
+    let tmp = layout.hosts_dir().join(format!("{prefix}{}", crate::platform::random::random_hex(4)));
     std::os::unix::fs::symlink(&target, &tmp)?;
     std::fs::rename(&tmp, &link)?;
     sync_dir(&layout.hosts_dir())?;
@@ -407,7 +407,7 @@ async fn teardown(farm: &Farm, wiki: &WikiRecord) -> anyhow::Result<()> {
             sync_dir(&layout.hosts_dir())?;
         }
         // A link being made when the daemon died (the wiki still holds its name, so it is ours).
-        crate::fsutil::remove_stale_temporaries(&layout.hosts_dir(), &format!(".{name}.tmp-"))?;
+        crate::platform::fsutil::remove_stale_temporaries(&layout.hosts_dir(), &format!(".{name}.tmp-"))?;
     }
     if Backend::parse(&wiki.backend) == Some(Backend::Mariadb) && wiki.db_server.is_some() {
         assigned_server(farm, wiki)?.drop_wiki(&key).await?;

@@ -11,13 +11,13 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::accounts::format_time;
+use crate::app::Farm;
 use crate::domain::Actor;
 use crate::domain::{Username, WikiState};
 use crate::error::FarmError;
-use crate::farm::duration_secs;
+use crate::platform::time::duration_secs;
+use crate::platform::time::format_time;
 use crate::store::{now, AuditEntry, OutgoingMail, WikiRecord};
-use crate::Farm;
 
 /// The marker in a wiki's directory that makes MediaWiki read-only (FarmSettings.php).
 pub const READ_ONLY_MARKER: &str = "read-only";
@@ -145,7 +145,7 @@ pub async fn apply_locks(farm: &Farm) -> Result<(), FarmError> {
         let marker = farm.layout.wiki_dir(&key).join(READ_ONLY_MARKER);
         let locked = wiki.state() == WikiState::Locked;
         let applied = if locked {
-            crate::fsutil::write_atomic(&marker, b"This wiki has expired and is read-only.\n", 0o644)
+            crate::platform::fsutil::write_atomic(&marker, b"This wiki has expired and is read-only.\n", 0o644)
         } else {
             match std::fs::remove_file(&marker) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
@@ -188,8 +188,8 @@ impl Farm {
         &self,
         actor: &Actor,
         name: &str,
-        source: &crate::ratelimit::Source,
-    ) -> Result<crate::farm::WikiView, FarmError> {
+        source: &crate::platform::ratelimit::Source,
+    ) -> Result<crate::app::WikiView, FarmError> {
         if !actor.is_staff() {
             return Err(FarmError::Forbidden("only admins and reviewers keep sandbox wikis"));
         }

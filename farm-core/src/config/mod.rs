@@ -9,8 +9,8 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::FarmMode;
-use crate::secrets::Secret;
+use crate::domain::Secret;
+use crate::domain::{Backend, FarmMode};
 
 /// Names a wiki may never take, because the farm or its host uses them. Replaced (not
 /// extended) by `reserved_names` in the configuration.
@@ -288,27 +288,6 @@ pub enum SmtpTls {
     None,
     Starttls,
     Tls,
-}
-
-/// Where a wiki's database lives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Backend {
-    Sqlite,
-    Mariadb,
-}
-
-impl Backend {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Backend::Sqlite => "sqlite",
-            Backend::Mariadb => "mariadb",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [Backend::Sqlite, Backend::Mariadb].into_iter().find(|b| b.as_str() == s)
-    }
 }
 
 /// One MariaDB server for wikis' databases.

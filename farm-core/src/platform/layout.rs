@@ -38,7 +38,7 @@ impl Layout {
         let root = data_dir.canonicalize()?;
         let mode = std::fs::metadata(&root)?.permissions().mode();
         if mode & 0o077 != 0 {
-            let changed = crate::fsutil::make_private(&root)?;
+            let changed = crate::platform::fsutil::make_private(&root)?;
             tracing::warn!(
                 data_dir = %root.display(),
                 was = %format!("{:o}", mode & 0o777),
@@ -59,8 +59,8 @@ impl Layout {
     /// This farm's id: 8 hex digits made once, in the names of what it puts on shared
     /// database servers, so that two farms can share one.
     pub fn farm_id(&self) -> std::io::Result<String> {
-        let id = crate::fsutil::read_or_create(&self.root.join("farm.id"), 0o644, || {
-            crate::secrets::random_hex(4).into_bytes()
+        let id = crate::platform::fsutil::read_or_create(&self.root.join("farm.id"), 0o644, || {
+            crate::platform::random::random_hex(4).into_bytes()
         })?;
         let id = String::from_utf8_lossy(&id).trim().to_owned();
         if id.len() == 8 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {

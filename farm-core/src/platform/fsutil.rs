@@ -14,7 +14,7 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
     let file_name = path.file_name().ok_or_else(|| io::Error::other("path has no file name"))?;
     let prefix = format!(".{}.tmp-", file_name.to_string_lossy());
     remove_stale_temporaries(dir, &prefix)?;
-    let tmp = dir.join(format!("{prefix}{}", crate::secrets::random_hex(4)));
+    let tmp = dir.join(format!("{prefix}{}", crate::platform::random::random_hex(4)));
     let result = (|| {
         let mut file = OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
         file.write_all(contents)?;
@@ -56,7 +56,7 @@ pub fn read_or_create(path: &Path, mode: u32, make: impl FnOnce() -> Vec<u8>) ->
         Err(_) => {}
     }
     let contents = make();
-    let tmp = path.with_extension(format!("tmp-{}", crate::secrets::random_hex(4)));
+    let tmp = path.with_extension(format!("tmp-{}", crate::platform::random::random_hex(4)));
     {
         let mut file = OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
         file.write_all(&contents)?;

@@ -1,6 +1,9 @@
 //! [`Farm`]: the one entry point through which the API, the portal and the CLI act on the
 //! farm. Every rule about who may do what to which wiki is applied here.
 
+pub mod accounts;
+pub mod requests;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,22 +12,23 @@ use std::sync::{Arc, Mutex, OnceLock};
 use anyhow::Context;
 use tokio::sync::{Notify, OnceCell};
 
-use crate::auth::TokenKeys;
-use crate::config::{Backend, Config};
+use crate::backends::mariadb::{DbPassword, DbServer, DbServers, Ident, ServerStatus};
+use crate::backends::sqlite::SqliteTemplate;
+use crate::config::Config;
+use crate::domain::Backend;
+use crate::domain::Secret;
 use crate::domain::{
     Actor, FarmMode, LanguageCode, Languages, NamePolicy, NamespaceNames, ResourceKey, Sitename, WikiName, WikiState,
 };
 use crate::error::FarmError;
-use crate::layout::Layout;
+use crate::identity::tokens::TokenKeys;
 use crate::mail::{MailTemplates, Mailer};
-use crate::mariadb::{DbPassword, DbServer, DbServers, Ident, ServerStatus};
 use crate::mediawiki::password::PasswordStock;
-use crate::mediawiki::sqlite::SqliteTemplate;
+use crate::mediawiki::php::{Php, PhpServers};
 use crate::mediawiki::{self, Codebase, WikiUrls};
-use crate::php::{Php, PhpServers};
-use crate::ratelimit::{Action, RateLimiter, Source};
-use crate::secrets::Sealer;
-use crate::secrets::Secret;
+use crate::platform::layout::Layout;
+use crate::platform::ratelimit::{Action, RateLimiter, Source};
+use crate::platform::secrets::Sealer;
 use crate::store::{AuditEntry, NewWiki, PoolSlot, Store, Tx, WikiFilter, WikiRecord};
 
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
@@ -233,11 +237,11 @@ impl Farm {
     }
 
     /// The warm pool's levels (admins only).
-    pub async fn pool_levels(&self, actor: &Actor) -> Result<Vec<crate::pool::PoolLevel>, FarmError> {
+    pub async fn pool_levels(&self, actor: &Actor) -> Result<Vec<crate::jobs::pool::PoolLevel>, FarmError> {
         if !actor.is_admin() {
             return Err(FarmError::Forbidden("only admins see the pool"));
         }
-        Ok(crate::pool::levels(self).await?)
+        Ok(crate::jobs::pool::levels(self).await?)
     }
 
     pub(crate) fn set_pipeline_running(&self) {
@@ -295,7 +299,7 @@ impl Farm {
         }
         let account = self.store.account_by_id(actor.account_id).await?.ok_or(FarmError::NotFound("account"))?;
         let expires_at = (self.config.policy == FarmMode::Sandbox && !actor.is_staff())
-            .then(|| crate::store::now() + duration_secs(self.config.sandbox.lifetime));
+            .then(|| crate::platform::time::now() + crate::platform::time::duration_secs(self.config.sandbox.lifetime));
         let (prepared, password) = self
             .prepare_wiki(
                 actor,
@@ -316,7 +320,7 @@ impl Farm {
             action: "wiki.create",
             target: format!("wiki:{}", prepared.name),
             source: source.label(),
-            details: expires_at.map(|at| format!("sandbox, expires {}", crate::accounts::format_time(at))),
+            details: expires_at.map(|at| format!("sandbox, expires {}", crate::platform::time::format_time(at))),
         })
         .await?;
         tx.commit().await?;
@@ -664,10 +668,6 @@ pub(crate) struct PreparedWiki {
     pub db_password_sealed: Option<String>,
     pub expires_at: Option<i64>,
     pub notify_owner: bool,
-}
-
-pub(crate) fn duration_secs(duration: std::time::Duration) -> i64 {
-    i64::try_from(duration.as_secs()).unwrap_or(i64::MAX / 4)
 }
 
 #[derive(Debug, Clone, serde::Serialize)]

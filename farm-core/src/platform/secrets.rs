@@ -1,6 +1,6 @@
-//! Secrets from the OS random source, and a type that never prints them.
+//! Secrets from the OS random source, and the sealing of credentials kept in the control
+//! store.
 
-use std::fmt;
 use std::path::Path;
 
 use base64::engine::general_purpose::STANDARD;
@@ -8,49 +8,9 @@ use base64::Engine;
 use chacha20poly1305::aead::{Aead, AeadCore, KeyInit};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
 use rand::rngs::OsRng;
-use rand::{Rng, RngCore};
 
-/// `n` bytes from the OS random source, as 2·n lowercase hex digits.
-pub fn random_hex(n: usize) -> String {
-    let mut bytes = vec![0u8; n];
-    OsRng.fill_bytes(&mut bytes);
-    hex::encode(bytes)
-}
-
-/// A password of `len` letters and digits (about 5.95 bits each) from the OS random source.
-pub fn random_password(len: usize) -> Secret {
-    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
-    let password = (0..len).map(|_| ALPHABET[OsRng.gen_range(0..ALPHABET.len())] as char).collect();
-    Secret(password)
-}
-
-/// A secret string. `Debug` and `Display` print a placeholder, so a secret cannot reach a log
-/// line by accident; [`Secret::expose`] is the one, greppable way to read it.
-#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: String) -> Self {
-        Self(value)
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
+use super::random::random_hex;
+use crate::domain::Secret;
 
 /// Encrypts credentials kept in the control store (XChaCha20-Poly1305). Its key lives in the
 /// data directory (mode 0600), never in the control store, so a copy of the registry alone
@@ -66,7 +26,7 @@ const SEALED_PREFIX: &str = "v1:";
 impl Sealer {
     pub fn load_or_create(data_dir: &Path) -> std::io::Result<Self> {
         let path = data_dir.join(SEALING_KEY_FILE);
-        let hex_key = crate::fsutil::read_or_create(&path, 0o600, || random_hex(32).into_bytes())?;
+        let hex_key = super::fsutil::read_or_create(&path, 0o600, || random_hex(32).into_bytes())?;
         let key = hex::decode(hex_key.trim_ascii())
             .ok()
             .filter(|k| k.len() == 32)
@@ -96,7 +56,7 @@ impl Sealer {
             .cipher
             .decrypt(XNonce::from_slice(nonce), ciphertext)
             .map_err(|_| anyhow::anyhow!("a sealed credential does not open with this farm's key"))?;
-        Ok(Secret(String::from_utf8(plain)?))
+        Ok(Secret::new(String::from_utf8(plain)?))
     }
 }
 
@@ -116,22 +76,5 @@ mod tests {
         let other = tempfile::tempdir().expect("tempdir");
         assert!(Sealer::load_or_create(other.path()).expect("key").open(&sealed).is_err());
         assert!(sealer.open("v1:AAAA").is_err());
-    }
-
-    #[test]
-    fn random_values_have_the_right_shape_and_differ() {
-        let a = random_hex(32);
-        assert_eq!(a.len(), 64);
-        assert!(a.bytes().all(|b| b.is_ascii_hexdigit()));
-        assert_ne!(a, random_hex(32));
-        let p = random_password(20);
-        assert_eq!(p.expose().len(), 20);
-        assert!(p.expose().bytes().all(|b| b.is_ascii_alphanumeric()));
-    }
-
-    #[test]
-    fn secrets_do_not_print() {
-        let s = Secret::new("hunter2".into());
-        assert!(!format!("{s:?} {s}").contains("hunter2"));
     }
 }

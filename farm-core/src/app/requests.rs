@@ -5,12 +5,12 @@
 
 use serde::Serialize;
 
+use crate::app::CreateWiki;
+use crate::app::Farm;
 use crate::domain::{parse_text, Actor, FarmMode, RequestState, Sitename, Username};
 use crate::error::FarmError;
-use crate::farm::CreateWiki;
-use crate::ratelimit::{Action, Source};
+use crate::platform::ratelimit::{Action, Source};
 use crate::store::{AuditEntry, RequestEvent, RequestFields, RequestFilter, RequestRecord};
-use crate::Farm;
 
 pub const PURPOSE_MAX_LEN: usize = 2000;
 pub const COMMENT_MAX_LEN: usize = 2000;
@@ -101,7 +101,7 @@ impl Farm {
     fn request_fields(&self, input: &RequestInput) -> Result<RequestFields, FarmError> {
         let name = self.name_policy().parse(&input.name)?;
         let sitename = Sitename::parse(&input.sitename)?;
-        let language = self.languages().parse(input.language.as_deref().unwrap_or(crate::farm::DEFAULT_LANGUAGE))?;
+        let language = self.languages().parse(input.language.as_deref().unwrap_or(crate::app::DEFAULT_LANGUAGE))?;
         Ok(RequestFields {
             name: name.to_string(),
             sitename: sitename.as_str().to_owned(),

@@ -1,0 +1,3 @@
+//! Who someone is: the farm's signed tokens, and password hashing.
+
+pub mod tokens;

@@ -1,0 +1,5 @@
+//! The farm's background work.
+
+pub mod lifecycle;
+pub mod pool;
+pub mod provision;
