@@ -377,7 +377,12 @@ async fn sandbox_wikis_warn_lock_and_delete_unless_kept() {
     let admin = farm.token("root", "admin");
     let system = audit(&farm, &admin, "actor=system&target=wiki:sam-temp").await;
     let actions: Vec<&str> = system.iter().filter_map(|e| e["action"].as_str()).collect();
-    assert_eq!(actions, ["wiki.delete", "wiki.lock", "wiki.expiry_warning"], "{system:?}");
+    // The pipeline's own changes are the system's too: ready at the start, deleted at the end.
+    assert_eq!(
+        actions,
+        ["wiki.deleted", "wiki.delete", "wiki.lock", "wiki.expiry_warning", "wiki.ready"],
+        "{system:?}"
+    );
 }
 
 #[tokio::test]

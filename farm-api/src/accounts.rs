@@ -5,8 +5,9 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::routing::{delete, get, patch, post};
 use axum::{Json, Router};
-use farm_core::app::accounts::{AccountView, Login, SessionKind, SessionView, SignUp};
+use farm_core::app::accounts::{AccountView, Login, SessionView, SignUp};
 use farm_core::domain::Role;
+use farm_core::domain::SessionKind;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
@@ -83,16 +84,8 @@ async fn list_accounts(
     Caller(actor): Caller,
     ApiQuery(params): ApiQuery<AccountListParams>,
 ) -> Result<Json<AccountList>, ApiError> {
-    let limit = crate::page_limit(params.limit)?;
-    let after = crate::parse_cursor(params.cursor.as_deref())?;
-    let mut rows = state.farm.list_accounts(&actor, after, limit + 1).await?;
-    let next_cursor = if rows.len() > limit as usize {
-        rows.truncate(limit as usize);
-        rows.last().map(|(id, _)| id.to_string())
-    } else {
-        None
-    };
-    Ok(Json(AccountList { accounts: rows.into_iter().map(|(_, a)| a).collect(), next_cursor }))
+    let page = state.farm.list_accounts(&actor, params.cursor.as_deref(), params.limit).await?;
+    Ok(Json(AccountList { accounts: page.items, next_cursor: page.next_after.map(|id| id.to_string()) }))
 }
 
 #[derive(Deserialize)]
@@ -174,8 +167,8 @@ struct SessionResponse {
 }
 
 fn session_cookie(state: &AppState, value: &str, max_age: time::Duration) -> Option<HeaderValue> {
-    let name = farm_web::security::cookie_names(&state.farm).session;
-    Some(farm_web::security::set_cookie(&state.farm, name, value, max_age, true))
+    let name = farm_http::security::cookie_names(&state.farm).session;
+    Some(farm_http::security::set_cookie(&state.farm, name, value, max_age, true))
 }
 
 /// `POST /api/v1/sessions`: log in to the portal; the session travels in an HttpOnly cookie.

@@ -16,8 +16,6 @@ pub enum ApiError {
     Unauthorized { code: &'static str, message: &'static str },
     #[error("{message}")]
     Request { status: StatusCode, code: &'static str, message: String },
-    #[error("the farm is starting and not ready yet")]
-    NotReady,
 }
 
 #[derive(Serialize)]
@@ -41,16 +39,7 @@ impl ApiError {
     fn parts(&self) -> (StatusCode, &str, String, Option<&str>) {
         match self {
             ApiError::Farm(err) => {
-                let status = match err {
-                    FarmError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-                    FarmError::NameTaken(_) | FarmError::Taken { .. } | FarmError::Conflict(_) => StatusCode::CONFLICT,
-                    FarmError::NotFound(_) => StatusCode::NOT_FOUND,
-                    FarmError::Forbidden(_) | FarmError::Denied { .. } => StatusCode::FORBIDDEN,
-                    FarmError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-                    FarmError::BadCredentials => StatusCode::UNAUTHORIZED,
-                    FarmError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-                    FarmError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-                };
+                let status = farm_http::status(err);
                 let message = match err {
                     FarmError::Internal(_) => "something went wrong on our side".into(),
                     other => other.to_string(),
@@ -59,7 +48,6 @@ impl ApiError {
             }
             ApiError::Unauthorized { code, message } => (StatusCode::UNAUTHORIZED, code, (*message).into(), None),
             ApiError::Request { status, code, message } => (*status, code, message.clone(), None),
-            ApiError::NotReady => (StatusCode::SERVICE_UNAVAILABLE, "not_ready", self.to_string(), None),
         }
     }
 }

@@ -7,7 +7,7 @@ use axum::http::request::Parts;
 use farm_core::app::accounts::{AuthError, Session};
 use farm_core::domain::Actor;
 use farm_core::platform::ratelimit::Source;
-use farm_web::security::{changes_state, constant_time_eq, cookie_names, from_own_origin, read_cookie, CookieValue};
+use farm_http::security::{changes_state, constant_time_eq, cookie_names, from_own_origin, read_cookie, CookieValue};
 
 use crate::error::ApiError;
 use crate::AppState;
@@ -77,7 +77,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Session, ApiErr
     // A cookie is sent by the browser whoever made the page: a state change needs proof that
     // the page is ours (the CSRF token of this session, from the portal's own origin).
     if from_cookie && changes_state(&parts.method) {
-        let expected = state.farm.tokens.csrf_token(&session.session_id);
+        let expected = state.farm.csrf_token(&session.session_id);
         let presented = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
         if !from_own_origin(&parts.headers, &state.farm) || !constant_time_eq(presented.as_bytes(), expected.as_bytes())
         {
@@ -121,6 +121,6 @@ impl FromRequestParts<AppState> for Client {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        Ok(Client(farm_web::client_source(parts, &state.farm)))
+        Ok(Client(farm_http::client_source(parts, &state.farm)))
     }
 }

@@ -13,24 +13,23 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn health(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
-    let readiness = state.farm.readiness();
-    let store_ok = state.farm.store.ping().await.is_ok();
-    let ready = readiness.is_ready() && store_ok;
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let health = state.farm.health().await;
+    let readiness = &health.readiness;
+    let status = if health.ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let body = json!({
-        "status": if ready { "ok" } else { "starting" },
-        "mediawiki_version": state.farm.codebase.version,
+        "status": if health.ready { "ok" } else { "starting" },
+        "mediawiki_version": health.mediawiki_version,
         "checks": {
-            "control_store": store_ok,
+            "control_store": health.control_store,
             "template": readiness.template,
             "pipeline": readiness.pipeline,
             "php_servers": { "ready": readiness.php_servers_ready, "wanted": readiness.php_servers_wanted },
         },
         // Mail does not decide readiness (a farm works without it), but operators should see it.
         "details": {
-            "mail": if state.farm.mailer.is_on() { "on" } else { "off: no [smtp] configured" },
-            "mail_queued": state.farm.store.unsent_mail_count().await.ok(),
-            "policy": state.farm.config.policy,
+            "mail": if health.mail_on { "on" } else { "off: no [smtp] configured" },
+            "mail_queued": health.mail_queued,
+            "policy": health.policy,
         },
     });
     (status, Json(body))

@@ -21,17 +21,17 @@ fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> promet
 }
 
 async fn gather(state: &AppState) -> anyhow::Result<String> {
-    let farm = &state.farm;
+    let metrics = state.farm.metrics().await?;
     let registry = Registry::new();
     let wikis = gauge(&registry, "farm_wikis", "Wikis in the registry, by state.", &["state"])?;
-    for (wiki_state, count) in farm.store.wiki_counts_by_state().await? {
+    for (wiki_state, count) in metrics.wikis_by_state {
         wikis.with_label_values(&[wiki_state.as_str()]).set(count);
     }
     let labels = ["backend", "server", "language"];
     let ready = gauge(&registry, "farm_pool_ready", "Databases ready in the warm pool.", &labels)?;
     let filling = gauge(&registry, "farm_pool_filling", "Databases being built for the warm pool.", &labels)?;
     let wanted = gauge(&registry, "farm_pool_wanted", "Databases the warm pool keeps ready.", &labels)?;
-    for level in farm_core::jobs::pool::levels(farm).await? {
+    for level in metrics.pool {
         let values = [level.backend.as_str(), level.server.as_deref().unwrap_or(""), level.language.as_str()];
         ready.with_label_values(&values).set(level.ready);
         filling.with_label_values(&values).set(level.filling);
@@ -40,13 +40,13 @@ async fn gather(state: &AppState) -> anyhow::Result<String> {
     let up = gauge(&registry, "farm_database_server_up", "1 when the MariaDB server answers.", &["server"])?;
     let draining =
         gauge(&registry, "farm_database_server_draining", "1 when the server takes no new wikis.", &["server"])?;
-    for server in farm.db_servers.all() {
-        up.with_label_values(&[server.name()]).set(i64::from(server.is_healthy()));
-        draining.with_label_values(&[server.name()]).set(i64::from(server.config.draining));
+    for (server, answers, is_draining) in metrics.servers {
+        up.with_label_values(&[server.as_str()]).set(i64::from(answers));
+        draining.with_label_values(&[server.as_str()]).set(i64::from(is_draining));
     }
     let php = prometheus::IntGauge::new("farm_php_servers_ready", "PHP servers ready to serve wikis.")?;
     registry.register(Box::new(php.clone()))?;
-    php.set(farm.php_servers().map_or(0, |s| s.ready_count() as i64));
+    php.set(i64::try_from(metrics.php_servers_ready).unwrap_or(i64::MAX));
     let mut out = Vec::new();
     TextEncoder::new().encode(&registry.gather(), &mut out)?;
     Ok(String::from_utf8(out)?)

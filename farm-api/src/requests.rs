@@ -99,8 +99,6 @@ async fn list(
     Caller(actor): Caller,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<RequestList>, ApiError> {
-    let limit = crate::page_limit(params.limit)?;
-    let after = crate::parse_cursor(params.cursor.as_deref())?;
     let request_state = match params.state.as_deref() {
         None => None,
         Some(s) => Some(RequestState::parse(s).ok_or_else(|| ApiError::Request {
@@ -109,11 +107,11 @@ async fn list(
             message: "state must be one of pending, needs-more-info, approved, declined, withdrawn".into(),
         })?),
     };
-    if params.requester.is_some() && !actor.is_staff() {
-        return Err(ApiError::Farm(farm_core::FarmError::Forbidden("only reviewers and admins see others' requests")));
-    }
-    let page = state.farm.list_requests(&actor, params.requester.as_deref(), request_state, after, limit).await?;
-    Ok(Json(RequestList { requests: page.requests, next_cursor: page.next_after.map(|id| id.to_string()) }))
+    let page = state
+        .farm
+        .list_requests(&actor, params.requester.as_deref(), request_state, params.cursor.as_deref(), params.limit)
+        .await?;
+    Ok(Json(RequestList { requests: page.items, next_cursor: page.next_after.map(|id| id.to_string()) }))
 }
 
 async fn read(

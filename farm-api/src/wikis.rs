@@ -5,11 +5,9 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use farm_core::app::{BulkOutcome, CreateWiki, WikiView};
-use farm_core::domain::{Actor, WikiState};
-use farm_core::jobs::provision::Step;
+use farm_core::domain::WikiState;
+use farm_core::platform::time::rfc3339;
 use serde::{Deserialize, Serialize};
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
 
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller, Client};
@@ -103,60 +101,30 @@ struct Created {
     owner_credentials: OwnerCredentials,
 }
 
-fn timestamp(unix: i64) -> String {
-    OffsetDateTime::from_unix_timestamp(unix).ok().and_then(|t| t.format(&Rfc3339).ok()).unwrap_or_default()
-}
-
-fn resource(state: &AppState, actor: &Actor, view: WikiView) -> WikiResource {
-    let record = view.record;
-    let wiki_state = record.state();
-    let storage = actor.is_admin().then(|| {
-        let directory = state.farm.layout.wikis_dir().join(&record.resource_key);
-        let database = match &record.db_server {
-            Some(_) => format!("wiki_{}", record.resource_key),
-            None => directory.join("db").join(format!("{}.sqlite", record.resource_key)).display().to_string(),
-        };
-        Storage {
-            backend: record.backend.clone(),
-            key: record.resource_key.clone(),
-            database,
-            server: record.db_server.clone(),
-            directory: directory.display().to_string(),
-        }
-    });
-    // Failure details name paths and commands: admins see them, owners a summary.
-    let failure =
-        record.failure.as_ref().filter(|_| wiki_state == WikiState::Failed || actor.is_admin()).map(|detail| {
-            if actor.is_admin() {
-                detail.clone()
-            } else {
-                "the wiki could not be built; the farm's operators can see why".to_owned()
-            }
-        });
-    let progress = view.steps_done.map(|done| {
-        Step::ALL
-            .into_iter()
-            .map(|step| StepProgress {
-                step: step.as_str(),
-                done: wiki_state == WikiState::Active || done.iter().any(|d| d == step.as_str()),
-            })
-            .collect()
-    });
+fn resource(view: WikiView) -> WikiResource {
     WikiResource {
-        name: record.label,
-        sitename: record.sitename,
-        language: record.language,
-        state: wiki_state.as_str(),
+        name: view.name.to_string(),
+        sitename: view.sitename,
+        language: view.language,
+        state: view.state.as_str(),
         url: view.url,
-        owner: record.owner,
-        created_at: timestamp(record.created_at),
-        updated_at: timestamp(record.updated_at),
-        activated_at: record.activated_at.map(timestamp),
-        deleted_at: record.deleted_at.map(timestamp),
-        expires_at: record.expires_at.map(timestamp),
-        failure,
-        progress,
-        storage,
+        owner: view.owner,
+        created_at: rfc3339(view.created_at),
+        updated_at: rfc3339(view.updated_at),
+        activated_at: view.activated_at.map(rfc3339),
+        deleted_at: view.deleted_at.map(rfc3339),
+        expires_at: view.expires_at.map(rfc3339),
+        failure: view.failure,
+        progress: view
+            .progress
+            .map(|steps| steps.into_iter().map(|s| StepProgress { step: s.step, done: s.done }).collect()),
+        storage: view.storage.map(|s| Storage {
+            backend: s.backend.as_str().to_owned(),
+            key: s.key,
+            directory: s.directory,
+            database: s.database,
+            server: s.server,
+        }),
     }
 }
 
@@ -177,9 +145,9 @@ async fn create(
     let request =
         CreateWiki { name: body.name, sitename: body.sitename, language: body.language, backend: body.backend };
     let (view, password) = state.farm.create_wiki(&actor, request, &source).await?;
-    let headers = location(&view.record.label);
-    let credentials = owner_credentials(&view.record.owner, password);
-    let wiki = resource(&state, &actor, view);
+    let headers = location(view.name.as_str());
+    let credentials = owner_credentials(&view.owner, password);
+    let wiki = resource(view);
     Ok((StatusCode::ACCEPTED, headers, Json(Created { wiki, owner_credentials: credentials })))
 }
 
@@ -189,7 +157,7 @@ async fn read(
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<WikiResource>, ApiError> {
     let view = state.farm.get_wiki(&actor, &name).await?;
-    Ok(Json(resource(&state, &actor, view)))
+    Ok(Json(resource(view)))
 }
 
 async fn delete(
@@ -199,7 +167,7 @@ async fn delete(
     ApiPath(name): ApiPath<String>,
 ) -> Result<(StatusCode, Json<WikiResource>), ApiError> {
     let view = state.farm.delete_wiki(&actor, &name, &source).await?;
-    Ok((StatusCode::ACCEPTED, Json(resource(&state, &actor, view))))
+    Ok((StatusCode::ACCEPTED, Json(resource(view))))
 }
 
 /// `POST /api/v1/wikis/{name}/keep`: a sandbox wiki becomes permanent (admins, reviewers).
@@ -210,7 +178,7 @@ async fn keep(
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<WikiResource>, ApiError> {
     let view = state.farm.keep_wiki(&actor, &name, &source).await?;
-    Ok(Json(resource(&state, &actor, view)))
+    Ok(Json(resource(view)))
 }
 
 #[derive(Deserialize)]
@@ -241,30 +209,18 @@ async fn list(
     Caller(actor): Caller,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<WikiList>, ApiError> {
-    let after = match params.cursor.as_deref() {
-        None => None,
-        Some(cursor) => Some(
-            cursor
-                .parse::<i64>()
-                .ok()
-                .filter(|id| *id >= 0)
-                .ok_or_else(|| bad_query("invalid_cursor", "cursor must be the next_cursor of a previous page"))?,
-        ),
-    };
     let wiki_state = match params.state.as_deref() {
         None => None,
         Some(s) => Some(WikiState::parse(s).ok_or_else(|| {
             bad_query("invalid_state", "state must be one of provisioning, active, locked, failed, deleting, deleted")
         })?),
     };
-    if params.owner.is_some() && !actor.is_staff() {
-        return Err(ApiError::Farm(farm_core::FarmError::Forbidden(
-            "only admins and reviewers may list other owners' wikis",
-        )));
-    }
-    let page = state.farm.list_wikis(&actor, params.owner.as_deref(), wiki_state, after, params.limit).await?;
+    let page = state
+        .farm
+        .list_wikis(&actor, params.owner.as_deref(), wiki_state, params.cursor.as_deref(), params.limit)
+        .await?;
     Ok(Json(WikiList {
-        wikis: page.wikis.into_iter().map(|view| resource(&state, &actor, view)).collect(),
+        wikis: page.items.into_iter().map(resource).collect(),
         next_cursor: page.next_after.map(|id| id.to_string()),
     }))
 }
@@ -316,24 +272,18 @@ async fn create_batch(
         let result = match outcome {
             BulkOutcome::Created(view, password) => {
                 response.created += 1;
-                let credentials = owner_credentials(&view.record.owner, password);
+                let credentials = owner_credentials(&view.owner, password);
                 BatchResult {
                     name,
                     status: "created",
-                    wiki: Some(resource(&state, &actor, view)),
+                    wiki: Some(resource(view)),
                     owner_credentials: Some(credentials),
                     error: None,
                 }
             }
             BulkOutcome::Exists(view) => {
                 response.existing += 1;
-                BatchResult {
-                    name,
-                    status: "exists",
-                    wiki: Some(resource(&state, &actor, view)),
-                    owner_credentials: None,
-                    error: None,
-                }
+                BatchResult { name, status: "exists", wiki: Some(resource(view)), owner_credentials: None, error: None }
             }
             BulkOutcome::Refused(err) => {
                 response.refused += 1;

@@ -3,6 +3,10 @@
 
 #[derive(Debug, thiserror::Error)]
 pub enum FarmError {
+    /// The request itself is malformed (a query parameter that does not parse); `code` names
+    /// what was wrong.
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
     /// A field broke a rule; `code` names the rule in a stable, machine-readable way.
     #[error("{message}")]
     Invalid { field: &'static str, code: &'static str, message: String },
@@ -42,6 +46,10 @@ impl FarmError {
         Self::Invalid { field, code, message }
     }
 
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::BadRequest { code, message: message.into() }
+    }
+
     pub fn denied(code: &'static str, message: impl Into<String>) -> Self {
         Self::Denied { code, message: message.into() }
     }
@@ -50,7 +58,10 @@ impl FarmError {
     /// the portal translates).
     pub fn code(&self) -> &'static str {
         match self {
-            Self::Invalid { code, .. } | Self::Denied { code, .. } | Self::Taken { code, .. } => code,
+            Self::Invalid { code, .. }
+            | Self::Denied { code, .. }
+            | Self::Taken { code, .. }
+            | Self::BadRequest { code, .. } => code,
             Self::NameTaken(_) => "name_taken",
             Self::NotFound(_) => "not_found",
             Self::Forbidden(_) => "forbidden",

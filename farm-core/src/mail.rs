@@ -1,29 +1,24 @@
 //! Mail: messages are rendered from templates into the outbox (in the transaction of the
-//! change they report), and the mailer sends them over SMTP in the background, retrying with
-//! backoff. A message leaves the outbox only once the SMTP server has accepted it, so a
-//! crash or restart loses none (it may, rarely, send one twice).
+//! change they report); [`crate::jobs::outbox`] sends them through the [`Mailer`].
 //!
 //! Bodies hold confirmation and reset links, which grant access: they are sealed with the
 //! farm's credentials key the moment they are rendered and opened only to be sent, so the
 //! control store (and its journal) never holds one readable.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use lettre::message::header::ContentType;
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
 
-use crate::app::Farm;
 use crate::config::{SmtpConfig, SmtpTls};
-use crate::domain::Secret;
+use crate::domain::{Secret, Username};
 use crate::error::FarmError;
+use crate::mediawiki::WikiUrls;
 use crate::platform::secrets::Sealer;
-use crate::store::{now, OutgoingMail, QueuedMail};
+use crate::platform::time::{duration_secs, format_time};
+use crate::store::{AccountRecord, OutgoingMail, QueuedMail, Store, WikiRecord};
 
 const TEMPLATES: &[(&str, &str)] = &[
     ("confirm", include_str!("../templates/mail/confirm.txt")),
@@ -37,9 +32,6 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("sandbox_locked", include_str!("../templates/mail/sandbox_locked.txt")),
     ("sandbox_deleted", include_str!("../templates/mail/sandbox_deleted.txt")),
 ];
-
-/// Longest wait between two tries of one message.
-const MAX_BACKOFF_SECS: i64 = 3600;
 
 /// The mail templates: the first line of each is the subject, the rest the body.
 pub struct MailTemplates {
@@ -83,11 +75,77 @@ impl MailTemplates {
     }
 }
 
+/// The mail about a wiki that goes to its owner: ready, and the sandbox's warnings, lock and
+/// deletion.
+pub struct Notices {
+    store: Store,
+    templates: std::sync::Arc<MailTemplates>,
+    farm_name: String,
+    urls: WikiUrls,
+    sandbox_locked_for: Duration,
+}
+
+impl Notices {
+    pub fn new(
+        store: Store,
+        templates: std::sync::Arc<MailTemplates>,
+        farm_name: String,
+        urls: WikiUrls,
+        sandbox_locked_for: Duration,
+    ) -> Self {
+        Self { store, templates, farm_name, urls, sandbox_locked_for }
+    }
+
+    async fn owner(&self, owner: &Username) -> Result<Option<AccountRecord>, FarmError> {
+        self.store.account_by_username_key(&owner.mediawiki_name()).await
+    }
+
+    /// "Your wiki is ready", worded by how the owner logs in: accounts made on the command line
+    /// without a password got a one-time password for the wiki (in the API's answer) instead.
+    pub async fn ready(&self, wiki: &WikiRecord) -> Result<Option<OutgoingMail>, FarmError> {
+        if !wiki.notify_owner {
+            return Ok(None);
+        }
+        let Some(account) = self.owner(&wiki.owner).await? else { return Ok(None) };
+        let mail = self.templates.render(
+            "wiki_ready",
+            &account.email,
+            minijinja::context! {
+                username => account.username, farm => self.farm_name, sitename => wiki.sitename.as_str(),
+                url => self.urls.wiki_url(wiki.name.as_str()), wiki_username => wiki.owner.mediawiki_name(),
+                expires => wiki.expires_at.map(format_time), has_password => account.password_hash.is_some(),
+            },
+        )?;
+        Ok(Some(mail))
+    }
+
+    /// A sandbox wiki's warning, lock or deletion (`kind`), for the owner.
+    pub async fn sandbox(
+        &self,
+        kind: &'static str,
+        wiki: &WikiRecord,
+        expires_at: i64,
+    ) -> Result<Option<OutgoingMail>, FarmError> {
+        let Some(account) = self.owner(&wiki.owner).await? else { return Ok(None) };
+        let locked_for = duration_secs(self.sandbox_locked_for);
+        let mail = self.templates.render(
+            kind,
+            &account.email,
+            minijinja::context! {
+                username => account.username, name => wiki.name.as_str(), url => self.urls.wiki_url(wiki.name.as_str()),
+                expires => format_time(expires_at),
+                locked_for => humantime::format_duration(self.sandbox_locked_for).to_string(),
+                deletes => format_time(expires_at.saturating_add(locked_for)),
+            },
+        )?;
+        Ok(Some(mail))
+    }
+}
+
 /// The SMTP side: off when the configuration has no `[smtp]`.
 pub struct Mailer {
     transport: Option<(AsyncSmtpTransport<Tokio1Executor>, Mailbox)>,
     sealer: Sealer,
-    wakeup: Notify,
 }
 
 impl Mailer {
@@ -109,19 +167,19 @@ impl Mailer {
                 Some((builder.build(), from))
             }
         };
-        Ok(Self { transport, sealer, wakeup: Notify::new() })
+        Ok(Self { transport, sealer })
     }
 
     pub fn is_on(&self) -> bool {
         self.transport.is_some()
     }
 
-    /// Something was queued: send soon.
-    pub fn wake(&self) {
-        self.wakeup.notify_one();
+    pub fn sealer(&self) -> &Sealer {
+        &self.sealer
     }
 
-    async fn send(&self, mail: &QueuedMail) -> anyhow::Result<()> {
+    /// Sends one queued message (its body opened only for this).
+    pub async fn send(&self, mail: &QueuedMail) -> anyhow::Result<()> {
         let Some((transport, from)) = &self.transport else { anyhow::bail!("mail is off") };
         let body = if mail.sealed { self.sealer.open(&mail.body)? } else { Secret::new(mail.body.clone()) };
         let message = Message::builder()
@@ -133,63 +191,6 @@ impl Mailer {
         transport.send(message).await?;
         Ok(())
     }
-
-    /// Sends the outbox until `shutdown`. Mail queued before a restart is tried at once.
-    pub async fn run(farm: Arc<Farm>, shutdown: CancellationToken) {
-        let mailer = &farm.mailer;
-        if !mailer.is_on() {
-            info!("mail is off: no [smtp] in the configuration; messages stay in the outbox");
-            return;
-        }
-        if let Err(err) = farm.store.retry_all_mail_now().await {
-            warn!(error = %err, "could not reschedule queued mail");
-        }
-        if let Err(err) = seal_plain_mail(&farm.store, &mailer.sealer).await {
-            warn!(error = %err, "could not seal mail queued by an older farmd");
-        }
-        loop {
-            if let Err(err) = deliver_due(&farm).await {
-                warn!(error = %err, "mail delivery round failed");
-            }
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = mailer.wakeup.notified() => {}
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-            }
-        }
-    }
-}
-
-/// Mail written by a farmd from before sealing keeps its links readable in the control store:
-/// seal it now.
-async fn seal_plain_mail(store: &crate::store::Store, sealer: &Sealer) -> Result<(), FarmError> {
-    let plain = store.plain_mail().await?;
-    for (id, body) in &plain {
-        store.seal_mail_body(*id, &sealer.seal(&Secret::new(body.clone()))?).await?;
-    }
-    if !plain.is_empty() {
-        info!(messages = plain.len(), "sealed mail bodies an older farmd kept in plain text");
-    }
-    Ok(())
-}
-
-async fn deliver_due(farm: &Farm) -> Result<(), FarmError> {
-    for mail in farm.store.due_mail(50).await? {
-        match farm.mailer.send(&mail).await {
-            Ok(()) => {
-                farm.store.mark_mail_sent(mail.id).await?;
-                info!(mail = mail.id, kind = %mail.kind, "mail sent");
-            }
-            Err(err) => {
-                let attempts = mail.attempts + 1;
-                let backoff = (5_i64 << attempts.min(12)).min(MAX_BACKOFF_SECS);
-                let error = format!("{err:#}");
-                warn!(mail = mail.id, kind = %mail.kind, attempts, retry_in_s = backoff, error = %error, "mail not sent");
-                farm.store.retry_mail(mail.id, attempts, now() + backoff, &error).await?;
-            }
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -5,7 +5,6 @@
 
 mod page;
 mod pages;
-pub mod security;
 
 use std::sync::Arc;
 
@@ -16,8 +15,6 @@ use axum::routing::{get, post};
 use axum::Router;
 use farm_core::Farm;
 use tower_http::set_header::SetResponseHeaderLayer;
-
-pub use page::client_source;
 
 const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("../templates/base.html")),

@@ -15,7 +15,7 @@ use farm_core::platform::ratelimit::Source;
 use farm_core::{Farm, FarmError};
 use serde::Serialize;
 
-use crate::security::{constant_time_eq, cookie_names, from_own_origin, read_cookie, set_cookie, CookieValue};
+use farm_http::security::{constant_time_eq, cookie_names, from_own_origin, read_cookie, set_cookie, CookieValue};
 
 /// The visitor's choice of language (anyone may set it; it decides nothing else).
 pub const LANG_COOKIE: &str = "farm_lang";
@@ -118,11 +118,11 @@ where
             None => (farm_core::platform::random::random_hex(16), true),
         };
         let csrf = match &session {
-            Some(session) => farm.tokens.csrf_token(&session.session_id),
-            None => farm.tokens.anonymous_csrf_token(&presession),
+            Some(session) => farm.csrf_token(&session.session_id),
+            None => farm.anonymous_csrf_token(&presession),
         };
         let own_origin = from_own_origin(&parts.headers, &farm);
-        let source = client_source(parts, &farm);
+        let source = farm_http::client_source(parts, &farm);
         let here = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
         Ok(Self {
             lang: language_of(parts),
@@ -137,14 +137,6 @@ where
             source,
         })
     }
-}
-
-/// Where the request came from: the peer, or (from a trusted proxy) the address the proxy
-/// added to `X-Forwarded-For`.
-pub fn client_source(parts: &Parts, farm: &Farm) -> Source {
-    let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
-    let forwarded = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
-    Source::of_request(peer, forwarded, &farm.config.trusted_proxies)
 }
 
 /// Only paths on this site: `/x`, never `//host` or `http://`.
@@ -237,13 +229,13 @@ impl PageCtx {
         });
         let languages: Vec<_> =
             LANGUAGES.iter().map(|(code, label, _)| minijinja::context! { code => code, label => label }).collect();
-        let policy = match self.farm.config.policy {
+        let policy = match self.farm.config().policy {
             FarmMode::Open => "open",
             FarmMode::Review => "review",
             FarmMode::Sandbox => "sandbox",
         };
         let base = minijinja::context! {
-            farm => self.farm.config.farm_name,
+            farm => self.farm.config().farm_name,
             lang => self.lang,
             tr => self.tr(),
             languages => languages,
@@ -296,16 +288,10 @@ impl PageCtx {
 
     /// The page for an error that is not about a form field.
     pub fn error_page(&self, err: &FarmError) -> Response {
-        let status = match err {
-            FarmError::NotFound(_) => return self.not_found(),
-            FarmError::Forbidden(_) | FarmError::Denied { .. } => StatusCode::FORBIDDEN,
-            FarmError::Conflict(_) | FarmError::Taken { .. } | FarmError::NameTaken(_) => StatusCode::CONFLICT,
-            FarmError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            FarmError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            FarmError::BadCredentials => StatusCode::UNAUTHORIZED,
-            FarmError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            FarmError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        };
+        if let FarmError::NotFound(_) = err {
+            return self.not_found();
+        }
+        let status = farm_http::status(err);
         let detail = self.error(err);
         self.message(status, "error", "forbidden_title", &detail.message, None)
     }

@@ -6,19 +6,19 @@ use std::collections::BTreeMap;
 use axum::extract::{Path, Query};
 use axum::http::header::SET_COOKIE;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Form;
-use farm_core::app::accounts::{SessionKind, SignUp};
+use farm_core::app::accounts::SignUp;
 use farm_core::app::requests::{Decision, RequestInput};
 use farm_core::app::CreateWiki;
-use farm_core::domain::{FarmMode, RequestState, WikiState};
-use farm_core::jobs::provision::Step;
+use farm_core::domain::permissions::WayToAWiki;
+use farm_core::domain::{RequestState, SessionKind, WikiState};
 use farm_core::platform::time::format_time;
 use farm_core::FarmError;
+use farm_http::security::{cookie_names, set_cookie};
 use serde::Deserialize;
 
 use crate::page::{local_path, merge, see_other, PageCtx, LANGUAGES, LANG_COOKIE};
-use crate::security::{cookie_names, set_cookie};
 
 /// Name rules the live check can report, for its localised messages.
 const NAME_CODES: &[&str] = &[
@@ -40,9 +40,9 @@ fn form_map<const N: usize>(fields: [(&str, &str); N]) -> BTreeMap<String, Strin
 pub async fn home(ctx: PageCtx) -> Response {
     let wikis: Vec<_> = match ctx.farm.directory(None, 100).await {
         Ok(page) => page
-            .wikis
+            .items
             .into_iter()
-            .map(|w| minijinja::context! { name => w.record.label, sitename => w.record.sitename, url => w.url })
+            .map(|w| minijinja::context! { name => w.name, sitename => w.sitename, url => w.url })
             .collect(),
         Err(err) => return ctx.error_page(&err),
     };
@@ -82,16 +82,7 @@ pub async fn sign_up(ctx: PageCtx, Form(form): Form<SignupForm>) -> Response {
 }
 
 fn status_of(err: &FarmError) -> StatusCode {
-    match err {
-        FarmError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-        FarmError::Taken { .. } | FarmError::NameTaken(_) | FarmError::Conflict(_) => StatusCode::CONFLICT,
-        FarmError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-        FarmError::BadCredentials => StatusCode::UNAUTHORIZED,
-        FarmError::Forbidden(_) | FarmError::Denied { .. } => StatusCode::FORBIDDEN,
-        FarmError::NotFound(_) => StatusCode::NOT_FOUND,
-        FarmError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-        FarmError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-    }
+    farm_http::status(err)
 }
 
 #[derive(Deserialize)]
@@ -276,14 +267,15 @@ fn languages_for_wikis(ctx: &PageCtx) -> Vec<minijinja::Value> {
         .collect()
 }
 
+/// Whether this visitor asks for a wiki (review policy) rather than creating one.
 fn is_review(ctx: &PageCtx) -> bool {
-    ctx.farm.config.policy == FarmMode::Review && !ctx.actor().is_some_and(|a| a.is_staff())
+    ctx.farm.way_to_a_wiki(ctx.actor()) == WayToAWiki::Request
 }
 
 fn create_page(ctx: &PageCtx, status: StatusCode, extra: minijinja::Value) -> Response {
     let base = minijinja::context! {
         review => is_review(ctx),
-        base_domain => ctx.farm.urls.base_domain(),
+        base_domain => ctx.farm.urls().base_domain(),
         wiki_languages => languages_for_wikis(ctx),
         name_codes => NAME_CODES,
     };
@@ -337,10 +329,7 @@ pub async fn create(ctx: PageCtx, Form(form): Form<CreateForm>) -> Response {
         ctx.farm.submit_request(&actor, input, &ctx.source).await.map(|r| format!("/requests/{}", r.id))
     } else {
         let request = CreateWiki { name: form.name.clone(), sitename: form.sitename.clone(), language, backend: None };
-        ctx.farm
-            .create_wiki(&actor, request, &ctx.source)
-            .await
-            .map(|(view, _)| format!("/wikis/{}", view.record.label))
+        ctx.farm.create_wiki(&actor, request, &ctx.source).await.map(|(view, _)| format!("/wikis/{}", view.name))
     };
     match outcome {
         Ok(next) => see_other(&next),
@@ -355,21 +344,21 @@ pub async fn my_wikis(ctx: PageCtx) -> Response {
         Ok(actor) => actor.clone(),
         Err(login) => return login,
     };
-    let wikis = match ctx.farm.list_wikis(&actor, Some(actor.username.as_str()), None, None, Some(500)).await {
+    let wikis = match ctx.farm.list_wikis(&actor, None, None, None, Some(500)).await {
         Ok(page) => page
-            .wikis
+            .items
             .into_iter()
             .map(|w| {
                 minijinja::context! {
-                    name => w.record.label, sitename => w.record.sitename, state => w.record.state, url => w.url,
+                    name => w.name, sitename => w.sitename, state => w.state.as_str(), url => w.url,
                 }
             })
             .collect::<Vec<_>>(),
         Err(err) => return ctx.error_page(&err),
     };
-    let requests = match ctx.farm.list_requests(&actor, Some(actor.username.as_str()), None, None, 500).await {
+    let requests = match ctx.farm.list_requests(&actor, None, None, None, Some(500)).await {
         Ok(page) => page
-            .requests
+            .items
             .into_iter()
             .filter(|r| r.state != RequestState::Approved)
             .map(|r| minijinja::context! { id => r.id, name => r.name, state => r.state.as_str() })
@@ -388,21 +377,18 @@ pub async fn wiki(ctx: PageCtx, Path(name): Path<String>) -> Response {
         Ok(view) => view,
         Err(err) => return ctx.error_page(&err),
     };
-    let record = &view.record;
-    let state = record.state();
-    let done = view.steps_done.clone().unwrap_or_default();
-    let steps: Vec<_> = Step::ALL
-        .into_iter()
-        .map(|step| {
-            let finished = state == WikiState::Active || done.iter().any(|d| d == step.as_str());
-            minijinja::context! { name => step.as_str(), done => finished }
-        })
+    let state = view.state;
+    let steps: Vec<_> = view
+        .progress
+        .iter()
+        .flatten()
+        .map(|step| minijinja::context! { name => step.step, done => step.done })
         .collect();
     let wiki = minijinja::context! {
-        name => record.label, sitename => record.sitename, state => state.as_str(), url => view.url,
-        language => record.language, owner => record.owner, expires => record.expires_at.map(format_time),
+        name => view.name, sitename => view.sitename, state => state.as_str(), url => view.url,
+        language => view.language, owner => view.owner, expires => view.expires_at.map(format_time),
     };
-    let can_delete = actor.is_admin() || record.owner == actor.username.as_str();
+    let can_delete = view.deletable;
     // Without JavaScript the page reloads itself while the wiki is being built.
     let refresh = (state == WikiState::Provisioning || state == WikiState::Deleting).then_some(2);
     ctx.render_with(
@@ -432,7 +418,7 @@ pub async fn delete_wiki(ctx: PageCtx, Path(name): Path<String>, Form(form): For
         return see_other(&format!("/wikis/{}", crate::page::url_escape(&name)));
     }
     match ctx.farm.delete_wiki(&actor, &name, &ctx.source).await {
-        Ok(view) => see_other(&format!("/wikis/{}", view.record.label)),
+        Ok(view) => see_other(&format!("/wikis/{}", view.name)),
         Err(err) => ctx.error_page(&err),
     }
 }
@@ -557,13 +543,10 @@ pub async fn review_queue(ctx: PageCtx, Query(query): Query<QueueQuery>) -> Resp
         Ok(actor) => actor.clone(),
         Err(login) => return login,
     };
-    if !actor.is_staff() {
-        return ctx.error_page(&FarmError::Forbidden("only reviewers and admins see the queue"));
-    }
     let state = query.state.as_deref().and_then(RequestState::parse).unwrap_or(RequestState::Pending);
     let newest_first = query.sort.as_deref() == Some("newest");
-    let mut requests = match ctx.farm.list_requests(&actor, None, Some(state), None, 500).await {
-        Ok(page) => page.requests,
+    let mut requests = match ctx.farm.review_queue(&actor, state).await {
+        Ok(page) => page.items,
         Err(err) => return ctx.error_page(&err),
     };
     if newest_first {
@@ -595,23 +578,12 @@ pub async fn admin(ctx: PageCtx) -> Response {
         Ok(actor) => actor.clone(),
         Err(login) => return login,
     };
-    if !actor.is_admin() {
-        return ctx.error_page(&FarmError::Forbidden("only admins see the farm overview"));
-    }
-    let farm = &ctx.farm;
-    let overview = async {
-        let states = farm.store.wiki_counts_by_state().await?;
-        let servers = farm.server_statuses(&actor).await?;
-        let pool = farm.pool_levels(&actor).await?;
-        let filter = farm_core::store::AuditFilter { limit: 20, ..Default::default() };
-        let audit = farm.store.audit_entries(&filter).await?;
-        let queued = farm.store.unsent_mail_count().await?;
-        Ok::<_, FarmError>((states, servers, pool, audit, queued))
-    };
-    let (states, servers, pool, audit, queued) = match overview.await {
-        Ok(parts) => parts,
+    let overview = match ctx.farm.overview(&actor).await {
+        Ok(overview) => overview,
         Err(err) => return ctx.error_page(&err),
     };
+    let (states, servers, pool, audit) =
+        (overview.wikis_by_state, overview.servers, overview.pool, overview.recent_audit);
     let states: Vec<_> = states.into_iter().map(|(state, count)| minijinja::context! { state, count }).collect();
     let servers: Vec<_> = servers
         .iter()
@@ -631,13 +603,7 @@ pub async fn admin(ctx: PageCtx) -> Response {
         "admin.html",
         minijinja::context! {
             states => states, servers => servers, pool => pool, audit => audit,
-            mail_on => farm.mailer.is_on(), mail_queued => queued,
+            mail_on => overview.mail_on, mail_queued => overview.mail_queued,
         },
     )
-}
-
-impl IntoResponse for crate::page::FieldError {
-    fn into_response(self) -> Response {
-        (StatusCode::BAD_REQUEST, self.message).into_response()
-    }
 }

@@ -1,23 +1,18 @@
 //! farmd: a control plane for MediaWiki wiki farms.
 
 mod bulk;
+mod server;
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
+use farm_core::app::local;
 use farm_core::config::LogFormat;
 use farm_core::domain::Role;
-use farm_core::jobs::{lifecycle, pool, provision};
-use farm_core::mail::Mailer;
-use farm_core::mediawiki::php::PhpServers;
 use farm_core::platform::layout::Layout;
-use farm_core::{mediawiki, Config, Farm};
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
-use tracing::{error, info, warn};
+use farm_core::Config;
+use tracing::info;
 
 #[derive(Parser)]
 #[command(version, about = "A control plane for MediaWiki wiki farms", long_about = None)]
@@ -121,12 +116,11 @@ fn main() -> anyhow::Result<()> {
     init_tracing(config.log_format);
     let runtime = tokio::runtime::Runtime::new()?;
     match cli.command {
-        Command::Serve => runtime.block_on(serve(config)),
+        Command::Serve => runtime.block_on(server::serve(config)),
         Command::Token { username, ttl } => runtime.block_on(async {
-            let layout = Layout::new(&config.data_dir)?;
-            let keys = farm_core::identity::tokens::TokenKeys::load_or_create(layout.root())?;
+            let keys = local::token_keys(&config.data_dir)?;
             let store = open_store(&config).await?;
-            let token = farm_core::app::accounts::issue_token_locally(&store, &keys, &username, ttl)
+            let token = local::issue_token(&store, &keys, &username, ttl)
                 .await
                 .map_err(|e| anyhow::anyhow!("{username}: {e}"))?;
             store.close().await;
@@ -142,17 +136,10 @@ fn main() -> anyhow::Result<()> {
                 } else {
                     None
                 };
-                Layout::new(&config.data_dir)?;
                 let store = open_store(&config).await?;
-                let account = farm_core::app::accounts::create_account_locally(
-                    &store,
-                    &username,
-                    &email,
-                    role,
-                    password.as_deref(),
-                )
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+                let account = local::create_account(&store, &username, &email, role, password.as_deref())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
                 store.close().await;
                 info!(account = %account.username, role = account.role.as_str(), "account created");
                 Ok(())
@@ -173,30 +160,26 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Registry { command: RegistryCommand::Seed { count, prefix } } => runtime.block_on(async {
-            let prefix = farm_core::domain::WikiName::parse(&format!("{prefix}-0"))
-                .map(|_| prefix)
-                .map_err(|e| anyhow::anyhow!("--prefix: {e}"))?;
-            Layout::new(&config.data_dir)?;
-            let store = farm_core::store::Store::connect(&config.control_store_url()).await?;
-            store.migrate().await?;
+            let store = open_store(&config).await?;
             let started = std::time::Instant::now();
-            store.seed_placeholder_wikis(&prefix, count).await?;
+            local::seed_placeholder_wikis(&store, &prefix, count)
+                .await
+                .map_err(|e| anyhow::anyhow!("--prefix: {e}"))?;
             store.close().await;
             info!(count, elapsed_ms = started.elapsed().as_millis() as u64, "placeholder wikis registered");
             Ok(())
         }),
         Command::Migrate => runtime.block_on(async {
-            Layout::new(&config.data_dir)?;
-            let store = farm_core::store::Store::connect(&config.control_store_url()).await?;
-            store.migrate().await?;
-            store.close().await;
+            open_store(&config).await?.close().await;
             info!("control store is up to date");
             Ok(())
         }),
     }
 }
 
+/// The control store of `config`'s data directory, migrated.
 async fn open_store(config: &Config) -> anyhow::Result<farm_core::store::Store> {
+    Layout::new(&config.data_dir)?;
     let store = farm_core::store::Store::connect(&config.control_store_url()).await?;
     store.migrate().await?;
     Ok(store)
@@ -212,92 +195,4 @@ fn init_tracing(format: LogFormat) {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
     }
-}
-
-async fn serve(config: Config) -> anyhow::Result<()> {
-    let layout = Layout::new(&config.data_dir)?;
-    // One daemon per data directory: two would race on the same files.
-    let lock = std::fs::File::create(layout.lock_file())?;
-    lock.try_lock()
-        .map_err(|_| anyhow::anyhow!("another farmd is running on the data directory {}", layout.root().display()))?;
-
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let local = listener.local_addr()?;
-    let farm = Arc::new(Farm::open(config, local).await?);
-    let shutdown = CancellationToken::new();
-    let tasks = TaskTracker::new();
-
-    if farm.config.php_workers > 0 {
-        let router = layout.farm_files_dir().join(mediawiki::ROUTER_FILE);
-        let servers = PhpServers::start(farm.php.clone(), router, farm.config.php_workers, shutdown.clone(), &tasks);
-        farm.set_php_servers(servers);
-    }
-    // Know which database servers answer before the first creation asks.
-    farm.db_servers.check_all().await;
-    tasks.spawn(farm.db_servers.clone().watch(shutdown.clone()));
-    tasks.spawn(prepare_template(farm.clone(), shutdown.clone()));
-    tasks.spawn(provision::run(farm.clone(), shutdown.clone()));
-    tasks.spawn(pool::run(farm.clone(), shutdown.clone()));
-    tasks.spawn(farm.clone().stock_passwords(shutdown.clone()));
-    tasks.spawn(lifecycle::run(farm.clone(), shutdown.clone()));
-    tasks.spawn(Mailer::run(farm.clone(), shutdown.clone()));
-    tokio::spawn(cancel_on_signal(shutdown.clone()));
-
-    info!(
-        listen = %local,
-        data_dir = %layout.root().display(),
-        mediawiki = %farm.codebase.version,
-        example_wiki = %farm.urls.wiki_url("NAME"),
-        "farmd is up"
-    );
-    let state = farm_api::AppState::new(farm.clone());
-    farm_api::serve(listener, state, shutdown.clone().cancelled_owned()).await?;
-
-    tasks.close();
-    if tokio::time::timeout(Duration::from_secs(20), tasks.wait()).await.is_err() {
-        warn!("background work did not stop within 20 s; exiting anyway (it resumes at the next start)");
-    }
-    farm.store.close().await;
-    farm.db_servers.close().await;
-    info!("farmd stopped");
-    drop(lock);
-    Ok(())
-}
-
-/// Builds the default language's templates at start, so that the first wiki does not wait
-/// for MediaWiki's installer: SQLite first (readiness waits for it), then each MariaDB server
-/// that answers (a server that does not gets its template when its first wiki needs it).
-async fn prepare_template(farm: Arc<Farm>, shutdown: CancellationToken) {
-    loop {
-        match farm.sqlite_template(farm.default_language()).await {
-            Ok(_) => break,
-            Err(err) => {
-                error!(error = %format!("{err:#}"), "cannot prepare the SQLite template; retrying in 10 s")
-            }
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(10)) => {}
-            _ = shutdown.cancelled() => return,
-        }
-    }
-    for server in farm.db_servers.all().iter().filter(|s| s.is_healthy()) {
-        if let Err(err) = farm.mariadb_template(server, farm.default_language()).await {
-            warn!(server = server.name(), error = %format!("{err:#}"), "cannot prepare the MariaDB template yet");
-        }
-    }
-}
-
-async fn cancel_on_signal(shutdown: CancellationToken) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-        error!("cannot listen for signals");
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => info!("SIGTERM: shutting down"),
-        _ = int.recv() => info!("SIGINT: shutting down"),
-    }
-    shutdown.cancel();
 }

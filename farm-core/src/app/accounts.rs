@@ -2,21 +2,17 @@
 //! and revocation, password reset, roles. Passwords are hashed with argon2id; mail secrets
 //! are kept only as SHA-256; every change is audited in its own transaction.
 
-use std::sync::OnceLock;
-
-use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::app::Farm;
-use crate::domain::{Actor, Email, NewPassword, Role, Username};
+use crate::domain::{permissions, Actor, Email, NewPassword, Role, SessionKind, Username};
 use crate::error::FarmError;
-use crate::identity::tokens::{TokenError, TokenKeys};
+use crate::identity::passwords::{hash_password, verify_password};
+use crate::identity::tokens::TokenError;
 use crate::platform::ratelimit::{Action, Source};
-use crate::platform::time::format_time;
-use crate::store::{now, AccountRecord, AuditEntry, NewAccount, Store};
+use crate::platform::time::{format_time, now};
+use crate::store::{AccountRecord, AuditEntry, NewAccount};
 
 /// How long the links in confirmation and reset mails work.
 const CONFIRM_LINK_TTL: i64 = 48 * 3600;
@@ -37,7 +33,7 @@ impl AccountView {
         Self {
             username: record.username.clone(),
             email: record.email.clone(),
-            role: record.role.parse().unwrap_or(Role::Member),
+            role: record.role,
             email_confirmed: record.email_confirmed_at.is_some(),
             created_at: record.created_at,
         }
@@ -61,24 +57,6 @@ pub struct Login {
     /// For portal sessions: the value state-changing requests carry in `X-CSRF-Token`.
     pub csrf_token: String,
     pub account: AccountView,
-}
-
-/// Which kind of session a login makes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SessionKind {
-    /// A bearer token for the API.
-    Api,
-    /// A cookie for the portal.
-    Portal,
-}
-
-impl SessionKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SessionKind::Api => "api",
-            SessionKind::Portal => "portal",
-        }
-    }
 }
 
 /// An authenticated caller and the session their token belongs to.
@@ -108,47 +86,6 @@ pub struct SessionView {
     pub expires_at: i64,
 }
 
-/// argon2id with the crate's defaults (OWASP's recommendation: 19 MiB, 2 passes). CPU-heavy:
-/// runs on the blocking pool.
-pub async fn hash_password(password: &NewPassword) -> Result<String, FarmError> {
-    let password = password.expose().to_owned();
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut OsRng);
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|hash| hash.to_string())
-            .map_err(|e| FarmError::Internal(anyhow::anyhow!("hashing a password: {e}")))
-    })
-    .await
-    .map_err(|e| FarmError::Internal(anyhow::anyhow!("hashing a password: {e}")))?
-}
-
-/// Whether `password` matches `hash`. Without a hash (unknown user, account without password)
-/// a dummy hash is checked anyway, so the answer takes as long either way.
-async fn verify_password(password: &str, hash: Option<&str>) -> bool {
-    static DUMMY: OnceLock<String> = OnceLock::new();
-    let (hash, real) = match hash {
-        Some(hash) => (hash.to_owned(), true),
-        None => (
-            DUMMY
-                .get_or_init(|| {
-                    let salt = SaltString::generate(&mut OsRng);
-                    Argon2::default().hash_password(b"dummy password", &salt).map(|h| h.to_string()).unwrap_or_default()
-                })
-                .clone(),
-            false,
-        ),
-    };
-    let password = password.to_owned();
-    let matches = tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&hash)
-            .is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
-    })
-    .await
-    .unwrap_or(false);
-    real && matches
-}
-
 /// SHA-256 of a mail secret, as stored.
 fn token_hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
@@ -163,81 +100,9 @@ fn username_key(username: &Username) -> String {
     username.mediawiki_name()
 }
 
-/// Creates an account from the command line (the first admin, service accounts): confirmed,
-/// with or without a password.
-pub async fn create_account_locally(
-    store: &Store,
-    username: &str,
-    email: &str,
-    role: Role,
-    password: Option<&str>,
-) -> Result<AccountView, FarmError> {
-    let username = Username::parse(username)?;
-    let email = Email::parse(email)?;
-    let hash = match password {
-        Some(password) => Some(hash_password(&NewPassword::parse(password, Some(&username))?).await?),
-        None => None,
-    };
-    let key = username_key(&username);
-    let mut tx = store.begin().await?;
-    tx.insert_account(&NewAccount {
-        username: username.as_str(),
-        username_key: &key,
-        email: email.as_str(),
-        email_key: &email.key(),
-        password_hash: hash.as_deref(),
-        role: role.as_str(),
-        confirmed: true,
-    })
-    .await?;
-    tx.audit(&AuditEntry {
-        actor: "cli".into(),
-        action: "account.create",
-        target: format!("account:{username}"),
-        source: None,
-        details: Some(format!("role {}", role.as_str())),
-    })
-    .await?;
-    tx.commit().await?;
-    let record = store.account_by_username_key(&key).await?.ok_or(FarmError::NotFound("account"))?;
-    Ok(AccountView::from_record(&record))
-}
-
-/// Issues an API token for `username` from the command line.
-pub async fn issue_token_locally(
-    store: &Store,
-    keys: &TokenKeys,
-    username: &str,
-    ttl: std::time::Duration,
-) -> Result<String, FarmError> {
-    let username = Username::parse(username)?;
-    let account =
-        store.account_by_username_key(&username_key(&username)).await?.ok_or(FarmError::NotFound("account"))?;
-    let session_id = crate::platform::random::random_hex(16);
-    let expires_at = now().saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2));
-    let mut tx = store.begin().await?;
-    tx.insert_session(&session_id, account.id, SessionKind::Api.as_str(), expires_at).await?;
-    tx.audit(&AuditEntry {
-        actor: "cli".into(),
-        action: "token.issue",
-        target: format!("account:{}", account.username),
-        source: None,
-        details: None,
-    })
-    .await?;
-    tx.commit().await?;
-    let subject = Username::parse(&account.username)?;
-    Ok(keys.issue(&subject, &session_id, expires_at)?)
-}
-
 impl Farm {
     fn audit_entry(&self, actor: &str, action: &'static str, target: String, source: &Source) -> AuditEntry {
         AuditEntry { actor: actor.to_owned(), action, target, source: source.label(), details: None }
-    }
-
-    /// The public address of a portal page, for links in mail.
-    pub fn portal_link(&self, path_and_query: &str) -> String {
-        format!("{}{}", self.public_url, path_and_query)
     }
 
     /// Signs a new member up and mails the confirmation link.
@@ -257,7 +122,7 @@ impl Farm {
         let hash = hash_password(&password).await?;
         let secret = new_mail_secret();
         let expires_at = now() + CONFIRM_LINK_TTL;
-        let mail = self.mail_templates.render(
+        let mail = self.mail.render(
             "confirm",
             email.as_str(),
             minijinja::context! {
@@ -282,7 +147,7 @@ impl Farm {
         tx.enqueue_mail(&mail).await?;
         tx.audit(&self.audit_entry(username.as_str(), "account.signup", format!("account:{username}"), source)).await?;
         tx.commit().await?;
-        self.mailer.wake();
+        self.wakeups.outbox.notify_one();
         tracing::info!(account = %username, "account signed up");
         let record = self.store.account_by_id(id).await?.ok_or(FarmError::NotFound("account"))?;
         Ok(AccountView::from_record(&record))
@@ -397,7 +262,7 @@ impl Farm {
         Ok(Session {
             actor: Actor {
                 username: verified.subject,
-                role: account.role.parse().unwrap_or(Role::Member),
+                role: account.role,
                 confirmed: account.email_confirmed_at.is_some(),
                 account_id: account.id,
             },
@@ -451,7 +316,7 @@ impl Farm {
         };
         let secret = new_mail_secret();
         let expires_at = now() + RESET_LINK_TTL;
-        let mail = self.mail_templates.render(
+        let mail = self.mail.render(
             "reset",
             &record.email,
             minijinja::context! {
@@ -471,7 +336,7 @@ impl Farm {
         ))
         .await?;
         tx.commit().await?;
-        self.mailer.wake();
+        self.wakeups.outbox.notify_one();
         Ok(())
     }
 
@@ -502,14 +367,14 @@ impl Farm {
     pub async fn list_accounts(
         &self,
         actor: &Actor,
-        after: Option<i64>,
-        limit: u32,
-    ) -> Result<Vec<(i64, AccountView)>, FarmError> {
-        if !actor.is_admin() {
-            return Err(FarmError::Forbidden("only admins list accounts"));
-        }
-        let records = self.store.list_accounts(after.unwrap_or(0), limit).await?;
-        Ok(records.iter().map(|r| (r.id, AccountView::from_record(r))).collect())
+        cursor: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<super::Page<AccountView>, FarmError> {
+        permissions::list_accounts(actor)?;
+        let limit = super::page_size(limit)?;
+        let after = super::parse_cursor(cursor)?;
+        let records = self.store.list_accounts(after.unwrap_or(0), limit + 1).await?;
+        Ok(super::Page::from_rows(records, limit, |r| r.id).map(|r| AccountView::from_record(&r)))
     }
 
     /// Admins: change an account's role (and so what its tokens may do, at once).
@@ -520,9 +385,7 @@ impl Farm {
         role: Role,
         source: &Source,
     ) -> Result<AccountView, FarmError> {
-        if !actor.is_admin() {
-            return Err(FarmError::Forbidden("only admins change roles"));
-        }
+        permissions::set_roles(actor)?;
         let username = Username::parse(username).map_err(|_| FarmError::NotFound("account"))?;
         let record = self
             .store
@@ -530,9 +393,9 @@ impl Farm {
             .await?
             .ok_or(FarmError::NotFound("account"))?;
         let mut tx = self.store.begin().await?;
-        tx.set_role(record.id, role.as_str()).await?;
+        tx.set_role(record.id, role).await?;
         tx.audit(&AuditEntry {
-            details: Some(format!("{} -> {}", record.role, role.as_str())),
+            details: Some(format!("{} -> {}", record.role.as_str(), role.as_str())),
             ..self.audit_entry(actor.username.as_str(), "account.role", format!("account:{}", record.username), source)
         })
         .await?;

@@ -5,9 +5,8 @@
 
 use serde::Serialize;
 
-use crate::app::CreateWiki;
-use crate::app::Farm;
-use crate::domain::{parse_text, Actor, FarmMode, RequestState, Sitename, Username};
+use super::{page_size, CreateWiki, Farm, Page};
+use crate::domain::{parse_text, permissions, Actor, RequestState, Sitename, Username};
 use crate::error::FarmError;
 use crate::platform::ratelimit::{Action, Source};
 use crate::store::{AuditEntry, RequestEvent, RequestFields, RequestFilter, RequestRecord};
@@ -64,14 +63,11 @@ pub struct RequestView {
     pub history: Option<Vec<RequestEvent>>,
 }
 
-pub struct RequestPage {
-    pub requests: Vec<RequestView>,
-    pub next_after: Option<i64>,
-}
+pub type RequestPage = Page<RequestView>;
 
 fn view(record: RequestRecord, wiki: Option<String>, history: Option<Vec<RequestEvent>>) -> RequestView {
     RequestView {
-        state: record.state(),
+        state: record.state,
         id: record.id,
         requester: record.requester,
         name: record.name,
@@ -87,21 +83,11 @@ fn view(record: RequestRecord, wiki: Option<String>, history: Option<Vec<Request
 }
 
 impl Farm {
-    fn requests_open(&self) -> Result<(), FarmError> {
-        if self.config.policy != FarmMode::Review {
-            return Err(FarmError::denied(
-                "requests_off",
-                "this farm does not review requests: create the wiki with POST /api/v1/wikis",
-            ));
-        }
-        Ok(())
-    }
-
     /// Checks a request's fields with the same rules as a new wiki.
     fn request_fields(&self, input: &RequestInput) -> Result<RequestFields, FarmError> {
-        let name = self.name_policy().parse(&input.name)?;
+        let name = self.names.parse(&input.name)?;
         let sitename = Sitename::parse(&input.sitename)?;
-        let language = self.languages().parse(input.language.as_deref().unwrap_or(crate::app::DEFAULT_LANGUAGE))?;
+        let language = self.languages.parse(input.language.as_deref().unwrap_or(super::DEFAULT_LANGUAGE))?;
         Ok(RequestFields {
             name: name.to_string(),
             sitename: sitename.as_str().to_owned(),
@@ -127,22 +113,23 @@ impl Farm {
         input: RequestInput,
         source: &Source,
     ) -> Result<RequestView, FarmError> {
-        self.requests_open()?;
-        self.may_create(actor)?;
-        self.limits.check(Action::Create, source, Some(actor.username.as_str()))?;
+        permissions::request_wiki(actor, self.config.policy)?;
+        if permissions::limited(actor) {
+            self.limits.check(Action::Create, source, Some(actor.username.as_str()))?;
+        }
         let fields = self.request_fields(&input)?;
         if self.store.wiki_by_name(&fields.name).await?.is_some() {
             return Err(FarmError::NameTaken(fields.name));
         }
         let email = self.requester_email(actor.username.as_str()).await?;
         let mut tx = self.store.begin().await?;
-        if !actor.is_staff() {
+        if permissions::limited(actor) {
             self.check_quota(&mut tx, actor).await?;
         }
         let id = tx.insert_request(actor.username.as_str(), &fields).await?;
         tx.add_request_event(id, actor.username.as_str(), "submitted", None, None).await?;
         if let Some(email) = &email {
-            let mail = self.mail_templates.render(
+            let mail = self.mail.render(
                 "request_received",
                 email,
                 minijinja::context! {
@@ -154,7 +141,7 @@ impl Farm {
         }
         tx.audit(&self.request_audit(actor, "request.submit", id, source, Some(fields.name.clone()))).await?;
         tx.commit().await?;
-        self.mailer.wake();
+        self.wakeups.outbox.notify_one();
         self.get_request(actor, id).await
     }
 
@@ -177,9 +164,7 @@ impl Farm {
 
     async fn visible_request(&self, actor: &Actor, id: i64) -> Result<RequestRecord, FarmError> {
         let record = self.store.request_by_id(id).await?.ok_or(FarmError::NotFound("request"))?;
-        if !actor.is_staff() && record.requester != actor.username.as_str() {
-            return Err(FarmError::NotFound("request"));
-        }
+        permissions::see_request(actor, &record.requester)?;
         Ok(record)
     }
 
@@ -187,7 +172,7 @@ impl Farm {
         let record = self.visible_request(actor, id).await?;
         let history = self.store.request_events(id).await?;
         let wiki = match record.wiki_id {
-            Some(wiki_id) => self.store.wiki_by_id(wiki_id).await?.map(|w| self.wiki_url(&w)),
+            Some(wiki_id) => self.store.wiki_by_id(wiki_id).await?.map(|w| self.urls.wiki_url(w.name.as_str())),
             None => None,
         };
         Ok(view(record, wiki, Some(history)))
@@ -199,19 +184,21 @@ impl Farm {
         actor: &Actor,
         requester: Option<&str>,
         state: Option<RequestState>,
-        after: Option<i64>,
-        limit: u32,
+        cursor: Option<&str>,
+        limit: Option<u32>,
     ) -> Result<RequestPage, FarmError> {
-        let requester = if actor.is_staff() { requester } else { Some(actor.username.as_str()) };
+        let limit = page_size(limit)?;
+        let after = super::parse_cursor(cursor)?;
+        let requester = permissions::requests_listed(actor, requester)?;
         let filter = RequestFilter { requester, state, after_id: after, limit: limit + 1 };
-        let mut records = self.store.list_requests(&filter).await?;
-        let next_after = if records.len() > limit as usize {
-            records.truncate(limit as usize);
-            records.last().map(|r| r.id)
-        } else {
-            None
-        };
-        Ok(RequestPage { requests: records.into_iter().map(|r| view(r, None, None)).collect(), next_after })
+        let records = self.store.list_requests(&filter).await?;
+        Ok(Page::from_rows(records, limit, |r| r.id).map(|r| view(r, None, None)))
+    }
+
+    /// The reviewers' queue: every request in `state`, oldest first.
+    pub async fn review_queue(&self, actor: &Actor, state: RequestState) -> Result<RequestPage, FarmError> {
+        permissions::review_requests(actor)?;
+        self.list_requests(actor, None, Some(state), None, Some(super::MAX_PAGE_SIZE)).await
     }
 
     /// The requester changes an open request.
@@ -223,9 +210,7 @@ impl Farm {
         source: &Source,
     ) -> Result<RequestView, FarmError> {
         let record = self.visible_request(actor, id).await?;
-        if record.requester != actor.username.as_str() {
-            return Err(FarmError::Forbidden("only the requester edits a request"));
-        }
+        permissions::edit_request(actor, &record.requester)?;
         let fields = self.request_fields(&input)?;
         if fields.name != record.name && self.store.wiki_by_name(&fields.name).await?.is_some() {
             return Err(FarmError::NameTaken(fields.name));
@@ -250,10 +235,11 @@ impl Farm {
         source: &Source,
     ) -> Result<RequestView, FarmError> {
         let record = self.visible_request(actor, id).await?;
+        permissions::comment_on_request(actor, &record.requester)?;
         let comment = parse_text("comment", comment, COMMENT_MAX_LEN, true)?;
         let is_requester = record.requester == actor.username.as_str();
         let mut tx = self.store.begin().await?;
-        let answers = is_requester && record.state() == RequestState::NeedsMoreInfo;
+        let answers = is_requester && record.state == RequestState::NeedsMoreInfo;
         if answers {
             if !tx.move_request(id, RequestState::NeedsMoreInfo, RequestState::Pending, None).await? {
                 return Err(FarmError::Conflict("the request changed meanwhile; reload it".into()));
@@ -271,10 +257,8 @@ impl Farm {
     /// The requester withdraws an open request.
     pub async fn withdraw_request(&self, actor: &Actor, id: i64, source: &Source) -> Result<RequestView, FarmError> {
         let record = self.visible_request(actor, id).await?;
-        if record.requester != actor.username.as_str() {
-            return Err(FarmError::Forbidden("only the requester withdraws a request"));
-        }
-        let from = record.state();
+        permissions::withdraw_request(actor, &record.requester)?;
+        let from = record.state;
         let mut tx = self.store.begin().await?;
         if !from.is_open() || !tx.move_request(id, from, RequestState::Withdrawn, None).await? {
             return Err(FarmError::Conflict("only an open request can be withdrawn".into()));
@@ -296,9 +280,7 @@ impl Farm {
         comment: Option<&str>,
         source: &Source,
     ) -> Result<RequestView, FarmError> {
-        if !actor.is_staff() {
-            return Err(FarmError::Forbidden("only reviewers and admins decide on requests"));
-        }
+        permissions::review_requests(actor)?;
         let record = self.visible_request(actor, id).await?;
         let comment = match comment {
             Some(text) => Some(parse_text("comment", text, COMMENT_MAX_LEN, false)?).filter(|c| !c.is_empty()),
@@ -311,7 +293,7 @@ impl Farm {
                 "say why: declining or asking for details needs a comment".into(),
             ));
         }
-        let from = record.state();
+        let from = record.state;
         let (to, action, mail_kind) = match decision {
             Decision::Approve => (RequestState::Approved, "approved", "request_approved"),
             Decision::Decline => (RequestState::Declined, "declined", "request_declined"),
@@ -346,7 +328,7 @@ impl Farm {
             }
             _ => None,
         };
-        let mail = self.mail_templates.render(
+        let mail = self.mail.render(
             mail_kind,
             &account.email,
             minijinja::context! {
@@ -384,9 +366,9 @@ impl Farm {
             .await?;
         }
         tx.commit().await?;
-        self.mailer.wake();
+        self.wakeups.outbox.notify_one();
         if prepared.is_some() {
-            self.wake_provisioning();
+            self.wakeups.provisioning();
         }
         self.get_request(actor, id).await
     }

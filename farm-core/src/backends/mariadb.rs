@@ -19,11 +19,11 @@ use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use super::{DatabaseSpec, WikiDatabase};
 use crate::config::DatabaseServerConfig;
-use crate::domain::Secret;
-use crate::domain::{LanguageCode, ResourceKey};
+use crate::domain::{LanguageCode, ResourceKey, Secret};
 use crate::mediawiki::php::Php;
-use crate::mediawiki::TEMPLATE_ADMIN;
+use crate::mediawiki::{Owner, ShardDatabase, TEMPLATE_ADMIN};
 
 /// How long one admin statement may take before the step fails (and is retried).
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(60);
@@ -395,7 +395,7 @@ impl DbServer {
         template: &Ident,
         key: &ResourceKey,
         password: &DbPassword,
-        owner: Option<(&str, &str)>,
+        owner: Option<Owner<'_>>,
     ) -> anyhow::Result<()> {
         let db = Ident::for_wiki(key);
         let host = host_literal(&self.config.wiki_user_host)?;
@@ -436,8 +436,8 @@ impl DbServer {
             ));
         }
         timed("copying the template", conn.query_drop(copy)).await?;
-        if let Some((owner, password_hash)) = owner {
-            put_owner_on(&mut conn, &db, owner, password_hash).await?;
+        if let Some(owner) = owner {
+            put_owner_on(&mut conn, &db, owner).await?;
         }
         timed(
             "creating the wiki's account",
@@ -454,9 +454,9 @@ impl DbServer {
     }
 
     /// Puts the owner in place in a database that came from the pool (idempotent).
-    pub async fn put_owner_in_place(&self, key: &ResourceKey, owner: &str, password_hash: &str) -> anyhow::Result<()> {
+    pub async fn put_owner_in_place(&self, key: &ResourceKey, owner: Owner<'_>) -> anyhow::Result<()> {
         let mut conn = self.conn().await?;
-        put_owner_on(&mut conn, &Ident::for_wiki(key), owner, password_hash).await
+        put_owner_on(&mut conn, &Ident::for_wiki(key), owner).await
     }
 
     /// Drops the wiki's database and account if they exist.
@@ -483,33 +483,76 @@ impl DbServer {
     }
 }
 
-/// Renames the template's administrator to the owner (or updates the owner, on a second run)
-/// and sets the password hash.
-async fn put_owner_on(conn: &mut Conn, db: &Ident, owner: &str, password_hash: &str) -> anyhow::Result<()> {
-    let now = crate::mediawiki::mediawiki_timestamp(time::OffsetDateTime::now_utc());
-    let token = crate::platform::random::random_hex(16);
-    let renamed = timed(
-        "putting the owner in place",
-        conn.exec_iter(
-            format!(
-                "UPDATE {db}.user SET user_name = ?, user_password = ?, user_token = ?, user_touched = ?, \
-                 user_registration = ?, user_email = '', user_email_authenticated = NULL WHERE user_name IN (?, ?)",
-                db = db.quoted()
-            ),
-            (owner, password_hash, token, &now, &now, TEMPLATE_ADMIN, owner),
-        ),
-    )
-    .await?
-    .affected_rows();
-    anyhow::ensure!(renamed == 1, "the database has no user {TEMPLATE_ADMIN} to rename");
-    timed(
-        "renaming the owner's actor",
-        conn.exec_drop(
-            format!("UPDATE {}.actor SET actor_name = ? WHERE actor_name IN (?, ?)", db.quoted()),
-            (owner, TEMPLATE_ADMIN, owner),
-        ),
-    )
-    .await
+/// Renames the template's administrator to the owner (see [`Owner::statements`]).
+async fn put_owner_on(conn: &mut Conn, db: &Ident, owner: Owner<'_>) -> anyhow::Result<()> {
+    let prefix = format!("{}.", db.quoted());
+    for (i, statement) in owner.statements(&prefix).into_iter().enumerate() {
+        let values: Vec<mysql_async::Value> = statement.values.into_iter().map(Into::into).collect();
+        let changed = timed("putting the owner in place", conn.exec_iter(statement.sql, values)).await?.affected_rows();
+        anyhow::ensure!(i > 0 || changed == 1, "the database has no user {TEMPLATE_ADMIN} to rename");
+    }
+    Ok(())
+}
+
+/// One MariaDB wiki's (or pool entry's) database: `wiki_<key>` on its server, with the
+/// account of the same name.
+pub struct MariadbDatabase {
+    server: Arc<DbServer>,
+    key: ResourceKey,
+    language: LanguageCode,
+    password: Option<DbPassword>,
+    php: Php,
+    version: String,
+    templates_dir: std::path::PathBuf,
+}
+
+impl MariadbDatabase {
+    pub(super) fn new(
+        server: Arc<DbServer>,
+        spec: &DatabaseSpec,
+        password: Option<Secret>,
+        php: Php,
+        version: String,
+        templates_dir: std::path::PathBuf,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            server,
+            key: spec.key.clone(),
+            language: spec.language.clone(),
+            password: password.map(DbPassword::check).transpose()?,
+            php,
+            version,
+            templates_dir,
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl WikiDatabase for MariadbDatabase {
+    async fn build(&self, owner: Option<Owner<'_>>) -> anyhow::Result<()> {
+        let password = self.password.as_ref().context("the wiki has no database password")?;
+        let template = self.server.template(&self.php, &self.version, &self.language, &self.templates_dir).await?;
+        self.server.create_wiki_database(&template, &self.key, password, owner).await
+    }
+
+    async fn adopt(&self, owner: Owner<'_>) -> anyhow::Result<()> {
+        self.server.put_owner_in_place(&self.key, owner).await
+    }
+
+    async fn drop(&self) -> anyhow::Result<()> {
+        self.server.drop_wiki(&self.key).await
+    }
+
+    fn shard(&self) -> ShardDatabase {
+        ShardDatabase::Mysql {
+            address: self.server.wiki_address.clone(),
+            name: Ident::for_wiki(&self.key).as_str().to_owned(),
+        }
+    }
+
+    fn password(&self) -> Option<&Secret> {
+        self.password.as_ref().map(DbPassword::secret)
+    }
 }
 
 /// All configured servers.

@@ -1,5 +1,126 @@
-//! A wiki's database: SQLite files in the wiki's directory, or a database on one of the
-//! farm's MariaDB servers.
+//! A wiki's database, behind one seam: SQLite files in the wiki's (or pool entry's) directory,
+//! or a database with an account of its own on one of the farm's MariaDB servers.
+//!
+//! The jobs say *what* through [`WikiDatabase`] (build, adopt a pool entry, drop, what the
+//! shard and `secrets.php` need); *how* lives in [`sqlite`] and [`mariadb`]. They reach the
+//! databases only through [`Databases`], so that they can be driven against a fake.
 
 pub mod mariadb;
 pub mod sqlite;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use async_trait::async_trait;
+
+use crate::domain::{LanguageCode, ResourceKey, Secret};
+use crate::mediawiki::php::Php;
+use crate::mediawiki::{Owner, ShardDatabase};
+use crate::platform::layout::Layout;
+
+/// Where a database is made: for the warm pool (a wiki claims it later) or for its wiki.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    Pool,
+    Wiki,
+}
+
+/// Which backend holds a database.
+#[derive(Debug, Clone)]
+pub enum Location {
+    Sqlite,
+    /// On the server of that name, reached by the wiki's own account with this password
+    /// (needed to build the database, not to drop it).
+    Mariadb {
+        server: String,
+        password: Option<Secret>,
+    },
+}
+
+/// Everything that names one database.
+#[derive(Debug, Clone)]
+pub struct DatabaseSpec {
+    pub key: ResourceKey,
+    pub language: LanguageCode,
+    pub place: Place,
+    pub location: Location,
+}
+
+/// One wiki's (or pool entry's) database.
+#[async_trait]
+pub trait WikiDatabase: Send + Sync {
+    /// Builds the database from nothing: a copy of the template for its language, with
+    /// `owner` as its administrator (a pool entry has none yet). Idempotent: after a crash at
+    /// any point, a second call ends in the same place.
+    async fn build(&self, owner: Option<Owner<'_>>) -> anyhow::Result<()>;
+    /// A pool entry's database becomes its wiki's: in the wiki's place, with `owner` put in
+    /// place. Idempotent.
+    async fn adopt(&self, owner: Owner<'_>) -> anyhow::Result<()>;
+    /// Removes the database (and its account), if there is one.
+    async fn drop(&self) -> anyhow::Result<()>;
+    /// What the wiki's shard says about the database.
+    fn shard(&self) -> ShardDatabase;
+    /// The password `secrets.php` gives MediaWiki, for backends that have one.
+    fn password(&self) -> Option<&Secret>;
+}
+
+/// Opens wikis' databases.
+pub trait Databases: Send + Sync {
+    fn open(&self, spec: &DatabaseSpec) -> anyhow::Result<Box<dyn WikiDatabase>>;
+}
+
+/// The farm's real databases: SQLite under the data directory and the configured servers.
+pub struct FarmDatabases {
+    pub sqlite: sqlite::SqliteWikis,
+    pub servers: Arc<mariadb::DbServers>,
+    php: Php,
+    layout: Layout,
+    version: String,
+}
+
+impl FarmDatabases {
+    pub fn new(layout: Layout, php: Php, version: String, servers: Arc<mariadb::DbServers>) -> Self {
+        let sqlite = sqlite::SqliteWikis::new(layout.clone(), php.clone(), layout.templates_dir(&version));
+        Self { sqlite, servers, php, layout, version }
+    }
+
+    /// Builds the templates for `language` ahead of the first wiki: SQLite's, then each
+    /// MariaDB server's that answers (one that does not gets its template when its first wiki
+    /// needs it).
+    pub async fn prepare_templates(&self, language: &LanguageCode) -> anyhow::Result<()> {
+        self.sqlite.template(language).await?;
+        for server in self.servers.all().iter().filter(|s| s.is_healthy()) {
+            if let Err(err) = server.template(&self.php, &self.version, language, &self.templates_dir()).await {
+                tracing::warn!(server = server.name(), error = %format!("{err:#}"), "cannot prepare the MariaDB template yet");
+            }
+        }
+        Ok(())
+    }
+
+    fn templates_dir(&self) -> std::path::PathBuf {
+        self.layout.templates_dir(&self.version)
+    }
+}
+
+impl Databases for FarmDatabases {
+    fn open(&self, spec: &DatabaseSpec) -> anyhow::Result<Box<dyn WikiDatabase>> {
+        Ok(match &spec.location {
+            Location::Sqlite => Box::new(self.sqlite.database(spec)),
+            Location::Mariadb { server, password } => {
+                let server = self
+                    .servers
+                    .get(server)
+                    .with_context(|| format!("the database server {server:?} is not in the configuration"))?
+                    .clone();
+                Box::new(mariadb::MariadbDatabase::new(
+                    server,
+                    spec,
+                    password.clone(),
+                    self.php.clone(),
+                    self.version.clone(),
+                    self.templates_dir(),
+                )?)
+            }
+        })
+    }
+}

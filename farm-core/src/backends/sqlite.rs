@@ -1,18 +1,123 @@
-//! SQLite wikis: MediaWiki's installer runs once per MediaWiki version into a template; each
-//! new wiki is a copy of the template with the owner account put in place by SQL.
+//! SQLite wikis: MediaWiki's installer runs once per MediaWiki version and language into a
+//! template; each new wiki's `db/` is a copy of it with the owner put in place by SQL. A pool
+//! entry's `db/` is made under `pool/<key>/` and moves, whole, to `wikis/<key>/` when a wiki
+//! claims it.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
+use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use sqlx::{Connection, SqliteConnection};
+use tokio::sync::OnceCell;
 use tracing::info;
 
-use crate::domain::{LanguageCode, ResourceKey};
+use super::{DatabaseSpec, Place, WikiDatabase};
+use crate::domain::{LanguageCode, ResourceKey, Secret};
 use crate::mediawiki::php::Php;
-use crate::mediawiki::TEMPLATE_ADMIN;
+use crate::mediawiki::{Owner, ShardDatabase, TEMPLATE_ADMIN};
 use crate::platform::fsutil::{remove_dir_all_if_exists, sync_dir};
+use crate::platform::layout::Layout;
+
+/// The farm's SQLite wikis: where they live and their templates, one per content language,
+/// each built once (concurrent callers wait for the one build).
+#[derive(Clone)]
+pub struct SqliteWikis {
+    layout: Layout,
+    php: Php,
+    templates_dir: PathBuf,
+    templates: Arc<Mutex<HashMap<String, Arc<OnceCell<SqliteTemplate>>>>>,
+}
+
+impl SqliteWikis {
+    pub fn new(layout: Layout, php: Php, templates_dir: PathBuf) -> Self {
+        Self { layout, php, templates_dir, templates: Arc::default() }
+    }
+
+    /// The template for `language`, made on first use.
+    pub async fn template(&self, language: &LanguageCode) -> anyhow::Result<SqliteTemplate> {
+        let cell = {
+            let mut templates = self.templates.lock().unwrap_or_else(|p| p.into_inner());
+            templates.entry(language.as_str().to_owned()).or_default().clone()
+        };
+        let template =
+            cell.get_or_try_init(|| SqliteTemplate::ensure(&self.php, &self.templates_dir, language)).await?;
+        Ok(template.clone())
+    }
+
+    /// Whether the template for `language` has been made (by this process).
+    pub fn template_ready(&self, language: &LanguageCode) -> bool {
+        let templates = self.templates.lock().unwrap_or_else(|p| p.into_inner());
+        templates.get(language.as_str()).is_some_and(|cell| cell.initialized())
+    }
+
+    pub(super) fn database(&self, spec: &DatabaseSpec) -> SqliteDatabase {
+        SqliteDatabase {
+            wikis: self.clone(),
+            key: spec.key.clone(),
+            language: spec.language.clone(),
+            place: spec.place,
+        }
+    }
+}
+
+/// One SQLite wiki's (or pool entry's) database files.
+pub struct SqliteDatabase {
+    wikis: SqliteWikis,
+    key: ResourceKey,
+    language: LanguageCode,
+    place: Place,
+}
+
+impl SqliteDatabase {
+    fn dir(&self) -> PathBuf {
+        match self.place {
+            Place::Pool => self.wikis.layout.pool_entry_dir(&self.key),
+            Place::Wiki => self.wikis.layout.wiki_dir(&self.key),
+        }
+    }
+
+    fn db_file(&self) -> PathBuf {
+        self.dir().join("db").join(format!("{}.sqlite", self.key))
+    }
+}
+
+#[async_trait]
+impl WikiDatabase for SqliteDatabase {
+    async fn build(&self, owner: Option<Owner<'_>>) -> anyhow::Result<()> {
+        let template = self.wikis.template(&self.language).await?;
+        template.create_wiki_database(&self.dir().join("db"), &self.key, owner).await
+    }
+
+    async fn adopt(&self, owner: Owner<'_>) -> anyhow::Result<()> {
+        anyhow::ensure!(self.place == Place::Wiki, "only a wiki adopts a pool entry's database");
+        let layout = &self.wikis.layout;
+        let wiki_dir = self.dir();
+        // The entry moves as a whole (database and prerendered cache) by one rename.
+        if !wiki_dir.join("db").is_dir() {
+            let from_pool = layout.pool_entry_dir(&self.key);
+            anyhow::ensure!(from_pool.is_dir(), "the pooled database {} is missing", from_pool.display());
+            std::fs::rename(&from_pool, &wiki_dir)?;
+            sync_dir(&layout.wikis_dir())?;
+        }
+        put_owner_in_place(&self.db_file(), owner).await
+    }
+
+    async fn drop(&self) -> anyhow::Result<()> {
+        Ok(remove_dir_all_if_exists(&self.dir().join("db"))?)
+    }
+
+    fn shard(&self) -> ShardDatabase {
+        ShardDatabase::Sqlite
+    }
+
+    fn password(&self) -> Option<&Secret> {
+        None
+    }
+}
 
 /// The installer's database name in the template.
 const TEMPLATE_DB: &str = "tpl";
@@ -79,7 +184,7 @@ impl SqliteTemplate {
         &self,
         db_dir: &Path,
         key: &ResourceKey,
-        owner: Option<(&str, &str)>,
+        owner: Option<Owner<'_>>,
     ) -> anyhow::Result<()> {
         if db_dir.is_dir() {
             return Ok(());
@@ -94,8 +199,8 @@ impl SqliteTemplate {
             let to = scratch.join(format!("{key}{suffix}"));
             std::fs::copy(&from, &to).with_context(|| format!("copying {}", from.display()))?;
         }
-        if let Some((owner, password_hash)) = owner {
-            put_owner_in_place(&scratch.join(format!("{key}.sqlite")), owner, password_hash).await?;
+        if let Some(owner) = owner {
+            put_owner_in_place(&scratch.join(format!("{key}.sqlite")), owner).await?;
         }
         for entry in std::fs::read_dir(&scratch)? {
             std::fs::File::open(entry?.path())?.sync_all()?;
@@ -123,34 +228,19 @@ fn remove_stale_builds(templates_dir: &Path, prefix: &str) -> std::io::Result<()
     Ok(())
 }
 
-/// Renames the template's administrator to the owner and sets their password (idempotent). In a fresh
-/// install the name is only in `user` and `actor`; groups hang off the user id. A new
-/// `user_token` keeps the template's token from being shared by every wiki.
-pub async fn put_owner_in_place(db_file: &Path, owner: &str, password_hash: &str) -> anyhow::Result<()> {
+/// Renames the template's administrator to the owner and sets their password (idempotent; see
+/// [`Owner::statements`]).
+async fn put_owner_in_place(db_file: &Path, owner: Owner<'_>) -> anyhow::Result<()> {
     let mut conn = open(db_file).await?;
-    let now = crate::mediawiki::mediawiki_timestamp(time::OffsetDateTime::now_utc());
     let mut tx = conn.begin().await?;
-    // The owner's name too, so that running this again after a crash ends the same way.
-    let renamed = sqlx::query(
-        "UPDATE user SET user_name = ?, user_password = ?, user_token = ?, user_touched = ?, \
-         user_registration = ?, user_email = '', user_email_authenticated = NULL WHERE user_name IN (?, ?)",
-    )
-    .bind(owner)
-    .bind(password_hash)
-    .bind(crate::platform::random::random_hex(16))
-    .bind(&now)
-    .bind(&now)
-    .bind(TEMPLATE_ADMIN)
-    .bind(owner)
-    .execute(&mut *tx)
-    .await?;
-    anyhow::ensure!(renamed.rows_affected() == 1, "the database has no user {TEMPLATE_ADMIN} to rename");
-    sqlx::query("UPDATE actor SET actor_name = ? WHERE actor_name IN (?, ?)")
-        .bind(owner)
-        .bind(TEMPLATE_ADMIN)
-        .bind(owner)
-        .execute(&mut *tx)
-        .await?;
+    for (i, statement) in owner.statements("").into_iter().enumerate() {
+        let mut query = sqlx::query(&statement.sql);
+        for value in &statement.values {
+            query = query.bind(value);
+        }
+        let changed = query.execute(&mut *tx).await?.rows_affected();
+        anyhow::ensure!(i > 0 || changed == 1, "the database has no user {TEMPLATE_ADMIN} to rename");
+    }
     tx.commit().await?;
     conn.close().await?;
     Ok(())

@@ -85,6 +85,13 @@ impl Role {
     }
 }
 
+impl TryFrom<String> for Role {
+    type Error = super::UnknownValue;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        value.parse().map_err(|_| super::UnknownValue { kind: "role", value })
+    }
+}
+
 impl std::str::FromStr for Role {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -93,6 +100,24 @@ impl std::str::FromStr for Role {
             "reviewer" => Ok(Role::Reviewer),
             "member" => Ok(Role::Member),
             other => Err(format!("unknown role {other:?} (expected admin, reviewer or member)")),
+        }
+    }
+}
+
+/// Which kind of session a login makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionKind {
+    /// A bearer token for the API.
+    Api,
+    /// A cookie for the portal.
+    Portal,
+}
+
+impl SessionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionKind::Api => "api",
+            SessionKind::Portal => "portal",
         }
     }
 }

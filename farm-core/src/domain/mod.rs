@@ -10,6 +10,14 @@ mod request;
 mod secret;
 mod wiki;
 
+/// A stored value that names no known variant (the control store decodes into domain enums).
+#[derive(Debug, thiserror::Error)]
+#[error("unknown {kind} {value:?}")]
+pub struct UnknownValue {
+    pub kind: &'static str,
+    pub value: String,
+}
+
 pub use account::*;
 pub use names::*;
 pub use request::*;

@@ -31,6 +31,13 @@ pub enum RequestState {
     Withdrawn,
 }
 
+impl TryFrom<String> for RequestState {
+    type Error = super::UnknownValue;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value).ok_or(super::UnknownValue { kind: "request state", value })
+    }
+}
+
 impl RequestState {
     pub const ALL: [RequestState; 5] =
         [Self::Pending, Self::NeedsMoreInfo, Self::Approved, Self::Declined, Self::Withdrawn];

@@ -1,5 +1,120 @@
-//! The farm's background work.
+//! The farm's background work. Each job holds only what it needs (its own small struct of
+//! dependencies, made by [`crate::app::Farm::open`]), and [`Jobs::start`] starts them all, in
+//! one order, under one shutdown token.
 
 pub mod lifecycle;
+pub mod outbox;
 pub mod pool;
 pub mod provision;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::error;
+
+use crate::backends::FarmDatabases;
+use crate::domain::LanguageCode;
+use crate::mediawiki::password::PasswordStock;
+use crate::mediawiki::php::{Php, PhpServers};
+
+/// How the use cases tell the jobs that there is new work.
+#[derive(Debug, Default)]
+pub struct Wakeups {
+    pub pipeline: Notify,
+    pub pool: Notify,
+    pub outbox: Notify,
+}
+
+impl Wakeups {
+    /// A wiki was added or is to go (and maybe took a pool entry).
+    pub fn provisioning(&self) {
+        self.pool.notify_one();
+        self.pipeline.notify_one();
+    }
+}
+
+/// What readiness needs to know of the jobs.
+#[derive(Debug, Default)]
+pub struct Running {
+    pipeline: AtomicBool,
+    php_servers: OnceLock<Arc<PhpServers>>,
+}
+
+impl Running {
+    pub fn pipeline(&self) -> bool {
+        self.pipeline.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_pipeline(&self) {
+        self.pipeline.store(true, Ordering::Relaxed);
+    }
+
+    /// The PHP servers, once started (none when the farm does not serve wikis itself).
+    pub fn php_servers(&self) -> Option<&Arc<PhpServers>> {
+        self.php_servers.get()
+    }
+}
+
+/// Every job, ready to start.
+pub struct Jobs {
+    pub pipeline: provision::Pipeline,
+    pub pool: pool::Pool,
+    pub lifecycle: lifecycle::Lifecycle,
+    pub outbox: outbox::Outbox,
+    pub passwords: Arc<PasswordStock>,
+    pub databases: Arc<FarmDatabases>,
+    pub default_language: LanguageCode,
+    /// The PHP built-in servers: how many, and their router script.
+    pub php: Php,
+    pub php_workers: usize,
+    pub router: PathBuf,
+    pub running: Arc<Running>,
+}
+
+/// Length of the one-time passwords of accounts without a password of their own.
+pub const INITIAL_PASSWORD_LEN: usize = 20;
+
+impl Jobs {
+    /// Starts everything, in this order: the PHP servers (the wikis are served as soon as
+    /// possible), the database servers' health checks (placement needs them), the templates,
+    /// the provisioning pipeline, the warm pool, the stock of passwords, the lifecycle and the
+    /// outbox. All stop when `shutdown` is cancelled; `tasks` tracks them.
+    pub async fn start(self, shutdown: CancellationToken, tasks: &TaskTracker) {
+        if self.php_workers > 0 {
+            let servers = PhpServers::start(self.php, self.router, self.php_workers, shutdown.clone(), tasks);
+            let _ = self.running.php_servers.set(servers);
+        }
+        // Know which database servers answer before the first creation asks.
+        self.databases.servers.check_all().await;
+        tasks.spawn(self.databases.servers.clone().watch(shutdown.clone()));
+        tasks.spawn(prepare_templates(self.databases, self.default_language, shutdown.clone()));
+        tasks.spawn(Arc::new(self.pipeline).run(shutdown.clone()));
+        tasks.spawn(self.pool.run(shutdown.clone()));
+        tasks.spawn({
+            let (passwords, shutdown) = (self.passwords, shutdown.clone());
+            async move { passwords.run(INITIAL_PASSWORD_LEN, shutdown).await }
+        });
+        tasks.spawn(self.lifecycle.run(shutdown.clone()));
+        tasks.spawn(self.outbox.run(shutdown));
+    }
+}
+
+/// Builds the default language's templates at start, so that the first wiki does not wait
+/// for MediaWiki's installer; retried every 10 s until it works.
+async fn prepare_templates(databases: Arc<FarmDatabases>, language: LanguageCode, shutdown: CancellationToken) {
+    loop {
+        match databases.prepare_templates(&language).await {
+            Ok(()) => return,
+            Err(err) => error!(error = %format!("{err:#}"), "cannot prepare the SQLite template; retrying in 10 s"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}

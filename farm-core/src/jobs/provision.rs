@@ -8,6 +8,9 @@
 //! 3. The pipeline's work list *is* the registry (`state IN ('provisioning','deleting')`), so
 //!    a restart picks up exactly what was under way. A wiki that cannot be built is torn down
 //!    (every resource removed) before it is marked `failed`.
+//!
+//! Its own state changes (ready, failed, deleted, moved to another server, name released) go
+//! into the audit log in the transaction that makes them, as the system's.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -18,14 +21,17 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
-use crate::app::Farm;
-use crate::backends::mariadb::{DbPassword, DbServer, Ident};
-use crate::domain::Backend;
-use crate::domain::{LanguageCode, ResourceKey, Sitename, WikiName, WikiState};
-use crate::mediawiki::{self, ShardDatabase, ShardValues};
+use super::{Running, Wakeups};
+use crate::backends::mariadb::DbServers;
+use crate::backends::{DatabaseSpec, Databases, Location, Place, WikiDatabase};
+use crate::domain::{Backend, Languages, ResourceKey, WikiName, WikiState};
+use crate::mail::Notices;
+use crate::mediawiki::{self, Namespaces, Owner, ShardValues};
 use crate::platform::fsutil::{remove_dir_all_if_exists, remove_file_if_exists, sync_dir, write_atomic};
 use crate::platform::layout::Layout;
-use crate::store::{now, WikiRecord};
+use crate::platform::secrets::Sealer;
+use crate::platform::time::now;
+use crate::store::{AuditEntry, Store, WikiRecord};
 
 /// The steps that build a wiki, in order. The names are stored in the control store: never
 /// rename one.
@@ -57,110 +63,365 @@ impl Step {
     }
 }
 
-/// Runs the pipeline until `shutdown`: wakes when work is added (or a retry comes due),
-/// runs up to `provision_workers` wikis at once, never the same wiki twice at once.
-pub async fn run(farm: Arc<Farm>, shutdown: CancellationToken) {
-    let permits = Arc::new(Semaphore::new(farm.config.provision_workers));
-    let in_flight: Arc<Mutex<HashSet<i64>>> = Arc::default();
-    let mut last_name_release = 0;
-    farm.set_pipeline_running();
-    while !shutdown.is_cancelled() {
-        if now() - last_name_release >= 60 {
-            release_expired_names(&farm).await;
-            last_name_release = now();
-        }
-        if let Err(err) = sweep_db_cleanups(&farm).await {
-            warn!(error = %format!("{err:#}"), "could not finish database cleanups; will retry");
-        }
-        match farm.store.due_work(64).await {
-            Ok(due) => {
-                for wiki in due {
-                    if !lock_set(&in_flight).insert(wiki.id) {
-                        continue;
-                    }
-                    let permit = tokio::select! {
-                        permit = permits.clone().acquire_owned() => permit,
-                        _ = shutdown.cancelled() => break,
-                    };
-                    let Ok(permit) = permit else { break };
-                    let (farm, in_flight) = (farm.clone(), in_flight.clone());
-                    tokio::spawn(async move {
-                        let id = wiki.id;
-                        work_on(&farm, wiki).await;
-                        lock_set(&in_flight).remove(&id);
-                        drop(permit);
-                        farm.pipeline_wakeup().notify_one();
-                    });
-                }
+/// How many wikis at once, how often to try, how long a deleted wiki's name stays taken.
+#[derive(Debug, Clone)]
+pub struct PipelineSettings {
+    pub workers: usize,
+    pub max_attempts: u32,
+    pub name_retention: Duration,
+}
+
+/// What the pipeline works with.
+pub struct Pipeline {
+    pub store: Store,
+    pub layout: Layout,
+    pub databases: Arc<dyn Databases>,
+    pub servers: Arc<DbServers>,
+    pub sealer: Sealer,
+    pub namespaces: Arc<Namespaces>,
+    pub notices: Arc<Notices>,
+    pub languages: Languages,
+    pub settings: PipelineSettings,
+    pub wakeups: Arc<Wakeups>,
+    pub running: Arc<Running>,
+}
+
+impl Pipeline {
+    /// Runs until `shutdown`: wakes when work is added (or a retry comes due), works on up to
+    /// `workers` wikis at once, never the same wiki twice at once.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let workers = self.settings.workers;
+        let permits = Arc::new(Semaphore::new(workers));
+        let in_flight: Arc<Mutex<HashSet<i64>>> = Arc::default();
+        let mut last_name_release = 0;
+        self.running.set_pipeline();
+        while !shutdown.is_cancelled() {
+            if now() - last_name_release >= 60 {
+                self.release_expired_names().await;
+                last_name_release = now();
             }
-            Err(err) => error!(error = %format!("{err:#}"), "pipeline cannot read the registry"),
+            if let Err(err) = self.sweep_db_cleanups().await {
+                warn!(error = %format!("{err:#}"), "could not finish database cleanups; will retry");
+            }
+            match self.store.due_work(64).await {
+                Ok(due) => {
+                    for wiki in due {
+                        if !lock_set(&in_flight).insert(wiki.id) {
+                            continue;
+                        }
+                        let permit = tokio::select! {
+                            permit = permits.clone().acquire_owned() => permit,
+                            _ = shutdown.cancelled() => break,
+                        };
+                        let Ok(permit) = permit else { break };
+                        let (pipeline, in_flight) = (self.clone(), in_flight.clone());
+                        tokio::spawn(async move {
+                            let id = wiki.id;
+                            pipeline.work_on(wiki).await;
+                            lock_set(&in_flight).remove(&id);
+                            drop(permit);
+                            pipeline.wakeups.pipeline.notify_one();
+                        });
+                    }
+                }
+                Err(err) => error!(error = %format!("{err:#}"), "pipeline cannot read the registry"),
+            }
+            let sleep = self.next_wake_in().await;
+            tokio::select! {
+                _ = self.wakeups.pipeline.notified() => {}
+                _ = tokio::time::sleep(sleep) => {}
+                _ = shutdown.cancelled() => {}
+            }
         }
-        let sleep = next_wake_in(&farm).await;
-        tokio::select! {
-            _ = farm.pipeline_wakeup().notified() => {}
-            _ = tokio::time::sleep(sleep) => {}
-            _ = shutdown.cancelled() => {}
+        // Let running steps finish: each is short, and a half-done one would be redone anyway.
+        let _ = permits.acquire_many(u32::try_from(workers).unwrap_or(u32::MAX)).await;
+        info!("provisioning pipeline stopped");
+    }
+
+    /// One pass over every wiki whose work is due, one after another (for tests: the loop of
+    /// [`Pipeline::run`] without the clock). Returns how many it worked on.
+    pub async fn run_due(&self) -> anyhow::Result<usize> {
+        let due = self.store.due_work(64).await?;
+        let count = due.len();
+        for wiki in due {
+            self.work_on(wiki).await;
+        }
+        Ok(count)
+    }
+
+    async fn next_wake_in(&self) -> Duration {
+        match self.store.next_due_at().await {
+            Ok(Some(at)) => Duration::from_secs(u64::try_from(at - now()).unwrap_or(0).clamp(1, 60)),
+            _ => Duration::from_secs(60),
         }
     }
-    // Let running steps finish: each is short, and a half-done one would be redone anyway.
-    let _ = permits.acquire_many(farm.config.provision_workers as u32).await;
-    info!("provisioning pipeline stopped");
+
+    async fn release_expired_names(&self) {
+        let retention = i64::try_from(self.settings.name_retention.as_secs()).unwrap_or(i64::MAX);
+        let released = async {
+            let mut tx = self.store.begin().await?;
+            let names = tx.release_names_deleted_before(now().saturating_sub(retention)).await?;
+            for name in &names {
+                tx.audit(&system("wiki.name_released", name, None)).await?;
+            }
+            tx.commit().await?;
+            Ok::<_, crate::FarmError>(names.len())
+        };
+        match released.await {
+            Ok(0) => {}
+            Ok(n) => info!(count = n, "released the names of wikis deleted longer ago than the retention window"),
+            Err(err) => warn!(error = %format!("{err:#}"), "could not release expired names"),
+        }
+    }
+
+    /// One pass over one wiki: finish its provisioning or its teardown; on failure, schedule
+    /// a retry with backoff, or give up and clean up.
+    pub async fn work_on(&self, wiki: WikiRecord) {
+        let state = wiki.state;
+        let result = match state {
+            WikiState::Provisioning => self.provision(&wiki).await,
+            WikiState::Deleting => self.delete(&wiki).await,
+            _ => Ok(()),
+        };
+        let Err(err) = result else { return };
+        let attempts = wiki.attempts + 1;
+        let message = truncate(&format!("{err:#}"), 2000);
+        let give_up = state == WikiState::Provisioning && attempts >= i64::from(self.settings.max_attempts);
+        if give_up {
+            error!(wiki = %wiki.name, attempts, error = %message, "provisioning failed; cleaning up");
+            let outcome = match self.teardown(&wiki).await {
+                Ok(()) => self.finish(&wiki, WikiState::Provisioning, Some(&message)).await.map(|_| ()),
+                Err(cleanup_err) => {
+                    // Stay in `provisioning` and come back: nothing may be left behind.
+                    let why = format!("{message}; cleanup failed: {cleanup_err:#}");
+                    self.store.schedule_retry(wiki.id, attempts, now() + backoff_secs(attempts), &why).await
+                }
+            };
+            if let Err(store_err) = outcome {
+                error!(wiki = %wiki.name, error = %format!("{store_err:#}"), "could not record the failure");
+            }
+            return;
+        }
+        let retry_at = now() + backoff_secs(attempts);
+        warn!(wiki = %wiki.name, state = state.as_str(), attempts, error = %message, "step failed; will retry");
+        if let Err(store_err) = self.store.schedule_retry(wiki.id, attempts, retry_at, &message).await {
+            error!(wiki = %wiki.name, error = %format!("{store_err:#}"), "could not schedule a retry");
+        }
+    }
+
+    async fn provision(&self, wiki: &WikiRecord) -> anyhow::Result<()> {
+        let done = self.store.steps_done(wiki.id).await?;
+        for step in Step::ALL {
+            if done.iter().any(|d| d == step.as_str()) {
+                continue;
+            }
+            // A deletion requested meanwhile takes over; stop building.
+            let current = self.store.wiki_by_id(wiki.id).await?.context("wiki vanished from the registry")?;
+            if current.state != WikiState::Provisioning {
+                return Ok(());
+            }
+            let started = std::time::Instant::now();
+            self.run_step(&current, step).await.with_context(|| format!("step {}", step.as_str()))?;
+            self.store.mark_step_done(wiki.id, step.as_str()).await?;
+            debug!(wiki = %wiki.name, step = step.as_str(), elapsed_us = started.elapsed().as_micros() as u64, "step done");
+            if step == Step::Database {
+                self.store.clear_owner_password_hash(wiki.id).await?;
+            }
+        }
+        let mail = self.notices.ready(wiki).await?;
+        let mut tx = self.store.begin().await?;
+        if tx.activate(wiki.id).await? {
+            if let Some(mail) = &mail {
+                tx.enqueue_mail(mail).await?;
+            }
+            tx.audit(&system("wiki.ready", wiki.name.as_str(), None)).await?;
+            tx.commit().await?;
+            self.wakeups.outbox.notify_one();
+            info!(wiki = %wiki.name, "wiki is ready");
+        }
+        Ok(())
+    }
+
+    /// Runs one step for `wiki` (which must be `provisioning`). Public for tests that drive the
+    /// pipeline step by step.
+    pub async fn run_step(&self, wiki: &WikiRecord, step: Step) -> anyhow::Result<()> {
+        let wiki_dir = self.layout.wiki_dir(&wiki.key);
+        match step {
+            Step::Database => {
+                let hash = wiki.owner_password_hash.as_deref().context("the owner's password hash is gone")?;
+                let name = wiki.owner.mediawiki_name();
+                let owner = Owner { name: &name, password_hash: hash };
+                if wiki.pooled {
+                    self.database(wiki, None)?.adopt(owner).await
+                } else {
+                    let server = self.reachable_server(wiki).await?;
+                    self.database(wiki, server)?.build(Some(owner)).await
+                }
+            }
+            Step::Uploads => Ok(std::fs::create_dir_all(wiki_dir.join("images"))?),
+            Step::Secrets => {
+                let path = wiki_dir.join("secrets.php");
+                if !path.is_file() {
+                    let database = self.database(wiki, None)?;
+                    let secrets = mediawiki::render_secrets(database.password());
+                    write_atomic(&path, secrets.as_bytes(), 0o640)?;
+                }
+                Ok(())
+            }
+            Step::Shard => {
+                let language = self.languages.parse(&wiki.language).map_err(|e| anyhow::anyhow!("{e}"))?;
+                let taken_namespaces = self.namespaces.of(&language).await?;
+                let shard = mediawiki::render_shard(&ShardValues {
+                    key: &wiki.key,
+                    name: &wiki.name,
+                    sitename: &wiki.sitename,
+                    language: &language,
+                    taken_namespaces: &taken_namespaces,
+                    database: self.database(wiki, None)?.shard(),
+                });
+                Ok(write_atomic(&wiki_dir.join("LocalSettings.php"), shard.as_bytes(), 0o640)?)
+            }
+            Step::Route => link_host(&self.layout, &wiki.name, &wiki.key),
+        }
+    }
+
+    /// The wiki's database, on `server` if given, else where the registry says.
+    fn database(&self, wiki: &WikiRecord, server: Option<String>) -> anyhow::Result<Box<dyn WikiDatabase>> {
+        let location = match wiki.backend {
+            Backend::Sqlite => Location::Sqlite,
+            Backend::Mariadb => Location::Mariadb {
+                server: match server {
+                    Some(server) => server,
+                    None => wiki.db_server.clone().context("the wiki has no database server")?,
+                },
+                password: wiki.db_password_sealed.as_deref().map(|sealed| self.sealer.open(sealed)).transpose()?,
+            },
+        };
+        let language = self.languages.parse(&wiki.language).map_err(|e| anyhow::anyhow!("registry language: {e}"))?;
+        self.databases.open(&DatabaseSpec { key: wiki.key.clone(), language, place: Place::Wiki, location })
+    }
+
+    /// For a MariaDB wiki: its server if it answers. If it does not, the wiki moves to another
+    /// server that takes new wikis (the first one is remembered for cleanup), so one server
+    /// down does not hold up creation; with no other server, the step fails and is retried.
+    async fn reachable_server(&self, wiki: &WikiRecord) -> anyhow::Result<Option<String>> {
+        if wiki.backend != Backend::Mariadb {
+            return Ok(None);
+        }
+        let name = wiki.db_server.as_deref().context("the wiki has no database server")?;
+        let server =
+            self.servers.get(name).with_context(|| format!("the database server {name:?} is not configured"))?;
+        if server.check().await {
+            return Ok(Some(name.to_owned()));
+        }
+        // Never move onto a server where a cleanup for this wiki is pending: it would drop the
+        // new database.
+        let pending: Vec<String> = self
+            .store
+            .db_cleanups()
+            .await?
+            .into_iter()
+            .filter(|(_, _, k)| k == wiki.key.as_str())
+            .map(|(_, server, _)| server)
+            .collect();
+        let mut exclude: Vec<&str> = pending.iter().map(String::as_str).collect();
+        exclude.push(name);
+        let counts = self.store.wiki_counts_by_server().await?;
+        let target =
+            self.servers.place(&counts, &exclude).map(|s| s.name().to_owned()).with_context(|| {
+                format!("database server {name} is unreachable and no other takes new wikis right now")
+            })?;
+        let mut tx = self.store.begin().await?;
+        if !tx.move_to_server(wiki.id, wiki.key.as_str(), name, &target).await? {
+            anyhow::bail!("the wiki changed while moving it off database server {name}");
+        }
+        let details = Some(format!("database server {name} unreachable; moved to {target}"));
+        tx.audit(&system("wiki.moved", wiki.name.as_str(), details)).await?;
+        tx.commit().await?;
+        warn!(wiki = %wiki.name, from = name, to = %target, "database server unreachable; wiki moved");
+        Ok(Some(target))
+    }
+
+    /// Drops databases left on servers that were down when their wiki moved away, once those
+    /// servers answer again.
+    async fn sweep_db_cleanups(&self) -> anyhow::Result<()> {
+        for (id, server_name, key) in self.store.db_cleanups().await? {
+            let Some(server) = self.servers.get(&server_name) else {
+                continue;
+            };
+            if !server.is_healthy() {
+                continue;
+            }
+            let key = ResourceKey::parse(&key).context("a cleanup names a malformed key")?;
+            let wiki = self.store.wiki_by_resource_key(key.as_str()).await?;
+            let lives_there =
+                wiki.is_some_and(|w| w.db_server.as_deref() == Some(server_name.as_str()) && w.state.is_live());
+            if !lives_there {
+                server.drop_wiki(&key).await?;
+                info!(server = %server_name, key = %key, "dropped a database left behind by a moved wiki");
+            }
+            self.store.remove_db_cleanup(id).await?;
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, wiki: &WikiRecord) -> anyhow::Result<()> {
+        self.teardown(wiki).await?;
+        if self.finish(wiki, WikiState::Deleting, None).await? {
+            info!(wiki = %wiki.name, "wiki deleted");
+        }
+        Ok(())
+    }
+
+    /// `provisioning` → `failed` or `deleting` → `deleted`, audited.
+    async fn finish(
+        &self,
+        wiki: &WikiRecord,
+        from: WikiState,
+        failure: Option<&str>,
+    ) -> Result<bool, crate::FarmError> {
+        let mut tx = self.store.begin().await?;
+        let finished = tx.finish_teardown(wiki.id, from, failure).await?;
+        if finished {
+            let (action, details) = match from {
+                WikiState::Provisioning => ("wiki.failed", failure.map(|f| truncate(f, 500))),
+                _ => ("wiki.deleted", None),
+            };
+            tx.audit(&system(action, wiki.name.as_str(), details)).await?;
+        }
+        tx.commit().await?;
+        Ok(finished)
+    }
+
+    /// Removes every resource of a wiki, whatever state it reached: first the host link (so
+    /// it stops being served), then its database and directory. Idempotent.
+    async fn teardown(&self, wiki: &WikiRecord) -> anyhow::Result<()> {
+        let layout = &self.layout;
+        let link = layout.host_link(&wiki.name);
+        // Only remove the link if it is this wiki's: the name may belong to another by now.
+        if std::fs::read_link(&link).ok().as_deref() == Some(Layout::host_link_target(&wiki.key).as_path()) {
+            remove_file_if_exists(&link)?;
+            sync_dir(&layout.hosts_dir())?;
+        }
+        // A link being made when the daemon died (the wiki still holds its name, so it is ours).
+        crate::platform::fsutil::remove_stale_temporaries(&layout.hosts_dir(), &format!(".{}.tmp-", wiki.name))?;
+        if wiki.backend == Backend::Sqlite || wiki.db_server.is_some() {
+            WikiDatabase::drop(self.database(wiki, None)?.as_ref()).await?;
+        }
+        remove_dir_all_if_exists(&layout.wiki_dir(&wiki.key))?;
+        sync_dir(&layout.wikis_dir())?;
+        // A pooled database the wiki claimed but had not moved yet.
+        remove_dir_all_if_exists(&layout.pool_entry_dir(&wiki.key))?;
+        Ok(())
+    }
+}
+
+fn system(action: &'static str, name: &str, details: Option<String>) -> AuditEntry {
+    AuditEntry { actor: "system".into(), action, target: format!("wiki:{name}"), source: None, details }
 }
 
 fn lock_set(set: &Mutex<HashSet<i64>>) -> std::sync::MutexGuard<'_, HashSet<i64>> {
     set.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-async fn next_wake_in(farm: &Farm) -> Duration {
-    match farm.store.next_due_at().await {
-        Ok(Some(at)) => Duration::from_secs(u64::try_from(at - now()).unwrap_or(0).clamp(1, 60)),
-        _ => Duration::from_secs(60),
-    }
-}
-
-async fn release_expired_names(farm: &Farm) {
-    let retention = i64::try_from(farm.config.deleted_name_retention.as_secs()).unwrap_or(i64::MAX);
-    match farm.store.release_names_deleted_before(now().saturating_sub(retention)).await {
-        Ok(0) => {}
-        Ok(n) => info!(count = n, "released the names of wikis deleted longer ago than the retention window"),
-        Err(err) => warn!(error = %format!("{err:#}"), "could not release expired names"),
-    }
-}
-
-/// One pass over one wiki: finish its provisioning or its teardown; on failure, schedule a
-/// retry with backoff, or give up and clean up.
-async fn work_on(farm: &Farm, wiki: WikiRecord) {
-    let state = wiki.state();
-    let result = match state {
-        WikiState::Provisioning => provision(farm, &wiki).await,
-        WikiState::Deleting => delete(farm, &wiki).await,
-        _ => Ok(()),
-    };
-    let Err(err) = result else { return };
-    let attempts = wiki.attempts + 1;
-    let message = truncate(&format!("{err:#}"), 2000);
-    let give_up = state == WikiState::Provisioning && attempts >= i64::from(farm.config.provision_max_attempts);
-    if give_up {
-        error!(wiki = %wiki.label, attempts, error = %message, "provisioning failed; cleaning up");
-        let cleaned = teardown(farm, &wiki).await;
-        let outcome = match cleaned {
-            Ok(()) => farm.store.finish_teardown(wiki.id, WikiState::Provisioning, Some(&message)).await,
-            Err(cleanup_err) => {
-                // Stay in `provisioning` and come back: nothing may be left behind.
-                let why = format!("{message}; cleanup failed: {cleanup_err:#}");
-                farm.store.schedule_retry(wiki.id, attempts, now() + backoff_secs(attempts), &why).await.map(|_| false)
-            }
-        };
-        if let Err(store_err) = outcome {
-            error!(wiki = %wiki.label, error = %format!("{store_err:#}"), "could not record the failure");
-        }
-        return;
-    }
-    let retry_at = now() + backoff_secs(attempts);
-    warn!(wiki = %wiki.label, state = state.as_str(), attempts, error = %message, "step failed; will retry");
-    if let Err(store_err) = farm.store.schedule_retry(wiki.id, attempts, retry_at, &message).await {
-        error!(wiki = %wiki.label, error = %format!("{store_err:#}"), "could not schedule a retry");
-    }
 }
 
 /// At most `max` bytes of `text`, cut at a character boundary (installer output can be long).
@@ -172,202 +433,6 @@ fn truncate(text: &str, max: usize) -> String {
 /// 2, 4, 8, ... seconds, at most five minutes.
 fn backoff_secs(attempts: i64) -> i64 {
     2i64.saturating_pow(u32::try_from(attempts.clamp(1, 20)).unwrap_or(20)).min(300)
-}
-
-/// The validated values of a registry row. The registry only holds values that passed these
-/// checks on the way in; parsing again keeps every path and SQL identifier checked at use.
-struct Parsed {
-    backend: Backend,
-    key: ResourceKey,
-    name: WikiName,
-    sitename: Sitename,
-    language: LanguageCode,
-}
-
-fn parse_record(farm: &Farm, wiki: &WikiRecord) -> anyhow::Result<Parsed> {
-    let languages = farm.languages();
-    Ok(Parsed {
-        backend: Backend::parse(&wiki.backend).with_context(|| format!("unknown backend {:?}", wiki.backend))?,
-        key: wiki.key()?,
-        name: WikiName::parse(&wiki.label).map_err(|e| anyhow::anyhow!("registry name: {e}"))?,
-        sitename: Sitename::parse(&wiki.sitename).map_err(|e| anyhow::anyhow!("registry sitename: {e}"))?,
-        language: languages.parse(&wiki.language).map_err(|e| anyhow::anyhow!("registry language: {e}"))?,
-    })
-}
-
-async fn provision(farm: &Farm, wiki: &WikiRecord) -> anyhow::Result<()> {
-    let parsed = parse_record(farm, wiki)?;
-    let done = farm.store.steps_done(wiki.id).await?;
-    for step in Step::ALL {
-        if done.iter().any(|d| d == step.as_str()) {
-            continue;
-        }
-        // A deletion requested meanwhile takes over; stop building.
-        let current = farm.store.wiki_by_id(wiki.id).await?.context("wiki vanished from the registry")?;
-        if current.state() != WikiState::Provisioning {
-            return Ok(());
-        }
-        let started = std::time::Instant::now();
-        run_step(farm, &current, &parsed, step).await.with_context(|| format!("step {}", step.as_str()))?;
-        farm.store.mark_step_done(wiki.id, step.as_str()).await?;
-        debug!(wiki = %wiki.label, step = step.as_str(), elapsed_us = started.elapsed().as_micros() as u64, "step done");
-        if step == Step::Database {
-            farm.store.clear_owner_password_hash(wiki.id).await?;
-        }
-    }
-    let mail = crate::jobs::lifecycle::ready_mail(farm, wiki).await?;
-    let mut tx = farm.store.begin().await?;
-    if tx.activate(wiki.id).await? {
-        if let Some(mail) = &mail {
-            tx.enqueue_mail(mail).await?;
-        }
-        tx.commit().await?;
-        farm.mailer.wake();
-        info!(wiki = %wiki.label, url = %farm.wiki_url(wiki), "wiki is ready");
-    }
-    Ok(())
-}
-
-async fn run_step(farm: &Farm, wiki: &WikiRecord, parsed: &Parsed, step: Step) -> anyhow::Result<()> {
-    let layout = &farm.layout;
-    let wiki_dir = layout.wiki_dir(&parsed.key);
-    match step {
-        Step::Database => {
-            let hash = wiki.owner_password_hash.as_deref().context("the owner's password hash is gone")?;
-            let owner = crate::domain::Username::parse(&wiki.owner)
-                .map_err(|e| anyhow::anyhow!("registry owner: {e}"))?
-                .mediawiki_name();
-            let pooled = wiki.pooled != 0;
-            match parsed.backend {
-                Backend::Sqlite if pooled => {
-                    let db_dir = wiki_dir.join("db");
-                    if !db_dir.is_dir() {
-                        let from_pool = layout.pool_entry_dir(&parsed.key);
-                        anyhow::ensure!(from_pool.is_dir(), "the pooled database {} is missing", from_pool.display());
-                        std::fs::rename(&from_pool, &wiki_dir)?;
-                        sync_dir(&layout.wikis_dir())?;
-                    }
-                    let db_file = db_dir.join(format!("{}.sqlite", parsed.key));
-                    crate::backends::sqlite::put_owner_in_place(&db_file, &owner, hash).await
-                }
-                Backend::Sqlite => {
-                    let template = farm.sqlite_template(&parsed.language).await?;
-                    template.create_wiki_database(&wiki_dir.join("db"), &parsed.key, Some((&owner, hash))).await
-                }
-                Backend::Mariadb if pooled => {
-                    assigned_server(farm, wiki)?.put_owner_in_place(&parsed.key, &owner, hash).await
-                }
-                Backend::Mariadb => {
-                    let server = reachable_server(farm, wiki, &parsed.key).await?;
-                    let template = farm.mariadb_template(server, &parsed.language).await?;
-                    let password = db_password(farm, wiki)?;
-                    server.create_wiki_database(&template, &parsed.key, &password, Some((&owner, hash))).await
-                }
-            }
-        }
-        Step::Uploads => Ok(std::fs::create_dir_all(wiki_dir.join("images"))?),
-        Step::Secrets => {
-            let path = wiki_dir.join("secrets.php");
-            if !path.is_file() {
-                let password = match parsed.backend {
-                    Backend::Sqlite => None,
-                    Backend::Mariadb => Some(db_password(farm, wiki)?),
-                };
-                let secrets = mediawiki::render_secrets(password.as_ref().map(DbPassword::secret));
-                write_atomic(&path, secrets.as_bytes(), 0o640)?;
-            }
-            Ok(())
-        }
-        Step::Shard => {
-            let database = match parsed.backend {
-                Backend::Sqlite => ShardDatabase::Sqlite,
-                Backend::Mariadb => {
-                    let server = assigned_server(farm, wiki)?;
-                    ShardDatabase::Mysql { address: server.wiki_address.clone(), name: Ident::for_wiki(&parsed.key) }
-                }
-            };
-            let taken_namespaces = farm.namespace_names(&parsed.language).await?;
-            let shard = mediawiki::render_shard(&ShardValues {
-                key: &parsed.key,
-                name: &parsed.name,
-                sitename: &parsed.sitename,
-                language: &parsed.language,
-                taken_namespaces: &taken_namespaces,
-                database,
-            });
-            Ok(write_atomic(&wiki_dir.join("LocalSettings.php"), shard.as_bytes(), 0o640)?)
-        }
-        Step::Route => link_host(layout, &parsed.name, &parsed.key),
-    }
-}
-
-fn db_password(farm: &Farm, wiki: &WikiRecord) -> anyhow::Result<DbPassword> {
-    let sealed = wiki.db_password_sealed.as_deref().context("the wiki has no database password")?;
-    DbPassword::check(farm.sealer.open(sealed)?)
-}
-
-fn assigned_server<'a>(farm: &'a Farm, wiki: &WikiRecord) -> anyhow::Result<&'a Arc<DbServer>> {
-    let name = wiki.db_server.as_deref().context("the wiki has no database server")?;
-    farm.db_servers
-        .get(name)
-        .with_context(|| format!("the wiki's database server {name:?} is not in the configuration"))
-}
-
-/// The wiki's server if it answers. If it does not, the wiki moves to another server that
-/// takes new wikis (the first one is remembered for cleanup), so one server down does not
-/// hold up creation; with no other server, the step fails and is retried.
-async fn reachable_server<'a>(
-    farm: &'a Farm,
-    wiki: &WikiRecord,
-    key: &ResourceKey,
-) -> anyhow::Result<&'a Arc<DbServer>> {
-    let server = assigned_server(farm, wiki)?;
-    if server.check().await {
-        return Ok(server);
-    }
-    // Never move onto a server where a cleanup for this wiki is pending: it would drop the
-    // new database.
-    let pending: Vec<String> = farm
-        .store
-        .db_cleanups()
-        .await?
-        .into_iter()
-        .filter(|(_, _, k)| k == key.as_str())
-        .map(|(_, server, _)| server)
-        .collect();
-    let mut exclude: Vec<&str> = pending.iter().map(String::as_str).collect();
-    exclude.push(server.name());
-    let target = farm.place_new_wiki(&exclude).await.map_err(|e| {
-        anyhow::anyhow!("database server {} is unreachable and no other can take the wiki: {e}", server.name())
-    })?;
-    if !farm.store.move_to_server(wiki.id, key.as_str(), server.name(), &target).await? {
-        anyhow::bail!("the wiki changed while moving it off database server {}", server.name());
-    }
-    warn!(wiki = %wiki.label, from = server.name(), to = %target, "database server unreachable; wiki moved");
-    farm.db_servers.get(&target).context("the chosen server vanished")
-}
-
-/// Drops databases left on servers that were down when their wiki moved away, once those
-/// servers answer again.
-async fn sweep_db_cleanups(farm: &Farm) -> anyhow::Result<()> {
-    for (id, server_name, key) in farm.store.db_cleanups().await? {
-        let Some(server) = farm.db_servers.get(&server_name) else {
-            continue;
-        };
-        if !server.is_healthy() {
-            continue;
-        }
-        let key = ResourceKey::parse(&key).context("a cleanup names a malformed key")?;
-        let wiki = farm.store.wiki_by_resource_key(key.as_str()).await?;
-        let lives_there =
-            wiki.is_some_and(|w| w.db_server.as_deref() == Some(server_name.as_str()) && w.state().is_live());
-        if !lives_there {
-            server.drop_wiki(&key).await?;
-            info!(server = %server_name, key = %key, "dropped a database left behind by a moved wiki");
-        }
-        farm.store.remove_db_cleanup(id).await?;
-    }
-    Ok(())
 }
 
 /// Points `hosts/<name>` at the wiki's directory, atomically (a new link renamed over).
@@ -383,39 +448,6 @@ fn link_host(layout: &Layout, name: &WikiName, key: &ResourceKey) -> anyhow::Res
     std::os::unix::fs::symlink(&target, &tmp)?;
     std::fs::rename(&tmp, &link)?;
     sync_dir(&layout.hosts_dir())?;
-    Ok(())
-}
-
-async fn delete(farm: &Farm, wiki: &WikiRecord) -> anyhow::Result<()> {
-    teardown(farm, wiki).await?;
-    if farm.store.finish_teardown(wiki.id, WikiState::Deleting, None).await? {
-        info!(wiki = %wiki.label, "wiki deleted");
-    }
-    Ok(())
-}
-
-/// Removes every resource of a wiki, whatever state it reached: first the host link (so it
-/// stops being served), then its directory. Idempotent.
-async fn teardown(farm: &Farm, wiki: &WikiRecord) -> anyhow::Result<()> {
-    let key = wiki.key()?;
-    let layout = &farm.layout;
-    if let Ok(name) = WikiName::parse(&wiki.label) {
-        let link = layout.host_link(&name);
-        // Only remove the link if it is this wiki's: the name may belong to another by now.
-        if std::fs::read_link(&link).ok().as_deref() == Some(Layout::host_link_target(&key).as_path()) {
-            remove_file_if_exists(&link)?;
-            sync_dir(&layout.hosts_dir())?;
-        }
-        // A link being made when the daemon died (the wiki still holds its name, so it is ours).
-        crate::platform::fsutil::remove_stale_temporaries(&layout.hosts_dir(), &format!(".{name}.tmp-"))?;
-    }
-    if Backend::parse(&wiki.backend) == Some(Backend::Mariadb) && wiki.db_server.is_some() {
-        assigned_server(farm, wiki)?.drop_wiki(&key).await?;
-    }
-    remove_dir_all_if_exists(&layout.wiki_dir(&key))?;
-    sync_dir(&layout.wikis_dir())?;
-    // A pooled database the wiki claimed but had not moved yet.
-    remove_dir_all_if_exists(&layout.pool_entry_dir(&key))?;
     Ok(())
 }
 

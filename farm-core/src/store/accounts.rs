@@ -1,6 +1,7 @@
 //! Accounts, sessions (issued tokens) and one-time mail tokens.
 
-use super::{now, Store, Tx};
+use super::{is_unique_violation, now, Store, Tx};
+use crate::domain::Role;
 use crate::error::FarmError;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -9,7 +10,8 @@ pub struct AccountRecord {
     pub username: String,
     pub email: String,
     pub password_hash: Option<String>,
-    pub role: String,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
     pub email_confirmed_at: Option<i64>,
     pub created_at: i64,
 }
@@ -102,7 +104,7 @@ impl Tx {
     /// writer connection: never read through the store while one is open).
     pub async fn account(&mut self, id: i64) -> Result<Option<AccountRecord>, FarmError> {
         let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?");
-        Ok(sqlx::query_as(&sql).bind(id).fetch_optional(&mut *self.0).await?)
+        Ok(sqlx::query_as(&sql).bind(id).fetch_optional(&mut *self.tx).await?)
     }
 
     /// Inserts an account; a taken user name or address is a [`FarmError::Taken`].
@@ -121,14 +123,14 @@ impl Tx {
         .bind(new.confirmed.then_some(now))
         .bind(now)
         .bind(now)
-        .execute(&mut *self.0)
+        .execute(&mut *self.tx)
         .await;
         match inserted {
             Ok(_) => {}
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            Err(e) if is_unique_violation(&e) => {
                 let username_taken: Option<(i64,)> = sqlx::query_as("SELECT id FROM accounts WHERE username_key = ?")
                     .bind(new.username_key)
-                    .fetch_optional(&mut *self.0)
+                    .fetch_optional(&mut *self.tx)
                     .await?;
                 return Err(if username_taken.is_some() {
                     FarmError::Taken {
@@ -148,7 +150,7 @@ impl Tx {
         }
         let (id,): (i64,) = sqlx::query_as("SELECT id FROM accounts WHERE username_key = ?")
             .bind(new.username_key)
-            .fetch_one(&mut *self.0)
+            .fetch_one(&mut *self.tx)
             .await?;
         Ok(id)
     }
@@ -166,7 +168,7 @@ impl Tx {
             .bind(kind)
             .bind(now())
             .bind(expires_at)
-            .execute(&mut *self.0)
+            .execute(&mut *self.tx)
             .await?;
         Ok(())
     }
@@ -178,7 +180,7 @@ impl Tx {
                 .bind(now())
                 .bind(id)
                 .bind(account_id)
-                .execute(&mut *self.0)
+                .execute(&mut *self.tx)
                 .await?;
         Ok(result.rows_affected() == 1)
     }
@@ -187,7 +189,7 @@ impl Tx {
         sqlx::query("UPDATE sessions SET revoked_at = ? WHERE account_id = ? AND revoked_at IS NULL")
             .bind(now())
             .bind(account_id)
-            .execute(&mut *self.0)
+            .execute(&mut *self.tx)
             .await?;
         Ok(())
     }
@@ -207,7 +209,7 @@ impl Tx {
         .bind(purpose)
         .bind(now())
         .bind(expires_at)
-        .execute(&mut *self.0)
+        .execute(&mut *self.tx)
         .await?;
         Ok(())
     }
@@ -223,14 +225,14 @@ impl Tx {
         .bind(token_hash)
         .bind(purpose)
         .bind(now)
-        .execute(&mut *self.0)
+        .execute(&mut *self.tx)
         .await?;
         if spent.rows_affected() != 1 {
             return Ok(None);
         }
         let (account_id,): (i64,) = sqlx::query_as("SELECT account_id FROM account_tokens WHERE token_hash = ?")
             .bind(token_hash)
-            .fetch_one(&mut *self.0)
+            .fetch_one(&mut *self.tx)
             .await?;
         Ok(Some(account_id))
     }
@@ -243,7 +245,7 @@ impl Tx {
         .bind(now)
         .bind(now)
         .bind(account_id)
-        .execute(&mut *self.0)
+        .execute(&mut *self.tx)
         .await?;
         Ok(())
     }
@@ -253,17 +255,17 @@ impl Tx {
             .bind(hash)
             .bind(now())
             .bind(account_id)
-            .execute(&mut *self.0)
+            .execute(&mut *self.tx)
             .await?;
         Ok(())
     }
 
-    pub async fn set_role(&mut self, account_id: i64, role: &str) -> Result<(), FarmError> {
+    pub async fn set_role(&mut self, account_id: i64, role: Role) -> Result<(), FarmError> {
         sqlx::query("UPDATE accounts SET role = ?, updated_at = ? WHERE id = ?")
-            .bind(role)
+            .bind(role.as_str())
             .bind(now())
             .bind(account_id)
-            .execute(&mut *self.0)
+            .execute(&mut *self.tx)
             .await?;
         Ok(())
     }
@@ -271,10 +273,10 @@ impl Tx {
     /// Serialises changes to one account's holdings (quota checks) on MariaDB; SQLite has a
     /// single writer already.
     pub async fn lock_account(&mut self, account_id: i64) -> Result<(), FarmError> {
-        if !self.1 {
+        if self.dialect == super::Dialect::Mysql {
             sqlx::query("SELECT id FROM accounts WHERE id = ? FOR UPDATE")
                 .bind(account_id)
-                .fetch_optional(&mut *self.0)
+                .fetch_optional(&mut *self.tx)
                 .await?;
         }
         Ok(())
@@ -286,13 +288,13 @@ impl Tx {
             "SELECT COUNT(*) FROM wikis WHERE owner = ? AND state IN ('provisioning', 'active', 'locked')",
         )
         .bind(owner)
-        .fetch_one(&mut *self.0)
+        .fetch_one(&mut *self.tx)
         .await?;
         let (requests,): (i64,) = sqlx::query_as(
             "SELECT COUNT(*) FROM wiki_requests WHERE requester = ? AND state IN ('pending', 'needs-more-info')",
         )
         .bind(owner)
-        .fetch_one(&mut *self.0)
+        .fetch_one(&mut *self.tx)
         .await?;
         Ok(wikis + requests)
     }

@@ -1,8 +1,11 @@
-//! The control store: the registry of wikis and the pipeline's progress.
+//! The control store: the registry of wikis, accounts, requests, the pipeline's progress, the
+//! warm pool, the outbox and the audit log, one file per table or two.
 //!
-//! It speaks through sqlx's `Any` driver with SQL that SQLite and MariaDB both accept, so the
-//! registry can move to MariaDB without a second query layer. SQLite gets one writer
-//! connection (WAL lets readers go on beside it) and a pool of readers.
+//! It speaks through sqlx's `Any` driver with SQL that SQLite and MariaDB both accept; the two
+//! dialects differ in four places, each a [`Dialect`] branch here. Rows are decoded into
+//! typed records at this boundary: a value the code does not know is an error, never a quiet
+//! default. SQLite gets one writer connection (WAL lets readers go on beside it) and a pool of
+//! readers.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -10,16 +13,22 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
-use crate::domain::{ResourceKey, WikiState};
 use crate::error::FarmError;
 
 mod accounts;
 mod audit;
+mod outbox;
+mod pool;
 mod requests;
+mod steps;
+mod wikis;
 
 pub use accounts::{AccountRecord, NewAccount, SessionRecord};
-pub use audit::{AuditEntry, AuditFilter, AuditRecord, OutgoingMail, QueuedMail};
-pub use requests::{RequestEvent, RequestFields, RequestFilter, RequestRecord};
+pub use audit::{AuditEntry, AuditFilter, AuditRecord};
+pub use outbox::{OutgoingMail, QueuedMail};
+pub use pool::{PoolLevelRow, PoolSlot, UnfinishedEntry};
+pub use requests::{request_exists, RequestEvent, RequestFields, RequestFilter, RequestRecord};
+pub use wikis::{NewWiki, WikiFilter, WikiRecord};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 static MYSQL_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/mysql");
@@ -30,137 +39,55 @@ pub use crate::platform::time::now;
 pub struct Store {
     read: AnyPool,
     write: AnyPool,
-    is_sqlite: bool,
+    dialect: Dialect,
+}
+
+/// Which SQL the control store speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dialect {
+    Sqlite,
+    Mysql,
 }
 
 /// A write transaction: a change, its audit entry and its mail commit together or not at all.
 /// Never hold one across slow work (hashing, network): on SQLite it blocks every writer.
-pub struct Tx(sqlx::Transaction<'static, sqlx::Any>, bool);
+pub struct Tx {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    dialect: Dialect,
+}
 
 impl Tx {
     pub async fn commit(self) -> Result<(), FarmError> {
-        self.0.commit().await?;
+        self.tx.commit().await?;
         Ok(())
     }
 }
 
-/// A wiki as the registry records it.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct WikiRecord {
-    pub id: i64,
-    pub label: String,
-    pub resource_key: String,
-    pub sitename: String,
-    pub language: String,
-    pub owner: String,
-    pub backend: String,
-    pub state: String,
-    pub failure: Option<String>,
-    pub owner_password_hash: Option<String>,
-    pub db_server: Option<String>,
-    pub db_password_sealed: Option<String>,
-    pub pooled: i64,
-    pub attempts: i64,
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub activated_at: Option<i64>,
-    pub deleted_at: Option<i64>,
-    /// Sandbox wikis: when they lock (read-only); `None` for permanent wikis.
-    pub expires_at: Option<i64>,
-    pub expiry_warnings_sent: i64,
-    /// Mail the owner when the wiki is ready (single creations and approved requests).
-    pub notify_owner: i64,
+/// Whether an insert failed on a unique index (a name, an address, a key taken meanwhile).
+fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(e) if e.is_unique_violation())
 }
 
-impl WikiRecord {
-    pub fn state(&self) -> WikiState {
-        // The column only ever holds values written from `WikiState::as_str`.
-        WikiState::parse(&self.state).unwrap_or(WikiState::Failed)
-    }
-
-    pub fn key(&self) -> anyhow::Result<ResourceKey> {
-        ResourceKey::parse(&self.resource_key)
-            .ok_or_else(|| anyhow::anyhow!("wiki {} has a malformed resource key in the registry", self.id))
+/// A 0/1 column as a boolean.
+fn flag(column: &str, value: i64) -> Result<bool, FarmError> {
+    match value {
+        0 => Ok(false),
+        1 => Ok(true),
+        other => Err(unknown(column, &other.to_string())),
     }
 }
 
-const WIKI_COLUMNS: &str = "id, label, resource_key, sitename, language, owner, backend, state, failure, \
-     owner_password_hash, db_server, db_password_sealed, pooled, attempts, created_at, updated_at, activated_at, deleted_at, \
-     expires_at, expiry_warnings_sent, notify_owner";
-
-#[derive(Clone, Copy)]
-pub struct NewWiki<'a> {
-    pub name: &'a str,
-    pub resource_key: &'a str,
-    pub sitename: &'a str,
-    pub language: &'a str,
-    pub owner: &'a str,
-    pub backend: &'a str,
-    pub owner_password_hash: &'a str,
-    pub db_server: Option<&'a str>,
-    pub db_password_sealed: Option<&'a str>,
-    pub expires_at: Option<i64>,
-    pub notify_owner: bool,
-}
-
-/// Which pool entries fit a wiki: backend, server (`""` for SQLite), language and version.
-#[derive(Debug, Clone, Copy)]
-pub struct PoolSlot<'a> {
-    pub backend: &'a str,
-    pub db_server: &'a str,
-    pub language: &'a str,
-    pub mw_version: &'a str,
-}
-
-async fn insert_wiki_row(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    new: &NewWiki<'_>,
-    pooled: bool,
-) -> Result<(), FarmError> {
-    let now = now();
-    let inserted = sqlx::query(
-        "INSERT INTO wikis (name, label, resource_key, sitename, language, owner, backend, state, \
-         owner_password_hash, db_server, db_password_sealed, pooled, attempts, next_attempt_at, created_at, updated_at, \
-         expires_at, notify_owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?)",
-    )
-    .bind(new.name)
-    .bind(new.name)
-    .bind(new.resource_key)
-    .bind(new.sitename)
-    .bind(new.language)
-    .bind(new.owner)
-    .bind(new.backend)
-    .bind(WikiState::Provisioning.as_str())
-    .bind(new.owner_password_hash)
-    .bind(new.db_server)
-    .bind(new.db_password_sealed)
-    .bind(i64::from(pooled))
-    .bind(now)
-    .bind(now)
-    .bind(new.expires_at)
-    .bind(i64::from(new.notify_owner))
-    .execute(&mut **tx)
-    .await;
-    match inserted {
-        Ok(_) => Ok(()),
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(FarmError::NameTaken(new.name.to_owned())),
-        Err(e) => Err(e.into()),
-    }
-}
-
-#[derive(Debug, Default)]
-pub struct WikiFilter<'a> {
-    pub owner: Option<&'a str>,
-    pub state: Option<WikiState>,
-    /// Keyset pagination: only wikis with a larger id.
-    pub after_id: Option<i64>,
-    pub limit: u32,
+/// A column held a value this code does not know: the registry is newer than the daemon, or
+/// was edited by hand. An error, never a silent default.
+fn unknown(column: &str, value: &str) -> FarmError {
+    FarmError::Internal(anyhow::anyhow!("the control store holds an unknown {column} {value:?}"))
 }
 
 impl Store {
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
         sqlx::any::install_default_drivers();
         let is_sqlite = url.starts_with("sqlite:");
+        let dialect = if is_sqlite { Dialect::Sqlite } else { Dialect::Mysql };
         if !is_sqlite && !url.starts_with("mysql:") && !url.starts_with("mariadb:") {
             anyhow::bail!("the control store URL must start with sqlite:// or mysql://");
         }
@@ -189,11 +116,11 @@ impl Store {
             let shared = pool(16).connect_with(options).await?;
             (shared.clone(), shared)
         };
-        Ok(Self { read, write, is_sqlite })
+        Ok(Self { read, write, dialect })
     }
 
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        if self.is_sqlite {
+        if self.dialect == Dialect::Sqlite {
             SQLITE_MIGRATIONS.run(&self.write).await?;
             return Ok(());
         }
@@ -227,465 +154,6 @@ impl Store {
     }
 
     pub async fn begin(&self) -> Result<Tx, FarmError> {
-        Ok(Tx(self.write.begin().await?, self.is_sqlite))
-    }
-
-    pub async fn inserted(&self, key: &str) -> Result<WikiRecord, FarmError> {
-        self.wiki_by_key(key).await?.ok_or_else(|| FarmError::Internal(anyhow::anyhow!("inserted wiki vanished")))
-    }
-
-    /// Pool entries per slot and state: (backend, server, language, version, state, count).
-    pub async fn pool_levels(&self) -> Result<Vec<(String, String, String, String, String, i64)>, FarmError> {
-        Ok(sqlx::query_as(
-            "SELECT backend, db_server, language, mw_version, state, COUNT(*) FROM pool_entries \
-             GROUP BY backend, db_server, language, mw_version, state ORDER BY backend, db_server, language, mw_version, state",
-        )
-        .fetch_all(&self.read)
-        .await?)
-    }
-
-    /// Records a pool entry about to be built (state `filling`).
-    pub async fn insert_pool_entry(
-        &self,
-        key: &str,
-        slot: &PoolSlot<'_>,
-        sealed_password: Option<&str>,
-    ) -> Result<i64, FarmError> {
-        sqlx::query(
-            "INSERT INTO pool_entries (resource_key, backend, db_server, language, mw_version, db_password_sealed, state, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, 'filling', ?)",
-        )
-        .bind(key)
-        .bind(slot.backend)
-        .bind(slot.db_server)
-        .bind(slot.language)
-        .bind(slot.mw_version)
-        .bind(sealed_password)
-        .bind(now())
-        .execute(&self.write)
-        .await?;
-        let (id,): (i64,) = sqlx::query_as("SELECT id FROM pool_entries WHERE resource_key = ?")
-            .bind(key)
-            .fetch_one(&self.write)
-            .await?;
-        Ok(id)
-    }
-
-    pub async fn mark_pool_entry_ready(&self, id: i64) -> Result<(), FarmError> {
-        sqlx::query("UPDATE pool_entries SET state = 'ready' WHERE id = ? AND state = 'filling'")
-            .bind(id)
-            .execute(&self.write)
-            .await?;
-        Ok(())
-    }
-
-    /// Entries that were being built when the daemon stopped: (id, key, backend, server).
-    pub async fn filling_pool_entries(&self) -> Result<Vec<(i64, String, String, String)>, FarmError> {
-        Ok(sqlx::query_as("SELECT id, resource_key, backend, db_server FROM pool_entries WHERE state = 'filling'")
-            .fetch_all(&self.write)
-            .await?)
-    }
-
-    pub async fn delete_pool_entry(&self, id: i64) -> Result<(), FarmError> {
-        sqlx::query("DELETE FROM pool_entries WHERE id = ?").bind(id).execute(&self.write).await?;
-        Ok(())
-    }
-
-    /// Registers `count` placeholder wikis named `{prefix}-{n}` (state `active`, no resources
-    /// behind them), for measuring the registry at scale. Never used by the farm itself.
-    pub async fn seed_placeholder_wikis(&self, prefix: &str, count: u64) -> Result<(), FarmError> {
-        const BATCH: u64 = 500;
-        let now = now();
-        let mut done = 0;
-        while done < count {
-            let n = BATCH.min(count - done);
-            let mut sql = String::from(
-                "INSERT INTO wikis (name, label, resource_key, sitename, language, owner, backend, state, \
-                 attempts, next_attempt_at, created_at, updated_at, activated_at) VALUES ",
-            );
-            sql.push_str(&vec!["(?, ?, ?, ?, 'en', ?, 'sqlite', 'active', 0, 0, ?, ?, ?)"; n as usize].join(", "));
-            let mut query = sqlx::query(&sql);
-            for i in done..done + n {
-                let name = format!("{prefix}-{i}");
-                query = query
-                    .bind(name.clone())
-                    .bind(name)
-                    .bind(ResourceKey::generate().as_str().to_owned())
-                    .bind(format!("Placeholder {i}"))
-                    .bind(format!("owner{}", i % 1000))
-                    .bind(now)
-                    .bind(now)
-                    .bind(now);
-            }
-            query.execute(&self.write).await?;
-            done += n;
-        }
-        Ok(())
-    }
-
-    /// The wiki that holds `name` now (live, failed, or deleted within the retention window).
-    pub async fn wiki_by_name(&self, name: &str) -> Result<Option<WikiRecord>, FarmError> {
-        let sql = format!("SELECT {WIKI_COLUMNS} FROM wikis WHERE name = ?");
-        Ok(sqlx::query_as(&sql).bind(name).fetch_optional(&self.read).await?)
-    }
-
-    async fn wiki_by_key(&self, key: &str) -> Result<Option<WikiRecord>, FarmError> {
-        let sql = format!("SELECT {WIKI_COLUMNS} FROM wikis WHERE resource_key = ?");
-        // Read from the writer: the caller has just written this row.
-        Ok(sqlx::query_as(&sql).bind(key).fetch_optional(&self.write).await?)
-    }
-
-    pub async fn wiki_by_id(&self, id: i64) -> Result<Option<WikiRecord>, FarmError> {
-        let sql = format!("SELECT {WIKI_COLUMNS} FROM wikis WHERE id = ?");
-        Ok(sqlx::query_as(&sql).bind(id).fetch_optional(&self.write).await?)
-    }
-
-    /// Wikis in id order, filtered. Deleted wikis are listed only when asked for by state.
-    pub async fn list_wikis(&self, filter: &WikiFilter<'_>) -> Result<Vec<WikiRecord>, FarmError> {
-        let mut sql = format!("SELECT {WIKI_COLUMNS} FROM wikis WHERE id > ?");
-        if filter.owner.is_some() {
-            sql.push_str(" AND owner = ?");
-        }
-        if filter.state.is_some() {
-            sql.push_str(" AND state = ?");
-        } else {
-            sql.push_str(" AND state <> 'deleted'");
-        }
-        sql.push_str(" ORDER BY id LIMIT ?");
-        let mut query = sqlx::query_as(&sql).bind(filter.after_id.unwrap_or(0));
-        if let Some(owner) = filter.owner {
-            query = query.bind(owner);
-        }
-        if let Some(state) = filter.state {
-            query = query.bind(state.as_str());
-        }
-        Ok(query.bind(i64::from(filter.limit)).fetch_all(&self.read).await?)
-    }
-
-    /// Wikis that the pipeline has work for and whose retry time has come.
-    pub async fn due_work(&self, limit: u32) -> Result<Vec<WikiRecord>, FarmError> {
-        let sql = format!(
-            "SELECT {WIKI_COLUMNS} FROM wikis WHERE state IN ('provisioning', 'deleting') \
-             AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?"
-        );
-        Ok(sqlx::query_as(&sql).bind(now()).bind(i64::from(limit)).fetch_all(&self.write).await?)
-    }
-
-    /// The earliest retry time among pending work, if any.
-    pub async fn next_due_at(&self) -> Result<Option<i64>, FarmError> {
-        let row: (Option<i64>,) =
-            sqlx::query_as("SELECT MIN(next_attempt_at) FROM wikis WHERE state IN ('provisioning', 'deleting')")
-                .fetch_one(&self.write)
-                .await?;
-        Ok(row.0)
-    }
-
-    pub async fn steps_done(&self, wiki_id: i64) -> Result<Vec<String>, FarmError> {
-        let rows: Vec<(String,)> =
-            sqlx::query_as("SELECT step FROM wiki_steps WHERE wiki_id = ? ORDER BY done_at, step")
-                .bind(wiki_id)
-                .fetch_all(&self.read)
-                .await?;
-        Ok(rows.into_iter().map(|(step,)| step).collect())
-    }
-
-    pub async fn mark_step_done(&self, wiki_id: i64, step: &str) -> Result<(), FarmError> {
-        let result = sqlx::query("INSERT INTO wiki_steps (wiki_id, step, done_at) VALUES (?, ?, ?)")
-            .bind(wiki_id)
-            .bind(step)
-            .bind(now())
-            .execute(&self.write)
-            .await;
-        match result {
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(()),
-            other => other.map(|_| ()).map_err(Into::into),
-        }
-    }
-
-    /// The owner account exists in the wiki's database: forget the password hash.
-    pub async fn clear_owner_password_hash(&self, wiki_id: i64) -> Result<(), FarmError> {
-        sqlx::query("UPDATE wikis SET owner_password_hash = NULL WHERE id = ?")
-            .bind(wiki_id)
-            .execute(&self.write)
-            .await?;
-        Ok(())
-    }
-
-    /// Records a failed attempt and when to try again.
-    pub async fn schedule_retry(
-        &self,
-        wiki_id: i64,
-        attempts: i64,
-        retry_at: i64,
-        error: &str,
-    ) -> Result<(), FarmError> {
-        sqlx::query("UPDATE wikis SET attempts = ?, next_attempt_at = ?, failure = ?, updated_at = ? WHERE id = ?")
-            .bind(attempts)
-            .bind(retry_at)
-            .bind(error)
-            .bind(now())
-            .bind(wiki_id)
-            .execute(&self.write)
-            .await?;
-        Ok(())
-    }
-
-    /// After a teardown: `provisioning` → `failed` (with the reason), or `deleting` → `deleted`.
-    /// A wiki that never went live gives its name back at once.
-    pub async fn finish_teardown(
-        &self,
-        wiki_id: i64,
-        from: WikiState,
-        failure: Option<&str>,
-    ) -> Result<bool, FarmError> {
-        let now = now();
-        let mut tx = self.write.begin().await?;
-        let result = match from {
-            WikiState::Provisioning => {
-                sqlx::query(
-                    "UPDATE wikis SET state = 'failed', failure = ?, owner_password_hash = NULL, updated_at = ? \
-                     WHERE id = ? AND state = 'provisioning'",
-                )
-                .bind(failure)
-                .bind(now)
-                .bind(wiki_id)
-                .execute(&mut *tx)
-                .await?
-            }
-            WikiState::Deleting => {
-                sqlx::query(
-                    "UPDATE wikis SET state = 'deleted', failure = ?, owner_password_hash = NULL, updated_at = ?, \
-                     deleted_at = ?, lock_applied = 0, name = CASE WHEN activated_at IS NULL THEN NULL ELSE name END \
-                     WHERE id = ? AND state = 'deleting'",
-                )
-                .bind(failure)
-                .bind(now)
-                .bind(now)
-                .bind(wiki_id)
-                .execute(&mut *tx)
-                .await?
-            }
-            other => return Err(FarmError::Internal(anyhow::anyhow!("no teardown from state {}", other.as_str()))),
-        };
-        sqlx::query("DELETE FROM wiki_steps WHERE wiki_id = ?").bind(wiki_id).execute(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(result.rows_affected() == 1)
-    }
-
-    /// Frees the names of wikis deleted before `cutoff`.
-    pub async fn release_names_deleted_before(&self, cutoff: i64) -> Result<u64, FarmError> {
-        let result =
-            sqlx::query("UPDATE wikis SET name = NULL WHERE state = 'deleted' AND name IS NOT NULL AND deleted_at < ?")
-                .bind(cutoff)
-                .execute(&self.write)
-                .await?;
-        Ok(result.rows_affected())
-    }
-
-    /// Wikis per state (for metrics).
-    pub async fn wiki_counts_by_state(&self) -> Result<Vec<(String, i64)>, FarmError> {
-        Ok(sqlx::query_as("SELECT state, COUNT(*) FROM wikis GROUP BY state").fetch_all(&self.read).await?)
-    }
-
-    /// Live wikis per database server (for placement and the servers view).
-    pub async fn wiki_counts_by_server(&self) -> Result<Vec<(String, i64)>, FarmError> {
-        Ok(sqlx::query_as(
-            "SELECT db_server, COUNT(*) FROM wikis WHERE db_server IS NOT NULL \
-             AND state IN ('provisioning', 'active', 'locked', 'deleting') GROUP BY db_server",
-        )
-        .fetch_all(&self.read)
-        .await?)
-    }
-
-    /// Moves a wiki that is still being built to another server, remembering that its first
-    /// server may hold a partial database to drop later. One transaction: both or neither.
-    pub async fn move_to_server(&self, wiki_id: i64, key: &str, from: &str, to: &str) -> Result<bool, FarmError> {
-        let mut tx = self.write.begin().await?;
-        let moved = sqlx::query(
-            "UPDATE wikis SET db_server = ?, updated_at = ? WHERE id = ? AND db_server = ? AND state = 'provisioning'",
-        )
-        .bind(to)
-        .bind(now())
-        .bind(wiki_id)
-        .bind(from)
-        .execute(&mut *tx)
-        .await?;
-        if moved.rows_affected() != 1 {
-            return Ok(false);
-        }
-        sqlx::query("INSERT INTO db_cleanups (db_server, resource_key, created_at) VALUES (?, ?, ?)")
-            .bind(from)
-            .bind(key)
-            .bind(now())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(true)
-    }
-
-    /// Pending cleanups: (id, server, resource key).
-    pub async fn db_cleanups(&self) -> Result<Vec<(i64, String, String)>, FarmError> {
-        Ok(sqlx::query_as("SELECT id, db_server, resource_key FROM db_cleanups ORDER BY id")
-            .fetch_all(&self.write)
-            .await?)
-    }
-
-    pub async fn remove_db_cleanup(&self, id: i64) -> Result<(), FarmError> {
-        sqlx::query("DELETE FROM db_cleanups WHERE id = ?").bind(id).execute(&self.write).await?;
-        Ok(())
-    }
-
-    /// The wiki whose resources carry `key`, if any.
-    pub async fn wiki_by_resource_key(&self, key: &str) -> Result<Option<WikiRecord>, FarmError> {
-        self.wiki_by_key(key).await
-    }
-}
-
-impl Tx {
-    pub async fn wiki_id_by_key(&mut self, key: &str) -> Result<i64, FarmError> {
-        let (id,): (i64,) =
-            sqlx::query_as("SELECT id FROM wikis WHERE resource_key = ?").bind(key).fetch_one(&mut *self.0).await?;
-        Ok(id)
-    }
-
-    /// `provisioning` → `active`, only if nobody changed the state meanwhile.
-    pub async fn activate(&mut self, wiki_id: i64) -> Result<bool, FarmError> {
-        let now = now();
-        let result = sqlx::query(
-            "UPDATE wikis SET state = 'active', owner_password_hash = NULL, failure = NULL, attempts = 0, \
-             activated_at = ?, updated_at = ? WHERE id = ? AND state = 'provisioning'",
-        )
-        .bind(now)
-        .bind(now)
-        .bind(wiki_id)
-        .execute(&mut *self.0)
-        .await?;
-        Ok(result.rows_affected() == 1)
-    }
-
-    pub async fn insert_wiki(&mut self, new: NewWiki<'_>) -> Result<(), FarmError> {
-        insert_wiki_row(&mut self.0, &new, false).await
-    }
-
-    /// Like [`Tx::insert_wiki`], but the wiki takes a ready database from the pool that
-    /// matches `pool` (and that entry's key and password), in the same transaction: an entry
-    /// goes to exactly one wiki, and back to the pool if the insert fails. `None` when the
-    /// pool has no such entry, else the key the wiki got.
-    pub async fn insert_wiki_from_pool(
-        &mut self,
-        new: NewWiki<'_>,
-        pool: &PoolSlot<'_>,
-    ) -> Result<Option<String>, FarmError> {
-        let tx = &mut self.0;
-        let pick = if self.1 {
-            "SELECT id, resource_key, db_password_sealed FROM pool_entries WHERE backend = ? AND db_server = ? \
-             AND language = ? AND mw_version = ? AND state = 'ready' ORDER BY id LIMIT 1"
-        } else {
-            "SELECT id, resource_key, db_password_sealed FROM pool_entries WHERE backend = ? AND db_server = ? \
-             AND language = ? AND mw_version = ? AND state = 'ready' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"
-        };
-        let entry: Option<(i64, String, Option<String>)> = sqlx::query_as(pick)
-            .bind(pool.backend)
-            .bind(pool.db_server)
-            .bind(pool.language)
-            .bind(pool.mw_version)
-            .fetch_optional(&mut **tx)
-            .await?;
-        let Some((id, key, sealed)) = entry else { return Ok(None) };
-        let claimed = sqlx::query("DELETE FROM pool_entries WHERE id = ? AND state = 'ready'")
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
-        if claimed.rows_affected() != 1 {
-            return Ok(None);
-        }
-        let new = NewWiki { resource_key: &key, db_password_sealed: sealed.as_deref(), ..new };
-        insert_wiki_row(tx, &new, true).await?;
-        Ok(Some(key))
-    }
-
-    /// Sandbox: records that the warnings up to number `to` went out (guarded, so each goes once).
-    pub async fn record_expiry_warning(&mut self, wiki_id: i64, sent: i64, to: i64) -> Result<bool, FarmError> {
-        let result = sqlx::query(
-            "UPDATE wikis SET expiry_warnings_sent = ? WHERE id = ? AND expiry_warnings_sent = ? AND state = 'active'",
-        )
-        .bind(to)
-        .bind(wiki_id)
-        .bind(sent)
-        .execute(&mut *self.0)
-        .await?;
-        Ok(result.rows_affected() == 1)
-    }
-
-    /// Sandbox: `active` → `locked` once the wiki has expired.
-    pub async fn lock_expired(&mut self, wiki_id: i64) -> Result<bool, FarmError> {
-        let now = now();
-        let result = sqlx::query(
-            "UPDATE wikis SET state = 'locked', updated_at = ? WHERE id = ? AND state = 'active' \
-             AND expires_at IS NOT NULL AND expires_at <= ?",
-        )
-        .bind(now)
-        .bind(wiki_id)
-        .bind(now)
-        .execute(&mut *self.0)
-        .await?;
-        Ok(result.rows_affected() == 1)
-    }
-
-    /// Makes a wiki permanent (and writable again if it was locked). Returns whether it is live.
-    pub async fn keep_wiki(&mut self, wiki_id: i64) -> Result<bool, FarmError> {
-        let result = sqlx::query(
-            "UPDATE wikis SET expires_at = NULL, expiry_warnings_sent = 0, updated_at = ?, \
-             state = CASE WHEN state = 'locked' THEN 'active' ELSE state END \
-             WHERE id = ? AND state IN ('provisioning', 'active', 'locked')",
-        )
-        .bind(now())
-        .bind(wiki_id)
-        .execute(&mut *self.0)
-        .await?;
-        Ok(result.rows_affected() == 1)
-    }
-
-    /// Moves a wiki to `deleting` unless it is already on its way out. Returns whether it moved.
-    pub async fn request_delete(&mut self, id: i64) -> Result<bool, FarmError> {
-        let result = sqlx::query(
-            "UPDATE wikis SET state = 'deleting', attempts = 0, next_attempt_at = 0, updated_at = ? \
-             WHERE id = ? AND state IN ('provisioning', 'active', 'failed', 'locked')",
-        )
-        .bind(now())
-        .bind(id)
-        .execute(&mut *self.0)
-        .await?;
-        Ok(result.rows_affected() == 1)
-    }
-}
-
-impl Store {
-    /// Sandbox wikis that need the lifecycle task: live, expiring before `horizon`.
-    pub async fn expiring_wikis(&self, horizon: i64, limit: u32) -> Result<Vec<WikiRecord>, FarmError> {
-        let sql = format!(
-            "SELECT {WIKI_COLUMNS} FROM wikis WHERE expires_at IS NOT NULL AND expires_at <= ? \
-             AND state IN ('active', 'locked') ORDER BY expires_at, id LIMIT ?"
-        );
-        Ok(sqlx::query_as(&sql).bind(horizon).bind(i64::from(limit)).fetch_all(&self.write).await?)
-    }
-
-    /// Wikis whose read-only marker does not match their state: (wiki, lock wanted).
-    pub async fn lock_mismatches(&self, limit: u32) -> Result<Vec<WikiRecord>, FarmError> {
-        let sql = format!(
-            "SELECT {WIKI_COLUMNS} FROM wikis WHERE (state = 'locked' AND lock_applied = 0) \
-             OR (state = 'active' AND lock_applied = 1) ORDER BY id LIMIT ?"
-        );
-        Ok(sqlx::query_as(&sql).bind(i64::from(limit)).fetch_all(&self.write).await?)
-    }
-
-    pub async fn set_lock_applied(&self, wiki_id: i64, applied: bool, state: WikiState) -> Result<(), FarmError> {
-        sqlx::query("UPDATE wikis SET lock_applied = ? WHERE id = ? AND state = ?")
-            .bind(i64::from(applied))
-            .bind(wiki_id)
-            .bind(state.as_str())
-            .execute(&self.write)
-            .await?;
-        Ok(())
+        Ok(Tx { tx: self.write.begin().await?, dialect: self.dialect })
     }
 }

@@ -13,17 +13,11 @@ pub struct RequestRecord {
     pub language: String,
     pub purpose: String,
     pub reason: String,
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: RequestState,
     pub wiki_id: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
-}
-
-impl RequestRecord {
-    pub fn state(&self) -> RequestState {
-        // The column only ever holds values written from `RequestState::as_str`.
-        RequestState::parse(&self.state).unwrap_or(RequestState::Withdrawn)
-    }
 }
 
 const REQUEST_COLUMNS: &str =
@@ -57,7 +51,8 @@ pub struct RequestFilter<'a> {
     pub limit: u32,
 }
 
-fn request_exists(name: &str) -> FarmError {
+/// The error for a name that an open request holds.
+pub fn request_exists(name: &str) -> FarmError {
     FarmError::Taken {
         field: "name",
         code: "request_exists",
@@ -125,16 +120,16 @@ impl Tx {
         .bind(&fields.reason)
         .bind(now)
         .bind(now)
-        .execute(&mut *self.0)
+        .execute(&mut *self.tx)
         .await;
         match inserted {
             Ok(_) => {}
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Err(request_exists(&fields.name)),
+            Err(e) if super::is_unique_violation(&e) => return Err(request_exists(&fields.name)),
             Err(e) => return Err(e.into()),
         }
         let (id,): (i64,) = sqlx::query_as("SELECT id FROM wiki_requests WHERE open_name = ?")
             .bind(&fields.name)
-            .fetch_one(&mut *self.0)
+            .fetch_one(&mut *self.tx)
             .await?;
         Ok(id)
     }
@@ -153,11 +148,11 @@ impl Tx {
         .bind(&fields.reason)
         .bind(now())
         .bind(id)
-        .execute(&mut *self.0)
+        .execute(&mut *self.tx)
         .await;
         match updated {
             Ok(result) => Ok(result.rows_affected() == 1),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(request_exists(&fields.name)),
+            Err(e) if super::is_unique_violation(&e) => Err(request_exists(&fields.name)),
             Err(e) => Err(e.into()),
         }
     }
@@ -181,7 +176,7 @@ impl Tx {
             .bind(now())
             .bind(id)
             .bind(from.as_str())
-            .execute(&mut *self.0)
+            .execute(&mut *self.tx)
             .await?;
         Ok(result.rows_affected() == 1)
     }
@@ -205,7 +200,7 @@ impl Tx {
         .bind(change.map(|(from, _)| from.as_str()))
         .bind(change.map(|(_, to)| to.as_str()))
         .bind(comment)
-        .execute(&mut *self.0)
+        .execute(&mut *self.tx)
         .await?;
         Ok(())
     }

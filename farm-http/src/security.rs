@@ -38,7 +38,7 @@ pub fn cookie_names(farm: &Farm) -> CookieNames {
 }
 
 fn is_https(farm: &Farm) -> bool {
-    farm.public_url.starts_with("https://")
+    farm.public_url().starts_with("https://")
 }
 
 /// A cookie as a request carries it.
@@ -171,7 +171,7 @@ pub fn from_own_origin(headers: &HeaderMap, farm: &Farm) -> bool {
                 let scheme = if is_https(farm) { "https" } else { "http" };
                 format!("{scheme}://{host}")
             });
-            origin == public_origin(&farm.public_url) || own.is_some_and(|own| origin.eq_ignore_ascii_case(&own))
+            origin == public_origin(farm.public_url()) || own.is_some_and(|own| origin.eq_ignore_ascii_case(&own))
         }
     }
 }

@@ -20,17 +20,27 @@ use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use farm_core::mediawiki::php::ServerLease;
 use farm_core::platform::throttle::LogThrottle;
+use farm_core::Farm;
 use http_body_util::BodyExt;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
-use crate::AppState;
+type HttpClient = Client<HttpConnector, Body>;
 
-pub type HttpClient = Client<HttpConnector, Body>;
+/// The proxy's state: the farm (which host is a wiki's, which PHP servers answer) and a
+/// client with a pool of connections to those servers.
+#[derive(Clone)]
+pub struct WikiProxy {
+    farm: Arc<Farm>,
+    http: HttpClient,
+}
 
-pub fn client() -> HttpClient {
-    Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).build_http()
+impl WikiProxy {
+    pub fn new(farm: Arc<Farm>) -> Self {
+        let http = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).build_http();
+        Self { farm, http }
+    }
 }
 
 /// How long MediaWiki may take to answer (a cold first request, a big edit).
@@ -58,9 +68,9 @@ static UPSTREAM_FAILURES: LogThrottle = LogThrottle::new(5);
 static CLIENT_FAILURES: LogThrottle = LogThrottle::new(5);
 
 /// Middleware in front of everything: wiki hosts go to PHP, other hosts on to `next`.
-pub async fn route_by_host(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn route_by_host(State(state): State<WikiProxy>, request: Request, next: Next) -> Response {
     let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).or_else(|| request.uri().host());
-    let is_wiki_host = host.is_some_and(|h| state.farm.urls.wiki_label_of_host(&h.to_ascii_lowercase()).is_some());
+    let is_wiki_host = host.is_some_and(|h| state.farm.urls().wiki_label_of_host(&h.to_ascii_lowercase()).is_some());
     if is_wiki_host {
         forward(&state, request).await
     } else {
@@ -84,7 +94,7 @@ fn refuse(request: &Request) -> Option<Response> {
     None
 }
 
-async fn forward(state: &AppState, request: Request) -> Response {
+async fn forward(state: &WikiProxy, request: Request) -> Response {
     if let Some(refusal) = refuse(&request) {
         return refusal;
     }

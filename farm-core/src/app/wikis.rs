@@ -1,0 +1,507 @@
+//! Wikis: create (one or many), read, list, the name check, the public directory, delete and
+//! keep. Who may do what is asked of [`permissions`]; each change commits with its audit entry.
+
+use std::sync::Arc;
+
+use super::{page_size, Farm, Page, DEFAULT_LANGUAGE};
+use crate::backends::mariadb::{DbPassword, Ident};
+use crate::domain::{permissions, Actor, Backend, LanguageCode, ResourceKey, Secret, Sitename, WikiName, WikiState};
+use crate::error::FarmError;
+use crate::jobs::lifecycle::apply_locks;
+use crate::jobs::provision::Step;
+use crate::jobs::INITIAL_PASSWORD_LEN;
+use crate::mediawiki::password::PasswordStock;
+use crate::platform::ratelimit::{Action, Source};
+use crate::platform::time::{duration_secs, format_time, now};
+use crate::store::{AuditEntry, NewWiki, PoolSlot, Tx, WikiFilter, WikiRecord};
+
+/// What a caller asks for when creating a wiki (already shaped, not yet validated).
+#[derive(Debug, Clone)]
+pub struct CreateWiki {
+    pub name: String,
+    pub sitename: String,
+    pub language: Option<String>,
+    /// `sqlite` or `mariadb`; admins only. Defaults to the farm's `default_backend`.
+    pub backend: Option<String>,
+}
+
+/// A wiki as one caller may see it: what they may not see is left out.
+#[derive(Debug, Clone)]
+pub struct WikiView {
+    pub name: WikiName,
+    pub sitename: String,
+    pub language: String,
+    pub state: WikiState,
+    pub url: String,
+    pub owner: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub activated_at: Option<i64>,
+    pub deleted_at: Option<i64>,
+    /// Sandbox wikis: when they become read-only unless kept.
+    pub expires_at: Option<i64>,
+    /// Why it could not be built: in full for admins, a summary for owners.
+    pub failure: Option<String>,
+    /// The pipeline's steps, when asked for one wiki.
+    pub progress: Option<Vec<StepProgress>>,
+    /// Where its resources live: for admins only.
+    pub storage: Option<Storage>,
+    /// Whether this caller may delete it.
+    pub deletable: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct StepProgress {
+    pub step: &'static str,
+    pub done: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Storage {
+    pub backend: Backend,
+    pub key: String,
+    pub directory: String,
+    /// The SQLite file, or the database name on `server`.
+    pub database: String,
+    pub server: Option<String>,
+}
+
+pub type WikiPage = Page<WikiView>;
+
+/// What became of one row of a bulk creation.
+#[derive(Debug)]
+pub enum BulkOutcome {
+    /// Created now; the owner's one-time password comes with it (accounts without a password).
+    Created(WikiView, Option<Secret>),
+    /// The caller already has a live wiki of that name (a repeated run): nothing was done.
+    Exists(WikiView),
+    /// Refused, with the reason (the same errors as a single creation).
+    Refused(FarmError),
+}
+
+/// Most rows one bulk call takes.
+pub const MAX_BULK_ROWS: usize = 1000;
+
+/// A validated new wiki with everything it needs, not yet recorded.
+pub(crate) struct PreparedWiki {
+    pub name: WikiName,
+    pub sitename: Sitename,
+    pub language: LanguageCode,
+    pub backend: Backend,
+    pub owner: String,
+    pub password_hash: String,
+    pub key: ResourceKey,
+    pub db_server: Option<String>,
+    pub db_password_sealed: Option<String>,
+    pub expires_at: Option<i64>,
+    pub notify_owner: bool,
+}
+
+impl Farm {
+    fn audit(
+        &self,
+        actor: &Actor,
+        action: &'static str,
+        name: &str,
+        source: &Source,
+        details: Option<String>,
+    ) -> AuditEntry {
+        AuditEntry {
+            actor: actor.username.to_string(),
+            action,
+            target: format!("wiki:{name}"),
+            source: source.label(),
+            details,
+        }
+    }
+
+    /// `record` as `actor` sees it; `steps` (the steps done) for the progress of one wiki.
+    pub(crate) fn view(&self, actor: &Actor, record: WikiRecord, steps: Option<Vec<String>>) -> WikiView {
+        let storage = permissions::see_storage(actor).then(|| {
+            let directory = self.layout.wiki_dir(&record.key);
+            let database = match &record.db_server {
+                Some(_) => Ident::for_wiki(&record.key).as_str().to_owned(),
+                None => directory.join("db").join(format!("{}.sqlite", record.key)).display().to_string(),
+            };
+            Storage {
+                backend: record.backend,
+                key: record.key.to_string(),
+                directory: directory.display().to_string(),
+                database,
+                server: record.db_server.clone(),
+            }
+        });
+        // Failure details name paths and commands: admins see them, owners a summary.
+        let failure =
+            record.failure.as_ref().filter(|_| record.state == WikiState::Failed || actor.is_admin()).map(|detail| {
+                if permissions::see_failure_details(actor) {
+                    detail.clone()
+                } else {
+                    "the wiki could not be built; the farm's operators can see why".to_owned()
+                }
+            });
+        let progress = steps.map(|done| {
+            Step::ALL
+                .into_iter()
+                .map(|step| StepProgress {
+                    step: step.as_str(),
+                    done: record.state == WikiState::Active || done.iter().any(|d| d == step.as_str()),
+                })
+                .collect()
+        });
+        WikiView {
+            url: self.urls.wiki_url(record.name.as_str()),
+            deletable: permissions::may_delete_wiki(actor, record.owner.as_str()),
+            sitename: record.sitename.as_str().to_owned(),
+            language: record.language,
+            state: record.state,
+            owner: record.owner.to_string(),
+            created_at: record.created_at,
+            updated_at: record.updated_at,
+            activated_at: record.activated_at,
+            deleted_at: record.deleted_at,
+            expires_at: record.expires_at,
+            name: record.name,
+            failure,
+            progress,
+            storage,
+        }
+    }
+
+    /// How `actor` (anyone, before they log in) gets a wiki on this farm.
+    pub fn way_to_a_wiki(&self, actor: Option<&Actor>) -> permissions::WayToAWiki {
+        match actor {
+            Some(actor) => permissions::way_to_a_wiki(actor, self.config.policy),
+            None if self.config.policy == crate::domain::FarmMode::Review => permissions::WayToAWiki::Request,
+            None => permissions::WayToAWiki::Create,
+        }
+    }
+
+    /// Creates a wiki owned by `actor`, as the farm's policy, quotas and rate limits allow.
+    /// Returns it (state `provisioning`) and, for accounts without a password, the owner's
+    /// one-time initial password (kept nowhere but in the wiki, hashed). Accounts with a
+    /// password log in to their wikis with it.
+    pub async fn create_wiki(
+        &self,
+        actor: &Actor,
+        request: CreateWiki,
+        source: &Source,
+    ) -> Result<(WikiView, Option<Secret>), FarmError> {
+        self.create_wiki_as(actor, request, source, true).await
+    }
+
+    async fn create_wiki_as(
+        &self,
+        actor: &Actor,
+        request: CreateWiki,
+        source: &Source,
+        notify_owner: bool,
+    ) -> Result<(WikiView, Option<Secret>), FarmError> {
+        permissions::create_wiki(actor, self.config.policy)?;
+        if permissions::limited(actor) {
+            self.limits.check(Action::Create, source, Some(actor.username.as_str()))?;
+        }
+        let account = self.store.account_by_id(actor.account_id).await?.ok_or(FarmError::NotFound("account"))?;
+        let expires_at = permissions::sandboxed(actor, self.config.policy)
+            .then(|| now() + duration_secs(self.config.sandbox.lifetime));
+        let (prepared, password) = self
+            .prepare_wiki(
+                actor,
+                &account.username,
+                account.password_hash.as_deref(),
+                &request,
+                expires_at,
+                notify_owner,
+            )
+            .await?;
+        let mut tx = self.store.begin().await?;
+        if permissions::limited(actor) {
+            self.check_quota(&mut tx, actor).await?;
+        }
+        let key = self.record_wiki(&mut tx, &prepared).await?;
+        let details = expires_at.map(|at| format!("sandbox, expires {}", format_time(at)));
+        tx.audit(&self.audit(actor, "wiki.create", prepared.name.as_str(), source, details)).await?;
+        tx.commit().await?;
+        let record = self.store.inserted(&key).await?;
+        tracing::info!(wiki = %prepared.name, owner = %account.username, key = %key, pooled = record.pooled, "wiki requested");
+        self.wakeups.provisioning();
+        Ok((self.view(actor, record, Some(Vec::new())), password))
+    }
+
+    /// Refuses when `actor` already holds as many wikis and open requests as the quota allows.
+    /// Inside the transaction that adds one, so two concurrent calls cannot both pass.
+    pub(crate) async fn check_quota(&self, tx: &mut Tx, actor: &Actor) -> Result<(), FarmError> {
+        tx.lock_account(actor.account_id).await?;
+        let max = self.config.quotas.max_wikis_per_account;
+        if tx.holdings(actor.username.as_str()).await? >= i64::from(max) {
+            return Err(FarmError::denied(
+                "quota_exceeded",
+                format!("an account may hold {max} wikis and open requests; delete or withdraw one first"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Validates a new wiki's fields and gets everything it needs ready (password hash, key,
+    /// placement), before any transaction.
+    pub(crate) async fn prepare_wiki(
+        &self,
+        actor: &Actor,
+        owner: &str,
+        owner_password_hash: Option<&str>,
+        request: &CreateWiki,
+        expires_at: Option<i64>,
+        notify_owner: bool,
+    ) -> Result<(PreparedWiki, Option<Secret>), FarmError> {
+        let name = self.names.parse(&request.name)?;
+        let sitename = Sitename::parse(&request.sitename)?;
+        let language = self.languages.parse(request.language.as_deref().unwrap_or(DEFAULT_LANGUAGE))?;
+        let backend = match request.backend.as_deref() {
+            None => self.config.default_backend,
+            Some(value) => {
+                permissions::choose_backend(actor)?;
+                Backend::parse(value).ok_or_else(|| {
+                    FarmError::invalid("backend", "backend_unknown", "backend must be sqlite or mariadb".into())
+                })?
+            }
+        };
+        // Cheap early answer before hashing; the unique index decides races.
+        if self.store.wiki_by_name(name.as_str()).await?.is_some() {
+            return Err(FarmError::NameTaken(name.to_string()));
+        }
+        // The account's own argon2id hash works in MediaWiki (`:argon2:`), so the owner logs in
+        // to the wiki with the farm password; accounts without one get an initial password.
+        let (password, password_hash) = match owner_password_hash {
+            Some(hash) => (None, format!(":argon2:{hash}")),
+            None => {
+                let (password, hash) = match self.passwords.take() {
+                    Some(prepared) => prepared,
+                    None => PasswordStock::prepare(INITIAL_PASSWORD_LEN).await?,
+                };
+                (Some(password), hash)
+            }
+        };
+        let (db_server, db_password_sealed) = match backend {
+            Backend::Sqlite => (None, None),
+            Backend::Mariadb => {
+                let server = self.place_new_wiki().await?;
+                (Some(server), Some(self.sealer.seal(DbPassword::generate().secret())?))
+            }
+        };
+        let prepared = PreparedWiki {
+            name,
+            sitename,
+            language,
+            backend,
+            owner: owner.to_owned(),
+            password_hash,
+            key: ResourceKey::generate(),
+            db_server,
+            db_password_sealed,
+            expires_at,
+            notify_owner,
+        };
+        Ok((prepared, password))
+    }
+
+    /// Records a prepared wiki in `tx`, from the warm pool when it has a fitting entry.
+    /// Returns the wiki's resource key.
+    pub(crate) async fn record_wiki(&self, tx: &mut Tx, prepared: &PreparedWiki) -> Result<String, FarmError> {
+        let new = NewWiki {
+            name: prepared.name.as_str(),
+            resource_key: prepared.key.as_str(),
+            sitename: prepared.sitename.as_str(),
+            language: prepared.language.as_str(),
+            owner: &prepared.owner,
+            backend: prepared.backend.as_str(),
+            owner_password_hash: &prepared.password_hash,
+            db_server: prepared.db_server.as_deref(),
+            db_password_sealed: prepared.db_password_sealed.as_deref(),
+            expires_at: prepared.expires_at,
+            notify_owner: prepared.notify_owner,
+        };
+        if self.pool_plan.pools(prepared.backend, &prepared.language) {
+            let slot = PoolSlot {
+                backend: prepared.backend.as_str(),
+                db_server: prepared.db_server.as_deref().unwrap_or(""),
+                language: prepared.language.as_str(),
+                mw_version: &self.codebase.version,
+            };
+            if let Some(key) = tx.insert_wiki_from_pool(new, &slot).await? {
+                return Ok(key);
+            }
+        }
+        tx.insert_wiki(new).await?;
+        Ok(prepared.key.as_str().to_owned())
+    }
+
+    /// Creates many wikis for `actor`, one outcome per row in the same order. Safe to repeat:
+    /// a row whose name the caller already holds with a live wiki is reported as existing.
+    /// Rows are worked on a few at a time (password hashing is the costly part).
+    pub async fn create_wikis(
+        self: &Arc<Self>,
+        actor: &Actor,
+        rows: Vec<CreateWiki>,
+        source: &Source,
+    ) -> Result<Vec<BulkOutcome>, FarmError> {
+        if rows.is_empty() || rows.len() > MAX_BULK_ROWS {
+            return Err(FarmError::invalid(
+                "wikis",
+                "bulk_size",
+                format!("send between 1 and {MAX_BULK_ROWS} wikis per call"),
+            ));
+        }
+        let permits = Arc::new(tokio::sync::Semaphore::new(4));
+        let mut tasks = tokio::task::JoinSet::new();
+        for (index, row) in rows.into_iter().enumerate() {
+            let (farm, actor, permits, source) = (self.clone(), actor.clone(), permits.clone(), *source);
+            tasks.spawn(async move {
+                let _permit = permits.acquire_owned().await;
+                (index, farm.create_or_find(&actor, row, &source).await)
+            });
+        }
+        let mut outcomes: Vec<Option<BulkOutcome>> = Vec::new();
+        outcomes.resize_with(tasks.len(), || None);
+        while let Some(joined) = tasks.join_next().await {
+            let (index, outcome) =
+                joined.map_err(|e| FarmError::Internal(anyhow::anyhow!("a bulk row panicked: {e}")))?;
+            outcomes[index] = Some(outcome);
+        }
+        Ok(outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or(BulkOutcome::Refused(FarmError::Internal(anyhow::anyhow!("lost row")))))
+            .collect())
+    }
+
+    async fn create_or_find(&self, actor: &Actor, row: CreateWiki, source: &Source) -> BulkOutcome {
+        if let Ok(Some(existing)) = self.store.wiki_by_name(&row.name).await {
+            let live = matches!(existing.state, WikiState::Provisioning | WikiState::Active | WikiState::Locked);
+            if live && existing.owner == actor.username {
+                return BulkOutcome::Exists(self.view(actor, existing, None));
+            }
+        }
+        // Bulk creations do not mail the owner once per wiki.
+        match self.create_wiki_as(actor, row, source, false).await {
+            Ok((view, password)) => BulkOutcome::Created(view, password),
+            Err(err) => BulkOutcome::Refused(err),
+        }
+    }
+
+    /// The server a new MariaDB wiki goes to (see [`crate::backends::mariadb::DbServers::place`]).
+    async fn place_new_wiki(&self) -> Result<String, FarmError> {
+        if self.servers.is_empty() {
+            return Err(FarmError::invalid(
+                "backend",
+                "backend_unavailable",
+                "this farm has no MariaDB server configured".into(),
+            ));
+        }
+        let counts = self.store.wiki_counts_by_server().await?;
+        self.servers.place(&counts, &[]).map(|server| server.name().to_owned()).ok_or_else(|| {
+            FarmError::Unavailable("no database server takes new wikis right now; try again later".into())
+        })
+    }
+
+    /// The wiki called `name`, if `actor` may see it, with its progress.
+    pub async fn get_wiki(&self, actor: &Actor, name: &str) -> Result<WikiView, FarmError> {
+        let record = self.visible_wiki(actor, name).await?;
+        let steps = self.store.steps_done(record.id).await?;
+        Ok(self.view(actor, record, Some(steps)))
+    }
+
+    async fn visible_wiki(&self, actor: &Actor, name: &str) -> Result<WikiRecord, FarmError> {
+        let name = WikiName::parse(name).map_err(|_| FarmError::NotFound("wiki"))?;
+        let record = self.store.wiki_by_name(name.as_str()).await?.ok_or(FarmError::NotFound("wiki"))?;
+        permissions::see_wiki(actor, record.owner.as_str())?;
+        Ok(record)
+    }
+
+    /// A page of wikis: members see their own, staff all (optionally one owner's).
+    pub async fn list_wikis(
+        &self,
+        actor: &Actor,
+        owner: Option<&str>,
+        state: Option<WikiState>,
+        cursor: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<WikiPage, FarmError> {
+        let limit = page_size(limit)?;
+        let after = super::parse_cursor(cursor)?;
+        let owner = permissions::wikis_listed(actor, owner)?;
+        let filter = WikiFilter { owner, state, after_id: after, limit: limit + 1 };
+        let records = self.store.list_wikis(&filter).await?;
+        Ok(Page::from_rows(records, limit, |r| r.id).map(|r| self.view(actor, r, None)))
+    }
+
+    /// Whether `name` could be taken now: the name rules, then live (or recently deleted)
+    /// wikis and open requests. For the portal's live check; creation checks again.
+    pub async fn check_name(&self, name: &str) -> Result<WikiName, FarmError> {
+        let name = self.names.parse(name)?;
+        if self.store.wiki_by_name(name.as_str()).await?.is_some() {
+            return Err(FarmError::NameTaken(name.to_string()));
+        }
+        if self.store.open_request_exists(name.as_str()).await? {
+            return Err(crate::store::request_exists(name.as_str()));
+        }
+        Ok(name)
+    }
+
+    /// The public directory: active wikis, a page at a time.
+    pub async fn directory(&self, after: Option<i64>, limit: u32) -> Result<Page<DirectoryEntry>, FarmError> {
+        let limit = limit.clamp(1, super::MAX_PAGE_SIZE);
+        let filter = WikiFilter { owner: None, state: Some(WikiState::Active), after_id: after, limit: limit + 1 };
+        let records = self.store.list_wikis(&filter).await?;
+        Ok(Page::from_rows(records, limit, |r| r.id).map(|r| DirectoryEntry {
+            url: self.urls.wiki_url(r.name.as_str()),
+            name: r.name.to_string(),
+            sitename: r.sitename.as_str().to_owned(),
+        }))
+    }
+
+    /// Starts deleting a wiki (its owner or an admin). Deleting a wiki that is already on its
+    /// way out answers with its current state.
+    pub async fn delete_wiki(&self, actor: &Actor, name: &str, source: &Source) -> Result<WikiView, FarmError> {
+        let record = self.visible_wiki(actor, name).await?;
+        permissions::delete_wiki(actor, record.owner.as_str())?;
+        match record.state {
+            WikiState::Deleted => {
+                return Err(FarmError::Conflict(format!("the wiki {} is already deleted", record.name)))
+            }
+            WikiState::Deleting => {}
+            _ => {
+                let mut tx = self.store.begin().await?;
+                if !tx.request_delete(record.id).await? {
+                    return Err(FarmError::Conflict(format!("the wiki {} changed state; try again", record.name)));
+                }
+                tx.audit(&self.audit(actor, "wiki.delete", record.name.as_str(), source, None)).await?;
+                tx.commit().await?;
+                tracing::info!(wiki = %record.name, by = %actor.username, "wiki deletion requested");
+                self.wakeups.pipeline.notify_one();
+            }
+        }
+        let record = self.store.wiki_by_id(record.id).await?.ok_or(FarmError::NotFound("wiki"))?;
+        Ok(self.view(actor, record, None))
+    }
+
+    /// Makes a sandbox wiki permanent (admins and reviewers); a locked one becomes writable.
+    pub async fn keep_wiki(&self, actor: &Actor, name: &str, source: &Source) -> Result<WikiView, FarmError> {
+        permissions::keep_wiki(actor)?;
+        let record = self.visible_wiki(actor, name).await?;
+        let mut tx = self.store.begin().await?;
+        if !tx.keep_wiki(record.id).await? {
+            return Err(FarmError::Conflict(format!("the wiki {} is not live", record.name)));
+        }
+        tx.audit(&self.audit(actor, "wiki.keep", record.name.as_str(), source, None)).await?;
+        tx.commit().await?;
+        apply_locks(&self.store, &self.layout).await?;
+        self.get_wiki(actor, name).await
+    }
+}
+
+/// A wiki in the public directory.
+#[derive(Debug, Clone)]
+pub struct DirectoryEntry {
+    pub name: String,
+    pub sitename: String,
+    pub url: String,
+}
