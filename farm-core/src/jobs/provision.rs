@@ -453,7 +453,16 @@ fn link_host(layout: &Layout, name: &WikiName, key: &ResourceKey) -> anyhow::Res
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+
     use super::*;
+    use crate::config::Config;
+    use crate::domain::{NamespaceNames, Secret};
+    use crate::mail::MailTemplates;
+    use crate::mediawiki::{ShardDatabase, WikiUrls};
+    use crate::store::NewWiki;
 
     #[test]
     fn backoff_grows_and_is_capped() {
@@ -472,5 +481,219 @@ mod tests {
         link_host(&layout, &name, &key).expect("again");
         assert_eq!(std::fs::read_link(layout.host_link(&name)).expect("link"), Layout::host_link_target(&key));
         assert_eq!(std::fs::read_dir(layout.hosts_dir()).expect("ls").count(), 1);
+    }
+
+    /// A backend that keeps its databases in a list, and fails the next `failures` builds.
+    #[derive(Default)]
+    struct FakeDatabases {
+        built: Mutex<Vec<(String, String)>>,
+        dropped: Mutex<Vec<String>>,
+        failures: AtomicUsize,
+    }
+
+    struct FakeDatabase {
+        key: ResourceKey,
+        fake: Arc<FakeDatabases>,
+    }
+
+    struct Shared(Arc<FakeDatabases>);
+
+    impl Databases for Shared {
+        fn open(&self, spec: &DatabaseSpec) -> anyhow::Result<Box<dyn WikiDatabase>> {
+            Ok(Box::new(FakeDatabase { key: spec.key.clone(), fake: self.0.clone() }))
+        }
+    }
+
+    #[async_trait]
+    impl WikiDatabase for FakeDatabase {
+        async fn build(&self, owner: Option<Owner<'_>>) -> anyhow::Result<()> {
+            let failing = self.fake.failures.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+            anyhow::ensure!(failing.is_err(), "the fake server is down");
+            let owner = owner.map(|o| o.name.to_owned()).unwrap_or_default();
+            self.fake.built.lock().expect("lock").push((self.key.to_string(), owner));
+            Ok(())
+        }
+
+        async fn adopt(&self, _owner: Owner<'_>) -> anyhow::Result<()> {
+            anyhow::bail!("these tests use no pool")
+        }
+
+        async fn drop(&self) -> anyhow::Result<()> {
+            self.fake.dropped.lock().expect("lock").push(self.key.to_string());
+            Ok(())
+        }
+
+        fn shard(&self) -> ShardDatabase {
+            ShardDatabase::Sqlite
+        }
+
+        fn password(&self) -> Option<&Secret> {
+            None
+        }
+    }
+
+    struct Harness {
+        pipeline: Pipeline,
+        fake: Arc<FakeDatabases>,
+        _dir: tempfile::TempDir,
+    }
+
+    async fn harness(max_attempts: u32) -> Harness {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let layout = Layout::new(&dir.path().join("data")).expect("layout");
+        let store = Store::connect(&format!("sqlite://{}?mode=rwc", layout.root().join("control.sqlite").display()))
+            .await
+            .expect("store");
+        store.migrate().await.expect("migrate");
+        let sealer = Sealer::load_or_create(layout.root()).expect("sealer");
+        let urls = WikiUrls::new(&Config::default(), "127.0.0.1:8080".parse().expect("addr"));
+        let templates = Arc::new(MailTemplates::new(sealer.clone()));
+        let notices = Arc::new(Notices::new(store.clone(), templates, "Farm".into(), urls, Duration::from_secs(60)));
+        let fake = Arc::new(FakeDatabases::default());
+        let pipeline = Pipeline {
+            store,
+            layout,
+            databases: Arc::new(Shared(fake.clone())),
+            servers: Arc::new(DbServers::new(Vec::new(), "0123abcd").expect("servers")),
+            sealer,
+            namespaces: Arc::new(Namespaces::fixed(NamespaceNames::new(["Special", "User"]))),
+            notices,
+            languages: Languages::from_codes(&["en"]),
+            settings: PipelineSettings { workers: 1, max_attempts, name_retention: Duration::from_secs(3600) },
+            wakeups: Arc::default(),
+            running: Arc::default(),
+        };
+        Harness { pipeline, fake, _dir: dir }
+    }
+
+    impl Harness {
+        async fn add_wiki(&self, name: &str) -> WikiRecord {
+            let key = ResourceKey::generate();
+            let mut tx = self.pipeline.store.begin().await.expect("tx");
+            tx.insert_wiki(NewWiki {
+                name,
+                resource_key: key.as_str(),
+                sitename: "Special",
+                language: "en",
+                owner: "olga",
+                backend: "sqlite",
+                owner_password_hash: ":pbkdf2:x",
+                db_server: None,
+                db_password_sealed: None,
+                expires_at: None,
+                notify_owner: false,
+            })
+            .await
+            .expect("insert");
+            tx.commit().await.expect("commit");
+            self.wiki(name).await
+        }
+
+        async fn wiki(&self, name: &str) -> WikiRecord {
+            self.pipeline.store.wiki_by_name(name).await.expect("read").expect("the wiki")
+        }
+
+        /// Makes a scheduled retry due now, instead of waiting for its backoff.
+        async fn retry_now(&self, wiki: &WikiRecord) {
+            let wiki = self.pipeline.store.wiki_by_id(wiki.id).await.expect("read").expect("wiki");
+            self.pipeline.store.schedule_retry(wiki.id, wiki.attempts, now(), "test").await.expect("retry");
+        }
+
+        async fn actions(&self, name: &str) -> Vec<String> {
+            let filter =
+                crate::store::AuditFilter { target: Some(&format!("wiki:{name}")), limit: 50, ..Default::default() };
+            let entries = self.pipeline.store.audit_entries(&filter).await.expect("audit");
+            entries.into_iter().map(|e| e.action).collect()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_wiki_is_built_step_by_step_and_its_readiness_audited() {
+        let farm = harness(5).await;
+        let wiki = farm.add_wiki("alpha").await;
+        assert_eq!(farm.pipeline.run_due().await.expect("run"), 1);
+        let wiki = farm.pipeline.store.wiki_by_id(wiki.id).await.expect("read").expect("wiki");
+        assert_eq!(wiki.state, WikiState::Active);
+        assert!(wiki.owner_password_hash.is_none(), "the hash is forgotten once the owner is in place");
+        assert_eq!(*farm.fake.built.lock().expect("lock"), [(wiki.key.to_string(), "Olga".to_owned())]);
+        let dir = farm.pipeline.layout.wiki_dir(&wiki.key);
+        assert!(dir.join("images").is_dir() && dir.join("secrets.php").is_file());
+        let shard = std::fs::read_to_string(dir.join("LocalSettings.php")).expect("shard");
+        assert!(shard.contains("$wgMetaNamespace = 'Project';"), "a sitename that names a namespace: {shard}");
+        assert_eq!(
+            std::fs::read_link(farm.pipeline.layout.host_link(&wiki.name)).expect("link"),
+            Layout::host_link_target(&wiki.key)
+        );
+        assert_eq!(farm.actions("alpha").await, ["wiki.ready"]);
+        assert_eq!(farm.pipeline.run_due().await.expect("run"), 0, "nothing left to do");
+    }
+
+    #[tokio::test]
+    async fn after_a_crash_between_steps_a_new_pipeline_finishes_the_rest_once() {
+        let farm = harness(5).await;
+        let wiki = farm.add_wiki("beta").await;
+        // The first two steps done, then the daemon dies.
+        for step in [Step::Database, Step::Uploads] {
+            farm.pipeline.run_step(&wiki, step).await.expect("step");
+            farm.pipeline.store.mark_step_done(wiki.id, step.as_str()).await.expect("mark");
+        }
+        let restarted = Pipeline { running: Arc::default(), wakeups: Arc::default(), ..farm.pipeline };
+        assert_eq!(restarted.run_due().await.expect("run"), 1);
+        assert_eq!(farm.fake.built.lock().expect("lock").len(), 1, "the database is not built twice");
+        let wiki = restarted.store.wiki_by_id(wiki.id).await.expect("read").expect("wiki");
+        assert_eq!(wiki.state, WikiState::Active);
+        assert!(restarted.layout.wiki_dir(&wiki.key).join("LocalSettings.php").is_file());
+    }
+
+    #[tokio::test]
+    async fn a_failing_step_is_retried_and_then_succeeds() {
+        let farm = harness(5).await;
+        farm.fake.failures.store(2, Ordering::SeqCst);
+        let wiki = farm.add_wiki("gamma").await;
+        for attempt in 1..=2 {
+            farm.pipeline.run_due().await.expect("run");
+            let now_wiki = farm.wiki("gamma").await;
+            assert_eq!((now_wiki.state, now_wiki.attempts), (WikiState::Provisioning, attempt));
+            assert!(now_wiki.failure.as_deref().is_some_and(|f| f.contains("the fake server is down")));
+            assert_eq!(farm.pipeline.run_due().await.expect("run"), 0, "the retry waits for its backoff");
+            farm.retry_now(&wiki).await;
+        }
+        farm.pipeline.run_due().await.expect("run");
+        assert_eq!(farm.wiki("gamma").await.state, WikiState::Active);
+    }
+
+    #[tokio::test]
+    async fn a_wiki_that_cannot_be_built_is_torn_down_before_it_is_failed() {
+        let farm = harness(2).await;
+        farm.fake.failures.store(usize::MAX, Ordering::SeqCst);
+        let wiki = farm.add_wiki("delta").await;
+        farm.pipeline.run_due().await.expect("run");
+        farm.retry_now(&wiki).await;
+        farm.pipeline.run_due().await.expect("run");
+        let failed = farm.pipeline.store.wiki_by_id(wiki.id).await.expect("read").expect("wiki");
+        assert_eq!(failed.state, WikiState::Failed);
+        assert!(!farm.pipeline.layout.wiki_dir(&wiki.key).exists(), "nothing left on disk");
+        assert!(std::fs::symlink_metadata(farm.pipeline.layout.host_link(&wiki.name)).is_err());
+        assert_eq!(*farm.fake.dropped.lock().expect("lock"), [wiki.key.to_string()]);
+        assert_eq!(farm.actions("delta").await, ["wiki.failed"]);
+        // Its owner sees why, and deleting it gives the name back (it never went live).
+        assert_eq!(farm.wiki("delta").await.state, WikiState::Failed);
+    }
+
+    #[tokio::test]
+    async fn a_deleted_wiki_loses_everything_and_keeps_its_name_for_a_while() {
+        let farm = harness(5).await;
+        let wiki = farm.add_wiki("epsilon").await;
+        farm.pipeline.run_due().await.expect("build");
+        let mut tx = farm.pipeline.store.begin().await.expect("tx");
+        assert!(tx.request_delete(wiki.id).await.expect("delete"));
+        tx.commit().await.expect("commit");
+        farm.pipeline.run_due().await.expect("teardown");
+        let gone = farm.pipeline.store.wiki_by_id(wiki.id).await.expect("read").expect("wiki");
+        assert_eq!(gone.state, WikiState::Deleted);
+        assert!(!farm.pipeline.layout.wiki_dir(&wiki.key).exists());
+        assert!(std::fs::symlink_metadata(farm.pipeline.layout.host_link(&wiki.name)).is_err());
+        assert_eq!(farm.actions("epsilon").await, ["wiki.deleted", "wiki.ready"]);
+        assert!(farm.pipeline.store.wiki_by_name("epsilon").await.expect("read").is_some(), "the name stays taken");
     }
 }
