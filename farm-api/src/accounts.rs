@@ -3,33 +3,35 @@
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::routing::{delete, get, patch, post};
-use axum::{Json, Router};
+use axum::Json;
 use farm_core::app::accounts::{AccountView, Login, SessionView, SignUp};
-use farm_core::domain::Role;
-use farm_core::domain::SessionKind;
+use farm_core::domain::{Role, SessionKind};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller, Client, CurrentSession};
 use crate::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/accounts", post(sign_up).get(list_accounts))
-        .route("/api/v1/accounts/confirm", post(confirm))
-        .route("/api/v1/accounts/{username}", patch(update_account))
-        .route("/api/v1/account", get(me))
-        .route("/api/v1/tokens", post(create_token).get(list_tokens))
-        .route("/api/v1/tokens/current", delete(log_out))
-        .route("/api/v1/tokens/{id}", delete(revoke_token))
-        .route("/api/v1/sessions", post(create_session))
-        .route("/api/v1/sessions/current", delete(end_session))
-        .route("/api/v1/password-resets", post(request_reset))
-        .route("/api/v1/password-resets/confirm", post(reset))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(sign_up, list_accounts))
+        .routes(routes!(confirm))
+        .routes(routes!(update_account))
+        .routes(routes!(me))
+        .routes(routes!(create_token, list_tokens))
+        .routes(routes!(log_out))
+        .routes(routes!(revoke_token))
+        .routes(routes!(create_session))
+        .routes(routes!(end_session))
+        .routes(routes!(request_reset))
+        .routes(routes!(reset))
 }
 
-#[derive(Deserialize)]
+/// A new account.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SignUpBody {
     username: String,
@@ -37,6 +39,16 @@ struct SignUpBody {
     password: String,
 }
 
+/// Signs up (no token needed): the account is made unconfirmed and a confirmation link mailed.
+#[utoipa::path(
+    post, path = "/api/v1/accounts", tag = "accounts", request_body = SignUpBody,
+    responses(
+        (status = 201, description = "The new account", body = AccountView),
+        (status = 409, description = "`username_taken`, `email_taken`", body = ErrorBody),
+        (status = 422, description = "`username_invalid`, `email_invalid`, `password_length`, `password_is_username`", body = ErrorBody),
+        (status = 429, description = "`rate_limited`", body = ErrorBody),
+    )
+)]
 async fn sign_up(
     State(state): State<AppState>,
     Client(source): Client,
@@ -47,12 +59,21 @@ async fn sign_up(
     Ok((StatusCode::CREATED, Json(account)))
 }
 
-#[derive(Deserialize)]
+/// The secret of a mail's link.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TokenBody {
     token: String,
 }
 
+/// Follows the confirmation link's secret (no token needed).
+#[utoipa::path(
+    post, path = "/api/v1/accounts/confirm", tag = "accounts", request_body = TokenBody,
+    responses(
+        (status = 200, description = "The confirmed account", body = AccountView),
+        (status = 422, description = "`link_invalid`: invalid, used or expired", body = ErrorBody),
+    )
+)]
 async fn confirm(
     State(state): State<AppState>,
     Client(source): Client,
@@ -61,24 +82,42 @@ async fn confirm(
     Ok(Json(state.farm.confirm_email(&body.token, &source).await?))
 }
 
+/// The caller's own account.
+#[utoipa::path(
+    get, path = "/api/v1/account", tag = "accounts", security(("bearer" = []), ("session" = [])),
+    responses((status = 200, description = "The caller's account", body = AccountView))
+)]
 async fn me(State(state): State<AppState>, Caller(actor): Caller) -> Result<Json<AccountView>, ApiError> {
     Ok(Json(state.farm.account(&actor).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct AccountListParams {
+    /// 1 to 500; 50 when absent.
     limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct AccountList {
     accounts: Vec<AccountView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     next_cursor: Option<String>,
 }
 
+/// Every account, a page at a time (admins).
+#[utoipa::path(
+    get, path = "/api/v1/accounts", tag = "accounts", params(AccountListParams), security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "A page of accounts", body = AccountList),
+        (status = 400, description = "`invalid_query`, `invalid_cursor`", body = ErrorBody),
+        (status = 403, description = "`forbidden`: admins only", body = ErrorBody),
+        (status = 422, description = "`limit_out_of_range`", body = ErrorBody),
+    )
+)]
 async fn list_accounts(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -88,12 +127,24 @@ async fn list_accounts(
     Ok(Json(AccountList { accounts: page.items, next_cursor: page.next_after.map(|id| id.to_string()) }))
 }
 
-#[derive(Deserialize)]
+/// A change of role.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AccountPatch {
     role: Role,
 }
 
+/// Changes an account's role (admins); its tokens change power at once.
+#[utoipa::path(
+    patch, path = "/api/v1/accounts/{username}", tag = "accounts", request_body = AccountPatch,
+    params(("username" = String, Path, description = "The account's user name")),
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The account", body = AccountView),
+        (status = 403, description = "`forbidden`: admins only", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+    )
+)]
 async fn update_account(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -104,7 +155,8 @@ async fn update_account(
     Ok(Json(state.farm.set_role(&actor, &username, body.role, &source).await?))
 }
 
-#[derive(Deserialize)]
+/// A login.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LoginBody {
     /// A user name or an email address.
@@ -112,14 +164,25 @@ struct LoginBody {
     password: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct TokenResponse {
+    /// `Authorization: Bearer` it.
     token: String,
+    /// The session's id, to revoke it.
     id: String,
     expires_at: i64,
     account: AccountView,
 }
 
+/// Logs in for an API token (no token needed).
+#[utoipa::path(
+    post, path = "/api/v1/tokens", tag = "accounts", request_body = LoginBody,
+    responses(
+        (status = 201, description = "A new token", body = TokenResponse),
+        (status = 401, description = "`invalid_credentials`: one answer for an unknown user and a wrong password", body = ErrorBody),
+        (status = 429, description = "`rate_limited`", body = ErrorBody),
+    )
+)]
 async fn create_token(
     State(state): State<AppState>,
     Client(source): Client,
@@ -130,15 +193,25 @@ async fn create_token(
     Ok((StatusCode::CREATED, Json(TokenResponse { token, id: session_id, expires_at, account })))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct TokenList {
     tokens: Vec<SessionView>,
 }
 
+/// The caller's live sessions (tokens and portal logins).
+#[utoipa::path(
+    get, path = "/api/v1/tokens", tag = "accounts", security(("bearer" = []), ("session" = [])),
+    responses((status = 200, description = "Live sessions", body = TokenList))
+)]
 async fn list_tokens(State(state): State<AppState>, Caller(actor): Caller) -> Result<Json<TokenList>, ApiError> {
     Ok(Json(TokenList { tokens: state.farm.sessions(&actor).await? }))
 }
 
+/// Logs out: the token of this request stops working at once.
+#[utoipa::path(
+    delete, path = "/api/v1/tokens/current", tag = "accounts", security(("bearer" = []), ("session" = [])),
+    responses((status = 204, description = "Logged out"))
+)]
 async fn log_out(
     State(state): State<AppState>,
     CurrentSession(session): CurrentSession,
@@ -148,6 +221,15 @@ async fn log_out(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Revokes one of the caller's sessions.
+#[utoipa::path(
+    delete, path = "/api/v1/tokens/{id}", tag = "accounts", params(("id" = String, Path, description = "The session's id")),
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 404, description = "`not_found`: no such live session of the caller's", body = ErrorBody),
+    )
+)]
 async fn revoke_token(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -158,7 +240,7 @@ async fn revoke_token(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct SessionResponse {
     account: AccountView,
     /// Send it as `X-CSRF-Token` with every state-changing request made with the cookie.
@@ -171,7 +253,15 @@ fn session_cookie(state: &AppState, value: &str, max_age: time::Duration) -> Opt
     Some(farm_http::security::set_cookie(&state.farm, name, value, max_age, true))
 }
 
-/// `POST /api/v1/sessions`: log in to the portal; the session travels in an HttpOnly cookie.
+/// Logs in to the portal (no token needed): the session travels in an HttpOnly cookie.
+#[utoipa::path(
+    post, path = "/api/v1/sessions", tag = "accounts", request_body = LoginBody,
+    responses(
+        (status = 201, description = "Logged in; the cookie is set", body = SessionResponse),
+        (status = 401, description = "`invalid_credentials`", body = ErrorBody),
+        (status = 429, description = "`rate_limited`", body = ErrorBody),
+    )
+)]
 async fn create_session(
     State(state): State<AppState>,
     Client(source): Client,
@@ -188,6 +278,11 @@ async fn create_session(
     Ok((StatusCode::CREATED, headers, Json(response)))
 }
 
+/// Logs out of the portal session of this request, and clears its cookie.
+#[utoipa::path(
+    delete, path = "/api/v1/sessions/current", tag = "accounts", security(("bearer" = []), ("session" = [])),
+    responses((status = 204, description = "Logged out"))
+)]
 async fn end_session(
     State(state): State<AppState>,
     CurrentSession(session): CurrentSession,
@@ -201,13 +296,23 @@ async fn end_session(
     Ok((StatusCode::NO_CONTENT, headers))
 }
 
-#[derive(Deserialize)]
+/// The address to mail a reset link to.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ResetRequestBody {
     email: String,
 }
 
-/// Always 202 for a well-formed address: the answer does not tell who has an account.
+/// Mails a password-reset link if an account has this address (no token needed). Always 202
+/// for a well-formed address: the answer does not tell who has an account.
+#[utoipa::path(
+    post, path = "/api/v1/password-resets", tag = "accounts", request_body = ResetRequestBody,
+    responses(
+        (status = 202, description = "Mailed, if there is such an account"),
+        (status = 422, description = "`email_invalid`", body = ErrorBody),
+        (status = 429, description = "`rate_limited`", body = ErrorBody),
+    )
+)]
 async fn request_reset(
     State(state): State<AppState>,
     Client(source): Client,
@@ -217,13 +322,23 @@ async fn request_reset(
     Ok(StatusCode::ACCEPTED)
 }
 
-#[derive(Deserialize)]
+/// A new password, with the reset link's secret.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ResetBody {
     token: String,
     password: String,
 }
 
+/// Sets a new password with the reset link's secret (no token needed); every session of the
+/// account ends.
+#[utoipa::path(
+    post, path = "/api/v1/password-resets/confirm", tag = "accounts", request_body = ResetBody,
+    responses(
+        (status = 204, description = "The password is set"),
+        (status = 422, description = "`link_invalid`, `password_length`", body = ErrorBody),
+    )
+)]
 async fn reset(
     State(state): State<AppState>,
     Client(source): Client,

@@ -18,17 +18,22 @@ pub enum ApiError {
     Request { status: StatusCode, code: &'static str, message: String },
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: Detail<'a>,
+/// Every error answer: `{"error": {...}}`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
 }
 
-#[derive(Serialize)]
-struct Detail<'a> {
-    code: &'a str,
-    message: String,
+/// What went wrong.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable and machine-readable, e.g. `name_taken` (the README lists every code).
+    pub code: String,
+    /// For people; may change between versions.
+    pub message: String,
+    /// The input field the error is about, when it is about one.
     #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<&'a str>,
+    pub field: Option<String>,
 }
 
 impl ApiError {
@@ -69,10 +74,10 @@ fn log_internal(err: &ApiError) {
 impl ApiError {
     /// The `{"code", "message", "field"}` object alone, for errors reported inside a 200
     /// answer (one row of a batch).
-    pub fn body(&self) -> serde_json::Value {
+    pub fn detail(&self) -> ErrorDetail {
         log_internal(self);
         let (_, code, message, field) = self.parts();
-        serde_json::to_value(Detail { code, message, field }).unwrap_or_default()
+        ErrorDetail { code: code.to_owned(), message, field: field.map(str::to_owned) }
     }
 }
 
@@ -80,7 +85,8 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         log_internal(&self);
         let (status, code, message, field) = self.parts();
-        let mut response = (status, Json(Body { error: Detail { code, message, field } })).into_response();
+        let detail = ErrorDetail { code: code.to_owned(), message, field: field.map(str::to_owned) };
+        let mut response = (status, Json(ErrorBody { error: detail })).into_response();
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
         }

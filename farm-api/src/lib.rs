@@ -7,16 +7,20 @@ mod error;
 mod extract;
 mod health;
 mod metrics;
+mod openapi;
 mod requests;
 mod servers;
 mod wikis;
 
 use std::sync::Arc;
 
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
-use axum::{middleware, Router};
+use axum::{middleware, Json, Router};
 use farm_core::Farm;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use error::ApiError;
 
@@ -27,25 +31,46 @@ const BULK_BODY_LIMIT: usize = 1024 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub farm: Arc<Farm>,
+    openapi: Arc<utoipa::openapi::OpenApi>,
 }
 
-/// The API's routes under `/api/v1`, `/healthz` and `/metrics`, with the JSON answers for
-/// unknown paths and methods (they are the fallbacks of whatever router this is merged into).
-pub fn router(farm: Arc<Farm>) -> Router {
-    let state = AppState { farm };
-    Router::new()
+/// Every route of the API, each from an annotated handler, with the layers that go with it.
+/// `max_body_bytes` limits the bodies of all but the bulk route.
+fn routes(max_body_bytes: usize) -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(wikis::router())
         .merge(servers::router())
         .merge(accounts::router())
         .merge(requests::router())
         .merge(audit::router())
-        .layer(DefaultBodyLimit::max(state.farm.config().max_body_bytes))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
         .merge(wikis::bulk_router().layer(DefaultBodyLimit::max(BULK_BODY_LIMIT)))
+        .merge(health::router())
+        .merge(metrics::router())
+        .routes(routes!(document))
+}
+
+/// The router and its description, complete with the answers every operation shares.
+fn split(max_body_bytes: usize) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, mut openapi) = routes(max_body_bytes).split_for_parts();
+    openapi::complete(&mut openapi);
+    (router, openapi)
+}
+
+/// The API's description (OpenAPI 3.1), as this router serves it.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    split(0).1
+}
+
+/// The API's routes under `/api/v1`, `/healthz` and `/metrics`, with the JSON answers for
+/// unknown paths and methods (they are the fallbacks of whatever router this is merged into).
+pub fn router(farm: Arc<Farm>) -> Router {
+    let (routes, openapi) = split(farm.config().max_body_bytes);
+    let state = AppState { farm, openapi: Arc::new(openapi) };
+    routes
         // A browser page of another origin (a wiki's script, above all) changes nothing through
         // the API, cookie or not; programs with a bearer token send neither header checked.
         .layer(middleware::from_fn_with_state(state.clone(), own_origin_only))
-        .merge(health::router())
-        .merge(metrics::router())
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async {
             ApiError::Request {
@@ -55,6 +80,15 @@ pub fn router(farm: Arc<Farm>) -> Router {
             }
         })
         .with_state(state)
+}
+
+/// This document (no token needed).
+#[utoipa::path(
+    get, path = "/api/v1/openapi.json", tag = "farm",
+    responses((status = 200, description = "The API's OpenAPI 3.1 description", content_type = "application/json"))
+)]
+async fn document(State(state): State<AppState>) -> Json<Arc<utoipa::openapi::OpenApi>> {
+    Json(state.openapi.clone())
 }
 
 async fn own_origin_only(
@@ -71,5 +105,72 @@ async fn own_origin_only(
         next.run(request).await
     } else {
         extract::csrf_failed().into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// (method, path) of every route the router itself holds, read from its `Debug` output
+    /// (axum prints each route's path and which methods it has).
+    fn router_routes(router: &Router<AppState>) -> BTreeSet<(String, String)> {
+        let debug = format!("{router:?}");
+        // The routes proper; the fallback router that follows holds axum's own catch-alls.
+        let debug = debug.split("fallback_router:").next().unwrap_or("");
+        let mut routes = BTreeSet::new();
+        // `RouteId(3): "/api/v1/wikis"` in the node's paths; `RouteId(3): MethodRouter(MethodRouter { get: …` in the routes.
+        let paths: Vec<(String, String)> = debug
+            .match_indices("RouteId(")
+            .filter_map(|(i, _)| {
+                let rest = &debug[i + 8..];
+                let id = rest.split(')').next()?.to_owned();
+                let after = rest[id.len() + 1..].strip_prefix(": \"")?;
+                Some((id, after.split('"').next()?.to_owned()))
+            })
+            .collect();
+        for (id, path) in paths {
+            let marker = format!("RouteId({id}): MethodRouter(MethodRouter {{ ");
+            let Some(start) = debug.find(&marker) else { continue };
+            let methods = &debug[start + marker.len()..];
+            let methods = &methods[..methods.find(", fallback:").unwrap_or(methods.len())];
+            for part in methods.split(", ") {
+                if let Some((method, endpoint)) = part.split_once(": ") {
+                    if endpoint != "None" {
+                        routes.insert((method.to_uppercase(), path.clone()));
+                    }
+                }
+            }
+        }
+        routes
+    }
+
+    #[test]
+    fn every_route_of_the_router_is_in_the_document_and_no_more() {
+        let (router, openapi) = split(1024);
+        let in_router = router_routes(&router);
+        assert!(in_router.len() > 25, "the router's routes were read: {in_router:?}");
+        let mut documented = BTreeSet::new();
+        for (path, item) in &openapi.paths.paths {
+            for (method, operation) in [
+                ("GET", &item.get),
+                ("POST", &item.post),
+                ("PUT", &item.put),
+                ("PATCH", &item.patch),
+                ("DELETE", &item.delete),
+            ] {
+                if let Some(operation) = operation {
+                    documented.insert((method.to_owned(), path.clone()));
+                    let statuses: Vec<&String> = operation.responses.responses.keys().collect();
+                    assert!(statuses.iter().any(|s| s.starts_with('2')), "{method} {path} documents a success");
+                    assert!(statuses.iter().any(|s| *s == "500"), "{method} {path} documents its errors");
+                }
+            }
+        }
+        // GET routes answer HEAD too; axum lists HEAD only when a handler asks for it.
+        let in_router: BTreeSet<_> = in_router.into_iter().filter(|(m, _)| m != "HEAD").collect();
+        assert_eq!(in_router, documented, "the router and the document list the same routes");
     }
 }

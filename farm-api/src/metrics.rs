@@ -4,14 +4,14 @@
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use prometheus::{Encoder, IntGaugeVec, Opts, Registry, TextEncoder};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/metrics", get(metrics))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(metrics))
 }
 
 fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> prometheus::Result<IntGaugeVec> {
@@ -52,6 +52,11 @@ async fn gather(state: &AppState) -> anyhow::Result<String> {
     Ok(String::from_utf8(out)?)
 }
 
+/// Prometheus metrics (no token): wikis by state, pool levels, database servers, PHP servers.
+#[utoipa::path(
+    get, path = "/metrics", tag = "farm",
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"))
+)]
 async fn metrics(State(state): State<AppState>) -> Response {
     match gather(&state).await {
         Ok(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response(),

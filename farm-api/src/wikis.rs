@@ -2,31 +2,34 @@
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use farm_core::app::{BulkOutcome, CreateWiki, WikiView};
 use farm_core::domain::WikiState;
 use farm_core::platform::time::rfc3339;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody, ErrorDetail};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller, Client};
 use crate::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/wikis", get(list).post(create))
-        .route("/api/v1/wikis/{name}", get(read).delete(delete))
-        .route("/api/v1/wikis/{name}/keep", post(keep))
-        .route("/api/v1/names/{name}", get(check_name))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(read, delete))
+        .routes(routes!(keep))
+        .routes(routes!(check_name))
 }
 
 /// Bulk creation has its own, larger body limit (a thousand rows).
-pub fn bulk_router() -> Router<AppState> {
-    Router::new().route("/api/v1/wiki-batches", post(create_batch))
+pub fn bulk_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(create_batch))
 }
 
-#[derive(Deserialize)]
+/// A new wiki.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateBody {
     name: String,
@@ -37,11 +40,12 @@ struct CreateBody {
 }
 
 /// A wiki as the API shows it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct WikiResource {
     name: String,
     sitename: String,
     language: String,
+    /// `provisioning`, `active`, `locked`, `failed`, `deleting` or `deleted`.
     state: &'static str,
     url: String,
     owner: String,
@@ -63,13 +67,13 @@ struct WikiResource {
     storage: Option<Storage>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct StepProgress {
     step: &'static str,
     done: bool,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Storage {
     backend: String,
     key: String,
@@ -82,7 +86,7 @@ struct Storage {
 
 /// The owner's credentials for the new wiki, shown once, to the creator only. Accounts with a
 /// password log in with it (no `password` here); others get a one-time initial password.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct OwnerCredentials {
     username: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -94,7 +98,7 @@ fn owner_credentials(owner: &str, password: Option<farm_core::domain::Secret>) -
     OwnerCredentials { username, password: password.map(|p| p.expose().to_owned()) }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Created {
     #[serde(flatten)]
     wiki: WikiResource,
@@ -136,6 +140,20 @@ fn location(name: &str) -> HeaderMap {
     headers
 }
 
+/// Creates a wiki (202): it is built in the background; `state` says how far it is. Accounts
+/// without a password get the owner's one-time password here, once.
+#[utoipa::path(
+    post, path = "/api/v1/wikis", tag = "wikis", request_body = CreateBody,
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 202, description = "The wiki, being built", body = Created),
+        (status = 403, description = "`forbidden` (only admins choose the backend), `email_unconfirmed`, `quota_exceeded`, `review_required`", body = ErrorBody),
+        (status = 409, description = "`name_taken`", body = ErrorBody),
+        (status = 422, description = "`name_too_short`, `name_too_long`, `name_invalid_characters`, `name_hyphen_edge`, `name_idn_prefix`, `name_reserved`, `name_denied`, `sitename_empty`, `sitename_too_long`, `sitename_invalid_characters`, `language_unknown`, `backend_unknown`, `backend_unavailable`", body = ErrorBody),
+        (status = 429, description = "`rate_limited` (`Retry-After` says when)", body = ErrorBody),
+        (status = 503, description = "`unavailable`: no database server takes new wikis right now", body = ErrorBody),
+    )
+)]
 async fn create(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -151,6 +169,15 @@ async fn create(
     Ok((StatusCode::ACCEPTED, headers, Json(Created { wiki, owner_credentials: credentials })))
 }
 
+/// One wiki, with its progress. Others' wikis are "not found" to members.
+#[utoipa::path(
+    get, path = "/api/v1/wikis/{name}", tag = "wikis", params(("name" = String, Path, description = "The wiki's name")),
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The wiki", body = WikiResource),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+    )
+)]
 async fn read(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -160,6 +187,17 @@ async fn read(
     Ok(Json(resource(view)))
 }
 
+/// Deletes a wiki (202): it stops being served at once; its files go in the background.
+#[utoipa::path(
+    delete, path = "/api/v1/wikis/{name}", tag = "wikis", params(("name" = String, Path, description = "The wiki's name")),
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 202, description = "The wiki, being deleted", body = WikiResource),
+        (status = 403, description = "`forbidden`: only the owner or an admin deletes", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 409, description = "`conflict`: already deleted, or changed meanwhile", body = ErrorBody),
+    )
+)]
 async fn delete(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -170,7 +208,17 @@ async fn delete(
     Ok((StatusCode::ACCEPTED, Json(resource(view))))
 }
 
-/// `POST /api/v1/wikis/{name}/keep`: a sandbox wiki becomes permanent (admins, reviewers).
+/// A sandbox wiki becomes permanent (admins, reviewers); a locked one becomes writable.
+#[utoipa::path(
+    post, path = "/api/v1/wikis/{name}/keep", tag = "wikis", params(("name" = String, Path, description = "The wiki's name")),
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The wiki, kept", body = WikiResource),
+        (status = 403, description = "`forbidden`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 409, description = "`conflict`: the wiki is not live", body = ErrorBody),
+    )
+)]
 async fn keep(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -181,18 +229,21 @@ async fn keep(
     Ok(Json(resource(view)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListParams {
+    /// 1 to 500; 50 when absent.
     limit: Option<u32>,
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// Only wikis in this state.
     state: Option<String>,
-    /// Admins only: one owner's wikis.
+    /// Admins and reviewers: one owner's wikis.
     owner: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct WikiList {
     wikis: Vec<WikiResource>,
     /// Pass as `cursor` for the next page; absent on the last page.
@@ -204,6 +255,17 @@ fn bad_query(code: &'static str, message: &str) -> ApiError {
     ApiError::Request { status: StatusCode::BAD_REQUEST, code, message: message.to_owned() }
 }
 
+/// Wikis, a page at a time: members see their own, admins and reviewers all.
+#[utoipa::path(
+    get, path = "/api/v1/wikis", tag = "wikis", params(ListParams),
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "A page of wikis", body = WikiList),
+        (status = 400, description = "`invalid_query`, `invalid_cursor`, `invalid_state`", body = ErrorBody),
+        (status = 403, description = "`forbidden`: members do not filter by owner", body = ErrorBody),
+        (status = 422, description = "`limit_out_of_range`", body = ErrorBody),
+    )
+)]
 async fn list(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -225,13 +287,14 @@ async fn list(
     }))
 }
 
-#[derive(Deserialize)]
+/// Up to 1000 new wikis.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct BatchBody {
     wikis: Vec<CreateBody>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct BatchResult {
     name: String,
     /// `created`, `exists` (a repeated run: nothing done) or `refused`.
@@ -241,10 +304,10 @@ struct BatchResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     owner_credentials: Option<OwnerCredentials>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<serde_json::Value>,
+    error: Option<ErrorDetail>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct BatchResponse {
     created: usize,
     existing: usize,
@@ -252,7 +315,17 @@ struct BatchResponse {
     results: Vec<BatchResult>,
 }
 
-/// `POST /api/v1/wiki-batches`: many wikis at once, one result per row in order.
+/// Many wikis at once, one result per row in order: `created`, `exists` (the caller already
+/// holds it: repeating a batch creates nothing twice) or `refused` with the error of a single
+/// creation.
+#[utoipa::path(
+    post, path = "/api/v1/wiki-batches", tag = "wikis", request_body = BatchBody,
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "One result per row", body = BatchResponse),
+        (status = 422, description = "`bulk_size`: between 1 and 1000 rows", body = ErrorBody),
+    )
+)]
 async fn create_batch(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -292,7 +365,7 @@ async fn create_batch(
                     status: "refused",
                     wiki: None,
                     owner_credentials: None,
-                    error: Some(ApiError::from(err).body()),
+                    error: Some(ApiError::from(err).detail()),
                 }
             }
         };
@@ -301,17 +374,22 @@ async fn create_batch(
     Ok(Json(response))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct NameCheck {
     name: String,
     available: bool,
     /// Why not, in the API's error shape.
     #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<serde_json::Value>,
+    error: Option<ErrorDetail>,
 }
 
-/// `GET /api/v1/names/{name}`: whether a new wiki could take the name now (the portal's live
-/// check). Always 200 for a question that could be asked; the answer says why not.
+/// Whether a new wiki could take the name now (the portal's live check). Always 200 for a
+/// question that could be asked; the answer says why not.
+#[utoipa::path(
+    get, path = "/api/v1/names/{name}", tag = "wikis", params(("name" = String, Path, description = "A name to check")),
+    security(("bearer" = []), ("session" = [])),
+    responses((status = 200, description = "Available, or why not", body = NameCheck))
+)]
 async fn check_name(
     State(state): State<AppState>,
     Caller(_actor): Caller,
@@ -320,6 +398,6 @@ async fn check_name(
     match state.farm.check_name(&name).await {
         Ok(parsed) => Ok(Json(NameCheck { name: parsed.to_string(), available: true, error: None })),
         Err(err @ farm_core::FarmError::Internal(_)) => Err(err.into()),
-        Err(err) => Ok(Json(NameCheck { name, available: false, error: Some(ApiError::from(err).body()) })),
+        Err(err) => Ok(Json(NameCheck { name, available: false, error: Some(ApiError::from(err).detail()) })),
     }
 }

@@ -19,6 +19,7 @@ const CONFIRM_LINK_TTL: i64 = 48 * 3600;
 const RESET_LINK_TTL: i64 = 3600;
 
 /// An account as its owner and admins see it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 pub struct AccountView {
     pub username: String,
@@ -78,6 +79,7 @@ pub enum AuthError {
 }
 
 /// A live session, as its owner sees it in the token list.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 pub struct SessionView {
     pub id: String,

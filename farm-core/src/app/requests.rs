@@ -24,6 +24,16 @@ pub struct RequestInput {
     pub reason: String,
 }
 
+/// A requester's change: the fields given replace the request's, the others stay.
+#[derive(Debug, Clone, Default)]
+pub struct RequestEdit {
+    pub name: Option<String>,
+    pub sitename: Option<String>,
+    pub language: Option<String>,
+    pub purpose: Option<String>,
+    pub reason: Option<String>,
+}
+
 /// A reviewer's decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
@@ -44,6 +54,7 @@ impl Decision {
 }
 
 /// A request with its history, as the requester and reviewers see it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 pub struct RequestView {
     pub id: i64,
@@ -206,11 +217,19 @@ impl Farm {
         &self,
         actor: &Actor,
         id: i64,
-        input: RequestInput,
+        edit: RequestEdit,
         source: &Source,
     ) -> Result<RequestView, FarmError> {
         let record = self.visible_request(actor, id).await?;
         permissions::edit_request(actor, &record.requester)?;
+        // The fields given replace the request's; the others stay.
+        let input = RequestInput {
+            name: edit.name.unwrap_or_else(|| record.name.clone()),
+            sitename: edit.sitename.unwrap_or_else(|| record.sitename.clone()),
+            language: Some(edit.language.unwrap_or_else(|| record.language.clone())),
+            purpose: edit.purpose.unwrap_or_else(|| record.purpose.clone()),
+            reason: edit.reason.unwrap_or_else(|| record.reason.clone()),
+        };
         let fields = self.request_fields(&input)?;
         if fields.name != record.name && self.store.wiki_by_name(&fields.name).await?.is_some() {
             return Err(FarmError::NameTaken(fields.name));

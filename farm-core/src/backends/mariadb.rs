@@ -124,6 +124,7 @@ pub struct DbServer {
     templates: Mutex<HashMap<String, Arc<OnceCell<Ident>>>>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize)]
 pub struct ServerStatus {
     pub name: String,

@@ -67,6 +67,7 @@ impl fmt::Display for Username {
 
 /// What an account may do: members ask for and own wikis, reviewers also work the request
 /// queue and keep sandbox wikis, admins do everything.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {

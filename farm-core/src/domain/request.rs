@@ -21,6 +21,7 @@ pub fn parse_text(field: &'static str, input: &str, max: usize, required: bool) 
 }
 
 /// Where a wiki request stands.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RequestState {

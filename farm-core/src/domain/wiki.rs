@@ -149,6 +149,16 @@ pub enum FarmMode {
     Sandbox,
 }
 
+impl FarmMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FarmMode::Open => "open",
+            FarmMode::Review => "review",
+            FarmMode::Sandbox => "sandbox",
+        }
+    }
+}
+
 /// A wiki's lifecycle state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

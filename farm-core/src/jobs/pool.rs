@@ -59,6 +59,7 @@ impl Target {
 }
 
 /// The pool's level in one slot, for the API and metrics.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize)]
 pub struct PoolLevel {
     pub backend: String,

@@ -17,6 +17,7 @@ pub struct AuditEntry {
     pub details: Option<String>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 pub struct AuditRecord {
     pub id: i64,

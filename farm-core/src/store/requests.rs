@@ -23,6 +23,7 @@ pub struct RequestRecord {
 const REQUEST_COLUMNS: &str =
     "id, requester, name, sitename, language, purpose, reason, state, wiki_id, created_at, updated_at";
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 pub struct RequestEvent {
     pub at: i64,
