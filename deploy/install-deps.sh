@@ -18,6 +18,7 @@ packages=(
 if [ "${1:-}" = "--test" ]; then
   packages+=(mariadb-server mariadb-client
     python3-aiosmtpd     # the SMTP server on loopback that receives the farm's mail in tests
+    python3-venv         # the virtual environment of schemathesis (tests/openapi.rs)
     chromium)            # the portal tests' browser, headless (tests/portal.rs)
   # Node.js runs the portal scenarios (tests/browser/). Checked by command, not by package: a
   # NodeSource nodejs package brings its own npm and conflicts with Debian's npm package.
@@ -43,6 +44,14 @@ else
   echo "install-deps: installing ${missing[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# schemathesis checks the API against its OpenAPI document (tests/openapi.rs); pinned, in a
+# virtual environment of its own.
+if [ "${1:-}" = "--test" ] && [ ! -x "$root/tests/openapi/.venv/bin/st" ]; then
+  echo "install-deps: schemathesis into tests/openapi/.venv"
+  python3 -m venv "$root/tests/openapi/.venv"
+  "$root/tests/openapi/.venv/bin/pip" install --quiet --disable-pip-version-check -r "$root/tests/openapi/requirements.txt"
 fi
 
 # The browser tests' one npm package (playwright-core, pinned in package-lock.json; it drives

@@ -174,3 +174,87 @@ mod tests {
         assert_eq!(in_router, documented, "the router and the document list the same routes");
     }
 }
+
+/// The README's error table lists exactly the codes the code can answer with.
+#[cfg(test)]
+mod error_codes {
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    /// A snake_case string literal at the start of `text` (after white space), without quotes.
+    fn literal(text: &str) -> Option<&str> {
+        let rest = text.trim_start().strip_prefix('"')?;
+        let end = rest.find('"')?;
+        let code = &rest[..end];
+        (!code.is_empty() && code.chars().all(|c| c.is_ascii_lowercase() || c == '_')).then_some(code)
+    }
+
+    /// The codes a file names where codes go: `denied("c", ..)`, `bad_request("c", ..)`,
+    /// `fail("c", ..)`, `invalid(field, "c", ..)`, `code: "c"`, `(StatusCode::X, "c")`, and the
+    /// fixed codes of `FarmError::code`.
+    fn codes_in(text: &str, is_error_rs: bool, codes: &mut BTreeSet<String>) {
+        let after = |prefix: &'static str| text.match_indices(prefix).map(move |(i, _)| &text[i + prefix.len()..]);
+        for prefix in ["denied(", "bad_request(", "fail(", "code: "] {
+            codes.extend(after(prefix).filter_map(literal).map(str::to_owned));
+        }
+        for rest in after("invalid(") {
+            // The second argument, after the field (not a call without arguments).
+            let Some((field, second)) = rest.split_once(',') else { continue };
+            if let Some(code) = literal(second).filter(|_| !field.contains(')')) {
+                codes.insert(code.to_owned());
+            }
+        }
+        for rest in after("(StatusCode::") {
+            // `(StatusCode::X, "code")`: a rejection's status and code.
+            let Some((_, second)) = rest.split_once(',') else { continue };
+            if let Some(code) = literal(second).filter(|c| second.trim_start()[c.len() + 2..].starts_with(')')) {
+                codes.insert(code.to_owned());
+            }
+        }
+        if is_error_rs {
+            codes.extend(after("=> ").filter_map(literal).map(str::to_owned));
+        }
+    }
+
+    fn codes_in_sources() -> BTreeSet<String> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut codes = BTreeSet::new();
+        let mut pending: Vec<_> = ["farm-core/src", "farm-api/src", "farm-http/src", "farm-web/src"]
+            .iter()
+            .map(|dir| root.join(dir))
+            .collect();
+        while let Some(path) = pending.pop() {
+            if path.is_dir() {
+                pending.extend(std::fs::read_dir(&path).expect("read_dir").map(|e| e.expect("entry").path()));
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).expect("read");
+                let code = text.split("#[cfg(test)]\nmod tests").next().unwrap_or("");
+                codes_in(code, path.ends_with("farm-core/src/error.rs"), &mut codes);
+            }
+        }
+        codes
+    }
+
+    fn codes_in_readme() -> BTreeSet<String> {
+        let readme =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).expect("README");
+        let mut codes = BTreeSet::new();
+        for row in readme.lines().filter(|l| l.starts_with("| 4") || l.starts_with("| 5")) {
+            let cell = row.split('|').nth(3).unwrap_or("");
+            codes.extend(cell.split('`').skip(1).step_by(2).map(str::to_owned));
+        }
+        codes
+    }
+
+    #[test]
+    fn the_readme_lists_every_error_code_and_no_other() {
+        let (code, readme) = (codes_in_sources(), codes_in_readme());
+        assert!(code.len() > 40, "the sources' codes were read: {code:?}");
+        let missing: Vec<_> = code.difference(&readme).collect();
+        let extra: Vec<_> = readme.difference(&code).collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "not in the README: {missing:?}; only in the README: {extra:?}"
+        );
+    }
+}
