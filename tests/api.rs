@@ -135,7 +135,15 @@ async fn missing_expired_and_forged_tokens_get_401(store: ControlStore) {
     let foreign = other_farm.token("alice", "admin");
     let expired = farm.token_with_ttl("alice", "admin", "1s");
     let valid = farm.token("alice", "admin");
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    common::wait_until("the one-second token expiring", std::time::Duration::from_secs(10), || async {
+        let (_, body) = farm.get_json(&expired, "/api/v1/wikis").await;
+        if body["error"]["code"] == "token_expired" {
+            Ok(())
+        } else {
+            Err(body.to_string())
+        }
+    })
+    .await;
     let mut tampered = valid.clone();
     tampered.pop();
     tampered.push(if valid.ends_with('A') { 'B' } else { 'A' });

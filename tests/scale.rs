@@ -125,7 +125,15 @@ async fn wikis_take_pooled_databases_and_the_pool_refills() {
     for i in 0..3 {
         farm.create_wiki(&member, json!({"name": format!("drain-{i}"), "sitename": "D"})).await;
     }
-    tokio::time::sleep(Duration::from_millis(30)).await;
+    common::wait_until("a refill", Duration::from_secs(60), || async {
+        let levels = pool_levels(&farm, &admin).await;
+        if levels.iter().any(|l| l["filling"].as_u64() > Some(0)) {
+            Ok(())
+        } else {
+            Err(format!("{levels:?}"))
+        }
+    })
+    .await;
     farm.kill9();
     farm.spawn();
     farm.wait_healthy().await;

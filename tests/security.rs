@@ -404,7 +404,16 @@ async fn killing_one_of_four_php_workers_under_load_fails_no_get() {
             }
         });
     }
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Kill once the load is well under way, with time left for the retried requests.
+    common::wait_until("load on the wiki", Duration::from_secs(8), || async {
+        let served = statuses.lock().expect("statuses").len();
+        if served >= 30 {
+            Ok(())
+        } else {
+            Err(format!("{served} requests"))
+        }
+    })
+    .await;
     let victim = farm.php_server_pids()[0];
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(victim), nix::sys::signal::Signal::SIGKILL).expect("kill -9");
     while clients.join_next().await.is_some() {}

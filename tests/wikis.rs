@@ -41,7 +41,7 @@ on_both_stores!(
 
 use std::time::Duration;
 
-use common::{processes_mentioning, ControlStore, Farmd};
+use common::{ControlStore, Farmd};
 use serde_json::json;
 
 async fn a_created_wiki_is_served_editable_and_isolated(store: ControlStore) {
@@ -190,24 +190,29 @@ async fn kill_9_during_provisioning_then_restart_finishes_or_cleans_up(store: Co
     let mut farm = Farmd::new_on(store, &[("FARM_PROVISION_WORKERS", "2")], None);
     farm.spawn();
     // The first round kills during start-up, while MediaWiki's installer builds the template.
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    farm.wait_for_template_build().await;
     farm.kill9();
+    farm.wait_no_php_server_left().await;
     farm.spawn();
     farm.wait_healthy().await;
     let token = farm.token("dave", "member");
 
+    // Then kills at four points of provisioning a batch of five wikis on two workers: right
+    // after the requests, once a first step is done, once one is active, once three are.
     let mut names = Vec::new();
-    for (round, delay_ms) in [0u64, 40, 150, 400].into_iter().enumerate() {
+    for (round, kill_at) in
+        [common::KillAt::Accepted, common::KillAt::FirstStep, common::KillAt::Active(1), common::KillAt::Active(3)]
+            .into_iter()
+            .enumerate()
+    {
         let batch: Vec<String> = (0..5).map(|i| format!("crash-{round}-{i}")).collect();
         for name in &batch {
             let (status, body) = farm.create_wiki(&token, json!({"name": name, "sitename": name})).await;
             assert_eq!(status, 202, "{body}");
         }
-        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        farm.wait_for(kill_at, &token, &batch).await;
         farm.kill9();
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let leftovers = processes_mentioning(&farm.data_dir.to_string_lossy());
-        assert!(leftovers.is_empty(), "PHP processes outlived farmd: {leftovers:?}");
+        farm.wait_no_php_server_left().await;
         farm.spawn();
         farm.wait_healthy().await;
         names.extend(batch);
@@ -251,7 +256,8 @@ async fn kill_9_during_provisioning_then_restart_finishes_or_cleans_up(store: Co
     let mut sorted_names = active_names.clone();
     sorted_names.sort();
     assert_eq!(hosts, sorted_names, "host links must match the active wikis");
-    let templates = farm.entries("templates/1.39.17");
+    let templates = farm.entries(&format!("templates/{}", common::mediawiki_version()));
+    assert!(templates.contains(&"sqlite-en".to_owned()), "the template was built: {templates:?}");
     assert!(templates.iter().all(|t| !t.starts_with('.')), "half-built templates left: {templates:?}");
     assert!(!active_names.is_empty(), "at least some wikis were finished after the crashes");
 }
@@ -263,8 +269,7 @@ async fn sigterm_stops_cleanly_and_a_restart_serves_the_same_wikis(store: Contro
     farm.wait_for_state(&token, "stays", &["active"]).await;
     let status = farm.terminate();
     assert!(status.success(), "farmd exits 0 on SIGTERM, got {status}");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(processes_mentioning(&farm.data_dir.to_string_lossy()).is_empty(), "PHP servers stopped with farmd");
+    farm.wait_no_php_server_left().await;
     farm.spawn();
     farm.wait_healthy().await;
     let (status, page) = farm.wiki_client("stays").get("/index.php?title=Main_Page").await;

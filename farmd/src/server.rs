@@ -51,6 +51,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let local = listener.local_addr()?;
+    // Where this daemon listens, for whoever started it on port 0 (the tests) and for operators.
+    farm_core::platform::fsutil::write_atomic(&layout.listen_file(), format!("{local}\n").as_bytes(), 0o600)?;
     let limits = config.http.clone();
     let (farm, jobs) = Farm::open(config, local).await?;
     let shutdown = CancellationToken::new();

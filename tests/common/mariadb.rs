@@ -1,5 +1,5 @@
 //! A private MariaDB server per test: `mariadb-install-db` into a fresh temp folder, then
-//! `mariadbd` on a free loopback port with a root password, killed and removed on drop.
+//! `mariadbd` on a loopback port that binds with a root password, killed and removed on drop.
 //!
 //! The data folder goes on tmpfs (`/dev/shm`) when there is one: MariaDB calls fsync a lot
 //! while it initialises: 4-5 s on this machine's disk, 0.6 s on tmpfs. The server is
@@ -78,17 +78,20 @@ impl TempMariaDb {
             String::from_utf8_lossy(&install.stdout),
             String::from_utf8_lossy(&install.stderr)
         );
-        let root_password = random_alnum(24);
-        let port = super::free_port();
-        let mut db = Self {
-            port,
-            admin_url: format!("mysql://root:{root_password}@127.0.0.1:{port}"),
-            root_password,
-            child: None,
-            dir,
-        };
-        db.spawn();
-        db.wait_ready();
+        let mut db = Self { port: 0, admin_url: String::new(), root_password: random_alnum(24), child: None, dir };
+        // mariadbd cannot take port 0 (it means 3306): try ports below the kernel's ephemeral
+        // range until one binds.
+        for attempt in 1.. {
+            db.port = 10_000 + (super::rand_u32() % 22_000) as u16;
+            let _ = std::fs::remove_file(db.dir.path().join("mariadbd.err"));
+            db.spawn();
+            match db.wait_ready() {
+                Ok(()) => break,
+                Err(log) if attempt < 20 && log.contains("Address already in use") => continue,
+                Err(log) => panic!("mariadbd did not start:\n{log}"),
+            }
+        }
+        db.admin_url = format!("mysql://root:{}@127.0.0.1:{}", db.root_password, db.port);
         db.set_root_password();
         eprintln!("TempMariaDb on port {} ready in {} ms", db.port, started.elapsed().as_millis());
         db
@@ -130,7 +133,9 @@ impl TempMariaDb {
     pub fn start(&mut self) {
         assert!(self.child.is_none(), "TempMariaDb is already running");
         self.spawn();
-        self.wait_ready();
+        if let Err(log) = self.wait_ready() {
+            panic!("mariadbd did not start again:\n{log}");
+        }
     }
 
     fn spawn(&mut self) {
@@ -155,25 +160,22 @@ impl TempMariaDb {
 
     /// Ready = the server answers a TCP connection with its handshake packet (protocol 10).
     /// Loopback connections are exempt from MariaDB's host blocking, so probing is harmless.
-    fn wait_ready(&mut self) {
+    fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(60);
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
         loop {
             if let Some(child) = self.child.as_mut() {
                 if let Ok(Some(status)) = child.try_wait() {
                     self.child = None;
-                    panic!("mariadbd exited with {status}:\n{}", self.log());
+                    return Err(format!("mariadbd exited with {status}:\n{}", self.log()));
                 }
             }
             if handshake(&addr) {
-                return;
+                return Ok(());
             }
-            assert!(
-                Instant::now() < deadline,
-                "mariadbd did not accept connections on port {}:\n{}",
-                self.port,
-                self.log()
-            );
+            if Instant::now() > deadline {
+                return Err(format!("mariadbd did not accept connections on port {}:\n{}", self.port, self.log()));
+            }
             std::thread::sleep(Duration::from_millis(25));
         }
     }

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)] // Each test binary uses a different part of the harness.
 
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -24,8 +24,28 @@ pub fn require_mediawiki() {
     );
 }
 
-pub fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind").local_addr().expect("addr").port()
+/// `MW_VERSION` of the codebase the tests run against (the name of `templates/<version>/`).
+pub fn mediawiki_version() -> String {
+    let defines = std::fs::read_to_string(Path::new(MEDIAWIKI_DIR).join("includes/Defines.php")).expect("Defines.php");
+    let line = defines.lines().find(|l| l.contains("'MW_VERSION'")).expect("MW_VERSION in Defines.php");
+    line.split('\'').nth(3).expect("define( 'MW_VERSION', '1.x.y' );").to_owned()
+}
+
+/// Polls `condition` until it holds; panics with `what` (and its last answer) after `timeout`.
+/// Tests wait for what they need with this, never for a fixed time.
+pub async fn wait_until<T, F, Fut>(what: &str, timeout: Duration, mut condition: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        match condition().await {
+            Ok(value) => return value,
+            Err(last) => assert!(Instant::now() < deadline, "{what} did not happen within {timeout:?}; last: {last}"),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Where the farm keeps its registry. The behavioural suites run on both.
@@ -71,6 +91,8 @@ pub const UNLIMITED_MEMBERS: &[(&str, &str)] = &[
 
 pub struct Farmd {
     child: Option<Child>,
+    /// The port farmd listens on: the kernel picks it at the first start (port 0, reported in
+    /// `farmd.addr`), and restarts keep it, since wiki URLs name it.
     pub port: u16,
     pub data_dir: PathBuf,
     _temp: Option<tempfile::TempDir>,
@@ -130,7 +152,7 @@ impl Farmd {
         });
         Self {
             child: None,
-            port: free_port(),
+            port: 0,
             data_dir,
             _temp: Some(temp),
             env,
@@ -171,7 +193,25 @@ impl Farmd {
         if let Some(config) = &self.config_file {
             cmd.arg("--config").arg(config);
         }
+        let _ = std::fs::remove_file(self.data_dir.join("farmd.addr"));
         self.child = Some(cmd.spawn().expect("start farmd"));
+        self.port = self.wait_for_listen_address().port();
+    }
+
+    /// farmd writes the address it bound to `farmd.addr` before it opens its stores.
+    fn wait_for_listen_address(&mut self) -> SocketAddr {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let written = std::fs::read_to_string(self.data_dir.join("farmd.addr")).unwrap_or_default();
+            if let Ok(addr) = written.trim().parse() {
+                return addr;
+            }
+            if let Some(status) = self.child.as_mut().and_then(|child| child.try_wait().ok().flatten()) {
+                panic!("farmd exited with {status}:\n{}", self.log());
+            }
+            assert!(Instant::now() < deadline, "farmd never said where it listens:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Rewrites the configuration file (takes effect at the next [`Farmd::spawn`]).
@@ -359,10 +399,14 @@ impl Farmd {
     }
 
     /// Directory entries under `data/<sub>` (hidden ones too).
+    /// The names in `sub` (a folder of the data directory), sorted; panics if it does not exist,
+    /// so a check over them cannot pass on a folder that was never made.
     pub fn entries(&self, sub: &str) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(self.data_dir.join(sub))
-            .map(|dir| dir.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
-            .unwrap_or_default();
+        let dir = self.data_dir.join(sub);
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|err| panic!("{}: {err}", dir.display()))
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
         names.sort();
         names
     }
@@ -393,6 +437,74 @@ impl Farmd {
             .await
             .expect("query");
         rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect()
+    }
+}
+
+/// When a crash test kills farmd while a batch of wikis is provisioned.
+#[derive(Debug, Clone, Copy)]
+pub enum KillAt {
+    /// Right after the requests were accepted.
+    Accepted,
+    /// Once a first step of the batch is done.
+    FirstStep,
+    /// Once this many wikis of the batch are active.
+    Active(usize),
+}
+
+impl Farmd {
+    /// Waits until provisioning of `batch` (owned by the bearer of `token`) reached `point`.
+    pub async fn wait_for(&self, point: KillAt, token: &str, batch: &[String]) {
+        wait_until(&format!("{point:?}"), Duration::from_secs(60), || async {
+            let mut steps_done = 0;
+            let mut active = 0;
+            for name in batch {
+                let (_, wiki) = self.get_json(token, &format!("/api/v1/wikis/{name}")).await;
+                active += usize::from(wiki["state"] == "active");
+                steps_done +=
+                    wiki["progress"].as_array().map_or(0, |steps| steps.iter().filter(|s| s["done"] == true).count());
+            }
+            let reached = match point {
+                KillAt::Accepted => true,
+                KillAt::FirstStep => steps_done > 0,
+                KillAt::Active(count) => active >= count,
+            };
+            if reached {
+                Ok(())
+            } else {
+                Err(format!("{steps_done} steps done, {active} active"))
+            }
+        })
+        .await
+    }
+
+    /// Waits until MediaWiki's installer is building a template (its scratch folder exists).
+    pub async fn wait_for_template_build(&self) {
+        let templates = self.data_dir.join("templates").join(mediawiki_version());
+        wait_until("a template build", Duration::from_secs(30), || async {
+            let building = std::fs::read_dir(&templates)
+                .map(|dir| dir.flatten().any(|e| e.file_name().to_string_lossy().contains(".building")))
+                .unwrap_or(false);
+            if building {
+                Ok(())
+            } else {
+                Err("no scratch folder yet".to_owned())
+            }
+        })
+        .await
+    }
+
+    /// PHP servers die with farmd (their parent-death signal): waits for the kernel to deliver it.
+    pub async fn wait_no_php_server_left(&self) {
+        let needle = self.data_dir.to_string_lossy().into_owned();
+        wait_until("PHP servers stopping with farmd", Duration::from_secs(10), || async {
+            let left = processes_mentioning(&needle);
+            if left.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("{left:?}"))
+            }
+        })
+        .await
     }
 }
 

@@ -17,32 +17,64 @@ pub struct SmtpServer {
     child: Option<Child>,
     pub port: u16,
     maildir: PathBuf,
-    _temp: tempfile::TempDir,
+    temp: tempfile::TempDir,
 }
 
 impl SmtpServer {
+    /// A server on a port the kernel picks (the script prints it once it listens).
     pub async fn start() -> Self {
-        Self::start_on(super::free_port()).await
-    }
-
-    pub async fn start_on(port: u16) -> Self {
+        use std::io::BufRead;
         let temp = tempfile::tempdir().expect("tempdir");
         let maildir = temp.path().join("maildir");
-        let child = Command::new("/usr/bin/python3")
-            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/common/smtp_server.py");
+        let mut child = Command::new("/usr/bin/python3")
+            .arg(script)
+            .arg("--maildir")
             .arg(&maildir)
+            .arg("--refuse-flag")
+            .arg(temp.path().join("refuse"))
+            .arg("--refused-log")
+            .arg(temp.path().join("refused.log"))
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
             .spawn()
             .expect("python3-aiosmtpd (deploy/install-deps.sh --test installs it)");
-        let server = Self { child: Some(child), port, maildir, _temp: temp };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "the SMTP server did not start on port {port}");
+        let stdout = child.stdout.take().expect("stdout");
+        // The first line comes once the socket listens, or never if the script fails (EOF).
+        let line = tokio::task::spawn_blocking(move || {
+            let mut line = String::new();
+            std::io::BufReader::new(stdout).read_line(&mut line).map(|_| line)
+        })
+        .await
+        .expect("reader")
+        .expect("the SMTP server's stdout");
+        let port = line_port(&line);
+        Self { child: Some(child), port, maildir, temp }
+    }
+
+    /// From now on every message gets a temporary failure (451) and stays in the sender's queue.
+    pub fn refuse_mail(&self, refuse: bool) {
+        let flag = self.temp.path().join("refuse");
+        if refuse {
+            std::fs::write(flag, b"").expect("refuse flag");
+        } else {
+            std::fs::remove_file(flag).expect("refuse flag");
+        }
+    }
+
+    /// How many messages were refused so far.
+    pub fn refused(&self) -> usize {
+        std::fs::read_to_string(self.temp.path().join("refused.log")).map(|log| log.lines().count()).unwrap_or(0)
+    }
+
+    /// Waits until at least `count` messages were refused.
+    pub async fn wait_for_refused(&self, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.refused() < count {
+            assert!(Instant::now() < deadline, "only {} messages were refused, not {count}", self.refused());
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        server
     }
 
     /// The Maildir the server writes to (`new/`, one file per message).
@@ -113,4 +145,8 @@ impl Drop for SmtpServer {
             let _ = child.wait();
         }
     }
+}
+
+fn line_port(line: &str) -> u16 {
+    line.trim().parse().unwrap_or_else(|_| panic!("the SMTP server did not report its port (got {line:?})"))
 }

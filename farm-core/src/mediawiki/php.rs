@@ -4,7 +4,7 @@
 //! Every PHP child gets `PR_SET_PDEATHSIG = SIGKILL`, so a `kill -9` of farmd never leaves a
 //! PHP process behind holding a port or a half-written file.
 
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicUsize, Ordering};
@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStderr, Command};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
@@ -245,13 +245,13 @@ async fn run_once(
     server: &Server,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
-    let port = free_port()?;
     let mut child = php
         .command()
         // expose_php=0: no X-Powered-By header telling the world PHP's exact version.
         .args(["-d", "display_errors=0", "-d", "log_errors=1", "-d", "error_log=", "-d", "expose_php=0"])
         .arg("-S")
-        .arg(format!("127.0.0.1:{port}"))
+        // Port 0: the kernel picks a free port and PHP names it in its first line.
+        .arg("127.0.0.1:0")
         .arg("-t")
         .arg(&php.mediawiki_dir)
         .arg(router)
@@ -259,10 +259,19 @@ async fn run_once(
         .stderr(Stdio::piped())
         .spawn()
         .context("starting the PHP built-in server")?;
-    if let Some(stderr) = child.stderr.take() {
-        tokio::spawn(forward_log(index, stderr));
-    }
-    wait_until_listening(&mut child, port).await?;
+    let mut log = BufReader::new(child.stderr.take().context("the PHP server's stderr")?).lines();
+    let port = match tokio::time::timeout(Duration::from_secs(10), listening_port(index, &mut log)).await {
+        Ok(Ok(port)) => port,
+        Ok(Err(err)) => {
+            terminate(&mut child).await;
+            return Err(err);
+        }
+        Err(_) => {
+            terminate(&mut child).await;
+            anyhow::bail!("did not start listening within 10 s");
+        }
+    };
+    tokio::spawn(forward_log(index, log));
     server.port.store(port, Ordering::Relaxed);
     server.avoid_until.store(0, Ordering::Relaxed);
     server.last_progress.store(clock(), Ordering::Relaxed);
@@ -305,17 +314,21 @@ async fn answers(port: u16) -> bool {
     matches!(tokio::time::timeout(PROBE_TIMEOUT, probe).await, Ok(Ok(true)))
 }
 
-async fn wait_until_listening(child: &mut Child, port: u16) -> anyhow::Result<()> {
-    for _ in 0..500 {
-        if let Some(status) = child.try_wait()? {
-            anyhow::bail!("exited during start-up with {status}");
+/// Reads the server's log up to "Development Server (http://127.0.0.1:PORT) started", which PHP
+/// writes once its socket listens.
+async fn listening_port(index: usize, log: &mut Lines<BufReader<ChildStderr>>) -> anyhow::Result<u16> {
+    while let Some(line) = log.next_line().await? {
+        if let Some(port) = started_line_port(&line) {
+            return Ok(port);
         }
-        if tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port)).await.is_ok() {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        forward_line(index, &line);
     }
-    anyhow::bail!("did not listen on port {port} within 10 s")
+    anyhow::bail!("exited during start-up")
+}
+
+fn started_line_port(line: &str) -> Option<u16> {
+    let rest = line.split("Development Server (http://127.0.0.1:").nth(1)?;
+    rest.strip_suffix(") started")?.parse().ok()
 }
 
 /// SIGTERM, a short grace period, then SIGKILL.
@@ -329,21 +342,32 @@ pub async fn terminate(child: &mut Child) {
     let _ = child.kill().await;
 }
 
-async fn forward_log(index: usize, stderr: tokio::process::ChildStderr) {
-    let mut lines = BufReader::new(stderr).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        // The built-in server logs every connection; PHP's own errors start with "PHP <level>".
-        const PHP_ERRORS: &[&str] =
-            &["PHP Fatal", "PHP Parse", "PHP Warning", "PHP Notice", "PHP Deprecated", "PHP Stack"];
-        // Its connection lines ("Accepted", "Closing") say nothing a debug log needs.
-        if PHP_ERRORS.iter().any(|marker| line.contains(marker)) {
-            warn!(server = index, line = ?line, "PHP");
-        } else {
-            tracing::trace!(server = index, line = ?line, "PHP");
-        }
+async fn forward_log(index: usize, mut log: Lines<BufReader<ChildStderr>>) {
+    while let Ok(Some(line)) = log.next_line().await {
+        forward_line(index, &line);
     }
 }
 
-fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port())
+fn forward_line(index: usize, line: &str) {
+    // The built-in server logs every connection; PHP's own errors start with "PHP <level>".
+    const PHP_ERRORS: &[&str] = &["PHP Fatal", "PHP Parse", "PHP Warning", "PHP Notice", "PHP Deprecated", "PHP Stack"];
+    // Its connection lines ("Accepted", "Closing") say nothing a debug log needs.
+    if PHP_ERRORS.iter().any(|marker| line.contains(marker)) {
+        warn!(server = index, line = ?line, "PHP");
+    } else {
+        tracing::trace!(server = index, line = ?line, "PHP");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::started_line_port;
+
+    #[test]
+    fn the_port_comes_from_the_started_line() {
+        let line = "[Tue Dec  1 11:39:47 2026] PHP 8.2.36 Development Server (http://127.0.0.1:39851) started";
+        assert_eq!(started_line_port(line), Some(39851));
+        assert_eq!(started_line_port("[Tue Dec  1 11:39:47 2026] 127.0.0.1:40000 Accepted"), None);
+        assert_eq!(started_line_port("Development Server (http://127.0.0.1:0x) started"), None);
+    }
 }

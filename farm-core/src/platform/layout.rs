@@ -7,6 +7,7 @@
 //!   control.sqlite             registry (SQLite control store)
 //!   signing.key                token signing key (0600)
 //!   farmd.lock                 held by the running daemon
+//!   farmd.addr                 the address it listens on
 //!   farm.id                    8 hex digits naming this farm on shared database servers
 //!   credentials.key            key that seals database passwords in the control store (0600)
 //!   mediawiki/                 entry file, resolver, router and farm-config.php for PHP
@@ -72,6 +73,11 @@ impl Layout {
 
     pub fn lock_file(&self) -> PathBuf {
         self.root.join("farmd.lock")
+    }
+
+    /// The address the running daemon listens on (written at start; useful with port 0).
+    pub fn listen_file(&self) -> PathBuf {
+        self.root.join("farmd.addr")
     }
 
     pub fn farm_files_dir(&self) -> PathBuf {
