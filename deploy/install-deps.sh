@@ -48,10 +48,14 @@ fi
 
 # schemathesis checks the API against its OpenAPI document (tests/openapi.rs); pinned, in a
 # virtual environment of its own.
-if [ "${1:-}" = "--test" ] && [ ! -x "$root/tests/openapi/.venv/bin/st" ]; then
+venv="$root/tests/openapi/.venv"
+requirements="$root/tests/openapi/requirements.txt"
+if [ "${1:-}" = "--test" ] && ! cmp -s "$requirements" "$venv/requirements.txt"; then
   echo "install-deps: schemathesis into tests/openapi/.venv"
-  python3 -m venv "$root/tests/openapi/.venv"
-  "$root/tests/openapi/.venv/bin/pip" install --quiet --disable-pip-version-check -r "$root/tests/openapi/requirements.txt"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+  cp "$requirements" "$venv/requirements.txt" # what this venv was made from
 fi
 
 # The browser tests' one npm package (playwright-core, pinned in package-lock.json; it drives

@@ -1,7 +1,7 @@
 //! Accounts, farm policy, quotas, rate limits, audit log and mail, over HTTP against the real
 //! daemon, with a real SMTP server on loopback receiving the mail.
 
-mod common;
+use crate::common;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};

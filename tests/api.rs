@@ -1,9 +1,9 @@
 //! The API's contract: authentication, one error shape, validation that changes nothing,
 //! visibility rules, pagination, and one winner when many race for a name.
 
-mod common;
+use crate::common;
 
-on_both_stores!(
+crate::on_both_stores!(
     bad_input_gets_a_clear_4xx_and_changes_nothing,
     missing_expired_and_forged_tokens_get_401,
     twenty_concurrent_creates_of_one_name_have_one_winner,

@@ -2,7 +2,7 @@
 //! tests start. Placement, least-privilege isolation, the end-to-end suite, deletion that
 //! leaves nothing, crash recovery without orphans, and a server outage during creation.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};

@@ -3,7 +3,7 @@
 //! loopback receiving the farm's mail. Screenshots land in `target/portal-screenshots/`.
 //! Needs `deploy/install-deps.sh --test` (Chromium, Node and `npm ci` in `tests/browser/`).
 
-mod common;
+use crate::common;
 
 use common::browser::{require_browser, try_scenario};
 use common::smtp::SmtpServer;

@@ -1,7 +1,7 @@
 //! Instant wikis: the warm pool (claims, refills, crash safety) and bulk creation (API and
 //! CLI, one result per row, safe to repeat).
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::{Duration, Instant};

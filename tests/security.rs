@@ -1,7 +1,7 @@
 //! The holes an outside review found, each attacked the way the review did: from a shell of
 //! another local user, over raw HTTP, and against the PHP side.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! shared codebase, editable by their owner, isolated from each other, maintainable with
 //! MediaWiki's own scripts, and survive a `kill -9` of the daemon at any moment.
 
-mod common;
+use crate::common;
 
 #[tokio::test]
 async fn a_php_server_that_dies_is_restarted() {
@@ -32,7 +32,7 @@ async fn a_php_server_that_dies_is_restarted() {
     assert!(again.iter().all(|pid| !servers.contains(pid)), "new processes replaced the killed ones");
 }
 
-on_both_stores!(
+crate::on_both_stores!(
     a_created_wiki_is_served_editable_and_isolated,
     deleting_a_wiki_removes_it_and_keeps_its_name_taken,
     kill_9_during_provisioning_then_restart_finishes_or_cleans_up,
@@ -188,6 +188,7 @@ async fn deleting_a_wiki_removes_it_and_keeps_its_name_taken(store: ControlStore
 /// Processes whose command line mentions `needle` (to find PHP servers left behind).
 async fn kill_9_during_provisioning_then_restart_finishes_or_cleans_up(store: ControlStore) {
     let mut farm = Farmd::new_on(store, &[("FARM_PROVISION_WORKERS", "2")], None);
+    farm.build_own_template();
     farm.spawn();
     // The first round kills during start-up, while MediaWiki's installer builds the template.
     farm.wait_for_template_build().await;

@@ -67,6 +67,13 @@ class FarmPrewarm extends Maintenance {
 		$options = $article->getParserOptions();
 		$this->getHookRunner()->onArticleParserOptions( $article, $options );
 
+		// Output cached in the very second of $wgCacheEpoch (the configuration's mtime: a farm
+		// that just started wrote it) counts as stale (CacheTime::expired compares with <=):
+		// wait for the next second, at most two.
+		$epoch = $this->getConfig()->get( 'CacheEpoch' );
+		for ( $waited = 0; wfTimestampNow() <= $epoch && $waited < 20; $waited++ ) {
+			usleep( 100000 );
+		}
 		// As PoolWorkArticleViewCurrent does: the cache time is taken before the parse.
 		$cacheTime = wfTimestampNow();
 		$status = $services->getParserOutputAccess()->getParserOutput(

@@ -4,8 +4,10 @@
 #![allow(dead_code)] // Each test binary uses a different part of the harness.
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -45,6 +47,54 @@ where
             Err(last) => assert!(Instant::now() < deadline, "{what} did not happen within {timeout:?}; last: {last}"),
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The English SQLite template, as farmd builds it, made once per test run: MediaWiki's
+/// installer takes seconds of CPU, and most farms the tests start would run it again for an
+/// identical result. The copy is taken from a real farm's data directory once it is complete.
+fn sqlite_template() -> &'static Path {
+    static TEMPLATE: OnceLock<PathBuf> = OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("sqlite-template-{}", std::process::id()));
+        remove_caches_of_finished_runs(cache.parent().expect("target tmpdir"));
+        let mut farm = Farmd::new(&[("FARM_PHP_WORKERS", "0")]);
+        farm.build_own_template();
+        farm.spawn();
+        // farmd renames the installer's scratch folder to this name once the template is whole.
+        let built = farm.data_dir.join("templates").join(mediawiki_version()).join("sqlite-en");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !built.is_dir() {
+            assert!(Instant::now() < deadline, "farmd built no SQLite template:\n{}", farm.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(farm.terminate().success(), "{}", farm.log());
+        let _ = std::fs::remove_dir_all(&cache);
+        copy_dir(&built, &cache);
+        cache
+    })
+}
+
+fn remove_caches_of_finished_runs(dir: &Path) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix("sqlite-template-") else { continue };
+        if !Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// Copies a folder tree, keeping file modes (farmd's files are 0600, its folders 0700).
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::DirBuilder::new().mode(0o700).create(to).unwrap_or_else(|e| panic!("{}: {e}", to.display()));
+    for entry in std::fs::read_dir(from).expect("template").map(|e| e.expect("entry")) {
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
     }
 }
 
@@ -102,6 +152,8 @@ pub struct Farmd {
     pub store_url: String,
     control_db: Option<String>,
     config_file: Option<PathBuf>,
+    /// Whether the first start gets a copy of the run's SQLite template (see [`sqlite_template`]).
+    seed_template: bool,
 }
 
 impl Farmd {
@@ -160,6 +212,7 @@ impl Farmd {
             store_url,
             control_db,
             config_file,
+            seed_template: true,
         }
     }
 
@@ -170,8 +223,19 @@ impl Farmd {
         farm
     }
 
+    /// This farm runs MediaWiki's installer for its SQLite template itself (for tests about
+    /// that build; the others start from a copy of one a farm made earlier in the run).
+    pub fn build_own_template(&mut self) {
+        self.seed_template = false;
+    }
+
     pub fn spawn(&mut self) {
         assert!(self.child.is_none(), "already running");
+        if std::mem::take(&mut self.seed_template) && !self.data_dir.exists() {
+            let templates = self.data_dir.join("templates").join(mediawiki_version());
+            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&templates).expect("templates dir");
+            copy_dir(sqlite_template(), &templates.join("sqlite-en"));
+        }
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)

@@ -249,6 +249,9 @@ async fn run_once(
         .command()
         // expose_php=0: no X-Powered-By header telling the world PHP's exact version.
         .args(["-d", "display_errors=0", "-d", "log_errors=1", "-d", "error_log=", "-d", "expose_php=0"])
+        // The server lives long: keep MediaWiki compiled (opcache is off for the CLI by
+        // default), checking every file's mtime on each request so a rewritten shard counts at once.
+        .args(["-d", "opcache.enable_cli=1", "-d", "opcache.validate_timestamps=1", "-d", "opcache.revalidate_freq=0"])
         .arg("-S")
         // Port 0: the kernel picks a free port and PHP names it in its first line.
         .arg("127.0.0.1:0")

@@ -1,0 +1,14 @@
+//! The end-to-end suites: the real `farmd` binary against the real MediaWiki, MariaDB, SMTP
+//! server and Chromium. One test binary, so they build and link once and run side by side
+//! (`cargo test --test e2e -- portal::` runs one suite).
+
+mod common;
+
+mod accounts;
+mod api;
+mod mariadb;
+mod openapi;
+mod portal;
+mod scale;
+mod security;
+mod wikis;
