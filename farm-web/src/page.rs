@@ -10,7 +10,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use farm_core::app::accounts::Session;
-use farm_core::domain::{Actor, FarmMode};
+use farm_core::domain::{permissions, Actor, FarmMode};
 use farm_core::platform::ratelimit::Source;
 use farm_core::{Farm, FarmError};
 use serde::Serialize;
@@ -223,8 +223,9 @@ impl PageCtx {
     ) -> Response {
         let user = self.actor().map(|actor| UserCtx {
             name: actor.username.as_str(),
-            staff: actor.is_staff(),
-            admin: actor.is_admin(),
+            // The menu offers what the rules allow.
+            staff: permissions::review_requests(actor).is_ok(),
+            admin: permissions::see_farm(actor).is_ok(),
             confirmed: actor.confirmed,
         });
         let languages: Vec<_> =
