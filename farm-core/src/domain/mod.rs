@@ -8,6 +8,7 @@ mod names;
 pub mod permissions;
 mod request;
 mod secret;
+pub mod settings;
 mod wiki;
 
 /// A stored value that names no known variant (the control store decodes into domain enums).

@@ -5,6 +5,7 @@
 //! its `secrets.php` (written once). The PHP side lives in `deploy/mediawiki/` and is
 //! embedded in the binary, so the daemon and its entry file always match.
 
+mod catalogue;
 mod codebase;
 mod farm_files;
 mod installer;
@@ -15,6 +16,7 @@ pub mod php;
 mod shard;
 mod urls;
 
+pub use catalogue::{is_component_id, Catalogue, Component, ComponentKind};
 pub use codebase::Codebase;
 pub use farm_files::{install_farm_files, ENTRY_FILE, NAMESPACES_FILE, PREWARM_FILE, ROUTER_FILE};
 pub use installer::{install_template, TEMPLATE_ADMIN};
