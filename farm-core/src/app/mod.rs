@@ -25,7 +25,7 @@ use crate::jobs::{self, Jobs, Running, Wakeups};
 use crate::mail::{MailTemplates, Mailer, Notices};
 use crate::mediawiki::password::PasswordStock;
 use crate::mediawiki::php::{Php, PhpServers};
-use crate::mediawiki::{self, Codebase, Namespaces, WikiUrls};
+use crate::mediawiki::{self, Catalogue, Codebase, Features, Namespaces, WikiUrls};
 use crate::platform::layout::Layout;
 use crate::platform::ratelimit::RateLimiter;
 use crate::platform::secrets::Sealer;
@@ -40,6 +40,11 @@ pub const DEFAULT_LANGUAGE: &str = "en";
 
 pub struct Farm {
     config: Config,
+    /// The extensions and skins wikis may have, and the defaults of new ones.
+    features: Arc<Features>,
+    configurator: Arc<jobs::settings::Configurator>,
+    /// Names the templates and pool entries of this codebase and set of extension tables.
+    template_version: String,
     store: Store,
     layout: Layout,
     codebase: Codebase,
@@ -93,14 +98,21 @@ impl Farm {
             mediawiki_dir: codebase.dir.clone(),
             entry_file: layout.farm_files_dir().join(mediawiki::ENTRY_FILE),
         };
+        let timezones = read_timezones(&php).await.context("asking PHP for its time zones")?;
+        let catalogue = Catalogue::read(&codebase.dir).context("reading the codebase's extensions and skins")?;
+        let features = Arc::new(
+            Features::new(catalogue, &config.new_wikis, timezones, mailer.is_on())
+                .context("the new_wikis configuration")?,
+        );
+        let template_version = features.template_version(&codebase.version);
         let databases =
-            Arc::new(FarmDatabases::new(layout.clone(), php.clone(), codebase.version.clone(), servers.clone()));
+            Arc::new(FarmDatabases::new(layout.clone(), php.clone(), template_version.clone(), servers.clone()));
         let pool_plan = jobs::pool::Plan {
             sqlite: config.pool_sqlite,
             mariadb: config.pool_mariadb,
             servers: servers.clone(),
             language: default_language.clone(),
-            version: codebase.version.clone(),
+            version: template_version.clone(),
         };
         let mail = Arc::new(MailTemplates::new(sealer.clone()));
         let notices = Arc::new(Notices::new(
@@ -115,6 +127,16 @@ impl Farm {
         let limits = Arc::new(RateLimiter::new(&config.rate_limits));
         let passwords = Arc::new(PasswordStock::default());
         let as_databases: Arc<dyn Databases> = databases.clone();
+        let configurator = Arc::new(jobs::settings::Configurator::new(
+            store.clone(),
+            layout.clone(),
+            php.clone(),
+            features.clone(),
+            Arc::new(Namespaces::new(php.clone(), layout.farm_files_dir())),
+            languages.clone(),
+            as_databases.clone(),
+            sealer.clone(),
+        ));
         let jobs = Jobs {
             pipeline: jobs::provision::Pipeline {
                 store: store.clone(),
@@ -122,7 +144,7 @@ impl Farm {
                 databases: as_databases.clone(),
                 servers: servers.clone(),
                 sealer: sealer.clone(),
-                namespaces: Arc::new(Namespaces::new(php.clone(), layout.farm_files_dir())),
+                configurator: configurator.clone(),
                 notices: notices.clone(),
                 languages: languages.clone(),
                 settings: jobs::provision::PipelineSettings {
@@ -135,6 +157,7 @@ impl Farm {
             },
             pool: jobs::pool::Pool {
                 plan: pool_plan.clone(),
+                features: features.clone(),
                 store: store.clone(),
                 layout: layout.clone(),
                 databases: as_databases,
@@ -156,11 +179,15 @@ impl Farm {
             databases: databases.clone(),
             default_language: default_language.clone(),
             php,
+            configurator: configurator.clone(),
             php_workers: config.php_workers,
             router: layout.farm_files_dir().join(mediawiki::ROUTER_FILE),
             running: running.clone(),
         };
         let farm = Self {
+            features,
+            configurator,
+            template_version,
             names,
             limits,
             mail,
@@ -198,6 +225,10 @@ impl Farm {
     /// The portal's public address, without a trailing slash.
     pub fn public_url(&self) -> &str {
         &self.public_url
+    }
+
+    pub fn features(&self) -> &Features {
+        &self.features
     }
 
     pub fn mediawiki_version(&self) -> &str {
@@ -329,4 +360,12 @@ mod tests {
             assert_eq!(parse_cursor(Some(bad)).expect_err(bad).code(), "invalid_cursor");
         }
     }
+}
+
+/// The time zone names PHP knows (`$wgLocaltimezone` takes one of them).
+async fn read_timezones(php: &Php) -> anyhow::Result<std::collections::BTreeSet<String>> {
+    let json = php.eval("echo json_encode( DateTimeZone::listIdentifiers() );").await?;
+    let zones: std::collections::BTreeSet<String> = serde_json::from_str(json.trim())?;
+    anyhow::ensure!(zones.contains("UTC"), "PHP lists no UTC time zone");
+    Ok(zones)
 }

@@ -338,6 +338,7 @@ impl Farm {
                     sitename: record.sitename.clone(),
                     language: Some(record.language.clone()),
                     backend: None,
+                    settings: Default::default(),
                 };
                 Some(
                     self.prepare_wiki(actor, &account.username, account.password_hash.as_deref(), &request, None, true)

@@ -5,12 +5,14 @@ use std::sync::Arc;
 
 use super::{page_size, Farm, Page, DEFAULT_LANGUAGE};
 use crate::backends::mariadb::{DbPassword, Ident};
+use crate::domain::settings::{Configuration, RequestedChange};
 use crate::domain::{permissions, Actor, Backend, LanguageCode, ResourceKey, Secret, Sitename, WikiName, WikiState};
 use crate::error::FarmError;
 use crate::jobs::lifecycle::apply_locks;
 use crate::jobs::provision::Step;
 use crate::jobs::INITIAL_PASSWORD_LEN;
 use crate::mediawiki::password::PasswordStock;
+use crate::mediawiki::ChangeContext;
 use crate::platform::ratelimit::{Action, Source};
 use crate::platform::time::{duration_secs, format_time, now};
 use crate::store::{AuditEntry, NewWiki, PoolSlot, Tx, WikiFilter, WikiRecord};
@@ -23,6 +25,8 @@ pub struct CreateWiki {
     pub language: Option<String>,
     /// `sqlite` or `mariadb`; admins only. Defaults to the farm's `default_backend`.
     pub backend: Option<String>,
+    /// Settings, extensions and skins that differ from the farm's defaults for new wikis.
+    pub settings: RequestedChange,
 }
 
 /// A wiki as one caller may see it: what they may not see is left out.
@@ -95,6 +99,8 @@ pub(crate) struct PreparedWiki {
     pub db_password_sealed: Option<String>,
     pub expires_at: Option<i64>,
     pub notify_owner: bool,
+    /// Its settings revision 1.
+    pub configuration: Configuration,
 }
 
 impl Farm {
@@ -256,6 +262,12 @@ impl Farm {
         let name = self.names.parse(&request.name)?;
         let sitename = Sitename::parse(&request.sitename)?;
         let language = self.languages.parse(request.language.as_deref().unwrap_or(DEFAULT_LANGUAGE))?;
+        let initial = self.features.initial(&sitename, language.as_str());
+        let context = ChangeContext { admin: actor.is_admin(), languages: &self.languages, language_locked: false };
+        let configuration = self.features.change(&initial, &request.settings, &context)?;
+        // Settings may rename the wiki or pick its language as the top-level fields do.
+        let sitename = Sitename::parse(&configuration.settings.sitename)?;
+        let language = self.languages.parse(&configuration.settings.language)?;
         let backend = match request.backend.as_deref() {
             None => self.config.default_backend,
             Some(value) => {
@@ -300,6 +312,7 @@ impl Farm {
             db_password_sealed,
             expires_at,
             notify_owner,
+            configuration,
         };
         Ok((prepared, password))
     }
@@ -307,6 +320,9 @@ impl Farm {
     /// Records a prepared wiki in `tx`, from the warm pool when it has a fitting entry.
     /// Returns the wiki's resource key.
     pub(crate) async fn record_wiki(&self, tx: &mut Tx, prepared: &PreparedWiki) -> Result<String, FarmError> {
+        let configuration = serde_json::to_string(&prepared.configuration).map_err(anyhow::Error::from)?;
+        let schema_extensions =
+            serde_json::to_string(&self.features.table_extensions()).map_err(anyhow::Error::from)?;
         let new = NewWiki {
             name: prepared.name.as_str(),
             resource_key: prepared.key.as_str(),
@@ -319,13 +335,16 @@ impl Farm {
             db_password_sealed: prepared.db_password_sealed.as_deref(),
             expires_at: prepared.expires_at,
             notify_owner: prepared.notify_owner,
+            configuration: &configuration,
+            private: prepared.configuration.settings.private,
+            schema_extensions: &schema_extensions,
         };
         if self.pool_plan.pools(prepared.backend, &prepared.language) {
             let slot = PoolSlot {
                 backend: prepared.backend.as_str(),
                 db_server: prepared.db_server.as_deref().unwrap_or(""),
                 language: prepared.language.as_str(),
-                mw_version: &self.codebase.version,
+                mw_version: &self.template_version,
             };
             if let Some(key) = tx.insert_wiki_from_pool(new, &slot).await? {
                 return Ok(key);

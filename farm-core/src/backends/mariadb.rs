@@ -179,7 +179,7 @@ impl DbServer {
         !self.config.draining && self.is_healthy()
     }
 
-    async fn conn(&self) -> anyhow::Result<Conn> {
+    pub(super) async fn conn(&self) -> anyhow::Result<Conn> {
         match tokio::time::timeout(HEALTH_TIMEOUT * 2, self.pool.get_conn()).await {
             Ok(Ok(conn)) => Ok(conn),
             Ok(Err(err)) => {
@@ -542,6 +542,14 @@ impl WikiDatabase for MariadbDatabase {
 
     async fn drop(&self) -> anyhow::Result<()> {
         self.server.drop_wiki(&self.key).await
+    }
+
+    async fn edited_by_people(&self) -> anyhow::Result<bool> {
+        let mut conn = self.server.conn().await?;
+        let prefix = format!("{}.", Ident::for_wiki(&self.key).quoted());
+        let count: Option<i64> =
+            timed("counting edits", conn.query_first(crate::mediawiki::people_edits_sql(&prefix))).await?;
+        Ok(count.unwrap_or(0) > 0)
     }
 
     fn shard(&self) -> ShardDatabase {

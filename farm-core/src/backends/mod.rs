@@ -58,6 +58,8 @@ pub trait WikiDatabase: Send + Sync {
     async fn adopt(&self, owner: Owner<'_>) -> anyhow::Result<()>;
     /// Removes the database (and its account), if there is one.
     async fn drop(&self) -> anyhow::Result<()>;
+    /// Whether anyone but MediaWiki itself has edited (see [`crate::mediawiki::people_edits_sql`]).
+    async fn edited_by_people(&self) -> anyhow::Result<bool>;
     /// What the wiki's shard says about the database.
     fn shard(&self) -> ShardDatabase;
     /// The password `secrets.php` gives MediaWiki, for backends that have one.

@@ -110,6 +110,13 @@ impl WikiDatabase for SqliteDatabase {
         Ok(remove_dir_all_if_exists(&self.dir().join("db"))?)
     }
 
+    async fn edited_by_people(&self) -> anyhow::Result<bool> {
+        let mut conn = open(&self.db_file()).await?;
+        let (count,): (i64,) = sqlx::query_as(&crate::mediawiki::people_edits_sql("")).fetch_one(&mut conn).await?;
+        conn.close().await?;
+        Ok(count > 0)
+    }
+
     fn shard(&self) -> ShardDatabase {
         ShardDatabase::Sqlite
     }

@@ -9,6 +9,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::settings::{AccountCreation, EditRight, Licence};
 use crate::domain::Secret;
 use crate::domain::{Backend, FarmMode};
 
@@ -142,8 +143,103 @@ pub struct Config {
     /// How long a client may take and how many may connect at once.
     pub http: HttpLimits,
     pub sandbox: SandboxConfig,
+    /// What new wikis start with; each wiki's owner changes it afterwards.
+    pub new_wikis: NewWikis,
     /// Outgoing mail; without it mail is off (and `/healthz` says so).
     pub smtp: Option<SmtpConfig>,
+}
+
+/// The settings, extensions and skins every new wiki starts with, and the farm-wide choices
+/// behind them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NewWikis {
+    /// Extensions enabled in a new wiki (directory names under `extensions/`). One the machine
+    /// cannot run is left out, with a warning at start.
+    pub extensions: Vec<String>,
+    /// Skins a new wiki offers (directory names under `skins/`).
+    pub skins: Vec<String>,
+    /// The default skin's name, e.g. `vector-2022`.
+    pub skin: String,
+    pub timezone: String,
+    pub licence: Licence,
+    pub account_creation: AccountCreation,
+    pub edit: EditRight,
+    pub uploads: bool,
+    pub upload_quota_mb: u32,
+    pub file_types: Vec<String>,
+    /// The captcha ConfirmEdit asks on account creation and on anonymous edits that add
+    /// links: `simple` (arithmetic) or `questy` (the `captcha_questions`).
+    pub captcha: Captcha,
+    pub captcha_questions: Vec<CaptchaQuestion>,
+    /// The farm's logo, shown by every wiki until its owner uploads one (PNG, JPEG, WebP or
+    /// SVG); unset: the neutral logo farmd ships.
+    pub logo: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Captcha {
+    Simple,
+    Questy,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaptchaQuestion {
+    pub question: String,
+    /// Accepted answers (any of them).
+    pub answers: Vec<String>,
+}
+
+/// The extensions a new wiki gets unless the operator says otherwise.
+pub const DEFAULT_EXTENSIONS: &[&str] = &[
+    "AbuseFilter",
+    "CategoryTree",
+    "Cite",
+    "CodeEditor",
+    "ConfirmEdit",
+    "Gadgets",
+    "ImageMap",
+    "InputBox",
+    "Interwiki",
+    "MultimediaViewer",
+    "Nuke",
+    "OATHAuth",
+    "PageImages",
+    "ParserFunctions",
+    "Poem",
+    "Renameuser",
+    "ReplaceText",
+    "Scribunto",
+    "SecureLinkFixer",
+    "SpamBlacklist",
+    "SyntaxHighlight_GeSHi",
+    "TemplateData",
+    "TextExtracts",
+    "TitleBlacklist",
+    "VisualEditor",
+    "WikiEditor",
+];
+
+impl Default for NewWikis {
+    fn default() -> Self {
+        Self {
+            extensions: DEFAULT_EXTENSIONS.iter().map(|s| (*s).to_owned()).collect(),
+            skins: ["MinervaNeue", "MonoBook", "Timeless", "Vector"].map(str::to_owned).to_vec(),
+            skin: "vector-2022".into(),
+            timezone: "UTC".into(),
+            licence: Licence::CcBySa4,
+            account_creation: AccountCreation::Everyone,
+            edit: EditRight::Everyone,
+            uploads: true,
+            upload_quota_mb: 500,
+            file_types: ["gif", "jpeg", "jpg", "pdf", "png", "svg", "webp"].map(str::to_owned).to_vec(),
+            captcha: Captcha::Simple,
+            captcha_questions: Vec::new(),
+            logo: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -365,6 +461,7 @@ impl Default for Config {
             http: HttpLimits::default(),
             rate_limits: RateLimits::default(),
             sandbox: SandboxConfig::default(),
+            new_wikis: NewWikis::default(),
             smtp: None,
         }
     }
@@ -411,6 +508,21 @@ impl Config {
             });
         if !domain_ok {
             return invalid(format!("base_domain {:?} is not a lowercase DNS name", self.base_domain));
+        }
+        let new_wikis = &self.new_wikis;
+        let ids_ok =
+            new_wikis.extensions.iter().chain(&new_wikis.skins).all(|id| crate::mediawiki::is_component_id(id));
+        if !ids_ok {
+            return invalid("new_wikis: extensions and skins are directory names (letters, digits, '_', '-')".into());
+        }
+        if new_wikis.upload_quota_mb as i64 > crate::domain::settings::MAX_UPLOAD_QUOTA_MB {
+            return invalid("new_wikis.upload_quota_mb is too large".into());
+        }
+        if new_wikis.captcha == Captcha::Questy
+            && (new_wikis.captcha_questions.is_empty()
+                || new_wikis.captcha_questions.iter().any(|q| q.question.trim().is_empty() || q.answers.is_empty()))
+        {
+            return invalid("new_wikis: captcha = \"questy\" needs captcha_questions, each with answers".into());
         }
         if self.provision_workers == 0 {
             return invalid("provision_workers must be at least 1".into());

@@ -4,6 +4,7 @@
 //! [`crate::error`].
 
 mod account;
+pub mod image;
 mod names;
 pub mod permissions;
 mod request;

@@ -41,6 +41,22 @@ pub fn delete_wiki(actor: &Actor, owner: &str) -> Result<(), FarmError> {
     }
 }
 
+/// The owner or an admin sees and changes a wiki's settings; nobody else sees them (reviewers
+/// see that the wiki exists, not how it is set up).
+pub fn manage_settings(actor: &Actor, owner: &str) -> Result<(), FarmError> {
+    see_wiki(actor, owner)?;
+    if actor.is_admin() || is_owner(actor, owner) {
+        Ok(())
+    } else {
+        Err(FarmError::Forbidden("only the owner or an admin sees and changes a wiki's settings"))
+    }
+}
+
+/// Whether the portal offers `actor` the wiki's settings page.
+pub fn may_manage_settings(actor: &Actor, owner: &str) -> bool {
+    manage_settings(actor, owner).is_ok()
+}
+
 /// Whether the portal offers `actor` to delete the wiki.
 pub fn may_delete_wiki(actor: &Actor, owner: &str) -> bool {
     delete_wiki(actor, owner).is_ok()
@@ -249,6 +265,7 @@ mod tests {
             let name = who.username.as_str();
             assert_eq!(outcome(see_wiki(who, "olga")), see, "{name} sees");
             assert_eq!(outcome(delete_wiki(who, "olga")), delete, "{name} deletes");
+            assert_eq!(outcome(manage_settings(who, "olga")), delete, "{name} manages settings, as one who deletes");
             assert_eq!(may_delete_wiki(who, "olga"), delete == "ok");
             assert_eq!(outcome(keep_wiki(who)), keep, "{name} keeps");
             assert_eq!(outcome(choose_backend(who)), backend, "{name} chooses a backend");

@@ -6,6 +6,7 @@ pub mod lifecycle;
 pub mod outbox;
 pub mod pool;
 pub mod provision;
+pub mod settings;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -71,6 +72,7 @@ pub struct Jobs {
     pub default_language: LanguageCode,
     /// The PHP built-in servers: how many, and their router script.
     pub php: Php,
+    pub configurator: Arc<settings::Configurator>,
     pub php_workers: usize,
     pub router: PathBuf,
     pub running: Arc<Running>,
@@ -93,6 +95,16 @@ impl Jobs {
         self.databases.servers.check_all().await;
         tasks.spawn(self.databases.servers.clone().watch(shutdown.clone()));
         tasks.spawn(prepare_templates(self.databases, self.default_language, shutdown.clone()));
+        // Settings committed but not yet in a shard (a kill between the two), and wikis made
+        // before settings existed.
+        tasks.spawn({
+            let configurator = self.configurator;
+            async move {
+                if let Err(err) = configurator.heal().await {
+                    error!(error = %format!("{err:#}"), "cannot bring the wikis' shards up to date");
+                }
+            }
+        });
         tasks.spawn(Arc::new(self.pipeline).run(shutdown.clone()));
         tasks.spawn(self.pool.run(shutdown.clone()));
         tasks.spawn({

@@ -136,6 +136,7 @@ impl Plan {
 /// What the pool's job works with.
 pub struct Pool {
     pub plan: Plan,
+    pub features: Arc<crate::mediawiki::Features>,
     pub store: Store,
     pub layout: Layout,
     pub databases: Arc<dyn Databases>,
@@ -281,11 +282,15 @@ impl Pool {
         let dir = self.layout.pool_entry_dir(key);
         std::fs::create_dir_all(&dir)?;
         let token = crate::platform::random::random_hex(8);
+        let sitename = Sitename::parse(&format!("Prewarm {token}")).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let configuration = self.features.initial(&sitename, self.plan.language.as_str());
         let shard = mediawiki::render_shard(&ShardValues {
             key,
             name: &WikiName::parse(&format!("prewarm-{token}")).map_err(|e| anyhow::anyhow!("{e}"))?,
-            sitename: &Sitename::parse(&format!("Prewarm {token}")).map_err(|e| anyhow::anyhow!("{e}"))?,
-            language: &self.plan.language,
+            revision: 1,
+            revised_at: 0,
+            configuration: &configuration,
+            catalogue: &self.features.catalogue,
             // A placeholder name with a random token names no namespace.
             taken_namespaces: &NamespaceNames::default(),
             database: database.shard(),

@@ -23,10 +23,10 @@ use tracing::{debug, error, info, warn};
 
 use super::{Running, Wakeups};
 use crate::backends::mariadb::DbServers;
-use crate::backends::{DatabaseSpec, Databases, Location, Place, WikiDatabase};
+use crate::backends::{Databases, WikiDatabase};
 use crate::domain::{Backend, Languages, ResourceKey, WikiName, WikiState};
 use crate::mail::Notices;
-use crate::mediawiki::{self, Namespaces, Owner, ShardValues};
+use crate::mediawiki::{self, Owner};
 use crate::platform::fsutil::{remove_dir_all_if_exists, remove_file_if_exists, sync_dir, write_atomic};
 use crate::platform::layout::Layout;
 use crate::platform::secrets::Sealer;
@@ -78,7 +78,7 @@ pub struct Pipeline {
     pub databases: Arc<dyn Databases>,
     pub servers: Arc<DbServers>,
     pub sealer: Sealer,
-    pub namespaces: Arc<Namespaces>,
+    pub configurator: Arc<super::settings::Configurator>,
     pub notices: Arc<Notices>,
     pub languages: Languages,
     pub settings: PipelineSettings,
@@ -268,37 +268,14 @@ impl Pipeline {
                 }
                 Ok(())
             }
-            Step::Shard => {
-                let language = self.languages.parse(&wiki.language).map_err(|e| anyhow::anyhow!("{e}"))?;
-                let taken_namespaces = self.namespaces.of(&language).await?;
-                let shard = mediawiki::render_shard(&ShardValues {
-                    key: &wiki.key,
-                    name: &wiki.name,
-                    sitename: &wiki.sitename,
-                    language: &language,
-                    taken_namespaces: &taken_namespaces,
-                    database: self.database(wiki, None)?.shard(),
-                });
-                Ok(write_atomic(&wiki_dir.join("LocalSettings.php"), shard.as_bytes(), 0o640)?)
-            }
+            Step::Shard => self.configurator.write(wiki).await,
             Step::Route => link_host(&self.layout, &wiki.name, &wiki.key),
         }
     }
 
     /// The wiki's database, on `server` if given, else where the registry says.
     fn database(&self, wiki: &WikiRecord, server: Option<String>) -> anyhow::Result<Box<dyn WikiDatabase>> {
-        let location = match wiki.backend {
-            Backend::Sqlite => Location::Sqlite,
-            Backend::Mariadb => Location::Mariadb {
-                server: match server {
-                    Some(server) => server,
-                    None => wiki.db_server.clone().context("the wiki has no database server")?,
-                },
-                password: wiki.db_password_sealed.as_deref().map(|sealed| self.sealer.open(sealed)).transpose()?,
-            },
-        };
-        let language = self.languages.parse(&wiki.language).map_err(|e| anyhow::anyhow!("registry language: {e}"))?;
-        self.databases.open(&DatabaseSpec { key: wiki.key.clone(), language, place: Place::Wiki, location })
+        super::settings::wiki_database(self.databases.as_ref(), &self.sealer, &self.languages, wiki, server)
     }
 
     /// For a MariaDB wiki: its server if it answers. If it does not, the wiki moves to another
@@ -458,10 +435,11 @@ mod tests {
     use async_trait::async_trait;
 
     use super::*;
+    use crate::backends::DatabaseSpec;
     use crate::config::Config;
     use crate::domain::{NamespaceNames, Secret};
     use crate::mail::MailTemplates;
-    use crate::mediawiki::{ShardDatabase, WikiUrls};
+    use crate::mediawiki::{Namespaces, ShardDatabase, WikiUrls};
     use crate::store::NewWiki;
 
     #[test]
@@ -523,6 +501,10 @@ mod tests {
             Ok(())
         }
 
+        async fn edited_by_people(&self) -> anyhow::Result<bool> {
+            Ok(false)
+        }
+
         fn shard(&self) -> ShardDatabase {
             ShardDatabase::Sqlite
         }
@@ -550,13 +532,28 @@ mod tests {
         let templates = Arc::new(MailTemplates::new(sealer.clone()));
         let notices = Arc::new(Notices::new(store.clone(), templates, "Farm".into(), urls, Duration::from_secs(60)));
         let fake = Arc::new(FakeDatabases::default());
+        let databases: Arc<dyn Databases> = Arc::new(Shared(fake.clone()));
+        let features = Arc::new(crate::mediawiki::Features::for_tests());
         let pipeline = Pipeline {
-            store,
-            layout,
-            databases: Arc::new(Shared(fake.clone())),
+            store: store.clone(),
+            layout: layout.clone(),
+            databases: databases.clone(),
             servers: Arc::new(DbServers::new(Vec::new(), "0123abcd").expect("servers")),
-            sealer,
-            namespaces: Arc::new(Namespaces::fixed(NamespaceNames::new(["Special", "User"]))),
+            sealer: sealer.clone(),
+            configurator: Arc::new(crate::jobs::settings::Configurator::new(
+                store.clone(),
+                layout.clone(),
+                crate::mediawiki::php::Php {
+                    binary: "php".into(),
+                    mediawiki_dir: "/nonexistent".into(),
+                    entry_file: "/nonexistent".into(),
+                },
+                features.clone(),
+                Arc::new(Namespaces::fixed(NamespaceNames::new(["Special", "User"]))),
+                Languages::from_codes(&["en"]),
+                databases.clone(),
+                sealer.clone(),
+            )),
             notices,
             languages: Languages::from_codes(&["en"]),
             settings: PipelineSettings { workers: 1, max_attempts, name_retention: Duration::from_secs(3600) },
@@ -569,6 +566,9 @@ mod tests {
     impl Harness {
         async fn add_wiki(&self, name: &str) -> WikiRecord {
             let key = ResourceKey::generate();
+            let sitename = crate::domain::Sitename::parse("Special").expect("sitename");
+            let initial = self.pipeline.configurator.features.initial(&sitename, "en");
+            let configuration = serde_json::to_string(&initial).expect("json");
             let mut tx = self.pipeline.store.begin().await.expect("tx");
             tx.insert_wiki(NewWiki {
                 name,
@@ -582,6 +582,9 @@ mod tests {
                 db_password_sealed: None,
                 expires_at: None,
                 notify_owner: false,
+                configuration: &configuration,
+                private: false,
+                schema_extensions: "[]",
             })
             .await
             .expect("insert");

@@ -247,6 +247,31 @@ impl Catalogue {
     }
 }
 
+#[cfg(test)]
+impl Catalogue {
+    /// One skin (Vector), for tests of the jobs that need a catalogue but no codebase.
+    pub(crate) fn vector_only() -> Self {
+        Self {
+            components: vec![Component {
+                id: "Vector".into(),
+                kind: ComponentKind::Skin,
+                name: "Vector".into(),
+                version: None,
+                description: String::new(),
+                url: None,
+                needs_tables: false,
+                requires: Vec::new(),
+                conflicts: Vec::new(),
+                runtime: Vec::new(),
+                unavailable: None,
+                skin_names: vec!["vector".into(), "vector-2022".into()],
+                messages_dirs: BTreeMap::new(),
+                messages_files: BTreeMap::new(),
+            }],
+        }
+    }
+}
+
 /// Directory names MediaWiki's loader accepts and that are safe in PHP and paths.
 pub fn is_component_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')

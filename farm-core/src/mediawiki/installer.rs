@@ -1,5 +1,6 @@
 //! MediaWiki's own installer, run once per template (never once per wiki).
 
+use std::io::Write;
 use std::path::Path;
 
 use super::php::Php;
@@ -39,6 +40,13 @@ pub async fn install_template(
     // The installer refuses to run when the config file it would load exists.
     php.run_with_config(&conf_dir.join("absent.php"), "install.php", &install).await?;
     let settings = conf_dir.join("LocalSettings.php");
+    // Every template carries the tables of every bundled extension that has some, so that no
+    // wiki ever lacks one, whatever it enables later.
+    let mut loads = String::from("\n");
+    for id in super::Catalogue::read(&php.mediawiki_dir)?.table_extensions() {
+        loads.push_str(&format!("wfLoadExtension( {} );\n", super::php_string(&id)));
+    }
+    std::fs::OpenOptions::new().append(true).open(&settings)?.write_all(loads.as_bytes())?;
     php.run_with_config(&settings, "update.php", &["--conf", &settings.to_string_lossy(), "--quick"]).await?;
     Ok(())
 }

@@ -8,6 +8,7 @@
 mod catalogue;
 mod codebase;
 mod farm_files;
+mod features;
 mod installer;
 mod namespaces;
 mod owner;
@@ -19,6 +20,7 @@ mod urls;
 pub use catalogue::{is_component_id, Catalogue, Component, ComponentKind};
 pub use codebase::Codebase;
 pub use farm_files::{install_farm_files, ENTRY_FILE, NAMESPACES_FILE, PREWARM_FILE, ROUTER_FILE};
+pub use features::{ChangeContext, Features};
 pub use installer::{install_template, TEMPLATE_ADMIN};
 pub use namespaces::{namespace_names, Namespaces};
 pub use owner::{Owner, OwnerStatement};
@@ -29,6 +31,16 @@ pub use urls::WikiUrls;
 pub fn mediawiki_timestamp(at: time::OffsetDateTime) -> String {
     let format = time::macros::format_description!("[year][month][day][hour][minute][second]");
     at.format(&format).unwrap_or_else(|_| "19700101000000".into())
+}
+
+/// Counts the revisions made by anyone but MediaWiki's own system user (who saves the
+/// installer's Main Page): a wiki with none still has only its starting pages. `prefix` is
+/// the database qualifier (`` `wiki_x`. ``) or empty.
+pub fn people_edits_sql(prefix: &str) -> String {
+    format!(
+        "SELECT COUNT(*) FROM {prefix}revision JOIN {prefix}actor ON rev_actor = actor_id \
+         WHERE actor_name <> 'MediaWiki default'"
+    )
 }
 
 /// A PHP single-quoted string literal. Inside one, PHP interprets only `\\` and `\'`.

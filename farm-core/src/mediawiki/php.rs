@@ -67,6 +67,34 @@ impl Php {
         }
     }
 
+    /// Runs `maintenance/{script}` for one wiki (`--wiki NAME`) with the farm's entry file and
+    /// `env`. Killed after `timeout`.
+    pub async fn run_for_wiki(
+        &self,
+        wiki: &str,
+        script: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        timeout: Duration,
+    ) -> anyhow::Result<String> {
+        let mut cmd = self.command();
+        cmd.envs(env.iter().copied())
+            .arg(self.mediawiki_dir.join("maintenance").join(script))
+            .args(["--wiki", wiki])
+            .args(args);
+        match tokio::time::timeout(timeout, self.stdout_of(cmd, script)).await {
+            Ok(result) => result,
+            Err(_) => anyhow::bail!("{script} for {wiki} did not finish within {} s", timeout.as_secs()),
+        }
+    }
+
+    /// The output of `php -r CODE` (no MediaWiki loaded).
+    pub async fn eval(&self, code: &str) -> anyhow::Result<String> {
+        let mut cmd = self.command();
+        cmd.arg("-r").arg(code);
+        self.stdout_of(cmd, "php -r").await
+    }
+
     async fn stdout_of(&self, mut cmd: Command, what: &str) -> anyhow::Result<String> {
         let output = cmd.output().await.with_context(|| format!("starting {}", self.binary.display()))?;
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();

@@ -20,6 +20,7 @@ mod audit;
 mod outbox;
 mod pool;
 mod requests;
+mod settings;
 mod steps;
 mod wikis;
 
@@ -28,6 +29,7 @@ pub use audit::{AuditEntry, AuditFilter, AuditRecord};
 pub use outbox::{OutgoingMail, QueuedMail};
 pub use pool::{PoolLevelRow, PoolSlot, UnfinishedEntry};
 pub use requests::{request_exists, RequestEvent, RequestFields, RequestFilter, RequestRecord};
+pub use settings::{NewRevision, SettingsRevision};
 pub use wikis::{NewWiki, WikiFilter, WikiRecord};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");

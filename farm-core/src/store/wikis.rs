@@ -34,6 +34,12 @@ pub struct WikiRecord {
     pub expiry_warnings_sent: i64,
     /// Mail the owner when the wiki is ready (single creations and approved requests).
     pub notify_owner: bool,
+    /// The current settings revision (0: none yet) and the one its shard has.
+    pub settings_revision: i64,
+    pub applied_revision: i64,
+    /// Extensions whose tables its database has.
+    pub schema_extensions: Vec<String>,
+    pub private: bool,
 }
 
 /// A row as the driver reads it (the `Any` driver knows no booleans or enums).
@@ -60,6 +66,10 @@ struct WikiRow {
     expires_at: Option<i64>,
     expiry_warnings_sent: i64,
     notify_owner: i64,
+    settings_revision: i64,
+    applied_revision: i64,
+    schema_extensions: String,
+    private: i64,
 }
 
 impl TryFrom<WikiRow> for WikiRecord {
@@ -88,6 +98,11 @@ impl TryFrom<WikiRow> for WikiRecord {
             expires_at: row.expires_at,
             expiry_warnings_sent: row.expiry_warnings_sent,
             notify_owner: flag("notify_owner", row.notify_owner)?,
+            settings_revision: row.settings_revision,
+            applied_revision: row.applied_revision,
+            schema_extensions: serde_json::from_str(&row.schema_extensions)
+                .map_err(|_| unknown("schema_extensions", &row.schema_extensions))?,
+            private: flag("private", row.private)?,
         })
     }
 }
@@ -102,7 +117,7 @@ fn decode_all(rows: Vec<WikiRow>) -> Result<Vec<WikiRecord>, FarmError> {
 
 const WIKI_COLUMNS: &str = "id, label, resource_key, sitename, language, owner, backend, state, failure, \
      owner_password_hash, db_server, db_password_sealed, pooled, attempts, created_at, updated_at, activated_at, deleted_at, \
-     expires_at, expiry_warnings_sent, notify_owner";
+     expires_at, expiry_warnings_sent, notify_owner, settings_revision, applied_revision, schema_extensions, private";
 
 #[derive(Clone, Copy)]
 pub struct NewWiki<'a> {
@@ -117,6 +132,11 @@ pub struct NewWiki<'a> {
     pub db_password_sealed: Option<&'a str>,
     pub expires_at: Option<i64>,
     pub notify_owner: bool,
+    /// Revision 1 of its settings, as [`crate::domain::settings::Configuration`] JSON.
+    pub configuration: &'a str,
+    pub private: bool,
+    /// JSON list of the extensions whose tables its database will have (the template's).
+    pub schema_extensions: &'a str,
 }
 
 async fn insert_wiki_row(
@@ -128,7 +148,8 @@ async fn insert_wiki_row(
     let inserted = sqlx::query(
         "INSERT INTO wikis (name, label, resource_key, sitename, language, owner, backend, state, \
          owner_password_hash, db_server, db_password_sealed, pooled, attempts, next_attempt_at, created_at, updated_at, \
-         expires_at, notify_owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?)",
+         expires_at, notify_owner, settings_revision, schema_extensions, private) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, 1, ?, ?)",
     )
     .bind(new.name)
     .bind(new.name)
@@ -146,13 +167,27 @@ async fn insert_wiki_row(
     .bind(now)
     .bind(new.expires_at)
     .bind(i64::from(new.notify_owner))
+    .bind(new.schema_extensions)
+    .bind(i64::from(new.private))
     .execute(&mut **tx)
     .await;
     match inserted {
-        Ok(_) => Ok(()),
-        Err(e) if is_unique_violation(&e) => Err(FarmError::NameTaken(new.name.to_owned())),
-        Err(e) => Err(e.into()),
+        Ok(_) => {}
+        Err(e) if is_unique_violation(&e) => return Err(FarmError::NameTaken(new.name.to_owned())),
+        Err(e) => return Err(e.into()),
     }
+    // Revision 1 of its settings: what it was created with.
+    sqlx::query(
+        "INSERT INTO wiki_settings (wiki_id, revision, actor, created_at, configuration, changes) \
+         SELECT id, 1, owner, ?, ?, ? FROM wikis WHERE resource_key = ?",
+    )
+    .bind(now)
+    .bind(new.configuration)
+    .bind(super::settings::NO_CHANGES)
+    .bind(new.resource_key)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 #[derive(Debug, Default)]
@@ -202,6 +237,12 @@ impl Store {
     }
 
     /// The wiki that holds `name` now (live, failed, or deleted within the retention window).
+    /// Wikis matching `condition` (fixed SQL from this module's callers, never user text), by id.
+    pub(super) async fn wikis_where(&self, condition: &'static str, limit: u32) -> Result<Vec<WikiRecord>, FarmError> {
+        let sql = format!("SELECT {WIKI_COLUMNS} FROM wikis WHERE {condition} ORDER BY id LIMIT ?");
+        decode_all(sqlx::query_as(&sql).bind(i64::from(limit)).fetch_all(&self.read).await?)
+    }
+
     pub async fn wiki_by_name(&self, name: &str) -> Result<Option<WikiRecord>, FarmError> {
         let sql = format!("SELECT {WIKI_COLUMNS} FROM wikis WHERE name = ?");
         decode_one(sqlx::query_as(&sql).bind(name).fetch_optional(&self.read).await?)
