@@ -4,7 +4,8 @@
  *   MW_CONFIG_FILE=/abs/FarmSettings.php php -S 127.0.0.1:8080 -t /usr/share/mediawiki /abs/router.php
  *
  * - unknown or invalid host: the farm's 404 page, for every path;
- * - /images/...: the wiki's own upload directory;
+ * - /images/...: the wiki's own upload directory (refused on private wikis: img_auth.php);
+ * - /farm-assets/...: the wiki's logo and favicon, or the farm's default logo;
  * - MediaWiki's web entry points and static assets: `return false`, php -S serves them;
  * - anything else in the codebase (mw-config/ = the web installer, maintenance/, vendor/,
  *   includes/, stray .php files): 404, since php -S would otherwise run or send it.
@@ -38,7 +39,7 @@ if ( $path === '/' ) {
 
 // Entry points: what follows the script is a page title (PATH_INFO), which may hold anything
 // a title may, a backslash included ("Path\Backslash"). php -S runs the script itself.
-if ( preg_match( '#^/(index|api|load|rest|opensearch_desc)\.php(/|$)#', $path ) ) {
+if ( preg_match( '#^/(index|api|load|rest|opensearch_desc|img_auth)\.php(/|$)#', $path ) ) {
 	return false;
 }
 
@@ -56,17 +57,42 @@ if ( preg_match( '#^/(resources|skins|extensions)/[^?]*\.(css|js|json|png|gif|jp
 	return false;
 }
 
+// The wiki's logo and favicon (named by content), else the farm's own images.
+if ( ( $segments[0] ?? '' ) === 'farm-assets' && count( $segments ) === 2 ) {
+	$asset = $segments[1];
+	if ( preg_match( '/^(logo|favicon)-[0-9a-f]{16}\.(png|jpg|webp|svg|ico)$/', $asset ) ) {
+		farm_router_send_file( $farmWiki['dir'] . '/assets/' . $asset, true );
+	}
+	if ( preg_match( '/^farm-logo\.(png|jpg|webp|svg)$/', $asset ) ) {
+		farm_router_send_file( __DIR__ . '/assets/' . $asset, false );
+	}
+	farm_router_deny( 404 );
+}
+
 if ( ( $segments[0] ?? '' ) === 'images' ) {
 	$rel = array_slice( $segments, 1 );
-	if ( !$rel || farm_router_is_private_upload( $rel ) ) {
+	// A private wiki's files go only through img_auth.php, which checks who asks.
+	if ( !$rel || farm_router_is_private_upload( $rel ) || is_file( $farmWiki['dir'] . '/private' ) ) {
 		farm_router_deny( 404 );
 	}
-	$file = $farmWiki['dir'] . '/images/' . implode( '/', $rel );
+	farm_router_send_file( $farmWiki['dir'] . '/images/' . implode( '/', $rel ), false );
+}
+
+farm_router_deny( 404 );
+
+/**
+ * Sends a file of a wiki (or of the farm) and stops. Uploaded files are user content on the
+ * wiki's own origin: never sniffed, never scripted; only media, PDFs and text display inline.
+ */
+function farm_router_send_file( string $file, bool $isAsset ): void {
 	if ( !is_file( $file ) || !is_readable( $file ) ) {
 		farm_router_deny( 404 );
 	}
 	$type = ( new finfo( FILEINFO_MIME_TYPE ) )->file( $file ) ?: 'application/octet-stream';
 	// Media and PDFs display inline; anything else (HTML, scripts...) only downloads.
+	if ( $type === 'image/svg' ) {
+		$type = 'image/svg+xml';
+	}
 	if ( !preg_match( '#^(image|audio|video)/|^application/pdf$|^text/plain$#', $type ) ) {
 		$type = 'application/octet-stream';
 		header( 'Content-Disposition: attachment' );
@@ -77,13 +103,15 @@ if ( ( $segments[0] ?? '' ) === 'images' ) {
 	// Uploaded files are user content on the wiki's own origin: never sniff, never script.
 	header( 'X-Content-Type-Options: nosniff' );
 	header( "Content-Security-Policy: default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; sandbox" );
+	if ( $isAsset ) {
+		// Named by their content: they never change.
+		header( 'Cache-Control: public, max-age=31536000, immutable' );
+	}
 	if ( ( $_SERVER['REQUEST_METHOD'] ?? 'GET' ) !== 'HEAD' ) {
 		readfile( $file );
 	}
-	return true;
+	exit;
 }
-
-farm_router_deny( 404 );
 
 /**
  * The upload area's private zones: the upload stash (temp), locks, the file cache, deleted

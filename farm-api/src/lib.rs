@@ -10,6 +10,7 @@ mod metrics;
 mod openapi;
 mod requests;
 mod servers;
+mod settings;
 mod wikis;
 
 use std::sync::Arc;
@@ -43,7 +44,9 @@ fn routes(max_body_bytes: usize) -> OpenApiRouter<AppState> {
         .merge(accounts::router())
         .merge(requests::router())
         .merge(audit::router())
+        .merge(settings::router())
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .merge(settings::image_router())
         .merge(wikis::bulk_router().layer(DefaultBodyLimit::max(BULK_BODY_LIMIT)))
         .merge(health::router())
         .merge(metrics::router())

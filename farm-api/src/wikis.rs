@@ -6,7 +6,11 @@ use axum::Json;
 use farm_core::app::{BulkOutcome, CreateWiki, WikiView};
 use farm_core::domain::WikiState;
 use farm_core::platform::time::rfc3339;
+use std::collections::BTreeMap;
+
+use farm_core::domain::settings::RequestedChange;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -37,6 +41,27 @@ struct CreateBody {
     language: Option<String>,
     /// `sqlite` or `mariadb` (admins only).
     backend: Option<String>,
+    /// Settings that differ from the farm's defaults for new wikis (see `GET /api/v1/extensions`).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    settings: BTreeMap<String, Value>,
+    /// Extensions to turn on (`true`) or off (`false`) against the defaults.
+    #[serde(default)]
+    extensions: BTreeMap<String, bool>,
+    #[serde(default)]
+    skins: BTreeMap<String, bool>,
+}
+
+impl CreateBody {
+    fn into_request(self) -> CreateWiki {
+        CreateWiki {
+            name: self.name,
+            sitename: self.sitename,
+            language: self.language,
+            backend: self.backend,
+            settings: RequestedChange { settings: self.settings, extensions: self.extensions, skins: self.skins },
+        }
+    }
 }
 
 /// A wiki as the API shows it.
@@ -160,8 +185,7 @@ async fn create(
     Client(source): Client,
     ApiJson(body): ApiJson<CreateBody>,
 ) -> Result<(StatusCode, HeaderMap, Json<Created>), ApiError> {
-    let request =
-        CreateWiki { name: body.name, sitename: body.sitename, language: body.language, backend: body.backend };
+    let request = body.into_request();
     let (view, password) = state.farm.create_wiki(&actor, request, &source).await?;
     let headers = location(view.name.as_str());
     let credentials = owner_credentials(&view.owner, password);
@@ -336,7 +360,7 @@ async fn create_batch(
     let rows = body
         .wikis
         .into_iter()
-        .map(|w| CreateWiki { name: w.name, sitename: w.sitename, language: w.language, backend: w.backend })
+        .map(CreateBody::into_request)
         .collect();
     let outcomes = state.farm.create_wikis(&actor, rows, &source).await?;
     let mut response =

@@ -328,7 +328,13 @@ pub async fn create(ctx: PageCtx, Form(form): Form<CreateForm>) -> Response {
         };
         ctx.farm.submit_request(&actor, input, &ctx.source).await.map(|r| format!("/requests/{}", r.id))
     } else {
-        let request = CreateWiki { name: form.name.clone(), sitename: form.sitename.clone(), language, backend: None };
+        let request = CreateWiki {
+            name: form.name.clone(),
+            sitename: form.sitename.clone(),
+            language,
+            backend: None,
+            settings: Default::default(),
+        };
         ctx.farm.create_wiki(&actor, request, &ctx.source).await.map(|(view, _)| format!("/wikis/{}", view.name))
     };
     match outcome {

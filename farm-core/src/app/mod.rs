@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod admin;
 pub mod local;
 pub mod requests;
+pub mod settings;
 pub mod wikis;
 
 use std::net::SocketAddr;
@@ -92,7 +93,6 @@ impl Farm {
         let mailer = Arc::new(Mailer::new(config.smtp.as_ref(), sealer.clone()).context("the [smtp] configuration")?);
         let public_url =
             config.public_url.clone().unwrap_or_else(|| urls.portal_url()).trim_end_matches('/').to_owned();
-        mediawiki::install_farm_files(&layout, &urls, &codebase).context("writing the farm's PHP files")?;
         let php = Php {
             binary: config.php_binary.clone(),
             mediawiki_dir: codebase.dir.clone(),
@@ -105,6 +105,8 @@ impl Farm {
                 .context("the new_wikis configuration")?,
         );
         let template_version = features.template_version(&codebase.version);
+        mediawiki::install_farm_files(&layout, &urls, &codebase, &features, config.smtp.as_ref())
+            .context("writing the farm's PHP files")?;
         let databases =
             Arc::new(FarmDatabases::new(layout.clone(), php.clone(), template_version.clone(), servers.clone()));
         let pool_plan = jobs::pool::Plan {

@@ -186,6 +186,26 @@ impl Catalogue {
             .into_iter()
             .map(|(kind, id, dir, manifest)| component(kind, id, &dir, manifest, &id_of, &has_program))
             .collect();
+        // Modules inside an extension (ConfirmEdit/QuestyCaptcha...) load with it: their
+        // messages count as its own.
+        for component in components.iter_mut().filter(|c| c.kind == ComponentKind::Extension) {
+            let Ok(entries) = std::fs::read_dir(mediawiki_dir.join("extensions").join(&component.id)) else { continue };
+            for entry in entries.flatten() {
+                let path = entry.path().join("extension.json");
+                let Ok(text) = std::fs::read_to_string(&path) else { continue };
+                let Ok(module) = serde_json::from_str::<Manifest>(&text) else { continue };
+                for (key, dirs) in module.messages_dirs {
+                    let dirs = match dirs {
+                        OneOrMany::One(d) => vec![d],
+                        OneOrMany::Many(d) => d,
+                    };
+                    component.messages_dirs.entry(key).or_insert_with(|| dirs.iter().map(|d| entry.path().join(d)).collect());
+                }
+                for (key, file) in module.extension_messages_files {
+                    component.messages_files.entry(key).or_insert_with(|| entry.path().join(file));
+                }
+            }
+        }
         components.sort_by(|a, b| (a.kind, a.id.to_lowercase()).cmp(&(b.kind, b.id.to_lowercase())));
         Ok(Self { components })
     }
