@@ -13,6 +13,10 @@ packages=(
   php-sqlite3          # SQLite wikis
   php-mysql            # MariaDB wikis
   php-intl php-mbstring php-xml php-apcu
+  php-gd               # thumbnails of uploaded images (the farm turns ImageMagick off)
+  # What the default extensions need (GET /api/v1/extensions lists each one's needs):
+  lua5.1 php-luasandbox  # Scribunto: Lua modules, in-process with luasandbox, else lua5.1
+  python3-pygments     # SyntaxHighlight_GeSHi calls /usr/bin/pygmentize
 )
 # --test: also what the test suites use (they start private MariaDB servers).
 if [ "${1:-}" = "--test" ]; then

@@ -11,4 +11,5 @@ mod openapi;
 mod portal;
 mod scale;
 mod security;
+mod settings;
 mod wikis;

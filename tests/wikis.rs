@@ -257,7 +257,7 @@ async fn kill_9_during_provisioning_then_restart_finishes_or_cleans_up(store: Co
     let mut sorted_names = active_names.clone();
     sorted_names.sort();
     assert_eq!(hosts, sorted_names, "host links must match the active wikis");
-    let templates = farm.entries(&format!("templates/{}", common::mediawiki_version()));
+    let templates = farm.entries(&format!("templates/{}", common::template_version()));
     assert!(templates.contains(&"sqlite-en".to_owned()), "the template was built: {templates:?}");
     assert!(templates.iter().all(|t| !t.starts_with('.')), "half-built templates left: {templates:?}");
     assert!(!active_names.is_empty(), "at least some wikis were finished after the crashes");

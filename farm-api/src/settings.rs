@@ -176,7 +176,10 @@ fn revision_resource(view: RevisionView) -> RevisionResource {
         revision: view.revision,
         actor: view.actor,
         created_at: rfc3339(view.created_at),
-        changes: changes.into_iter().map(|c| SettingChangeResource { setting: c.setting, old: c.old, new: c.new }).collect(),
+        changes: changes
+            .into_iter()
+            .map(|c| SettingChangeResource { setting: c.setting, old: c.old, new: c.new })
+            .collect(),
         enabled,
         disabled,
         restored_from: view.restored_from,

@@ -357,11 +357,7 @@ async fn create_batch(
     ApiJson(body): ApiJson<BatchBody>,
 ) -> Result<Json<BatchResponse>, ApiError> {
     let names: Vec<String> = body.wikis.iter().map(|w| w.name.clone()).collect();
-    let rows = body
-        .wikis
-        .into_iter()
-        .map(CreateBody::into_request)
-        .collect();
+    let rows = body.wikis.into_iter().map(CreateBody::into_request).collect();
     let outcomes = state.farm.create_wikis(&actor, rows, &source).await?;
     let mut response =
         BatchResponse { created: 0, existing: 0, refused: 0, results: Vec::with_capacity(outcomes.len()) };

@@ -2,9 +2,13 @@
 //! with and without the warm pool, on SQLite and MariaDB; bulk throughput; and the API at
 //! 100,000 registered wikis. Prints figures and ratios; asserts nothing about speed.
 //!
+//! Also settings: a change until MediaWiki shows it, first views across extension sets, and a
+//! page view under the farm's configuration against a single wiki's.
+//!
 //! Run: `cargo bench -p farmd --bench instant_wikis`
 //! Knobs: WIKIS (per latency series, default 50), BULK (default 500), REGISTRY (default
-//! 100000), SECTIONS (any of `latency,bulk,registry`, default all), BASELINE=0 to leave out
+//! 100000), CHANGES (default 50), VIEWS (default 200), SECTIONS (any of
+//! `latency,bulk,registry,settings`, default all), BASELINE=0 to leave out
 //! MediaWiki's installer runs (a) while iterating. MariaDB series use the server on
 //! 127.0.0.1:3306 (root, no password).
 
@@ -363,7 +367,7 @@ async fn registry_section(count: usize) {
 
 #[tokio::main]
 async fn main() {
-    let sections = std::env::var("SECTIONS").unwrap_or_else(|_| "latency,bulk,registry".into());
+    let sections = std::env::var("SECTIONS").unwrap_or_else(|_| "latency,bulk,registry,settings".into());
     println!(
         "instant wikis on {} cores (MediaWiki {MEDIAWIKI_DIR}, MariaDB {LOCAL_MARIADB})",
         std::thread::available_parallelism().map_or(0, |n| n.get())
@@ -377,4 +381,196 @@ async fn main() {
     if sections.contains("registry") {
         registry_section(env_number("REGISTRY", 100_000)).await;
     }
+    if sections.contains("settings") {
+        settings_section(env_number("CHANGES", 50), env_number("VIEWS", 200)).await;
+    }
+}
+
+/// A PHP built-in server for the bench, with the flags farmd gives its own.
+fn php_server(port: u16, config: &std::path::Path, router: Option<&std::path::Path>) -> std::process::Child {
+    let mut cmd = Command::new("php");
+    cmd.env("MW_CONFIG_FILE", config)
+        .args(["-d", "display_errors=0", "-d", "log_errors=1", "-d", "error_log=", "-d", "expose_php=0"])
+        .args(["-d", "opcache.enable_cli=1", "-d", "opcache.validate_timestamps=1", "-d", "opcache.revalidate_freq=0"])
+        .args(["-S", &format!("127.0.0.1:{port}"), "-t", MEDIAWIKI_DIR])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    if let Some(router) = router {
+        cmd.arg(router);
+    }
+    cmd.spawn().expect("php -S")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// `count` views of one page from `base` with `Host: host`, after 20 to warm up.
+async fn views(http: &reqwest::Client, base: &str, host: &str, count: usize) -> Vec<Duration> {
+    let url = format!("{base}/index.php?title=Main_Page");
+    let mut samples = Vec::with_capacity(count);
+    for i in 0..count + 20 {
+        let started = Instant::now();
+        let response = http.get(&url).header("Host", host).send().await.expect("view");
+        assert_eq!(response.status(), 200, "{url}");
+        response.bytes().await.expect("body");
+        if i >= 20 {
+            samples.push(started.elapsed());
+        }
+    }
+    samples
+}
+
+/// Settings: a change until MediaWiki shows it; the first view of a wiki whose extensions
+/// differ from the wiki rendered before it (the shared localisation cache stays valid); a page
+/// view under the farm's configuration against one wiki's own LocalSettings.php with the same
+/// extensions on the same codebase.
+async fn settings_section(changes: usize, view_count: usize) {
+    println!("\n== settings and extensions");
+    let mut farm = Farmd::new_on(ControlStore::Sqlite, &[], Some("pool_sqlite = 2\nphp_workers = 2\n"));
+    farm.spawn();
+    farm.wait_healthy().await;
+    let admin = farm.token("bench", "admin");
+    create_to_first_page(&farm, &admin, "set", 1, "sqlite").await;
+    let wiki = farm.wiki_client("set-0");
+    let mut to_visible = Vec::with_capacity(changes);
+    let mut calls = Vec::with_capacity(changes);
+    for i in 0..changes {
+        let (_, current) = farm.get_json(&admin, "/api/v1/wikis/set-0/settings").await;
+        let sitename = format!("Renamed {i}");
+        let started = Instant::now();
+        let response = farm
+            .http
+            .patch(farm.url("/api/v1/wikis/set-0/settings"))
+            .bearer_auth(&admin)
+            .json(&json!({"base_revision": current["revision"], "settings": {"sitename": sitename}}))
+            .send()
+            .await
+            .expect("patch");
+        assert_eq!(response.status(), 200);
+        let answered = Instant::now();
+        calls.push(answered - started);
+        loop {
+            let info = wiki.api_get(&[("action", "query"), ("meta", "siteinfo")]).await;
+            if info["query"]["general"]["sitename"] == sitename.as_str() {
+                break;
+            }
+            assert!(answered.elapsed() < Duration::from_secs(30), "the change never showed");
+        }
+        to_visible.push(answered.elapsed());
+    }
+    stats(&format!("PATCH settings call ({changes} changes)"), &mut calls);
+    stats("API answer to siteinfo showing it (includes one siteinfo call)", &mut to_visible);
+
+    // Wikis with other extension sets, viewed in turn: first views, and the cache files.
+    let cache_dir = farm.data_dir.join("cache").join(common::mediawiki_version());
+    let cdb_mtime = || std::fs::metadata(cache_dir.join("l10n_cache-en.cdb")).and_then(|m| m.modified()).ok();
+    let (status, body) = farm
+        .create_wiki(&admin, json!({"name": "lean", "sitename": "Lean", "extensions": {"VisualEditor": false, "Scribunto": false, "AbuseFilter": false, "Cite": false, "Math": true}}))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    farm.wait_for_state(&admin, "lean", &["active"]).await;
+    let before = cdb_mtime();
+    let lean = farm.wiki_client("lean");
+    let mut first_views = Vec::new();
+    for (label, client) in [("lean (5 extensions differ), first view", &lean), ("set-0 again", &wiki)] {
+        let started = Instant::now();
+        assert_eq!(client.get("/index.php?title=Main_Page").await.0, 200);
+        let took = started.elapsed();
+        println!("  {label:<52} {:>8.1} ms", ms(took));
+        first_views.push(took);
+    }
+    println!(
+        "  {:<52} {}",
+        "shared localisation cache rewritten meanwhile",
+        if cdb_mtime() == before { "no" } else { "YES" }
+    );
+
+    // Page views: the farm's configuration against a single wiki's, each on its own PHP server.
+    let farm_port = free_port();
+    let farm_files = farm.data_dir.join("mediawiki");
+    let mut farm_php =
+        php_server(farm_port, &farm_files.join("FarmSettings.php"), Some(&farm_files.join("router.php")));
+    let single = tempfile::tempdir().expect("tempdir");
+    let single_port = free_port();
+    let settings = single_wiki(single.path(), single_port, &farm_files);
+    let mut single_php = php_server(single_port, &settings, None);
+    let http = reqwest::Client::new();
+    let farm_base = format!("http://127.0.0.1:{farm_port}");
+    let single_base = format!("http://127.0.0.1:{single_port}");
+    for base in [&farm_base, &single_base] {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while http.get(format!("{base}/")).send().await.is_err() {
+            assert!(Instant::now() < deadline, "{base} never answered");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let host = format!("set-0.localhost:{}", farm.port);
+    let mut farm_views = views(&http, &farm_base, &host, view_count).await;
+    let mut single_views = views(&http, &single_base, &format!("127.0.0.1:{single_port}"), view_count).await;
+    let f = stats(&format!("page view, farm configuration ({view_count} views)"), &mut farm_views);
+    let o = stats("page view, one wiki's own LocalSettings.php", &mut single_views);
+    println!(
+        "  {:<52} {:>+7.1}% at the median (target: within 5%)",
+        "farm vs single",
+        (f.median / o.median - 1.0) * 100.0
+    );
+    let _ = farm_php.kill();
+    let _ = single_php.kill();
+    let _ = farm_php.wait();
+    let _ = single_php.wait();
+    farm.terminate();
+}
+
+/// A single wiki made by MediaWiki's installer, with the farm's default extensions and their
+/// configuration (farm-features.php with a public wiki's values) and the same caches.
+fn single_wiki(dir: &std::path::Path, port: u16, farm_files: &std::path::Path) -> std::path::PathBuf {
+    let conf = dir.join("conf");
+    std::fs::create_dir_all(&conf).expect("conf");
+    let output = Command::new("php")
+        .env("MW_CONFIG_FILE", dir.join("absent.php"))
+        .arg(std::path::Path::new(MEDIAWIKI_DIR).join("maintenance/install.php"))
+        .args(["--dbtype", "sqlite", "--dbpath"])
+        .arg(dir.join("db"))
+        .arg("--confpath")
+        .arg(&conf)
+        .args([
+            "--server",
+            &format!("http://127.0.0.1:{port}"),
+            "--scriptpath",
+            "",
+            "--pass",
+            "BenchPassword123",
+            "Single",
+            "Admin",
+        ])
+        .output()
+        .expect("install.php");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+    let extensions: Vec<String> = farm_core::config::DEFAULT_EXTENSIONS.iter().map(|e| format!("'{e}'")).collect();
+    let extra = format!(
+        "\n$wgMainCacheType = CACHE_ACCEL;\n$wgSessionCacheType = CACHE_DB;\n$wgParserCacheType = CACHE_DB;\n\
+         $wgCacheDirectory = '{cache}';\n$wgLocalisationCacheConf['store'] = 'files';\n\
+         $wgLocalisationCacheConf['storeDirectory'] = '{cache}';\n$wgUseImageMagick = false;\n\
+         $wgDefaultSkin = 'vector-2022';\n$wgEnableUploads = true;\n\
+         $farmExtensions = [ {list} ];\n$farmConfig = [ 'logo' => '/farm-assets/farm-logo.svg', 'captcha' => 'simple', 'captcha_questions' => [] ];\n\
+         $farmLogo = null; $farmFavicon = null; $farmLicence = null; $farmPrivate = false;\n\
+         $farmAccountCreation = 'everyone'; $farmEdit = 'everyone'; $farmUploadQuotaBytes = 524288000; $farmEmail = false;\n\
+         require '{features}';\n",
+        cache = dir.join("cache").display(),
+        list = extensions.join(", "),
+        features = farm_files.join("farm-features.php").display(),
+    );
+    let settings = conf.join("LocalSettings.php");
+    let mut text = std::fs::read_to_string(&settings).expect("LocalSettings.php");
+    text.push_str(&extra);
+    std::fs::write(&settings, text).expect("write");
+    let update = Command::new("php")
+        .env("MW_CONFIG_FILE", &settings)
+        .arg(std::path::Path::new(MEDIAWIKI_DIR).join("maintenance/update.php"))
+        .args(["--quick"])
+        .output()
+        .expect("update.php");
+    assert!(update.status.success(), "{}", String::from_utf8_lossy(&update.stdout));
+    settings
 }

@@ -33,6 +33,12 @@ pub fn mediawiki_version() -> String {
     line.split('\'').nth(3).expect("define( 'MW_VERSION', '1.x.y' );").to_owned()
 }
 
+/// The folder under `templates/` of this codebase's templates (MediaWiki version and the set
+/// of extension tables they carry).
+pub fn template_version() -> String {
+    sqlite_template().1.clone()
+}
+
 /// Polls `condition` until it holds; panics with `what` (and its last answer) after `timeout`.
 /// Tests wait for what they need with this, never for a fixed time.
 pub async fn wait_until<T, F, Fut>(what: &str, timeout: Duration, mut condition: F) -> T
@@ -53,25 +59,37 @@ where
 /// The English SQLite template, as farmd builds it, made once per test run: MediaWiki's
 /// installer takes seconds of CPU, and most farms the tests start would run it again for an
 /// identical result. The copy is taken from a real farm's data directory once it is complete.
-fn sqlite_template() -> &'static Path {
-    static TEMPLATE: OnceLock<PathBuf> = OnceLock::new();
+/// The run's SQLite template, built once by a real farm, and the name of the folder farms keep
+/// it in (`templates/<MediaWiki version>-x<extension tables>/`).
+fn sqlite_template() -> &'static (PathBuf, String) {
+    static TEMPLATE: OnceLock<(PathBuf, String)> = OnceLock::new();
     TEMPLATE.get_or_init(|| {
         let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("sqlite-template-{}", std::process::id()));
         remove_caches_of_finished_runs(cache.parent().expect("target tmpdir"));
         let mut farm = Farmd::new(&[("FARM_PHP_WORKERS", "0")]);
         farm.build_own_template();
         farm.spawn();
-        // farmd renames the installer's scratch folder to this name once the template is whole.
-        let built = farm.data_dir.join("templates").join(mediawiki_version()).join("sqlite-en");
+        // farmd renames the installer's scratch folder to sqlite-en once the template is whole.
+        let templates = farm.data_dir.join("templates");
         let deadline = Instant::now() + Duration::from_secs(120);
-        while !built.is_dir() {
+        let version = loop {
+            let built = std::fs::read_dir(&templates)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .find(|e| e.path().join("sqlite-en").is_dir())
+                .map(|e| e.file_name().to_string_lossy().into_owned());
+            if let Some(version) = built {
+                break version;
+            }
             assert!(Instant::now() < deadline, "farmd built no SQLite template:\n{}", farm.log());
             std::thread::sleep(Duration::from_millis(50));
-        }
+        };
+        assert!(version.starts_with(&mediawiki_version()), "templates are named by MediaWiki version: {version}");
         assert!(farm.terminate().success(), "{}", farm.log());
         let _ = std::fs::remove_dir_all(&cache);
-        copy_dir(&built, &cache);
-        cache
+        copy_dir(&templates.join(&version).join("sqlite-en"), &cache);
+        (cache, version)
     })
 }
 
@@ -232,9 +250,10 @@ impl Farmd {
     pub fn spawn(&mut self) {
         assert!(self.child.is_none(), "already running");
         if std::mem::take(&mut self.seed_template) && !self.data_dir.exists() {
-            let templates = self.data_dir.join("templates").join(mediawiki_version());
+            let (template, version) = sqlite_template();
+            let templates = self.data_dir.join("templates").join(version);
             std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&templates).expect("templates dir");
-            copy_dir(sqlite_template(), &templates.join("sqlite-en"));
+            copy_dir(template, &templates.join("sqlite-en"));
         }
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -543,7 +562,7 @@ impl Farmd {
 
     /// Waits until MediaWiki's installer is building a template (its scratch folder exists).
     pub async fn wait_for_template_build(&self) {
-        let templates = self.data_dir.join("templates").join(mediawiki_version());
+        let templates = self.data_dir.join("templates").join(template_version());
         wait_until("a template build", Duration::from_secs(30), || async {
             let building = std::fs::read_dir(&templates)
                 .map(|dir| dir.flatten().any(|e| e.file_name().to_string_lossy().contains(".building")))

@@ -72,9 +72,10 @@ impl Farm {
     }
 
     async fn current_revision(&self, wiki: &WikiRecord) -> Result<SettingsRevision, FarmError> {
-        self.store.settings_revision(wiki.id, wiki.settings_revision).await?.ok_or_else(|| {
-            FarmError::Conflict("the wiki's settings are not set up yet; try again in a moment".into())
-        })
+        self.store
+            .settings_revision(wiki.id, wiki.settings_revision)
+            .await?
+            .ok_or_else(|| FarmError::Conflict("the wiki's settings are not set up yet; try again in a moment".into()))
     }
 
     fn settings_view(&self, wiki: &WikiRecord, revision: SettingsRevision) -> SettingsView {
@@ -102,7 +103,11 @@ impl Farm {
         source: &Source,
     ) -> Result<SettingsView, FarmError> {
         if change.is_empty() {
-            return Err(FarmError::invalid("settings", "change_empty", "name at least one setting, extension or skin".into()));
+            return Err(FarmError::invalid(
+                "settings",
+                "change_empty",
+                "name at least one setting, extension or skin".into(),
+            ));
         }
         let wiki = self.settings_wiki(actor, name).await?;
         self.commit_configuration(actor, wiki, base, source, |farm, wiki, current| async move {
@@ -223,7 +228,10 @@ impl Farm {
         if !missing.is_empty() {
             self.configurator.ensure_tables(&wiki, &missing).await.map_err(|err| {
                 tracing::error!(wiki = %wiki.name, error = %format!("{err:#}"), "cannot create extension tables");
-                FarmError::Unavailable(format!("could not create the tables of {}; try again later", missing.join(", ")))
+                FarmError::Unavailable(format!(
+                    "could not create the tables of {}; try again later",
+                    missing.join(", ")
+                ))
             })?;
         }
         let mut tx = self.store.begin().await?;

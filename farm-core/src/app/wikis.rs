@@ -447,7 +447,7 @@ impl Farm {
         let limit = page_size(limit)?;
         let after = super::parse_cursor(cursor)?;
         let owner = permissions::wikis_listed(actor, owner)?;
-        let filter = WikiFilter { owner, state, after_id: after, limit: limit + 1 };
+        let filter = WikiFilter { owner, state, after_id: after, limit: limit + 1, public_only: false };
         let records = self.store.list_wikis(&filter).await?;
         Ok(Page::from_rows(records, limit, |r| r.id).map(|r| self.view(actor, r, None)))
     }
@@ -465,10 +465,16 @@ impl Farm {
         Ok(name)
     }
 
-    /// The public directory: active wikis, a page at a time.
+    /// The public directory: active wikis that are not private, a page at a time.
     pub async fn directory(&self, after: Option<i64>, limit: u32) -> Result<Page<DirectoryEntry>, FarmError> {
         let limit = limit.clamp(1, super::MAX_PAGE_SIZE);
-        let filter = WikiFilter { owner: None, state: Some(WikiState::Active), after_id: after, limit: limit + 1 };
+        let filter = WikiFilter {
+            owner: None,
+            state: Some(WikiState::Active),
+            after_id: after,
+            limit: limit + 1,
+            public_only: true,
+        };
         let records = self.store.list_wikis(&filter).await?;
         Ok(Page::from_rows(records, limit, |r| r.id).map(|r| DirectoryEntry {
             url: self.urls.wiki_url(r.name.as_str()),

@@ -44,7 +44,6 @@ impl ImageFormat {
     }
 }
 
-
 /// The format of `bytes` if they are an image the slot takes: PNG, JPEG, WebP or a passive
 /// SVG (and ICO for favicons), at most [`MAX_IMAGE_BYTES`].
 pub fn check_image(slot: ImageSlot, bytes: &[u8]) -> Result<ImageFormat, FarmError> {
@@ -52,7 +51,11 @@ pub fn check_image(slot: ImageSlot, bytes: &[u8]) -> Result<ImageFormat, FarmErr
         return Err(FarmError::invalid("image", "image_empty", "send the image as the request body".into()));
     }
     if bytes.len() > MAX_IMAGE_BYTES {
-        return Err(FarmError::invalid("image", "image_too_large", format!("an image may have at most {} KiB", MAX_IMAGE_BYTES / 1024)));
+        return Err(FarmError::invalid(
+            "image",
+            "image_too_large",
+            format!("an image may have at most {} KiB", MAX_IMAGE_BYTES / 1024),
+        ));
     }
     let format = if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
         ImageFormat::Png
@@ -80,7 +83,8 @@ fn looks_like_svg(bytes: &[u8]) -> bool {
 /// foreign objects, external references, entity declarations, style sheets with URLs. A
 /// drawing needs none of them. (The file is also served with a sandboxing CSP.)
 fn check_svg(bytes: &[u8]) -> Result<(), FarmError> {
-    let text = std::str::from_utf8(bytes).map_err(|_| FarmError::invalid("image", "image_type", "an SVG must be UTF-8 text".into()))?;
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| FarmError::invalid("image", "image_type", "an SVG must be UTF-8 text".into()))?;
     let lower = text.to_ascii_lowercase();
     let forbidden = [
         "<script",
@@ -100,19 +104,29 @@ fn check_svg(bytes: &[u8]) -> Result<(), FarmError> {
         "@import",
     ];
     if let Some(found) = forbidden.iter().find(|f| lower.contains(*f)) {
-        return Err(FarmError::invalid("image", "image_svg_active", format!("the SVG holds {found:?}; send a plain drawing")));
+        return Err(FarmError::invalid(
+            "image",
+            "image_svg_active",
+            format!("the SVG holds {found:?}; send a plain drawing"),
+        ));
     }
     // Event handler attributes: on...= anywhere in a tag.
     let handler = regex::Regex::new(r"(?i)[\s/]on[a-z]+\s*=").expect("regex");
     if handler.is_match(text) {
-        return Err(FarmError::invalid("image", "image_svg_active", "the SVG has event handler attributes; send a plain drawing".into()));
+        return Err(FarmError::invalid(
+            "image",
+            "image_svg_active",
+            "the SVG has event handler attributes; send a plain drawing".into(),
+        ));
     }
     // Links only within the file (#id); url(...) only to #ids.
     let href = regex::Regex::new(r#"(?i)href\s*=\s*["']\s*([^"'\s]*)"#).expect("regex");
     let url = regex::Regex::new(r#"(?i)url\(\s*['"]?\s*([^'")\s]*)"#).expect("regex");
     for target in href.captures_iter(text).chain(url.captures_iter(text)).map(|c| c[1].to_owned()) {
         if !target.starts_with('#') {
-            return Err(FarmError::invalid("image", "image_svg_active",
+            return Err(FarmError::invalid(
+                "image",
+                "image_svg_active",
                 "the SVG refers to other files or addresses; it may link only to its own #ids".into(),
             ));
         }

@@ -240,7 +240,6 @@ pub struct SettingRules<'a> {
     pub admin: bool,
 }
 
-
 fn expect_bool(name: &str, value: &Value) -> Result<bool, FarmError> {
     value.as_bool().ok_or_else(|| FarmError::invalid("settings", "setting_type", format!("{name} takes true or false")))
 }
@@ -252,19 +251,23 @@ fn expect_str<'v>(name: &str, value: &'v Value) -> Result<&'v str, FarmError> {
 fn choice<T: for<'de> Deserialize<'de>>(def: &SettingDefinition, value: &Value) -> Result<T, FarmError> {
     let text = expect_str(def.name, value)?;
     if !def.allowed.contains(&text) {
-        return Err(FarmError::invalid("settings", "setting_out_of_range",
+        return Err(FarmError::invalid(
+            "settings",
+            "setting_out_of_range",
             format!("{} takes one of: {}", def.name, def.allowed.join(", ")),
         ));
     }
-    serde_json::from_value(Value::String(text.to_owned()))
-        .map_err(|_| FarmError::invalid("settings", "setting_out_of_range", format!("{} does not take {text:?}", def.name)))
+    serde_json::from_value(Value::String(text.to_owned())).map_err(|_| {
+        FarmError::invalid("settings", "setting_out_of_range", format!("{} does not take {text:?}", def.name))
+    })
 }
 
 impl WikiSettings {
     /// Sets one setting from a JSON value, validated against the registry and `rules`.
     pub fn set(&mut self, name: &str, value: &Value, rules: &SettingRules<'_>) -> Result<(), FarmError> {
-        let def = definition(name)
-            .ok_or_else(|| FarmError::invalid("settings", "setting_unknown", format!("there is no setting {name:?}")))?;
+        let def = definition(name).ok_or_else(|| {
+            FarmError::invalid("settings", "setting_unknown", format!("there is no setting {name:?}"))
+        })?;
         if def.admin_only && !rules.admin {
             return Err(FarmError::Forbidden("only farm administrators change this setting"));
         }
@@ -274,7 +277,9 @@ impl WikiSettings {
             "timezone" => {
                 let zone = expect_str(name, value)?;
                 if !rules.timezones.contains(zone) {
-                    return Err(FarmError::invalid("settings", "setting_out_of_range",
+                    return Err(FarmError::invalid(
+                        "settings",
+                        "setting_out_of_range",
                         format!("{zone:?} is not a time zone PHP knows (e.g. Europe/Berlin)"),
                     ));
                 }
@@ -285,7 +290,9 @@ impl WikiSettings {
                 let skin = expect_str(name, value)?;
                 if !rules.skin_names.contains(skin) {
                     let known: Vec<&str> = rules.skin_names.iter().map(String::as_str).collect();
-                    return Err(FarmError::invalid("settings", "setting_out_of_range",
+                    return Err(FarmError::invalid(
+                        "settings",
+                        "setting_out_of_range",
                         format!("skin takes an enabled skin: {}", known.join(", ")),
                     ));
                 }
@@ -294,7 +301,9 @@ impl WikiSettings {
             "logo" | "favicon" => {
                 // Only null (back to the farm's) here: an image comes through its own route.
                 if !value.is_null() {
-                    return Err(FarmError::invalid("settings", "setting_type",
+                    return Err(FarmError::invalid(
+                        "settings",
+                        "setting_type",
                         format!("{name} is uploaded with PUT .../{name}; here it takes only null"),
                     ));
                 }
@@ -309,25 +318,29 @@ impl WikiSettings {
             "edit" => self.edit = choice(def, value)?,
             "uploads" => self.uploads = expect_bool(name, value)?,
             "upload_quota_mb" => {
-                let n = value
-                    .as_i64()
-                    .ok_or_else(|| FarmError::invalid("settings", "setting_type", format!("{name} takes a whole number")))?;
+                let n = value.as_i64().ok_or_else(|| {
+                    FarmError::invalid("settings", "setting_type", format!("{name} takes a whole number"))
+                })?;
                 if n < def.min.unwrap_or(0) || n > def.max.unwrap_or(i64::MAX) {
-                    return Err(FarmError::invalid("settings", "setting_out_of_range",
+                    return Err(FarmError::invalid(
+                        "settings",
+                        "setting_out_of_range",
                         format!("{name} is between 0 and {MAX_UPLOAD_QUOTA_MB}"),
                     ));
                 }
                 self.upload_quota_mb = n as u32;
             }
             "file_types" => {
-                let items = value
-                    .as_array()
-                    .ok_or_else(|| FarmError::invalid("settings", "setting_type", format!("{name} takes a list of file types")))?;
+                let items = value.as_array().ok_or_else(|| {
+                    FarmError::invalid("settings", "setting_type", format!("{name} takes a list of file types"))
+                })?;
                 let mut types = BTreeSet::new();
                 for item in items {
                     let t = expect_str(name, item)?.to_ascii_lowercase();
                     if !UPLOAD_FILE_TYPES.contains(&t.as_str()) {
-                        return Err(FarmError::invalid("settings", "setting_out_of_range",
+                        return Err(FarmError::invalid(
+                            "settings",
+                            "setting_out_of_range",
                             format!("file type {t:?} is not one of: {}", UPLOAD_FILE_TYPES.join(", ")),
                         ));
                     }

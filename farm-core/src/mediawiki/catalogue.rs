@@ -199,7 +199,10 @@ impl Catalogue {
                         OneOrMany::One(d) => vec![d],
                         OneOrMany::Many(d) => d,
                     };
-                    component.messages_dirs.entry(key).or_insert_with(|| dirs.iter().map(|d| entry.path().join(d)).collect());
+                    component
+                        .messages_dirs
+                        .entry(key)
+                        .or_insert_with(|| dirs.iter().map(|d| entry.path().join(d)).collect());
                 }
                 for (key, file) in module.extension_messages_files {
                     component.messages_files.entry(key).or_insert_with(|| entry.path().join(file));

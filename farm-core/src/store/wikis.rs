@@ -197,6 +197,8 @@ pub struct WikiFilter<'a> {
     /// Keyset pagination: only wikis with a larger id.
     pub after_id: Option<i64>,
     pub limit: u32,
+    /// Leave out private wikis (the public directory).
+    pub public_only: bool,
 }
 
 impl Store {
@@ -269,6 +271,9 @@ impl Store {
             sql.push_str(" AND state = ?");
         } else {
             sql.push_str(" AND state <> 'deleted'");
+        }
+        if filter.public_only {
+            sql.push_str(" AND private = 0");
         }
         sql.push_str(" ORDER BY id LIMIT ?");
         let mut query = sqlx::query_as(&sql).bind(filter.after_id.unwrap_or(0));
