@@ -438,43 +438,93 @@ async fn a_private_wiki_refuses_every_anonymous_entry_point_and_serves_its_owner
     assert!(!home.contains("secret.localhost"), "the public directory leaves private wikis out");
 }
 
+/// AbuseFilter's tables in one wiki's database.
+enum WikiDb {
+    Sqlite(std::path::PathBuf),
+    Mariadb(String),
+}
+
+const ABUSE_FILTER_TABLES: [&str; 4] =
+    ["abuse_filter", "abuse_filter_action", "abuse_filter_log", "abuse_filter_history"];
+
+impl WikiDb {
+    fn of(farm: &Farmd, name: &str, backend: &str) -> Self {
+        let key = farm.wiki_dir(name).file_name().expect("key").to_string_lossy().into_owned();
+        match backend {
+            "mariadb" => WikiDb::Mariadb(format!("wiki_{key}")),
+            _ => WikiDb::Sqlite(farm.wiki_dir(name).join("db").join(format!("{key}.sqlite"))),
+        }
+    }
+
+    fn sqlite(db: &std::path::Path, code: &str) -> String {
+        let php = format!("$d = new PDO('sqlite:{}'); {code}", db.display());
+        let out = std::process::Command::new("php").args(["-r", &php]).output().expect("php");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn abuse_filter_tables(&self) -> usize {
+        match self {
+            WikiDb::Sqlite(db) => Self::sqlite(
+                db,
+                "foreach ($d->query(\"SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'abuse_filter%'\") as $r) echo $r[0], PHP_EOL;",
+            )
+            .lines()
+            .count(),
+            WikiDb::Mariadb(db) => common::local_mariadb(&format!(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = '{db}' AND table_name LIKE 'abuse_filter%'"
+            ))
+            .lines()
+            .count(),
+        }
+    }
+
+    fn drop_abuse_filter_tables(&self) {
+        for table in ABUSE_FILTER_TABLES {
+            match self {
+                WikiDb::Sqlite(db) => {
+                    Self::sqlite(db, &format!("$d->exec('DROP TABLE {table}');"));
+                }
+                WikiDb::Mariadb(db) => {
+                    common::local_mariadb(&format!("DROP TABLE `{db}`.`{table}`"));
+                }
+            }
+        }
+    }
+}
+
+/// Edits the farm's (SQLite) control store while the farm is stopped.
+fn control_store_sql(farm: &Farmd, sql: &str) {
+    WikiDb::sqlite(&farm.data_dir.join("control.sqlite"), &format!("$d->exec(\"{sql}\");"));
+}
+
+#[tokio::test]
+async fn enabling_an_extension_creates_its_tables_first_even_across_a_kill_sqlite() {
+    enabling_an_extension_creates_its_tables_first_even_across_a_kill("sqlite").await;
+}
+
+#[tokio::test]
+async fn enabling_an_extension_creates_its_tables_first_even_across_a_kill_mariadb() {
+    enabling_an_extension_creates_its_tables_first_even_across_a_kill("mariadb").await;
+}
+
 /// A wiki whose database lacks AbuseFilter's tables (made before the farm carried them) gets
 /// them when the extension is enabled, before MediaWiki loads it; a kill -9 in the middle
 /// leaves the change either complete or not applied, and trying again completes it.
-#[tokio::test]
-async fn enabling_an_extension_creates_its_tables_first_even_across_a_kill() {
-    let mut farm = Farmd::start().await;
-    let owner = farm.token("abe", "member");
-    active_wiki(&farm, &owner, "legacy", None).await;
+async fn enabling_an_extension_creates_its_tables_first_even_across_a_kill(backend: &str) {
+    let mut farm = Farmd::start_on(ControlStore::Sqlite, MARIADB_WIKIS).await;
+    let owner = farm.token("abe", "admin");
+    active_wiki(&farm, &owner, "legacy", Some(backend)).await;
     let (status, body) =
         patch(&farm, &owner, "legacy", json!({"base_revision": 1, "extensions": {"AbuseFilter": false}})).await;
     assert_eq!(status, 200, "{body}");
     // Make it a wiki from before: no AbuseFilter tables, and the registry knows it.
-    let key = farm.wiki_dir("legacy").file_name().expect("key").to_string_lossy().into_owned();
-    let db = farm.wiki_dir("legacy").join("db").join(format!("{key}.sqlite"));
-    let tables = |db: &std::path::Path| -> Vec<String> {
-        let out = std::process::Command::new("php")
-            .args(["-r", &format!(
-                "$d = new PDO('sqlite:{}'); foreach ($d->query(\"SELECT name FROM sqlite_master WHERE type='table' AND name LIKE 'abuse_filter%'\") as $r) echo $r[0], \"\\n\";",
-                db.display()
-            )])
-            .output()
-            .expect("php");
-        String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect()
-    };
-    assert_eq!(tables(&db).len(), 4, "the template carries AbuseFilter's tables");
-    let drop = format!(
-        "$d = new PDO('sqlite:{}'); foreach (['abuse_filter', 'abuse_filter_action', 'abuse_filter_log', 'abuse_filter_history'] as $t) $d->exec(\"DROP TABLE $t\");",
-        db.display()
-    );
-    assert!(std::process::Command::new("php").args(["-r", &drop]).status().expect("php").success());
-    assert!(tables(&db).is_empty());
+    let db = WikiDb::of(&farm, "legacy", backend);
+    assert_eq!(db.abuse_filter_tables(), 4, "the template carries AbuseFilter's tables");
+    db.drop_abuse_filter_tables();
+    assert_eq!(db.abuse_filter_tables(), 0);
     farm.terminate();
-    let control = farm.data_dir.join("control.sqlite");
-    let sql = "$d = new PDO('sqlite:".to_owned()
-        + &control.display().to_string()
-        + "'); $d->exec(\"UPDATE wikis SET schema_extensions = '[]' WHERE label = 'legacy'\");";
-    assert!(std::process::Command::new("php").args(["-r", &sql]).status().expect("php").success());
+    control_store_sql(&farm, "UPDATE wikis SET schema_extensions = '[]' WHERE label = 'legacy'");
     farm.spawn();
     farm.wait_healthy().await;
 
@@ -489,13 +539,11 @@ async fn enabling_an_extension_creates_its_tables_first_even_across_a_kill() {
                 .await
         })
     };
-    let needle = farm.data_dir.to_string_lossy().into_owned();
     let deadline = Instant::now() + Duration::from_secs(30);
     while !common::processes_mentioning("update.php").iter().any(|(_, c)| c.contains("legacy")) {
         assert!(Instant::now() < deadline, "update.php never ran: {}", farm.log());
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let _ = needle;
     farm.kill9();
     let _ = request.await;
     farm.spawn();
@@ -509,18 +557,46 @@ async fn enabling_an_extension_creates_its_tables_first_even_across_a_kill() {
     // Either the change completed (enabled, tables there) or it is not applied at all.
     assert_eq!(loaded(&siteinfo(&wiki).await), enabled, "MediaWiki loads exactly what the settings say");
     if enabled {
-        assert_eq!(tables(&db).len(), 4);
-    }
-    // Trying again (or for the first time) completes it.
-    if !enabled {
+        assert_eq!(db.abuse_filter_tables(), 4);
+    } else {
         let base = settings["revision"].clone();
         let (status, body) =
             patch(&farm, &owner, "legacy", json!({"base_revision": base, "extensions": {"AbuseFilter": true}})).await;
         assert_eq!(status, 200, "{body}");
     }
-    assert_eq!(tables(&db).len(), 4, "AbuseFilter's tables exist");
+    assert_eq!(db.abuse_filter_tables(), 4, "AbuseFilter's tables exist");
     assert!(loaded(&siteinfo(&wiki).await));
     let (status, page) = wiki.get("/index.php?title=Special:AbuseFilter").await;
     assert_eq!(status, 200);
     assert!(page.contains("abusefilter"), "Special:AbuseFilter answers");
+}
+
+/// A kill between committing a revision and writing the shard: the next start writes it.
+#[tokio::test]
+async fn a_revision_committed_but_not_written_is_applied_at_the_next_start() {
+    let mut farm = Farmd::start().await;
+    let owner = farm.token("hal", "member");
+    active_wiki(&farm, &owner, "healed", None).await;
+    let shard = farm.wiki_dir("healed").join("LocalSettings.php");
+    let first = std::fs::read(&shard).expect("shard");
+    let (status, body) =
+        patch(&farm, &owner, "healed", json!({"base_revision": 1, "settings": {"sitename": "Healed"}})).await;
+    assert_eq!(status, 200, "{body}");
+    farm.kill9();
+    // As if the kill came before the shard write: the old shard, the registry not applied.
+    std::fs::write(&shard, first).expect("old shard");
+    control_store_sql(&farm, "UPDATE wikis SET applied_revision = 1 WHERE label = 'healed'");
+    farm.spawn();
+    farm.wait_healthy().await;
+    let wiki = farm.wiki_client("healed");
+    common::wait_until("the shard healed", Duration::from_secs(30), || async {
+        let info = siteinfo(&wiki).await;
+        match info["query"]["general"]["sitename"].as_str() {
+            Some("Healed") => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    let (_, settings) = farm.get_json(&owner, "/api/v1/wikis/healed/settings").await;
+    assert_eq!((settings["revision"].as_i64(), settings["applied"].as_bool()), (Some(2), Some(true)), "{settings}");
 }
