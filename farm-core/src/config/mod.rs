@@ -511,7 +511,7 @@ impl Config {
         }
         let new_wikis = &self.new_wikis;
         let ids_ok =
-            new_wikis.extensions.iter().chain(&new_wikis.skins).all(|id| crate::mediawiki::is_component_id(id));
+            new_wikis.extensions.iter().chain(&new_wikis.skins).all(|id| crate::domain::settings::is_component_id(id));
         if !ids_ok {
             return invalid("new_wikis: extensions and skins are directory names (letters, digits, '_', '-')".into());
         }
@@ -681,6 +681,16 @@ mod tests {
         assert_eq!(config.sandbox.lifetime, defaults.sandbox.lifetime);
         assert_eq!(config.sandbox.warnings, defaults.sandbox.warnings);
         assert_eq!(config.session_ttl, defaults.session_ttl);
+        let (example, default) = (&config.new_wikis, &defaults.new_wikis);
+        assert_eq!(example.extensions, default.extensions);
+        assert_eq!(
+            (&example.skins, &example.skin, &example.file_types),
+            (&default.skins, &default.skin, &default.file_types)
+        );
+        assert_eq!(
+            (example.licence, example.edit, example.upload_quota_mb),
+            (default.licence, default.edit, default.upload_quota_mb)
+        );
         assert!(config.smtp.is_none());
     }
 

@@ -71,6 +71,12 @@ impl Licence {
     }
 }
 
+/// An extension's or skin's id: the directory name MediaWiki's loader takes, safe in PHP and
+/// in paths.
+pub fn is_component_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 /// File types a wiki may allow for uploads (MediaWiki checks the content matches the type).
 pub const UPLOAD_FILE_TYPES: &[&str] = &[
     "png", "gif", "jpg", "jpeg", "webp", "svg", "pdf", "ogg", "oga", "ogv", "webm", "mp3", "txt", "odt", "ods", "odp",

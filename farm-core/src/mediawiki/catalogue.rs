@@ -295,10 +295,7 @@ impl Catalogue {
     }
 }
 
-/// Directory names MediaWiki's loader accepts and that are safe in PHP and paths.
-pub fn is_component_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
+pub use crate::domain::settings::is_component_id;
 
 fn component(
     kind: ComponentKind,
