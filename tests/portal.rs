@@ -131,6 +131,103 @@ async fn everything_works_without_javascript() {
     Portal::start("open").await.run("no-js.mjs");
 }
 
+/// The settings page in the browser (with and without JavaScript): one change of site name and
+/// extension, a logo upload with its preview, a stale form, the history and a restore; the
+/// wiki's own API agrees, and so does the farm's.
+#[tokio::test]
+async fn the_owner_changes_settings_uploads_a_logo_and_restores_the_first_revision() {
+    let portal = Portal::start("open").await;
+    portal.run("settings.mjs");
+
+    let farm = &portal.farm;
+    let owner = farm.token("sam", "member");
+    let (status, history) = farm.get_json(&owner, "/api/v1/wikis/sam-settings/settings/history").await;
+    assert_eq!(status, 200, "{history}");
+    let revisions = history["revisions"].as_array().expect("revisions");
+    assert_eq!(revisions.len(), 5, "{history}");
+    assert_eq!(revisions[0]["restored_from"], 1, "{history}");
+    assert_eq!(revisions[0]["settings"]["sitename"], "Sam settings", "{history}");
+    let changed = &revisions[3]["changes"];
+    assert!(
+        changed.as_array().is_some_and(|c| c
+            .iter()
+            .any(|c| c["setting"] == "sitename" && c["old"] == "Sam settings" && c["new"] == "Sam & Co's \"notes\"")),
+        "{history}"
+    );
+    assert_eq!(revisions[3]["disabled"], serde_json::json!(["Poem"]), "{history}");
+    let siteinfo = farm.wiki_client("sam-settings").api_get(&[("action", "query"), ("meta", "siteinfo")]).await;
+    assert_eq!(siteinfo["query"]["general"]["sitename"], "Sam settings", "{siteinfo}");
+
+    // Over plain HTTP: the page's policy adds the wiki's own origin for images and nothing
+    // else; its three forms refuse a request without the session's token and change nothing;
+    // nobody but the owner (and admins) sees the page.
+    let settings = "/wikis/sam-settings/settings";
+    let anonymous = portal_client();
+    let response = anonymous.get(farm.url(settings)).send().await.expect("anonymous");
+    assert_eq!(response.status(), 303, "to the login page");
+    let owner_browser = logged_in(farm, "sam").await;
+    let response = owner_browser.get(farm.url(settings)).send().await.expect("settings page");
+    assert_eq!(response.status(), 200);
+    let csp = response.headers().get("content-security-policy").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let wiki_origin = format!("http://sam-settings.localhost:{}", farm.port);
+    assert!(csp.contains(&format!("img-src 'self' data: {wiki_origin};")), "{csp}");
+    assert!(csp.contains("script-src 'self';") && csp.contains("connect-src 'self';"), "{csp}");
+    // minijinja escapes `/` too.
+    let page = response.text().await.expect("page").replace("&#x2f;", "/");
+    assert!(page.contains(&format!("src=\"{wiki_origin}/farm-assets/farm-logo.svg\"")), "the farm's logo");
+    for token in ["", "00000000000000000000000000000000"] {
+        let form = [("csrf", token), ("base_revision", "5"), ("sitename", "Forged"), ("language", "en")];
+        let response = owner_browser.post(farm.url(settings)).form(&form).send().await.expect("forged change");
+        assert_eq!(response.status(), 403);
+        let form = [("csrf", token), ("revision", "2")];
+        let response =
+            owner_browser.post(farm.url(&format!("{settings}/rollback"))).form(&form).send().await.expect("rollback");
+        assert_eq!(response.status(), 403);
+        let boundary = "farmtestboundary";
+        let body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{token}\r\n\
+             --{boundary}\r\nContent-Disposition: form-data; name=\"logo\"; filename=\"x.svg\"\r\n\
+             Content-Type: image/svg+xml\r\n\r\n<svg xmlns=\"http://www.w3.org/2000/svg\"/>\r\n--{boundary}--\r\n"
+        );
+        let response = owner_browser
+            .post(farm.url("/wikis/sam-settings/logo"))
+            .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+            .body(body)
+            .send()
+            .await
+            .expect("forged logo");
+        assert_eq!(response.status(), 403);
+    }
+    let (_, after) = farm.get_json(&owner, "/api/v1/wikis/sam-settings/settings").await;
+    assert_eq!(after["revision"], 5, "nothing changed: {after}");
+    // Another member does not learn that the wiki exists; a reviewer sees the wiki, not its settings.
+    assert!(farm.create_account("nosy", "member", Some(PASSWORD)));
+    let other = logged_in(farm, "nosy").await;
+    let response = other.get(farm.url(settings)).send().await.expect("another member");
+    assert_eq!(response.status(), 404);
+    let reviewer = logged_in(farm, REVIEWER).await;
+    let response = reviewer.get(farm.url(settings)).send().await.expect("a reviewer");
+    assert_eq!(response.status(), 403);
+    let wiki_page = reviewer.get(farm.url("/wikis/sam-settings")).send().await.expect("wiki page");
+    assert_eq!(wiki_page.status(), 200);
+    assert!(!wiki_page.text().await.expect("page").contains("wiki-settings"), "no settings link for a reviewer");
+}
+
+/// A client that keeps cookies and shows redirects, as the portal's tests over HTTP use.
+fn portal_client() -> reqwest::Client {
+    reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().expect("client")
+}
+
+/// A client logged in to the portal as `username` (password [`PASSWORD`]).
+async fn logged_in(farm: &Farmd, username: &str) -> reqwest::Client {
+    let client = portal_client();
+    let page = client.get(farm.url("/login")).send().await.expect("login page").text().await.expect("page");
+    let form = [("csrf", csrf_of(&page)), ("login", username.to_owned()), ("password", PASSWORD.to_owned())];
+    let response = client.post(farm.url("/login")).form(&form).send().await.expect("login");
+    assert_eq!(response.status(), 303, "{username} logs in");
+    client
+}
+
 /// Security of the portal's forms and pages, checked over plain HTTP (no browser needed): every
 /// form refuses a request without the visitor's CSRF token and changes nothing; every page has
 /// the content security policy; user text is escaped.

@@ -5,14 +5,16 @@
 
 mod page;
 mod pages;
+mod settings;
 
 use std::sync::Arc;
 
-use axum::extract::FromRef;
+use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderName, HeaderValue};
 use axum::routing::{get, post};
 use axum::Router;
+use farm_core::domain::image::MAX_IMAGE_BYTES;
 use farm_core::Farm;
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -32,11 +34,24 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("decide.html", include_str!("../templates/decide.html")),
     ("review.html", include_str!("../templates/review.html")),
     ("admin.html", include_str!("../templates/admin.html")),
+    ("settings.html", include_str!("../templates/settings.html")),
+    ("settings_history.html", include_str!("../templates/settings_history.html")),
 ];
 
 /// Scripts, styles, forms and fetches only from this site; no frames, no plugins.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
      connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The policy of a page that also shows images from `img_origin` (a wiki's own address, where
+/// the wiki serves its logo): the same but for that one image source.
+pub(crate) fn content_security_policy(img_origin: Option<&str>) -> String {
+    match img_origin {
+        Some(origin) if !origin.contains([';', ',', ' ', '\'', '"']) => {
+            CONTENT_SECURITY_POLICY.replace("img-src 'self' data:;", &format!("img-src 'self' data: {origin};"))
+        }
+        _ => CONTENT_SECURITY_POLICY.to_owned(),
+    }
+}
 
 /// The portal's routes, for any router state that holds the farm.
 pub fn router<S>() -> Router<S>
@@ -60,6 +75,13 @@ where
         .route("/wikis/new", get(pages::create_form).post(pages::create))
         .route("/wikis/{name}", get(pages::wiki))
         .route("/wikis/{name}/delete", post(pages::delete_wiki))
+        .route("/wikis/{name}/settings", get(settings::settings).post(settings::save_settings))
+        .route("/wikis/{name}/settings/history", get(settings::history))
+        .route("/wikis/{name}/settings/rollback", post(settings::rollback))
+        .route(
+            "/wikis/{name}/logo",
+            post(settings::upload_logo).layer(DefaultBodyLimit::max(MAX_IMAGE_BYTES + 64 * 1024)),
+        )
         .route("/requests/{id}", get(pages::request))
         .route("/requests/{id}/comment", post(pages::comment))
         .route("/requests/{id}/withdraw", post(pages::withdraw))
@@ -68,7 +90,11 @@ where
         .route("/admin", get(pages::admin))
         .route("/static/portal.css", get(css))
         .route("/static/portal.js", get(js))
-        .layer(header("content-security-policy", CONTENT_SECURITY_POLICY))
+        // A page may widen its own policy (the settings page shows the wiki's logo).
+        .layer(SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static("content-security-policy"),
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
         .layer(header("x-content-type-options", "nosniff"))
         .layer(header("x-frame-options", "DENY"))
         .layer(header("referrer-policy", "same-origin"))

@@ -258,7 +258,7 @@ pub async fn language(ctx: PageCtx, Path(code): Path<String>, Query(query): Quer
     response
 }
 
-fn languages_for_wikis(ctx: &PageCtx) -> Vec<minijinja::Value> {
+pub(crate) fn languages_for_wikis(ctx: &PageCtx) -> Vec<minijinja::Value> {
     // The portal offers its own languages plus MediaWiki's most used ones; the API takes any.
     ["en", "de", "fr", "es", "it", "nl", "pl", "pt", "sv", "eo", "ja", "zh"]
         .into_iter()
@@ -395,12 +395,15 @@ pub async fn wiki(ctx: PageCtx, Path(name): Path<String>) -> Response {
         language => view.language, owner => view.owner, expires => view.expires_at.map(format_time),
     };
     let can_delete = view.deletable;
+    let can_manage_settings = crate::settings::settings_link(&actor, &view.owner, state);
     // Without JavaScript the page reloads itself while the wiki is being built.
     let refresh = (state == WikiState::Provisioning || state == WikiState::Deleting).then_some(2);
     ctx.render_with(
         StatusCode::OK,
         "wiki.html",
-        minijinja::context! { wiki => wiki, steps => steps, can_delete => can_delete },
+        minijinja::context! {
+            wiki => wiki, steps => steps, can_delete => can_delete, can_manage_settings => can_manage_settings,
+        },
         refresh,
     )
 }

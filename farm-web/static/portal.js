@@ -66,7 +66,31 @@ function setUpWikiProgress() {
   setTimeout(poll, 300);
 }
 
+// The settings page previews a chosen logo before it is uploaded (a data: URL, which the
+// page's policy allows; the upload itself is a plain form).
+function setUpLogoPreview() {
+  const input = document.getElementById("logo-file");
+  const preview = document.getElementById("logo-preview");
+  if (!input || !preview) return;
+  const original = preview.getAttribute("src");
+  input.addEventListener("change", () => {
+    const file = input.files && input.files[0];
+    if (!file || !file.type.startsWith("image/")) {
+      preview.setAttribute("src", original);
+      delete preview.dataset.local;
+      return;
+    }
+    const reader = new FileReader();
+    reader.addEventListener("load", () => {
+      preview.setAttribute("src", String(reader.result));
+      preview.dataset.local = "true";
+    });
+    reader.readAsDataURL(file);
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   setUpNameCheck();
   setUpWikiProgress();
+  setUpLogoPreview();
 });
