@@ -600,3 +600,36 @@ async fn a_revision_committed_but_not_written_is_applied_at_the_next_start() {
     let (_, settings) = farm.get_json(&owner, "/api/v1/wikis/healed/settings").await;
     assert_eq!((settings["revision"].as_i64(), settings["applied"].as_bool()), (Some(2), Some(true)), "{settings}");
 }
+
+/// With the farm's mail server configured, an owner turns on the wiki's email, and MediaWiki
+/// sends through that server (a password reset mail reaches the SMTP server on loopback).
+#[tokio::test]
+async fn wiki_email_goes_through_the_farms_mail_server() {
+    let smtp = common::smtp::SmtpServer::start().await;
+    let config = format!(
+        "[smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nfrom = \"Wiki farm <farm@example.org>\"\n",
+        smtp.port
+    );
+    let mut farm = Farmd::new_on(ControlStore::Sqlite, &[], Some(&config));
+    farm.spawn();
+    farm.wait_healthy().await;
+    let owner = farm.token("eve", "member");
+    let created = active_wiki(&farm, &owner, "letters", None).await;
+    let user = created["owner_credentials"]["username"].as_str().expect("user").to_owned();
+    let reset = |wiki: WikiClient| async move {
+        wiki.api_post(&[("action", "resetpassword"), ("user", "Eve"), ("token", "+\\")]).await
+    };
+    let output =
+        farm.maintenance("resetUserEmail.php", &["--wiki", "letters", "--no-reset-password", &user, "eve@example.org"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+    // Email off (the default): MediaWiki refuses to send.
+    let off = reset(farm.wiki_client("letters")).await;
+    assert!(off.get("error").is_some(), "no mail while email is off: {off}");
+    let (status, body) =
+        patch(&farm, &owner, "letters", json!({"base_revision": 1, "settings": {"email": true}})).await;
+    assert_eq!(status, 200, "{body}");
+    let on = reset(farm.wiki_client("letters")).await;
+    assert_eq!(on["resetpassword"]["status"], "success", "{on}");
+    let mail = smtp.wait_for("eve@example.org", "Account details on Wiki letters").await;
+    assert!(mail.body.contains("Eve"), "{}", mail.body);
+}
