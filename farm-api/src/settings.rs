@@ -285,8 +285,7 @@ async fn put_logo(
     ApiQuery(params): ApiQuery<ImageParams>,
     body: Bytes,
 ) -> Result<Json<SettingsResource>, ApiError> {
-    let view = state.farm.set_wiki_image(&actor, &name, ImageSlot::Logo, params.base_revision, &body, &source).await?;
-    Ok(Json(resource(view)))
+    put_image(state, actor, source, name, params, body, ImageSlot::Logo).await
 }
 
 /// Sets the wiki's favicon (PNG, JPEG, WebP, ICO or plain SVG; at most 1 MiB).
@@ -312,8 +311,19 @@ async fn put_favicon(
     ApiQuery(params): ApiQuery<ImageParams>,
     body: Bytes,
 ) -> Result<Json<SettingsResource>, ApiError> {
-    let view =
-        state.farm.set_wiki_image(&actor, &name, ImageSlot::Favicon, params.base_revision, &body, &source).await?;
+    put_image(state, actor, source, name, params, body, ImageSlot::Favicon).await
+}
+
+async fn put_image(
+    state: AppState,
+    actor: farm_core::domain::Actor,
+    source: farm_core::platform::ratelimit::Source,
+    name: String,
+    params: ImageParams,
+    body: Bytes,
+    slot: ImageSlot,
+) -> Result<Json<SettingsResource>, ApiError> {
+    let view = state.farm.set_wiki_image(&actor, &name, slot, params.base_revision, &body, &source).await?;
     Ok(Json(resource(view)))
 }
 
