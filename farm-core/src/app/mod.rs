@@ -345,6 +345,14 @@ pub fn page_size(limit: Option<u32>) -> Result<u32, crate::FarmError> {
     Ok(limit)
 }
 
+/// The time zone names PHP knows (`$wgLocaltimezone` takes one of them).
+async fn read_timezones(php: &Php) -> anyhow::Result<std::collections::BTreeSet<String>> {
+    let json = php.eval("echo json_encode( DateTimeZone::listIdentifiers() );").await?;
+    let zones: std::collections::BTreeSet<String> = serde_json::from_str(json.trim())?;
+    anyhow::ensure!(zones.contains("UTC"), "PHP lists no UTC time zone");
+    Ok(zones)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -362,12 +370,4 @@ mod tests {
             assert_eq!(parse_cursor(Some(bad)).expect_err(bad).code(), "invalid_cursor");
         }
     }
-}
-
-/// The time zone names PHP knows (`$wgLocaltimezone` takes one of them).
-async fn read_timezones(php: &Php) -> anyhow::Result<std::collections::BTreeSet<String>> {
-    let json = php.eval("echo json_encode( DateTimeZone::listIdentifiers() );").await?;
-    let zones: std::collections::BTreeSet<String> = serde_json::from_str(json.trim())?;
-    anyhow::ensure!(zones.contains("UTC"), "PHP lists no UTC time zone");
-    Ok(zones)
 }

@@ -209,7 +209,7 @@ impl Catalogue {
                 }
             }
         }
-        components.sort_by(|a, b| (a.kind, a.id.to_lowercase()).cmp(&(b.kind, b.id.to_lowercase())));
+        components.sort_by_key(|c| (c.kind, c.id.to_lowercase()));
         Ok(Self { components })
     }
 
