@@ -304,7 +304,7 @@ pub async fn save_settings(
         Err(err) => return ctx.error_page(&err),
     };
     let Some(base) = field("base_revision").and_then(|b| b.parse::<i64>().ok()) else {
-        let err = FarmError::invalid("base_revision", "base_revision", "the form lacks its revision".into());
+        let err = FarmError::invalid("base_revision", "invalid_body", "the form lacks its revision".into());
         return fresh_page(&ctx, &actor, &name, StatusCode::UNPROCESSABLE_ENTITY, change_error(&ctx, &err, false))
             .await;
     };
