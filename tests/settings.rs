@@ -436,6 +436,24 @@ async fn a_private_wiki_refuses_every_anonymous_entry_point_and_serves_its_owner
     assert_eq!(status, 200, "{through_auth}");
     let home = farm.http.get(farm.url("/")).send().await.expect("portal").text().await.expect("home");
     assert!(!home.contains("secret.localhost"), "the public directory leaves private wikis out");
+    // People the owner grants the reader group read; other accounts of the wiki do not.
+    for (user, groups) in [("Rita", "reader"), ("Bob", "")] {
+        let mut args = vec!["--wiki", "secret", user, "Reader-Password-123"];
+        if !groups.is_empty() {
+            args.splice(2..2, ["--custom-groups", groups]);
+        }
+        let output = farm.maintenance("createAndPromote.php", &args);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+        let client = farm.wiki_client("secret");
+        assert_eq!(client.login(user, "Reader-Password-123").await["clientlogin"]["status"], "PASS");
+        let (_, page) = client.get("/index.php?title=Plans").await;
+        assert_eq!(
+            page.contains("SECRET-PAGE"),
+            !groups.is_empty(),
+            "{user} reads the private wiki: {}",
+            !groups.is_empty()
+        );
+    }
 }
 
 /// AbuseFilter's tables in one wiki's database.
