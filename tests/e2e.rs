@@ -12,4 +12,5 @@ mod portal;
 mod scale;
 mod security;
 mod settings;
+mod trash;
 mod wikis;

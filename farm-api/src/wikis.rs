@@ -24,6 +24,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list, create))
         .routes(routes!(read, delete))
         .routes(routes!(keep))
+        .routes(routes!(undelete))
+        .routes(routes!(purge))
         .routes(routes!(check_name))
 }
 
@@ -70,7 +72,8 @@ struct WikiResource {
     name: String,
     sitename: String,
     language: String,
-    /// `provisioning`, `active`, `locked`, `failed`, `deleting` or `deleted`.
+    /// `provisioning`, `active`, `locked`, `trashed` (deleted, restorable until
+    /// `restorable_until`), `failed`, `deleting` or `deleted`.
     state: &'static str,
     url: String,
     owner: String,
@@ -83,6 +86,9 @@ struct WikiResource {
     /// Sandbox wikis: when they become read-only unless kept.
     #[serde(skip_serializing_if = "Option::is_none")]
     expires_at: Option<String>,
+    /// Trashed wikis: until when `POST .../undelete` brings them back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    restorable_until: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     failure: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -143,6 +149,7 @@ fn resource(view: WikiView) -> WikiResource {
         activated_at: view.activated_at.map(rfc3339),
         deleted_at: view.deleted_at.map(rfc3339),
         expires_at: view.expires_at.map(rfc3339),
+        restorable_until: view.restorable_until.map(rfc3339),
         failure: view.failure,
         progress: view
             .progress
@@ -211,7 +218,9 @@ async fn read(
     Ok(Json(resource(view)))
 }
 
-/// Deletes a wiki (202): it stops being served at once; its files go in the background.
+/// Deletes a wiki (202): it stops being served at once. A served wiki goes to the trash, intact,
+/// until `restorable_until` (`deleted_retention` later; then it is purged); one that never went
+/// live is torn down in the background.
 #[utoipa::path(
     delete, path = "/api/v1/wikis/{name}", tag = "wikis", params(("name" = String, Path, description = "The wiki's name")),
     security(("bearer" = []), ("session" = [])),
@@ -251,6 +260,47 @@ async fn keep(
 ) -> Result<Json<WikiResource>, ApiError> {
     let view = state.farm.keep_wiki(&actor, &name, &source).await?;
     Ok(Json(resource(view)))
+}
+
+/// Brings a wiki back from the trash, exactly as it was (its owner or an admin).
+#[utoipa::path(
+    post, path = "/api/v1/wikis/{name}/undelete", tag = "wikis", params(("name" = String, Path, description = "The wiki's name")),
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The wiki, served again", body = WikiResource),
+        (status = 403, description = "`forbidden`, `quota_exceeded`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 409, description = "`conflict`: not in the trash, or its time there is over", body = ErrorBody),
+    )
+)]
+async fn undelete(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Client(source): Client,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<WikiResource>, ApiError> {
+    Ok(Json(resource(state.farm.undelete_wiki(&actor, &name, &source).await?)))
+}
+
+/// Purges a wiki from the trash before its time (admins, 202): everything goes, as a delete
+/// without the trash.
+#[utoipa::path(
+    post, path = "/api/v1/wikis/{name}/purge", tag = "wikis", params(("name" = String, Path, description = "The wiki's name")),
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 202, description = "The wiki, being torn down", body = WikiResource),
+        (status = 403, description = "`forbidden`: admins only", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 409, description = "`conflict`: not in the trash", body = ErrorBody),
+    )
+)]
+async fn purge(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Client(source): Client,
+    ApiPath(name): ApiPath<String>,
+) -> Result<(StatusCode, Json<WikiResource>), ApiError> {
+    Ok((StatusCode::ACCEPTED, Json(resource(state.farm.purge_wiki(&actor, &name, &source).await?))))
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -212,6 +212,10 @@ impl Farmd {
                 }
             }
         }
+        // Deleting tears a wiki down at once unless a test asks for the trash (tests/trash.rs).
+        if !env.iter().any(|(k, _)| k == "FARM_DELETED_RETENTION") {
+            env.push(("FARM_DELETED_RETENTION".into(), "0s".into()));
+        }
         if control_db.is_some() {
             env.push(("FARM_DATABASE_URL".into(), store_url.clone()));
         }

@@ -44,6 +44,8 @@ pub struct WikiView {
     pub deleted_at: Option<i64>,
     /// Sandbox wikis: when they become read-only unless kept.
     pub expires_at: Option<i64>,
+    /// In the trash: until when it can be undeleted.
+    pub restorable_until: Option<i64>,
     /// Why it could not be built: in full for admins, a summary for owners.
     pub failure: Option<String>,
     /// The pipeline's steps, when asked for one wiki.
@@ -167,6 +169,7 @@ impl Farm {
             activated_at: record.activated_at,
             deleted_at: record.deleted_at,
             expires_at: record.expires_at,
+            restorable_until: record.purge_after.filter(|_| record.state == WikiState::Trashed),
             name: record.name,
             failure,
             progress,
@@ -483,16 +486,34 @@ impl Farm {
         }))
     }
 
-    /// Starts deleting a wiki (its owner or an admin). Deleting a wiki that is already on its
-    /// way out answers with its current state.
+    /// Deletes a wiki (its owner or an admin). A served wiki goes to the trash: it stops being
+    /// served at once and is kept intact, restorable with [`Farm::undelete_wiki`], until
+    /// `deleted_retention` is over (then it is purged). One that never went live, failed, or
+    /// with no retention configured is torn down at once. Deleting a wiki that is already on
+    /// its way out answers with its current state.
     pub async fn delete_wiki(&self, actor: &Actor, name: &str, source: &Source) -> Result<WikiView, FarmError> {
         let record = self.visible_wiki(actor, name).await?;
         permissions::delete_wiki(actor, record.owner.as_str())?;
+        let retention = duration_secs(self.config.deleted_retention);
         match record.state {
             WikiState::Deleted => {
                 return Err(FarmError::Conflict(format!("the wiki {} is already deleted", record.name)))
             }
-            WikiState::Deleting => {}
+            WikiState::Deleting | WikiState::Trashed => {}
+            WikiState::Active | WikiState::Locked if retention > 0 => {
+                let purge_after = now().saturating_add(retention);
+                let mut tx = self.store.begin().await?;
+                if !tx.trash(record.id, purge_after).await? {
+                    return Err(FarmError::Conflict(format!("the wiki {} changed state; try again", record.name)));
+                }
+                let details = Some(format!("in the trash until {}", format_time(purge_after)));
+                tx.audit(&self.audit(actor, "wiki.delete", record.name.as_str(), source, details)).await?;
+                tx.commit().await?;
+                // Committed, then no longer served; a kill in between is put right at start
+                // (`Lifecycle::reconcile_host_links`).
+                crate::jobs::provision::unlink_host(&self.layout, &record.name, &record.key)?;
+                tracing::info!(wiki = %record.name, by = %actor.username, "wiki moved to the trash");
+            }
             _ => {
                 let mut tx = self.store.begin().await?;
                 if !tx.request_delete(record.id).await? {
@@ -504,6 +525,54 @@ impl Farm {
                 self.wakeups.pipeline.notify_one();
             }
         }
+        let record = self.store.wiki_by_id(record.id).await?.ok_or(FarmError::NotFound("wiki"))?;
+        Ok(self.view(actor, record, None))
+    }
+
+    /// Brings a wiki back from the trash exactly as it was (its owner or an admin), while its
+    /// time there is not over.
+    pub async fn undelete_wiki(&self, actor: &Actor, name: &str, source: &Source) -> Result<WikiView, FarmError> {
+        let record = self.visible_wiki(actor, name).await?;
+        permissions::delete_wiki(actor, record.owner.as_str())?;
+        if record.state != WikiState::Trashed {
+            return Err(FarmError::Conflict(format!(
+                "the wiki {} is {}; only a wiki in the trash can be undeleted",
+                record.name,
+                record.state.as_str()
+            )));
+        }
+        let mut tx = self.store.begin().await?;
+        if permissions::limited(actor) {
+            self.check_quota(&mut tx, actor).await?;
+        }
+        if !tx.undelete(record.id).await? {
+            return Err(FarmError::Conflict(format!(
+                "the wiki {} can no longer be undeleted: its time in the trash is over",
+                record.name
+            )));
+        }
+        tx.audit(&self.audit(actor, "wiki.undelete", record.name.as_str(), source, None)).await?;
+        tx.commit().await?;
+        crate::jobs::provision::link_host(&self.layout, &record.name, &record.key)?;
+        tracing::info!(wiki = %record.name, by = %actor.username, "wiki undeleted");
+        let record = self.store.wiki_by_id(record.id).await?.ok_or(FarmError::NotFound("wiki"))?;
+        Ok(self.view(actor, record, None))
+    }
+
+    /// Removes a wiki in the trash before its time (admins).
+    pub async fn purge_wiki(&self, actor: &Actor, name: &str, source: &Source) -> Result<WikiView, FarmError> {
+        let record = self.visible_wiki(actor, name).await?;
+        permissions::purge_wiki(actor, record.owner.as_str())?;
+        if record.state != WikiState::Trashed {
+            return Err(FarmError::Conflict(format!("the wiki {} is not in the trash", record.name)));
+        }
+        let mut tx = self.store.begin().await?;
+        if !tx.request_delete(record.id).await? {
+            return Err(FarmError::Conflict(format!("the wiki {} changed state; try again", record.name)));
+        }
+        tx.audit(&self.audit(actor, "wiki.purge", record.name.as_str(), source, None)).await?;
+        tx.commit().await?;
+        self.wakeups.pipeline.notify_one();
         let record = self.store.wiki_by_id(record.id).await?.ok_or(FarmError::NotFound("wiki"))?;
         Ok(self.view(actor, record, None))
     }

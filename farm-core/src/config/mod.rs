@@ -103,6 +103,10 @@ pub struct Config {
     /// stranger's new wiki).
     #[serde(with = "humantime_serde")]
     pub deleted_name_retention: Duration,
+    /// How long a deleted wiki waits in the trash, intact and restorable, before it is purged
+    /// (0: deleting purges at once).
+    #[serde(with = "humantime_serde")]
+    pub deleted_retention: Duration,
     /// Log format: `text` or `json`.
     pub log_format: LogFormat,
     /// Where new wikis' databases live unless an admin chooses: `sqlite` or `mariadb`.
@@ -443,6 +447,7 @@ impl Default for Config {
             provision_max_attempts: 5,
             max_body_bytes: 64 * 1024,
             deleted_name_retention: Duration::from_secs(30 * 24 * 3600),
+            deleted_retention: Duration::from_secs(30 * 24 * 3600),
             log_format: LogFormat::Text,
             default_backend: Backend::Sqlite,
             mariadb_url: None,
@@ -668,6 +673,7 @@ mod tests {
         let defaults = Config::default();
         assert_eq!(config.listen, defaults.listen);
         assert_eq!(config.deleted_name_retention, defaults.deleted_name_retention);
+        assert_eq!(config.deleted_retention, defaults.deleted_retention);
         assert_eq!(config.max_body_bytes, defaults.max_body_bytes);
         assert_eq!(config.php_workers, defaults.php_workers);
         assert_eq!(config.policy, defaults.policy);

@@ -57,6 +57,16 @@ pub fn may_manage_settings(actor: &Actor, owner: &str) -> bool {
     manage_settings(actor, owner).is_ok()
 }
 
+/// Only admins purge a wiki from the trash before its time.
+pub fn purge_wiki(actor: &Actor, owner: &str) -> Result<(), FarmError> {
+    see_wiki(actor, owner)?;
+    if actor.is_admin() {
+        Ok(())
+    } else {
+        Err(FarmError::Forbidden("only an admin purges a wiki before its time in the trash is over"))
+    }
+}
+
 /// Whether the portal offers `actor` to delete the wiki.
 pub fn may_delete_wiki(actor: &Actor, owner: &str) -> bool {
     delete_wiki(actor, owner).is_ok()
@@ -268,6 +278,14 @@ mod tests {
             assert_eq!(outcome(manage_settings(who, "olga")), delete, "{name} manages settings, as one who deletes");
             assert_eq!(may_delete_wiki(who, "olga"), delete == "ok");
             assert_eq!(outcome(keep_wiki(who)), keep, "{name} keeps");
+            let purge = if who.is_admin() {
+                "ok"
+            } else if see == "ok" {
+                "forbidden"
+            } else {
+                "not_found"
+            };
+            assert_eq!(outcome(purge_wiki(who, "olga")), purge, "{name} purges");
             assert_eq!(outcome(choose_backend(who)), backend, "{name} chooses a backend");
             assert_eq!(see_storage(who), details);
             assert_eq!(see_failure_details(who), details);

@@ -175,11 +175,14 @@ pub enum WikiState {
     Deleted,
     /// Served read-only: a sandbox wiki past its lifetime, deleted later unless kept.
     Locked,
+    /// Deleted by its owner or an admin: no longer served, everything kept until it is purged
+    /// (`deleted_retention` later), and restorable until then.
+    Trashed,
 }
 
 impl WikiState {
-    pub const ALL: [WikiState; 6] =
-        [Self::Provisioning, Self::Active, Self::Failed, Self::Deleting, Self::Deleted, Self::Locked];
+    pub const ALL: [WikiState; 7] =
+        [Self::Provisioning, Self::Active, Self::Failed, Self::Deleting, Self::Deleted, Self::Locked, Self::Trashed];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -189,12 +192,13 @@ impl WikiState {
             Self::Deleting => "deleting",
             Self::Deleted => "deleted",
             Self::Locked => "locked",
+            Self::Trashed => "trashed",
         }
     }
 
     /// Holds resources and its name: being built, served (read-write or read-only), or going.
     pub fn is_live(self) -> bool {
-        matches!(self, Self::Provisioning | Self::Active | Self::Locked | Self::Deleting)
+        matches!(self, Self::Provisioning | Self::Active | Self::Locked | Self::Deleting | Self::Trashed)
     }
 
     pub fn parse(s: &str) -> Option<Self> {

@@ -41,6 +41,9 @@ pub struct Lifecycle {
 impl Lifecycle {
     /// Runs a round every `interval` until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
+        if let Err(err) = self.reconcile_host_links().await {
+            warn!(error = %format!("{err:#}"), "could not check the wikis' host links");
+        }
         loop {
             if let Err(err) = self.round().await {
                 warn!(error = %err, "lifecycle round failed; trying again next round");
@@ -54,6 +57,7 @@ impl Lifecycle {
 
     pub async fn round(&self) -> Result<(), FarmError> {
         self.expire_sandboxes().await?;
+        self.purge_trash().await?;
         apply_locks(&self.store, &self.layout).await?;
         self.limits.prune();
         self.store.prune_sessions(KEEP_ENDED_SECS).await?;
@@ -116,6 +120,44 @@ impl Lifecycle {
             }
         }
         self.wakeups.outbox.notify_one();
+        Ok(())
+    }
+}
+
+impl Lifecycle {
+    /// Wikis whose time in the trash is over are torn down (by the pipeline).
+    async fn purge_trash(&self) -> Result<(), FarmError> {
+        for wiki in self.store.trash_due(500).await? {
+            let mut tx = self.store.begin().await?;
+            if tx.request_delete(wiki.id).await? {
+                tx.audit(&system_audit("wiki.purge", &wiki, Some("its time in the trash is over".into()))).await?;
+                tx.commit().await?;
+                info!(wiki = %wiki.name, "trashed wiki purged");
+                self.wakeups.provisioning();
+            }
+        }
+        Ok(())
+    }
+
+    /// At start: trashed wikis have no host link and served ones have theirs, whatever moment
+    /// a kill interrupted a delete or an undelete (the state commits first, the link follows).
+    pub async fn reconcile_host_links(&self) -> anyhow::Result<()> {
+        for state in [WikiState::Trashed, WikiState::Active, WikiState::Locked] {
+            let mut after = 0;
+            loop {
+                let wikis = self.store.wikis_in_state(state, after, 1000).await?;
+                let Some(last) = wikis.last() else { break };
+                after = last.id;
+                for wiki in &wikis {
+                    if state == WikiState::Trashed {
+                        super::provision::unlink_host(&self.layout, &wiki.name, &wiki.key)?;
+                    } else if !self.layout.host_link(&wiki.name).exists() && self.layout.wiki_dir(&wiki.key).is_dir() {
+                        super::provision::link_host(&self.layout, &wiki.name, &wiki.key)?;
+                        info!(wiki = %wiki.name, "host link restored");
+                    }
+                }
+            }
+        }
         Ok(())
     }
 }

@@ -374,14 +374,7 @@ impl Pipeline {
     /// it stops being served), then its database and directory. Idempotent.
     async fn teardown(&self, wiki: &WikiRecord) -> anyhow::Result<()> {
         let layout = &self.layout;
-        let link = layout.host_link(&wiki.name);
-        // Only remove the link if it is this wiki's: the name may belong to another by now.
-        if std::fs::read_link(&link).ok().as_deref() == Some(Layout::host_link_target(&wiki.key).as_path()) {
-            remove_file_if_exists(&link)?;
-            sync_dir(&layout.hosts_dir())?;
-        }
-        // A link being made when the daemon died (the wiki still holds its name, so it is ours).
-        crate::platform::fsutil::remove_stale_temporaries(&layout.hosts_dir(), &format!(".{}.tmp-", wiki.name))?;
+        unlink_host(layout, &wiki.name, &wiki.key)?;
         if wiki.backend == Backend::Sqlite || wiki.db_server.is_some() {
             WikiDatabase::drop(self.database(wiki, None)?.as_ref()).await?;
         }
@@ -413,7 +406,20 @@ fn backoff_secs(attempts: i64) -> i64 {
 }
 
 /// Points `hosts/<name>` at the wiki's directory, atomically (a new link renamed over).
-fn link_host(layout: &Layout, name: &WikiName, key: &ResourceKey) -> anyhow::Result<()> {
+/// Stops serving a wiki: removes its host link if the link is this wiki's (the name may belong
+/// to another by now), and a link being made when the daemon died. Idempotent.
+pub(crate) fn unlink_host(layout: &Layout, name: &WikiName, key: &ResourceKey) -> anyhow::Result<()> {
+    let link = layout.host_link(name);
+    if std::fs::read_link(&link).ok().as_deref() == Some(Layout::host_link_target(key).as_path()) {
+        remove_file_if_exists(&link)?;
+        sync_dir(&layout.hosts_dir())?;
+    }
+    crate::platform::fsutil::remove_stale_temporaries(&layout.hosts_dir(), &format!(".{name}.tmp-"))?;
+    Ok(())
+}
+
+/// Serves a wiki: its host link, made by an atomic rename. Idempotent.
+pub(crate) fn link_host(layout: &Layout, name: &WikiName, key: &ResourceKey) -> anyhow::Result<()> {
     let link = layout.host_link(name);
     let target = Layout::host_link_target(key);
     if std::fs::read_link(&link).ok().as_deref() == Some(target.as_path()) {

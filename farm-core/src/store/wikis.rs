@@ -40,6 +40,9 @@ pub struct WikiRecord {
     /// Extensions whose tables its database has.
     pub schema_extensions: Vec<String>,
     pub private: bool,
+    /// In the trash: the state it comes back to, and when it is purged.
+    pub trashed_from: Option<WikiState>,
+    pub purge_after: Option<i64>,
 }
 
 /// A row as the driver reads it (the `Any` driver knows no booleans or enums).
@@ -70,6 +73,8 @@ struct WikiRow {
     applied_revision: i64,
     schema_extensions: String,
     private: i64,
+    trashed_from: Option<String>,
+    purge_after: Option<i64>,
 }
 
 impl TryFrom<WikiRow> for WikiRecord {
@@ -103,6 +108,11 @@ impl TryFrom<WikiRow> for WikiRecord {
             schema_extensions: serde_json::from_str(&row.schema_extensions)
                 .map_err(|_| unknown("schema_extensions", &row.schema_extensions))?,
             private: flag("private", row.private)?,
+            trashed_from: row
+                .trashed_from
+                .map(|s| WikiState::parse(&s).ok_or_else(|| unknown("trashed_from", &s)))
+                .transpose()?,
+            purge_after: row.purge_after,
         })
     }
 }
@@ -117,7 +127,8 @@ fn decode_all(rows: Vec<WikiRow>) -> Result<Vec<WikiRecord>, FarmError> {
 
 const WIKI_COLUMNS: &str = "id, label, resource_key, sitename, language, owner, backend, state, failure, \
      owner_password_hash, db_server, db_password_sealed, pooled, attempts, created_at, updated_at, activated_at, deleted_at, \
-     expires_at, expiry_warnings_sent, notify_owner, settings_revision, applied_revision, schema_extensions, private";
+     expires_at, expiry_warnings_sent, notify_owner, settings_revision, applied_revision, schema_extensions, private, \
+     trashed_from, purge_after";
 
 #[derive(Clone, Copy)]
 pub struct NewWiki<'a> {
@@ -570,12 +581,72 @@ impl Tx {
     pub async fn request_delete(&mut self, id: i64) -> Result<bool, FarmError> {
         let result = sqlx::query(
             "UPDATE wikis SET state = 'deleting', attempts = 0, next_attempt_at = 0, updated_at = ? \
-             WHERE id = ? AND state IN ('provisioning', 'active', 'failed', 'locked')",
+             WHERE id = ? AND state IN ('provisioning', 'active', 'failed', 'locked', 'trashed')",
         )
         .bind(now())
         .bind(id)
         .execute(&mut *self.tx)
         .await?;
         Ok(result.rows_affected() == 1)
+    }
+
+    /// An active or locked wiki goes to the trash until `purge_after`. `Ok(false)`: it is in
+    /// another state by now.
+    pub async fn trash(&mut self, id: i64, purge_after: i64) -> Result<bool, FarmError> {
+        let now = now();
+        let result = sqlx::query(
+            "UPDATE wikis SET trashed_from = state, state = 'trashed', deleted_at = ?, purge_after = ?, updated_at = ? \
+             WHERE id = ? AND state IN ('active', 'locked')",
+        )
+        .bind(now)
+        .bind(purge_after)
+        .bind(now)
+        .bind(id)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// A trashed wiki comes back to the state it had, if its time in the trash is not over.
+    pub async fn undelete(&mut self, id: i64) -> Result<bool, FarmError> {
+        let now = now();
+        let result = sqlx::query(
+            "UPDATE wikis SET state = trashed_from, trashed_from = NULL, deleted_at = NULL, purge_after = NULL, \
+             updated_at = ? WHERE id = ? AND state = 'trashed' AND purge_after > ? AND trashed_from IS NOT NULL",
+        )
+        .bind(now)
+        .bind(id)
+        .bind(now)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+}
+
+impl Store {
+    /// Trashed wikis whose time in the trash is over.
+    pub async fn trash_due(&self, limit: u32) -> Result<Vec<WikiRecord>, FarmError> {
+        let sql = format!(
+            "SELECT {WIKI_COLUMNS} FROM wikis WHERE state = 'trashed' AND purge_after <= ? ORDER BY id LIMIT ?"
+        );
+        decode_all(sqlx::query_as(&sql).bind(now()).bind(i64::from(limit)).fetch_all(&self.read).await?)
+    }
+
+    /// Wikis in `state`, a page at a time by id (for start-up checks over every wiki).
+    pub async fn wikis_in_state(
+        &self,
+        state: WikiState,
+        after_id: i64,
+        limit: u32,
+    ) -> Result<Vec<WikiRecord>, FarmError> {
+        let sql = format!("SELECT {WIKI_COLUMNS} FROM wikis WHERE state = ? AND id > ? ORDER BY id LIMIT ?");
+        decode_all(
+            sqlx::query_as(&sql)
+                .bind(state.as_str())
+                .bind(after_id)
+                .bind(i64::from(limit))
+                .fetch_all(&self.read)
+                .await?,
+        )
     }
 }

@@ -1,0 +1,129 @@
+//! Deleting puts a served wiki in the trash: not served at once, intact, restorable until its
+//! time is over, then purged as before (or sooner by an admin).
+
+use crate::common;
+
+use std::time::Duration;
+
+use common::{ControlStore, Farmd};
+use serde_json::{json, Value};
+
+async fn post(farm: &Farmd, token: &str, path: &str) -> (u16, Value) {
+    let response = farm.http.post(farm.url(path)).bearer_auth(token).send().await.expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+crate::on_both_stores!(a_deleted_wiki_waits_in_the_trash_and_comes_back_exactly_as_it_was);
+
+async fn a_deleted_wiki_waits_in_the_trash_and_comes_back_exactly_as_it_was(store: ControlStore) {
+    let mut farm = Farmd::start_on(store, &[("FARM_DELETED_RETENTION", "1day")]).await;
+    let owner = farm.token("tia", "member");
+    let (status, created) = farm.create_wiki(&owner, json!({"name": "keepsake", "sitename": "Keepsake"})).await;
+    assert_eq!(status, 202, "{created}");
+    farm.wait_for_state(&owner, "keepsake", &["active"]).await;
+    let wiki = farm.wiki_client("keepsake");
+    let user = created["owner_credentials"]["username"].as_str().expect("user");
+    let password = created["owner_credentials"]["password"].as_str().expect("password");
+    assert_eq!(wiki.login(user, password).await["clientlogin"]["status"], "PASS");
+    assert_eq!(wiki.edit("Memories", "Precious text").await["edit"]["result"], "Success");
+    let (status, _) = farm
+        .http
+        .patch(farm.url("/api/v1/wikis/keepsake/settings"))
+        .bearer_auth(&owner)
+        .json(&json!({"base_revision": 1, "settings": {"sitename": "Kept"}}))
+        .send()
+        .await
+        .map(|r| (r.status().as_u16(), ()))
+        .expect("patch");
+    assert_eq!(status, 200);
+    let dir = farm.wiki_dir("keepsake");
+
+    // Delete: not served at once, everything kept, restorable until a day later.
+    let (status, deleted) = farm.delete(&owner, "/api/v1/wikis/keepsake").await;
+    assert_eq!(status, 202, "{deleted}");
+    assert_eq!(deleted["state"], "trashed");
+    let until = deleted["restorable_until"].as_str().expect("restorable_until");
+    let until = farm_core::platform::time::parse_rfc3339(until).expect("an RFC 3339 time");
+    let in_a_day = farm_core::platform::time::now() + 24 * 3600;
+    assert!((until - in_a_day).abs() < 300, "restorable a day from now: {until} vs {in_a_day}");
+    let (status, _) = farm.wiki_client("keepsake").get("/index.php?title=Memories").await;
+    assert_eq!(status, 404, "a trashed wiki is not served");
+    for kept in ["LocalSettings.php", "secrets.php", "db", "images"] {
+        assert!(dir.join(kept).exists(), "{kept} is kept in the trash");
+    }
+    // The name stays taken; members cannot purge; a second delete changes nothing.
+    let (status, body) =
+        farm.create_wiki(&farm.token("zed", "member"), json!({"name": "keepsake", "sitename": "X"})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("name_taken")), "{body}");
+    let (status, _) = post(&farm, &owner, "/api/v1/wikis/keepsake/purge").await;
+    assert_eq!(status, 403);
+    let (status, again) = farm.delete(&owner, "/api/v1/wikis/keepsake").await;
+    assert_eq!((status, again["state"].as_str()), (202, Some("trashed")));
+    // Another member sees nothing; undelete of an active wiki is a conflict.
+    let (status, _) = post(&farm, &farm.token("zed", "member"), "/api/v1/wikis/keepsake/undelete").await;
+    assert_eq!(status, 404);
+
+    // A kill right after a delete, before the link went: the start puts it right. Simulated by
+    // restoring the link while farmd is down.
+    farm.kill9();
+    let key = dir.file_name().expect("key").to_owned();
+    std::os::unix::fs::symlink(std::path::Path::new("../wikis").join(&key), farm.data_dir.join("hosts/keepsake"))
+        .expect("link");
+    farm.spawn();
+    farm.wait_healthy().await;
+    common::wait_until("the trashed wiki's link removed at start", Duration::from_secs(30), || async {
+        if farm.data_dir.join("hosts/keepsake").symlink_metadata().is_err() {
+            Ok(())
+        } else {
+            Err("still linked".to_owned())
+        }
+    })
+    .await;
+
+    // Undelete: served again with its pages, accounts and settings.
+    let (status, back) = post(&farm, &owner, "/api/v1/wikis/keepsake/undelete").await;
+    assert_eq!(status, 200, "{back}");
+    assert_eq!(back["state"], "active");
+    assert!(back.get("restorable_until").is_none());
+    let wiki = farm.wiki_client("keepsake");
+    let (status, page) = wiki.get("/index.php?title=Memories").await;
+    assert!(status == 200 && page.contains("Precious text"), "{status}");
+    assert_eq!(wiki.login(user, password).await["clientlogin"]["status"], "PASS", "its accounts are back");
+    let info = wiki.api_get(&[("action", "query"), ("meta", "siteinfo")]).await;
+    assert_eq!(info["query"]["general"]["sitename"], "Kept", "its settings are back");
+    let (status, body) = post(&farm, &owner, "/api/v1/wikis/keepsake/undelete").await;
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("conflict")), "{body}");
+
+    // An admin purges a trashed wiki: everything goes, as a delete did before.
+    farm.delete(&owner, "/api/v1/wikis/keepsake").await;
+    let admin = farm.token("ada", "admin");
+    let (status, purging) = post(&farm, &admin, "/api/v1/wikis/keepsake/purge").await;
+    assert_eq!(status, 202, "{purging}");
+    farm.wait_for_state(&admin, "keepsake", &["deleted"]).await;
+    assert!(!dir.exists(), "purged: the wiki's directory is gone");
+    let (status, body) = post(&farm, &owner, "/api/v1/wikis/keepsake/undelete").await;
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("conflict")), "{body}");
+    let (_, audit) = farm.get_json(&admin, "/api/v1/audit?target=wiki:keepsake").await;
+    let actions: Vec<&str> =
+        audit["entries"].as_array().expect("entries").iter().filter_map(|e| e["action"].as_str()).collect();
+    for action in ["wiki.delete", "wiki.undelete", "wiki.purge", "wiki.deleted"] {
+        assert!(actions.contains(&action), "{action} in {actions:?}");
+    }
+}
+
+/// When its time in the trash is over, a wiki is purged by itself.
+#[tokio::test]
+async fn a_wiki_whose_time_in_the_trash_is_over_is_purged() {
+    let farm = Farmd::start_with(&[("FARM_DELETED_RETENTION", "2s"), ("FARM_LIFECYCLE_INTERVAL", "1s")]).await;
+    let owner = farm.token("uma", "member");
+    farm.create_wiki(&owner, json!({"name": "brief", "sitename": "Brief"})).await;
+    farm.wait_for_state(&owner, "brief", &["active"]).await;
+    let dir = farm.wiki_dir("brief");
+    let (_, deleted) = farm.delete(&owner, "/api/v1/wikis/brief").await;
+    assert_eq!(deleted["state"], "trashed");
+    farm.wait_for_state(&owner, "brief", &["deleted"]).await;
+    assert!(!dir.exists());
+    let (status, body) = post(&farm, &owner, "/api/v1/wikis/brief/undelete").await;
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("conflict")), "{body}");
+}
