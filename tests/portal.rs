@@ -400,3 +400,126 @@ async fn a_wiki_that_tosses_cookies_and_posts_the_portals_forms_changes_nothing_
     assert_eq!(status, 200, "{second}");
     assert!(["deleting", "deleted"].contains(&second["state"].as_str().unwrap_or("")), "her own delete: {second}");
 }
+
+/// The trash, through the portal's forms over plain HTTP: the owner deletes an active wiki, its
+/// page says until when it can be restored and offers the undelete form (and only an admin the
+/// purge), the wiki's address no longer serves; undeleting brings it back, served again. Neither
+/// form does anything without the session's CSRF token, and only an admin purges.
+#[tokio::test]
+async fn a_deleted_wiki_waits_in_the_trash_and_its_owner_undeletes_it_through_the_portal() {
+    // The harness empties the trash at once unless told otherwise.
+    let mut farm = Farmd::new_on(ControlStore::Sqlite, &[("FARM_DELETED_RETENTION", "1day")], None);
+    farm.spawn();
+    farm.wait_healthy().await;
+    assert!(farm.create_account("tess", "member", Some(PASSWORD)));
+    assert!(farm.create_account(ADMIN, "admin", Some(PASSWORD)));
+    let token = farm.token("tess", "member");
+    let name = "tess-trash";
+    let page_path = format!("/wikis/{name}");
+    let browser = logged_in(&farm, "tess").await;
+    let page_of = |client: &reqwest::Client, path: String| {
+        let request = client.get(farm.url(&path));
+        async move {
+            let response = request.send().await.expect("page");
+            assert_eq!(response.status(), 200, "{path}");
+            // minijinja escapes `/` too.
+            response.text().await.expect("html").replace("&#x2f;", "/")
+        }
+    };
+    let main_page = "/index.php?title=Main_Page";
+
+    // Created through the portal's form; once active it serves, and the page offers the delete.
+    let page = page_of(&browser, "/wikis/new".into()).await;
+    let form =
+        [("csrf", csrf_of(&page)), ("name", name.into()), ("sitename", "Tess".into()), ("language", "en".into())];
+    let response = browser.post(farm.url("/wikis/new")).form(&form).send().await.expect("create");
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers().get("location").and_then(|v| v.to_str().ok()), Some(page_path.as_str()));
+    farm.wait_for_state(&token, name, &["active"]).await;
+    let (status, _) = farm.wiki_client(name).get(main_page).await;
+    assert_eq!(status, 200, "served while active");
+    let page = page_of(&browser, page_path.clone()).await;
+    assert!(page.contains("id=\"delete-form\"") && page.contains("goes to the trash"), "{page}");
+    assert!(!page.contains("trash-notice") && page.contains("id=\"wiki-settings\""), "{page}");
+
+    // Deleted through the form: to the trash, with a date; no longer served.
+    let form = [("csrf", csrf_of(&page)), ("confirm", "yes".into())];
+    let response = browser.post(farm.url(&format!("{page_path}/delete"))).form(&form).send().await.expect("delete");
+    assert_eq!(response.status(), 303);
+    let (_, wiki) = farm.get_json(&token, &format!("/api/v1/wikis/{name}")).await;
+    assert_eq!(wiki["state"], "trashed", "{wiki}");
+    let until = wiki["restorable_until"].as_str().expect("restorable_until").to_owned();
+    // `2026-01-31T12:00:00Z` as the portal writes times: `2026-01-31 12:00 UTC`.
+    let shown_until = format!("{} {} UTC", &until[..10], &until[11..16]);
+    let page = page_of(&browser, page_path.clone()).await;
+    assert!(page.contains(&format!("Deleted. It can be restored until {shown_until}.")), "{shown_until}: {page}");
+    assert!(page.contains(&format!("action=\"{page_path}/undelete\"")), "{page}");
+    assert!(page.contains("deleted, can be restored"), "the badge: {page}");
+    assert!(!page.contains("id=\"delete-form\"") && !page.contains("wiki-settings"), "{page}");
+    assert!(!page.contains("purge-form"), "only admins purge: {page}");
+    let (status, body) = farm.wiki_client(name).get(main_page).await;
+    assert_eq!(status, 404, "not served from the trash: {body}");
+    let mine = page_of(&browser, "/wikis".into()).await;
+    assert!(mine.contains(&format!("data-wiki=\"{name}\"")) && mine.contains("state-trashed"), "{mine}");
+    let csrf = csrf_of(&page);
+
+    // Without the session's token, neither undelete nor purge does anything; nor does a member's purge.
+    for token in ["", "00000000000000000000000000000000"] {
+        let response = browser
+            .post(farm.url(&format!("{page_path}/undelete")))
+            .form(&[("csrf", token)])
+            .send()
+            .await
+            .expect("forged undelete");
+        assert_eq!(response.status(), 403);
+    }
+    let response = browser
+        .post(farm.url(&format!("{page_path}/purge")))
+        .form(&[("csrf", csrf.as_str()), ("confirm", "yes")])
+        .send()
+        .await
+        .expect("a member's purge");
+    assert_eq!(response.status(), 403);
+    let admin = logged_in(&farm, ADMIN).await;
+    let admin_page = page_of(&admin, page_path.clone()).await;
+    assert!(admin_page.contains("id=\"purge-form\"") && admin_page.contains("Purge now"), "{admin_page}");
+    let form = [("csrf", csrf_of(&admin_page)), ("confirm", "yes".into())];
+    let response = admin.post(farm.url(&format!("{page_path}/purge"))).form(&form[..1]).send().await.expect("purge");
+    assert_eq!(response.status(), 303, "unconfirmed: back to the page");
+    let response =
+        admin.post(farm.url(&format!("{page_path}/purge"))).form(&[("csrf", "")]).send().await.expect("forged purge");
+    assert_eq!(response.status(), 403);
+    let (_, wiki) = farm.get_json(&token, &format!("/api/v1/wikis/{name}")).await;
+    assert_eq!(wiki["state"], "trashed", "nothing changed: {wiki}");
+    let (status, _) = farm.wiki_client(name).get(main_page).await;
+    assert_eq!(status, 404);
+
+    // Undeleted through the form: back to the page with the notice, active and served again.
+    let response = browser
+        .post(farm.url(&format!("{page_path}/undelete")))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("undelete");
+    assert_eq!(response.status(), 303);
+    let location = response.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    assert_eq!(location, format!("{page_path}?undeleted=1"));
+    let page = page_of(&browser, location).await;
+    assert!(page.contains("id=\"wiki-notice\"") && page.contains("the wiki is served again"), "{page}");
+    assert!(page.contains("data-state=\"active\"") && !page.contains("trash-notice"), "{page}");
+    assert!(page.contains("id=\"delete-form\"") && page.contains("id=\"wiki-settings\""), "{page}");
+    let (status, body) = farm.wiki_client(name).get(main_page).await;
+    assert_eq!(status, 200, "served again: {body}");
+
+    // Undeleting again is refused on the wiki page, in the portal's words.
+    let response = browser
+        .post(farm.url(&format!("{page_path}/undelete")))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("second undelete");
+    assert_eq!(response.status(), 409);
+    let page = response.text().await.expect("html");
+    assert!(page.contains("data-code=\"conflict\"") && page.contains("can no longer be restored"), "{page}");
+    assert!(page.contains("data-state=\"active\""), "{page}");
+}

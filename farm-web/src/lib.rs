@@ -75,6 +75,8 @@ where
         .route("/wikis/new", get(pages::create_form).post(pages::create))
         .route("/wikis/{name}", get(pages::wiki))
         .route("/wikis/{name}/delete", post(pages::delete_wiki))
+        .route("/wikis/{name}/undelete", post(pages::undelete_wiki))
+        .route("/wikis/{name}/purge", post(pages::purge_wiki))
         .route("/wikis/{name}/settings", get(settings::settings).post(settings::save_settings))
         .route("/wikis/{name}/settings/history", get(settings::history))
         .route("/wikis/{name}/settings/rollback", post(settings::rollback))
@@ -131,6 +133,41 @@ mod tests {
             assert_eq!(messages.keys().collect::<Vec<_>>(), english, "{code} differs from en");
             assert!(messages.values().all(|m| !m.trim().is_empty()), "{code} has an empty message");
         }
+    }
+
+    fn wiki_page(state: &str, can_undelete: bool, can_purge: bool) -> String {
+        let wiki = minijinja::context! {
+            name => "demo", sitename => "Demo", state => state, url => "http://demo.localhost/",
+            language => "en", owner => "olga", restorable_until => 1_900_000_000,
+        };
+        let context = minijinja::context! {
+            tr => &page::catalogs()["en"], csrf => "tok", wiki => wiki, steps => Vec::<String>::new(),
+            can_delete => state == "active", can_manage_settings => state == "active", delete_to_trash => true,
+            trash_notice => "Deleted. It can be restored until 2030-03-17 17:46 UTC.",
+            can_undelete => can_undelete, can_purge => can_purge,
+        };
+        page::templates().get_template("wiki.html").and_then(|t| t.render(context)).expect("renders")
+    }
+
+    #[test]
+    fn a_trashed_wiki_offers_undelete_and_purge_but_no_delete_or_settings() {
+        let page = wiki_page("trashed", true, true);
+        assert!(page.contains("id=\"trash-notice\"") && page.contains("restored until 2030-03-17 17:46 UTC"), "{page}");
+        assert!(page.contains("action=\"/wikis/demo/undelete\"") && page.contains("action=\"/wikis/demo/purge\""));
+        assert!(page.contains("id=\"undelete-form\"") && page.contains("id=\"purge-form\""), "{page}");
+        assert!(page.contains("Purge now") && page.contains("cannot be undone"), "{page}");
+        assert!(page.contains("deleted, can be restored"), "the badge: {page}");
+        assert!(!page.contains("id=\"delete-form\"") && !page.contains("wiki-settings"), "{page}");
+        assert_eq!(page.matches("name=\"csrf\" value=\"tok\"").count(), 2, "both forms carry the token");
+
+        let owner = wiki_page("trashed", true, false);
+        assert!(owner.contains("id=\"undelete-form\"") && !owner.contains("id=\"purge-form\""), "{owner}");
+        let reader = wiki_page("trashed", false, false);
+        assert!(reader.contains("id=\"trash-notice\"") && !reader.contains("<form id=\"undelete-form\""));
+
+        let active = wiki_page("active", false, false);
+        assert!(active.contains("id=\"delete-form\"") && active.contains("goes to the trash"), "{active}");
+        assert!(!active.contains("trash-notice"), "{active}");
     }
 
     #[test]

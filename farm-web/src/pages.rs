@@ -11,8 +11,8 @@ use axum::Form;
 use farm_core::app::accounts::SignUp;
 use farm_core::app::requests::{Decision, RequestInput};
 use farm_core::app::CreateWiki;
-use farm_core::domain::permissions::WayToAWiki;
-use farm_core::domain::{RequestState, SessionKind, WikiState};
+use farm_core::domain::permissions::{self, WayToAWiki};
+use farm_core::domain::{Actor, RequestState, SessionKind, WikiState};
 use farm_core::platform::time::format_time;
 use farm_core::FarmError;
 use farm_http::security::{cookie_names, set_cookie};
@@ -374,12 +374,29 @@ pub async fn my_wikis(ctx: PageCtx) -> Response {
     ctx.render(StatusCode::OK, "wikis.html", minijinja::context! { wikis => wikis, requests => requests })
 }
 
-pub async fn wiki(ctx: PageCtx, Path(name): Path<String>) -> Response {
+#[derive(Deserialize)]
+pub struct WikiQuery {
+    undeleted: Option<String>,
+    purged: Option<String>,
+}
+
+pub async fn wiki(ctx: PageCtx, Path(name): Path<String>, Query(query): Query<WikiQuery>) -> Response {
     let actor = match ctx.require_actor() {
         Ok(actor) => actor.clone(),
         Err(login) => return login,
     };
-    let view = match ctx.farm.get_wiki(&actor, &name).await {
+    // What the form before this page did (POST-redirect-GET).
+    let notice = match (query.undeleted.is_some(), query.purged.is_some()) {
+        (true, _) => Some(ctx.t("wiki_undeleted")),
+        (_, true) => Some(ctx.t("wiki_purged")),
+        _ => None,
+    };
+    wiki_page(&ctx, &actor, &name, StatusCode::OK, minijinja::context! { notice => notice }).await
+}
+
+/// The wiki page, with `extra` (a notice, or the error of a form) on top.
+async fn wiki_page(ctx: &PageCtx, actor: &Actor, name: &str, status: StatusCode, extra: minijinja::Value) -> Response {
+    let view = match ctx.farm.get_wiki(actor, name).await {
         Ok(view) => view,
         Err(err) => return ctx.error_page(&err),
     };
@@ -390,22 +407,52 @@ pub async fn wiki(ctx: PageCtx, Path(name): Path<String>) -> Response {
         .flatten()
         .map(|step| minijinja::context! { name => step.step, done => step.done })
         .collect();
+    let trashed = state == WikiState::Trashed;
+    let trash_notice = trashed.then(|| match view.restorable_until {
+        Some(until) => ctx.t("trash_notice").replace("{date}", &format_time(until)),
+        None => ctx.t("trash_notice_undated"),
+    });
     let wiki = minijinja::context! {
         name => view.name, sitename => view.sitename, state => state.as_str(), url => view.url,
         language => view.language, owner => view.owner, expires => view.expires_at.map(format_time),
+        restorable_until => view.restorable_until,
     };
-    let can_delete = view.deletable;
-    let can_manage_settings = crate::settings::settings_link(&actor, &view.owner, state);
+    // Who may delete may undelete; purging before the time is over is for admins.
+    let can_delete = view.deletable && !matches!(state, WikiState::Deleting | WikiState::Deleted | WikiState::Trashed);
+    let can_undelete = view.deletable && trashed;
+    let can_purge = trashed && permissions::purge_wiki(actor, &view.owner).is_ok();
+    // The confirmation says what the delete does: a served wiki goes to the trash (unless the
+    // farm keeps none); one that never went live goes at once.
+    let to_trash =
+        matches!(state, WikiState::Active | WikiState::Locked) && !ctx.farm.config().deleted_retention.is_zero();
+    let can_manage_settings = crate::settings::settings_link(actor, &view.owner, state);
     // Without JavaScript the page reloads itself while the wiki is being built.
     let refresh = (state == WikiState::Provisioning || state == WikiState::Deleting).then_some(2);
-    ctx.render_with(
-        StatusCode::OK,
-        "wiki.html",
-        minijinja::context! {
-            wiki => wiki, steps => steps, can_delete => can_delete, can_manage_settings => can_manage_settings,
-        },
-        refresh,
-    )
+    let base = minijinja::context! {
+        wiki => wiki, steps => steps, can_delete => can_delete, can_manage_settings => can_manage_settings,
+        delete_to_trash => to_trash, trash_notice => trash_notice, can_undelete => can_undelete,
+        can_purge => can_purge,
+    };
+    ctx.render_with(status, "wiki.html", merge(base, extra), refresh)
+}
+
+/// After a form on the wiki page failed: the page again, with what went wrong above it
+/// (`conflict_key` says it for a wiki that is not, or no longer, in the state the form needs).
+async fn wiki_form_error(ctx: &PageCtx, actor: &Actor, name: &str, err: &FarmError, conflict_key: &str) -> Response {
+    match err {
+        FarmError::NotFound(_) | FarmError::Internal(_) => ctx.error_page(err),
+        _ => {
+            let mut detail = ctx.error(err);
+            if matches!(err, FarmError::Conflict(_)) {
+                detail.message = ctx.t(conflict_key);
+            }
+            wiki_page(ctx, actor, name, status_of(err), minijinja::context! { error => detail }).await
+        }
+    }
+}
+
+fn wiki_path(name: &str) -> String {
+    format!("/wikis/{}", crate::page::url_escape(name))
 }
 
 #[derive(Deserialize)]
@@ -424,11 +471,44 @@ pub async fn delete_wiki(ctx: PageCtx, Path(name): Path<String>, Form(form): For
         return refused;
     }
     if form.confirm.as_deref() != Some("yes") {
-        return see_other(&format!("/wikis/{}", crate::page::url_escape(&name)));
+        return see_other(&wiki_path(&name));
     }
     match ctx.farm.delete_wiki(&actor, &name, &ctx.source).await {
         Ok(view) => see_other(&format!("/wikis/{}", view.name)),
         Err(err) => ctx.error_page(&err),
+    }
+}
+
+/// Brings a wiki back from the trash (its owner or an admin).
+pub async fn undelete_wiki(ctx: PageCtx, Path(name): Path<String>, Form(form): Form<CsrfForm>) -> Response {
+    let actor = match ctx.require_actor() {
+        Ok(actor) => actor.clone(),
+        Err(login) => return login,
+    };
+    if let Err(refused) = ctx.check_csrf(&form.csrf) {
+        return refused;
+    }
+    match ctx.farm.undelete_wiki(&actor, &name, &ctx.source).await {
+        Ok(view) => see_other(&format!("/wikis/{}?undeleted=1", view.name)),
+        Err(err) => wiki_form_error(&ctx, &actor, &name, &err, "undelete_conflict").await,
+    }
+}
+
+/// Removes a wiki in the trash before its time (admins), once confirmed.
+pub async fn purge_wiki(ctx: PageCtx, Path(name): Path<String>, Form(form): Form<DeleteForm>) -> Response {
+    let actor = match ctx.require_actor() {
+        Ok(actor) => actor.clone(),
+        Err(login) => return login,
+    };
+    if let Err(refused) = ctx.check_csrf(&form.csrf) {
+        return refused;
+    }
+    if form.confirm.as_deref() != Some("yes") {
+        return see_other(&wiki_path(&name));
+    }
+    match ctx.farm.purge_wiki(&actor, &name, &ctx.source).await {
+        Ok(view) => see_other(&format!("/wikis/{}?purged=1", view.name)),
+        Err(err) => wiki_form_error(&ctx, &actor, &name, &err, "purge_conflict").await,
     }
 }
 
