@@ -127,3 +127,107 @@ async fn a_wiki_whose_time_in_the_trash_is_over_is_purged() {
     let (status, body) = post(&farm, &owner, "/api/v1/wikis/brief/undelete").await;
     assert_eq!((status, body["error"]["code"].as_str()), (409, Some("conflict")), "{body}");
 }
+
+/// A rename keeps everything, the old address redirects and its name stays taken; a kill right
+/// after the commit is put right at start; when the window is over the old name is free.
+#[tokio::test]
+async fn a_renamed_wiki_keeps_its_data_and_its_old_address_redirects() {
+    let smtp = common::smtp::SmtpServer::start().await;
+    let config = format!(
+        "deleted_name_retention = \"4s\"\nlifecycle_interval = \"1s\"\n\n[smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nfrom = \"Farm <farm@example.org>\"\n",
+        smtp.port
+    );
+    let mut farm = Farmd::new_on(ControlStore::Sqlite, &[], Some(&config));
+    farm.spawn();
+    farm.wait_healthy().await;
+    let owner = farm.token("rob", "member");
+    let (_, created) = farm.create_wiki(&owner, json!({"name": "oldname", "sitename": "Moving"})).await;
+    farm.wait_for_state(&owner, "oldname", &["active"]).await;
+    let user = created["owner_credentials"]["username"].as_str().expect("user");
+    let password = created["owner_credentials"]["password"].as_str().expect("password");
+    let wiki = farm.wiki_client("oldname");
+    assert_eq!(wiki.login(user, password).await["clientlogin"]["status"], "PASS");
+    assert_eq!(wiki.edit("Notes", "Still here").await["edit"]["result"], "Success");
+    let rename = |to: &str| {
+        let (http, url, owner) = (farm.http.clone(), farm.url("/api/v1/wikis/oldname/rename"), owner.clone());
+        let body = json!({"name": to});
+        async move {
+            let response = http.post(url).bearer_auth(owner).json(&body).send().await.expect("rename");
+            (response.status().as_u16(), response.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    // Bad names change nothing.
+    for (to, status, code) in [
+        ("www", 422, "name_reserved"),
+        ("Bad Name", 422, "name_invalid_characters"),
+        ("oldname", 422, "name_unchanged"),
+    ] {
+        let (got, body) = rename(to).await;
+        assert_eq!((got, body["error"]["code"].as_str()), (status, Some(code)), "{to}: {body}");
+    }
+    farm.create_wiki(&owner, json!({"name": "taken", "sitename": "Taken"})).await;
+    let (got, body) = rename("taken").await;
+    assert_eq!((got, body["error"]["code"].as_str()), (409, Some("name_taken")), "{body}");
+
+    let (status, renamed) = rename("newname").await;
+    assert_eq!(status, 200, "{renamed}");
+    assert_eq!(renamed["name"], "newname");
+    assert_eq!(renamed["url"], format!("http://newname.localhost:{}/", farm.port));
+    let moved = farm.wiki_client("newname");
+    let (status, page) = moved.get("/index.php?title=Notes").await;
+    assert!(status == 200 && page.contains("Still here"), "{status}");
+    assert_eq!(moved.login(user, password).await["clientlogin"]["status"], "PASS");
+    let (status, _) = farm.wiki_client("oldname").get("/index.php?title=Notes").await;
+    assert_eq!(status, 301);
+    let response = farm
+        .wiki_client("oldname")
+        .http
+        .get(format!("http://oldname.localhost:{}/index.php?title=Notes", farm.port))
+        .send()
+        .await
+        .expect("old");
+    assert_eq!(
+        response.headers()["location"],
+        format!("http://newname.localhost:{}/index.php?title=Notes", farm.port).as_str()
+    );
+    let (status, body) =
+        farm.create_wiki(&farm.token("ann", "member"), json!({"name": "oldname", "sitename": "Mine"})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("name_taken")), "{body}");
+    smtp.wait_for("rob@", "has a new address").await;
+    let (_, audit) = farm.get_json(&farm.token("ada", "admin"), "/api/v1/audit?target=wiki:newname").await;
+    assert!(
+        audit["entries"].as_array().expect("entries").iter().any(|e| e["details"] == "oldname -> newname"),
+        "{audit}"
+    );
+
+    // A kill after the commit, before the files: the start puts the links and redirect right.
+    farm.kill9();
+    let hosts = farm.data_dir.join("hosts");
+    let key = farm.data_dir.join("hosts/newname").read_link().expect("link");
+    std::fs::remove_file(hosts.join("newname")).expect("rm");
+    std::os::unix::fs::symlink(&key, hosts.join("oldname")).expect("old link");
+    std::fs::remove_file(farm.data_dir.join("redirects/oldname")).expect("rm redirect");
+    farm.spawn();
+    farm.wait_healthy().await;
+    common::wait_until("links put right", Duration::from_secs(30), || async {
+        let (new, _) = farm.wiki_client("newname").get("/index.php?title=Notes").await;
+        let (old, _) = farm.wiki_client("oldname").get("/index.php?title=Notes").await;
+        if (new, old) == (200, 301) {
+            Ok(())
+        } else {
+            Err(format!("new {new}, old {old}"))
+        }
+    })
+    .await;
+    // After the window the old name is free: no redirect, anyone may take it.
+    common::wait_until("the old name freed", Duration::from_secs(30), || async {
+        match farm.wiki_client("oldname").get("/").await.0 {
+            404 => Ok(()),
+            other => Err(other.to_string()),
+        }
+    })
+    .await;
+    let (status, body) =
+        farm.create_wiki(&farm.token("ann", "member"), json!({"name": "oldname", "sitename": "Mine"})).await;
+    assert_eq!(status, 202, "{body}");
+}

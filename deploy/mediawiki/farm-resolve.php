@@ -104,7 +104,33 @@ if ( !function_exists( 'farm_resolve' ) ) {
 		return [ 'name' => "prewarm-$token", 'key' => $key, 'dir' => $dir ];
 	}
 
-	/** Stop here: 404 page on the web, message + exit 1 on the CLI. */
+	/**
+	 * The old name of a renamed wiki: a permanent redirect to the same path on the new name,
+	 * while {data_dir}/redirects/{old} exists (farmd writes it with the rename and removes it
+	 * when the old name is free again).
+	 */
+	function farm_redirect_renamed(): void {
+		$name = farm_requested_name();
+		if ( $name === null || !preg_match( '/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/', $name ) ) {
+			return;
+		}
+		$config = farm_config();
+		$new = @file_get_contents( rtrim( $config['data_dir'], '/' ) . "/redirects/$name" );
+		if ( !is_string( $new ) || !preg_match( '/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/', $new ) || headers_sent() ) {
+			return;
+		}
+		$uri = (string)( $_SERVER['REQUEST_URI'] ?? '/' );
+		if ( $uri === '' || $uri[0] !== '/' || str_starts_with( $uri, '//' ) ) {
+			$uri = '/';
+		}
+		http_response_code( 301 );
+		header( 'Location: ' . $config['scheme'] . '://' . $new . '.' . $config['base_domain'] . $config['port_suffix'] . $uri );
+		header( 'Cache-Control: no-store' );
+		exit;
+	}
+
+	/** Stop here: 404 page on the web, message + exit 1 on the CLI (a renamed wiki's old name
+	 * redirects instead). */
 	function farm_not_found(): void {
 		if ( PHP_SAPI === 'cli' && defined( 'FARM_POOL_ENTRY' ) ) {
 			fwrite( STDERR, "farm: no such pool entry, or it has no shard\n" );
@@ -117,6 +143,7 @@ if ( !function_exists( 'farm_resolve' ) ) {
 				: "farm: no wiki named '" . addcslashes( $name, "\0..\37\\'" ) . "'\n" );
 			exit( 1 );
 		}
+		farm_redirect_renamed();
 		if ( !headers_sent() ) {
 			http_response_code( 404 );
 			header( 'Content-Type: text/html; charset=utf-8' );

@@ -25,6 +25,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(read, delete))
         .routes(routes!(keep))
         .routes(routes!(undelete))
+        .routes(routes!(rename))
         .routes(routes!(purge))
         .routes(routes!(check_name))
 }
@@ -280,6 +281,37 @@ async fn undelete(
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<WikiResource>, ApiError> {
     Ok(Json(resource(state.farm.undelete_wiki(&actor, &name, &source).await?)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct RenameBody {
+    /// The new name (the rules of a new wiki's name apply).
+    name: String,
+}
+
+/// Renames an active wiki (its owner or an admin): same data at a new address; the old
+/// address redirects there, and its name stays taken, for `deleted_name_retention`.
+#[utoipa::path(
+    post, path = "/api/v1/wikis/{name}/rename", tag = "wikis", request_body = RenameBody,
+    params(("name" = String, Path, description = "The wiki's current name")),
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The wiki under its new name", body = WikiResource),
+        (status = 403, description = "`forbidden`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 409, description = "`name_taken`, `request_exists`, `conflict`: the wiki is not active", body = ErrorBody),
+        (status = 422, description = "`name_unchanged` and the rules of wiki names", body = ErrorBody),
+    )
+)]
+async fn rename(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Client(source): Client,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(body): ApiJson<RenameBody>,
+) -> Result<Json<WikiResource>, ApiError> {
+    Ok(Json(resource(state.farm.rename_wiki(&actor, &name, &body.name, &source).await?)))
 }
 
 /// Purges a wiki from the trash before its time (admins, 202): everything goes, as a delete

@@ -28,6 +28,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("request_approved", include_str!("../templates/mail/request_approved.txt")),
     ("request_declined", include_str!("../templates/mail/request_declined.txt")),
     ("wiki_ready", include_str!("../templates/mail/wiki_ready.txt")),
+    ("wiki_renamed", include_str!("../templates/mail/wiki_renamed.txt")),
     ("sandbox_warning", include_str!("../templates/mail/sandbox_warning.txt")),
     ("sandbox_locked", include_str!("../templates/mail/sandbox_locked.txt")),
     ("sandbox_deleted", include_str!("../templates/mail/sandbox_deleted.txt")),

@@ -459,7 +459,7 @@ impl Farm {
     /// wikis and open requests. For the portal's live check; creation checks again.
     pub async fn check_name(&self, name: &str) -> Result<WikiName, FarmError> {
         let name = self.names.parse(name)?;
-        if self.store.wiki_by_name(name.as_str()).await?.is_some() {
+        if self.store.wiki_by_name(name.as_str()).await?.is_some() || self.store.name_redirects(name.as_str()).await? {
             return Err(FarmError::NameTaken(name.to_string()));
         }
         if self.store.open_request_exists(name.as_str()).await? {
@@ -555,6 +555,64 @@ impl Farm {
         tx.commit().await?;
         crate::jobs::provision::link_host(&self.layout, &record.name, &record.key)?;
         tracing::info!(wiki = %record.name, by = %actor.username, "wiki undeleted");
+        let record = self.store.wiki_by_id(record.id).await?.ok_or(FarmError::NotFound("wiki"))?;
+        Ok(self.view(actor, record, None))
+    }
+
+    /// Renames an active wiki (its owner or an admin): same data, a new address; the old one
+    /// redirects there, and stays taken, for `deleted_name_retention`. Audited and mailed.
+    pub async fn rename_wiki(
+        &self,
+        actor: &Actor,
+        name: &str,
+        new_name: &str,
+        source: &Source,
+    ) -> Result<WikiView, FarmError> {
+        let record = self.visible_wiki(actor, name).await?;
+        permissions::delete_wiki(actor, record.owner.as_str())?;
+        let new_name = self.names.parse(new_name)?;
+        if new_name == record.name {
+            return Err(FarmError::invalid("name", "name_unchanged", "the wiki already has that name".into()));
+        }
+        if record.state != WikiState::Active {
+            return Err(FarmError::Conflict(format!(
+                "the wiki {} is {}; only an active wiki is renamed",
+                record.name,
+                record.state.as_str()
+            )));
+        }
+        if self.store.open_request_exists(new_name.as_str()).await? {
+            return Err(crate::store::request_exists(new_name.as_str()));
+        }
+        let until = now().saturating_add(duration_secs(self.config.deleted_name_retention));
+        let mail = match self.store.account_by_username_key(&record.owner.mediawiki_name()).await? {
+            Some(account) => Some(self.mail.render(
+                "wiki_renamed",
+                &account.email,
+                minijinja::context! {
+                    username => account.username, sitename => record.sitename.as_str(),
+                    old_name => record.name.as_str(), new_name => new_name.as_str(),
+                    url => self.urls.wiki_url(new_name.as_str()), until => format_time(until),
+                },
+            )?),
+            None => None,
+        };
+        let mut tx = self.store.begin().await?;
+        if !tx.rename(record.id, record.name.as_str(), new_name.as_str(), until).await? {
+            return Err(FarmError::Conflict(format!("the wiki {} changed meanwhile; try again", record.name)));
+        }
+        let details = Some(format!("{} -> {}", record.name, new_name));
+        tx.audit(&self.audit(actor, "wiki.rename", new_name.as_str(), source, details)).await?;
+        if let Some(mail) = &mail {
+            tx.enqueue_mail(mail).await?;
+        }
+        tx.commit().await?;
+        // Committed; the files follow (a start puts them right after a kill in between).
+        crate::jobs::provision::link_host(&self.layout, &new_name, &record.key)?;
+        crate::jobs::lifecycle::write_redirect(&self.layout, &record.name, &new_name)?;
+        crate::jobs::provision::unlink_host(&self.layout, &record.name, &record.key)?;
+        self.wakeups.outbox.notify_one();
+        tracing::info!(from = %record.name, to = %new_name, by = %actor.username, "wiki renamed");
         let record = self.store.wiki_by_id(record.id).await?.ok_or(FarmError::NotFound("wiki"))?;
         Ok(self.view(actor, record, None))
     }

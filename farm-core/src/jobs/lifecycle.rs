@@ -58,6 +58,13 @@ impl Lifecycle {
     pub async fn round(&self) -> Result<(), FarmError> {
         self.expire_sandboxes().await?;
         self.purge_trash().await?;
+        for name in self.store.expire_redirects().await? {
+            if let Ok(name) = crate::domain::WikiName::parse(&name) {
+                crate::platform::fsutil::remove_file_if_exists(&self.layout.redirect_file(&name))
+                    .map_err(anyhow::Error::from)?;
+                info!(wiki = %name, "an old name of a renamed wiki is free again");
+            }
+        }
         apply_locks(&self.store, &self.layout).await?;
         self.limits.prune();
         self.store.prune_sessions(KEEP_ENDED_SECS).await?;
@@ -139,9 +146,40 @@ impl Lifecycle {
         Ok(())
     }
 
-    /// At start: trashed wikis have no host link and served ones have theirs, whatever moment
-    /// a kill interrupted a delete or an undelete (the state commits first, the link follows).
+    /// At start: trashed wikis have no host link and served ones have theirs, no link is left
+    /// under a name no served wiki has, and every pending redirect has its file, whatever moment
+    /// a kill interrupted a delete, an undelete or a rename (the state commits first, the
+    /// files follow).
     pub async fn reconcile_host_links(&self) -> anyhow::Result<()> {
+        let mut redirects = std::collections::BTreeSet::new();
+        for (old, new, _until) in self.store.redirects().await? {
+            if let (Ok(old), Ok(new)) = (crate::domain::WikiName::parse(&old), crate::domain::WikiName::parse(&new)) {
+                write_redirect(&self.layout, &old, &new)?;
+                redirects.insert(old.to_string());
+            }
+        }
+        if let Ok(entries) = std::fs::read_dir(self.layout.redirects_dir()) {
+            for entry in entries.flatten() {
+                if !redirects.contains(entry.file_name().to_string_lossy().as_ref()) {
+                    crate::platform::fsutil::remove_file_if_exists(&entry.path())?;
+                }
+            }
+        }
+        // Links whose name is no longer the wiki's (a rename interrupted after its commit).
+        for entry in std::fs::read_dir(self.layout.hosts_dir())?.flatten() {
+            let file_name = entry.file_name().to_string_lossy().into_owned();
+            let Ok(name) = crate::domain::WikiName::parse(&file_name) else { continue };
+            let owner = self.store.wiki_by_name(name.as_str()).await?;
+            let target = std::fs::read_link(entry.path()).ok();
+            let current = owner.is_some_and(|w| {
+                matches!(w.state, WikiState::Active | WikiState::Locked | WikiState::Provisioning | WikiState::Deleting)
+                    && target.as_deref() == Some(Layout::host_link_target(&w.key).as_path())
+            });
+            if !current {
+                crate::platform::fsutil::remove_file_if_exists(&entry.path())?;
+                info!(name = %name, "removed a host link no served wiki has");
+            }
+        }
         for state in [WikiState::Trashed, WikiState::Active, WikiState::Locked] {
             let mut after = 0;
             loop {
@@ -160,6 +198,17 @@ impl Lifecycle {
         }
         Ok(())
     }
+}
+
+/// `redirects/OLD` names the wiki's new name, for router.php; written by an atomic rename.
+pub fn write_redirect(
+    layout: &Layout,
+    old: &crate::domain::WikiName,
+    new: &crate::domain::WikiName,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(layout.redirects_dir())?;
+    crate::platform::fsutil::write_atomic(&layout.redirect_file(old), new.as_str().as_bytes(), 0o644)?;
+    Ok(())
 }
 
 fn system_audit(action: &'static str, wiki: &WikiRecord, details: Option<String>) -> AuditEntry {

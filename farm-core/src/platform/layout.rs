@@ -117,6 +117,15 @@ impl Layout {
         self.hosts_dir().join(name.as_str())
     }
 
+    /// Old names of renamed wikis: `redirects/OLD` holds the new name (router.php answers 301).
+    pub fn redirects_dir(&self) -> PathBuf {
+        self.root.join("redirects")
+    }
+
+    pub fn redirect_file(&self, name: &WikiName) -> PathBuf {
+        self.redirects_dir().join(name.as_str())
+    }
+
     /// What a host link points at: relative, so the data directory can move.
     pub fn host_link_target(key: &ResourceKey) -> PathBuf {
         Path::new("..").join("wikis").join(key.as_str())

@@ -156,6 +156,15 @@ async fn insert_wiki_row(
     pooled: bool,
 ) -> Result<(), FarmError> {
     let now = now();
+    // The old name of a renamed wiki stays taken while it redirects.
+    let redirect: Option<(i64,)> = sqlx::query_as("SELECT wiki_id FROM wiki_redirects WHERE name = ? AND until > ?")
+        .bind(new.name)
+        .bind(now)
+        .fetch_optional(&mut **tx)
+        .await?;
+    if redirect.is_some() {
+        return Err(FarmError::NameTaken(new.name.to_owned()));
+    }
     let inserted = sqlx::query(
         "INSERT INTO wikis (name, label, resource_key, sitename, language, owner, backend, state, \
          owner_password_hash, db_server, db_password_sealed, pooled, attempts, next_attempt_at, created_at, updated_at, \
@@ -648,5 +657,75 @@ impl Store {
                 .fetch_all(&self.read)
                 .await?,
         )
+    }
+
+    /// Whether a renamed wiki's old name still redirects (and so is taken).
+    pub async fn name_redirects(&self, name: &str) -> Result<bool, FarmError> {
+        let row: Option<(i64,)> = sqlx::query_as("SELECT wiki_id FROM wiki_redirects WHERE name = ? AND until > ?")
+            .bind(name)
+            .bind(now())
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// Pending redirects of old names: (old name, the wiki's current name, until).
+    pub async fn redirects(&self) -> Result<Vec<(String, String, i64)>, FarmError> {
+        Ok(sqlx::query_as(
+            "SELECT r.name, w.name, r.until FROM wiki_redirects r JOIN wikis w ON w.id = r.wiki_id \
+             WHERE w.name IS NOT NULL ORDER BY r.name",
+        )
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    /// Forgets redirects whose time is over; returns their names.
+    pub async fn expire_redirects(&self) -> Result<Vec<String>, FarmError> {
+        let now = now();
+        let names: Vec<(String,)> =
+            sqlx::query_as("SELECT name FROM wiki_redirects WHERE until <= ?").bind(now).fetch_all(&self.write).await?;
+        sqlx::query("DELETE FROM wiki_redirects WHERE until <= ?").bind(now).execute(&self.write).await?;
+        Ok(names.into_iter().map(|(n,)| n).collect())
+    }
+}
+
+impl Tx {
+    /// Renames an active wiki and keeps its old name as a redirect until `until`. A name some
+    /// other wiki holds or redirects from is taken; this wiki's own old names may come back.
+    pub async fn rename(&mut self, id: i64, old: &str, new: &str, until: i64) -> Result<bool, FarmError> {
+        let now = now();
+        let holder: Option<(i64,)> = sqlx::query_as("SELECT wiki_id FROM wiki_redirects WHERE name = ? AND until > ?")
+            .bind(new)
+            .bind(now)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        if holder.is_some_and(|(wiki,)| wiki != id) {
+            return Err(FarmError::NameTaken(new.to_owned()));
+        }
+        sqlx::query("DELETE FROM wiki_redirects WHERE name = ?").bind(new).execute(&mut *self.tx).await?;
+        let renamed = sqlx::query(
+            "UPDATE wikis SET name = ?, label = ?, updated_at = ? WHERE id = ? AND name = ? AND state = 'active'",
+        )
+        .bind(new)
+        .bind(new)
+        .bind(now)
+        .bind(id)
+        .bind(old)
+        .execute(&mut *self.tx)
+        .await;
+        match renamed {
+            Ok(r) if r.rows_affected() == 1 => {}
+            Ok(_) => return Ok(false),
+            Err(e) if is_unique_violation(&e) => return Err(FarmError::NameTaken(new.to_owned())),
+            Err(e) => return Err(e.into()),
+        }
+        sqlx::query("DELETE FROM wiki_redirects WHERE name = ?").bind(old).execute(&mut *self.tx).await?;
+        sqlx::query("INSERT INTO wiki_redirects (name, wiki_id, until) VALUES (?, ?, ?)")
+            .bind(old)
+            .bind(id)
+            .bind(until)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(true)
     }
 }
