@@ -231,3 +231,88 @@ async fn a_renamed_wiki_keeps_its_data_and_its_old_address_redirects() {
         farm.create_wiki(&farm.token("ann", "member"), json!({"name": "oldname", "sitename": "Mine"})).await;
     assert_eq!(status, 202, "{body}");
 }
+
+/// A wiki changes hands only when the recipient accepts; both hear of it by mail.
+#[tokio::test]
+async fn a_wiki_is_handed_to_another_account_when_the_recipient_accepts() {
+    let smtp = common::smtp::SmtpServer::start().await;
+    let config = format!(
+        "[smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nfrom = \"Farm <farm@example.org>\"\n",
+        smtp.port
+    );
+    let mut farm = Farmd::new_on(ControlStore::Sqlite, &[], Some(&config));
+    farm.spawn();
+    farm.wait_healthy().await;
+    let (olga, bob, eve) = (farm.token("olga", "member"), farm.token("bob", "member"), farm.token("eve", "member"));
+    farm.create_wiki(&olga, json!({"name": "handover", "sitename": "Handover"})).await;
+    farm.wait_for_state(&olga, "handover", &["active"]).await;
+    let offer = |token: &str, to: &str| {
+        let (http, url, token, body) =
+            (farm.http.clone(), farm.url("/api/v1/wikis/handover/transfer"), token.to_owned(), json!({"to": to}));
+        async move {
+            let response = http.post(url).bearer_auth(token).json(&body).send().await.expect("offer");
+            (response.status().as_u16(), response.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    for (to, code) in [("nobody-here", "recipient_unknown"), ("olga", "recipient_is_owner")] {
+        let (status, body) = offer(&olga, to).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (422, Some(code)), "{body}");
+    }
+    let (status, _) = offer(&bob, "eve").await;
+    assert_eq!(status, 404, "only the owner (or an admin) offers");
+    let (status, transfer) = offer(&olga, "bob").await;
+    assert_eq!(status, 202, "{transfer}");
+    assert_eq!((transfer["state"].as_str(), transfer["to"].as_str()), (Some("pending"), Some("bob")));
+    let id = transfer["id"].as_i64().expect("id");
+    smtp.wait_for("bob@", "offers you the wiki").await;
+    // Nothing moves until bob accepts; others cannot decide for him.
+    let (_, wiki) = farm.get_json(&olga, "/api/v1/wikis/handover").await;
+    assert_eq!(wiki["owner"], "olga");
+    let (status, _) = post(&farm, &eve, &format!("/api/v1/transfers/{id}/accept")).await;
+    assert_eq!(status, 404);
+    let (status, _) = post(&farm, &olga, &format!("/api/v1/transfers/{id}/accept")).await;
+    assert_eq!(status, 403, "the offerer does not accept for the recipient");
+    let (_, mine) = farm.get_json(&bob, "/api/v1/transfers").await;
+    assert_eq!(mine["transfers"][0]["id"], id);
+    let (status, accepted) = post(&farm, &bob, &format!("/api/v1/transfers/{id}/accept")).await;
+    assert_eq!(status, 200, "{accepted}");
+    assert_eq!(accepted["state"], "accepted");
+    let (status, wiki) = farm.get_json(&bob, "/api/v1/wikis/handover").await;
+    assert_eq!((status, wiki["owner"].as_str()), (200, Some("bob")), "{wiki}");
+    let (status, _) = farm.get_json(&olga, "/api/v1/wikis/handover").await;
+    assert_eq!(status, 404, "the former owner no longer sees it");
+    let (status, body) = post(&farm, &bob, &format!("/api/v1/transfers/{id}/accept")).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("conflict")));
+    smtp.wait_for("olga@", "now belongs to bob").await;
+    smtp.wait_for("bob@", "now belongs to bob").await;
+    // A declined offer changes nothing; a cancelled one cannot be accepted.
+    let offer_back = |to: &str| {
+        let (http, url, token, body) =
+            (farm.http.clone(), farm.url("/api/v1/wikis/handover/transfer"), bob.clone(), json!({"to": to}));
+        async move {
+            http.post(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .expect("offer")
+                .json::<Value>()
+                .await
+                .expect("json")
+        }
+    };
+    let second = offer_back("eve").await["id"].as_i64().expect("id");
+    assert_eq!(post(&farm, &eve, &format!("/api/v1/transfers/{second}/decline")).await.0, 200);
+    let third = offer_back("eve").await["id"].as_i64().expect("id");
+    assert_eq!(post(&farm, &bob, &format!("/api/v1/transfers/{third}/cancel")).await.0, 200);
+    let (status, _) = post(&farm, &eve, &format!("/api/v1/transfers/{third}/accept")).await;
+    assert_eq!(status, 409);
+    let (_, wiki) = farm.get_json(&bob, "/api/v1/wikis/handover").await;
+    assert_eq!(wiki["owner"], "bob");
+    let (_, audit) = farm.get_json(&farm.token("ada", "admin"), "/api/v1/audit?target=wiki:handover").await;
+    let actions: Vec<&str> =
+        audit["entries"].as_array().expect("entries").iter().filter_map(|e| e["action"].as_str()).collect();
+    for action in ["wiki.transfer_offer", "wiki.transfer", "wiki.transfer_decline", "wiki.transfer_cancel"] {
+        assert!(actions.contains(&action), "{action} in {actions:?}");
+    }
+}

@@ -11,6 +11,7 @@ mod openapi;
 mod requests;
 mod servers;
 mod settings;
+mod transfers;
 mod wikis;
 
 use std::sync::Arc;
@@ -45,6 +46,7 @@ fn routes(max_body_bytes: usize) -> OpenApiRouter<AppState> {
         .merge(requests::router())
         .merge(audit::router())
         .merge(settings::router())
+        .merge(transfers::router())
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .merge(settings::image_router())
         .merge(wikis::bulk_router().layer(DefaultBodyLimit::max(BULK_BODY_LIMIT)))

@@ -29,6 +29,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("request_declined", include_str!("../templates/mail/request_declined.txt")),
     ("wiki_ready", include_str!("../templates/mail/wiki_ready.txt")),
     ("wiki_renamed", include_str!("../templates/mail/wiki_renamed.txt")),
+    ("transfer_offered", include_str!("../templates/mail/transfer_offered.txt")),
+    ("transfer_done", include_str!("../templates/mail/transfer_done.txt")),
     ("sandbox_warning", include_str!("../templates/mail/sandbox_warning.txt")),
     ("sandbox_locked", include_str!("../templates/mail/sandbox_locked.txt")),
     ("sandbox_deleted", include_str!("../templates/mail/sandbox_deleted.txt")),
@@ -207,7 +209,8 @@ mod tests {
             farm => "Wikis", username => "alice", link => "http://x/confirm?token=1", expires => "tomorrow",
             id => 1, name => "my-wiki", sitename => "My Wiki", reviewer => "rev", comment => "why?",
             url => "http://my-wiki.x/", wiki_username => "Alice", locked_for => "7 days", deletes => "then",
-            has_password => true,
+            has_password => true, old_name => "old", new_name => "new", until => "later", from => "bob",
+            to => "carol", portal => "http://x/wikis/my-wiki",
         };
         for (kind, _) in TEMPLATES {
             let mail = templates.render(kind, "alice@example.org", context.clone()).expect(kind);

@@ -10,6 +10,7 @@ pub mod admin;
 pub mod local;
 pub mod requests;
 pub mod settings;
+pub mod transfers;
 pub mod wikis;
 
 use std::net::SocketAddr;

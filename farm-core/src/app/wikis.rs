@@ -431,7 +431,7 @@ impl Farm {
         Ok(self.view(actor, record, Some(steps)))
     }
 
-    async fn visible_wiki(&self, actor: &Actor, name: &str) -> Result<WikiRecord, FarmError> {
+    pub(crate) async fn visible_wiki(&self, actor: &Actor, name: &str) -> Result<WikiRecord, FarmError> {
         let name = WikiName::parse(name).map_err(|_| FarmError::NotFound("wiki"))?;
         let record = self.store.wiki_by_name(name.as_str()).await?.ok_or(FarmError::NotFound("wiki"))?;
         permissions::see_wiki(actor, record.owner.as_str())?;

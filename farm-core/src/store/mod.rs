@@ -22,6 +22,7 @@ mod pool;
 mod requests;
 mod settings;
 mod steps;
+mod transfers;
 mod wikis;
 
 pub use accounts::{AccountRecord, NewAccount, SessionRecord};
@@ -30,6 +31,7 @@ pub use outbox::{OutgoingMail, QueuedMail};
 pub use pool::{PoolLevelRow, PoolSlot, UnfinishedEntry};
 pub use requests::{request_exists, RequestEvent, RequestFields, RequestFilter, RequestRecord};
 pub use settings::{NewRevision, SettingsRevision};
+pub use transfers::TransferRecord;
 pub use wikis::{NewWiki, WikiFilter, WikiRecord};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
