@@ -651,3 +651,50 @@ async fn wiki_email_goes_through_the_farms_mail_server() {
     let mail = smtp.wait_for("eve@example.org", "Account details on Wiki letters").await;
     assert!(mail.body.contains("Eve"), "{}", mail.body);
 }
+
+/// A farm upgraded from before settings existed: its wikis get revision 1 (the farm's
+/// defaults, their own name and language), the tables of the default extensions, and a shard
+/// of the new kind at the next start.
+#[tokio::test]
+async fn wikis_made_before_settings_existed_get_their_first_revision_at_start() {
+    let mut farm = Farmd::start().await;
+    let owner = farm.token("ola", "member");
+    active_wiki(&farm, &owner, "veteran", None).await;
+    let db = WikiDb::of(&farm, "veteran", "sqlite");
+    farm.terminate();
+    // As an older farmd left it: no revisions, no extension tables, a shard of the old kind.
+    db.drop_abuse_filter_tables();
+    control_store_sql(
+        &farm,
+        "UPDATE wikis SET settings_revision = 0, applied_revision = 0, schema_extensions = '[]' WHERE label = 'veteran'; \
+         DELETE FROM wiki_settings",
+    );
+    let shard = farm.wiki_dir("veteran").join("LocalSettings.php");
+    let text = std::fs::read_to_string(&shard).expect("shard");
+    let database = &text[text.find("$wgDBtype").expect("database part")..];
+    std::fs::write(
+        &shard,
+        format!("<?php\nif ( !defined( 'MEDIAWIKI' ) ) {{\n\texit;\n}}\n$wgSitename = 'Wiki veteran';\n$wgMetaNamespace = 'Wiki_veteran';\n$wgLanguageCode = 'en';\n{database}"),
+    )
+    .expect("old shard");
+    farm.spawn();
+    farm.wait_healthy().await;
+    let wiki = farm.wiki_client("veteran");
+    common::wait_until("the first revision applied", Duration::from_secs(60), || async {
+        let (_, settings) = farm.get_json(&owner, "/api/v1/wikis/veteran/settings").await;
+        if settings["revision"] == 1 && settings["applied"] == true {
+            Ok(())
+        } else {
+            Err(settings.to_string())
+        }
+    })
+    .await;
+    assert_eq!(db.abuse_filter_tables(), 4, "the default extensions' tables were made");
+    let info = siteinfo(&wiki).await;
+    let loaded: Vec<&str> =
+        info["query"]["extensions"].as_array().expect("list").iter().filter_map(|e| e["name"].as_str()).collect();
+    assert!(loaded.contains(&"Abuse Filter") && loaded.contains(&"VisualEditor"), "{loaded:?}");
+    assert_eq!(info["query"]["general"]["sitename"], "Wiki veteran");
+    let (_, history) = farm.get_json(&owner, "/api/v1/wikis/veteran/settings/history").await;
+    assert_eq!(history["revisions"][0]["actor"], "system");
+}
