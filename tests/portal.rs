@@ -523,3 +523,137 @@ async fn a_deleted_wiki_waits_in_the_trash_and_its_owner_undeletes_it_through_th
     assert!(page.contains("data-code=\"conflict\"") && page.contains("can no longer be restored"), "{page}");
     assert!(page.contains("data-state=\"active\""), "{page}");
 }
+
+/// Renaming and handing over, through the portal's forms over plain HTTP: the owner renames an
+/// active wiki (its page and its address move; the old address answers 301), offers it to
+/// another account (the page shows the offer, which can be cancelled), and that account accepts
+/// it on "My wikis": the wiki is its own, and the first account no longer sees it. No form
+/// does anything without the session's CSRF token; bad input is explained next to its field.
+#[tokio::test]
+async fn the_owner_renames_a_wiki_and_hands_it_over_and_the_recipient_accepts_through_the_portal() {
+    let mut farm = Farmd::new_on(ControlStore::Sqlite, &[], None);
+    farm.spawn();
+    farm.wait_healthy().await;
+    assert!(farm.create_account("hana", "member", Some(PASSWORD)));
+    assert!(farm.create_account("ivo", "member", Some(PASSWORD)));
+    let token = farm.token("hana", "member");
+    let (old, new) = ("hana-first", "hana-second");
+    let (old_path, new_path) = (format!("/wikis/{old}"), format!("/wikis/{new}"));
+    let page_of = |client: &reqwest::Client, path: String| {
+        let request = client.get(farm.url(&path));
+        async move {
+            let response = request.send().await.expect("page");
+            assert_eq!(response.status(), 200, "{path}");
+            // minijinja escapes `/` too.
+            response.text().await.expect("html").replace("&#x2f;", "/")
+        }
+    };
+    let location = |response: &reqwest::Response| {
+        response.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned()
+    };
+    let main_page = "/index.php?title=Main_Page";
+    let hana = logged_in(&farm, "hana").await;
+    let page = page_of(&hana, "/wikis/new".into()).await;
+    let form = [("csrf", csrf_of(&page)), ("name", old.into()), ("sitename", "Hana".into()), ("language", "en".into())];
+    let response = hana.post(farm.url("/wikis/new")).form(&form).send().await.expect("create");
+    assert_eq!(response.status(), 303);
+    farm.wait_for_state(&token, old, &["active"]).await;
+    let page = page_of(&hana, old_path.clone()).await;
+    assert!(page.contains(&format!("action=\"{old_path}/rename\"")), "{page}");
+    assert!(page.contains(&format!("action=\"{old_path}/transfer\"")), "{page}");
+    let csrf = csrf_of(&page);
+
+    // Without the token nothing changes; a bad name is explained next to the field, kept there.
+    for bad in ["", "00000000000000000000000000000000"] {
+        let form = [("csrf", bad), ("new_name", new)];
+        let response = hana.post(farm.url(&format!("{old_path}/rename"))).form(&form).send().await.expect("forged");
+        assert_eq!(response.status(), 403);
+        let form = [("csrf", bad), ("to", "ivo")];
+        let response = hana.post(farm.url(&format!("{old_path}/transfer"))).form(&form).send().await.expect("forged");
+        assert_eq!(response.status(), 403);
+    }
+    let (status, wiki) = farm.get_json(&token, &format!("/api/v1/wikis/{old}")).await;
+    assert_eq!((status, wiki["owner"].as_str()), (200, Some("hana")), "nothing changed: {wiki}");
+    let form = [("csrf", csrf.as_str()), ("new_name", "www")];
+    let response = hana.post(farm.url(&format!("{old_path}/rename"))).form(&form).send().await.expect("bad name");
+    assert_eq!(response.status(), 422);
+    let page = response.text().await.expect("html");
+    assert!(page.contains("id=\"new_name-error\" data-code=\"name_reserved\""), "{page}");
+    assert!(page.contains("reserved by the farm") && page.contains("value=\"www\""), "{page}");
+
+    // Renamed through the form: the page moves, with the notice; the wiki serves at its new
+    // address and the old one redirects there.
+    let form = [("csrf", csrf.as_str()), ("new_name", new)];
+    let response = hana.post(farm.url(&format!("{old_path}/rename"))).form(&form).send().await.expect("rename");
+    assert_eq!(response.status(), 303);
+    assert_eq!(location(&response), format!("{new_path}?renamed=1"));
+    let page = page_of(&hana, location(&response)).await;
+    assert!(page.contains("id=\"wiki-notice\"") && page.contains("old address redirects here for a while"), "{page}");
+    assert!(page.contains(&format!("data-wiki=\"{new}\"")) && page.contains("data-state=\"active\""), "{page}");
+    let (status, body) = farm.wiki_client(new).get(main_page).await;
+    assert_eq!(status, 200, "served at the new address: {body}");
+    let (status, _) = farm.wiki_client(old).get(main_page).await;
+    assert_eq!(status, 301, "the old address redirects");
+    let response = hana.get(farm.url(&old_path)).send().await.expect("old page");
+    assert_eq!(response.status(), 404, "the portal page moved");
+
+    // Offered to nobody, then to ivo; the page shows the offer with a cancel button.
+    let form = [("csrf", csrf.as_str()), ("to", "nobody-here")];
+    let response = hana.post(farm.url(&format!("{new_path}/transfer"))).form(&form).send().await.expect("offer");
+    assert_eq!(response.status(), 422);
+    let page = response.text().await.expect("html");
+    assert!(page.contains("data-code=\"recipient_unknown\"") && page.contains("No account has that user name"));
+    let offer = |to: &'static str| {
+        let request =
+            hana.post(farm.url(&format!("{new_path}/transfer"))).form(&[("csrf", csrf.clone()), ("to", to.into())]);
+        async move { request.send().await.expect("offer") }
+    };
+    let response = offer("ivo").await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(location(&response), format!("{new_path}?offered=1"));
+    let page = page_of(&hana, location(&response)).await;
+    assert!(page.contains("Offered to ivo; it is theirs when they accept."), "{page}");
+    assert!(page.contains("id=\"transfer-pending\"") && page.contains("Cancel offer"), "{page}");
+    let id = page.split("action=\"/transfers/").nth(1).and_then(|r| r.split('/').next()).expect("id").to_owned();
+    let cancel = format!("/transfers/{id}/cancel");
+    let response = hana.post(farm.url(&cancel)).form(&[("csrf", "")]).send().await.expect("forged cancel");
+    assert_eq!(response.status(), 403);
+    let response = hana.post(farm.url(&cancel)).form(&[("csrf", csrf.as_str())]).send().await.expect("cancel");
+    assert_eq!(response.status(), 303);
+    assert_eq!(location(&response), format!("{new_path}?cancelled=1"));
+    let page = page_of(&hana, location(&response)).await;
+    assert!(page.contains("Offer cancelled") && !page.contains("id=\"transfer-pending\""), "{page}");
+    let response = offer("ivo").await;
+    assert_eq!(response.status(), 303);
+
+    // ivo sees the offer on "My wikis"; a forged accept does nothing; the real one makes the
+    // wiki his: listed, its page his to manage, and hana no longer sees it.
+    let ivo = logged_in(&farm, "ivo").await;
+    let mine = page_of(&ivo, "/wikis".into()).await;
+    assert!(mine.contains("id=\"offers\"") && mine.contains("Offers to you"), "{mine}");
+    assert!(mine.contains(&format!("data-wiki=\"{new}\"")) && mine.contains("<td>hana</td>"), "{mine}");
+    assert!(!mine.contains("id=\"my-wikis\""), "not his yet: {mine}");
+    let accept = mine
+        .split("action=\"/transfers/")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .map(|r| format!("/transfers/{r}"))
+        .expect("accept form");
+    assert!(accept.ends_with("/accept") && mine.contains(&accept.replace("/accept", "/decline")), "{mine}");
+    let response = ivo.post(farm.url(&accept)).form(&[("csrf", "")]).send().await.expect("forged accept");
+    assert_eq!(response.status(), 403);
+    let (_, wiki) = farm.get_json(&token, &format!("/api/v1/wikis/{new}")).await;
+    assert_eq!(wiki["owner"], "hana", "nothing changed: {wiki}");
+    let response = ivo.post(farm.url(&accept)).form(&[("csrf", csrf_of(&mine))]).send().await.expect("accept");
+    assert_eq!(response.status(), 303);
+    assert_eq!(location(&response), "/wikis?accepted=1");
+    let mine = page_of(&ivo, location(&response)).await;
+    assert!(mine.contains("id=\"wikis-notice\"") && mine.contains("the wiki is yours now"), "{mine}");
+    assert!(mine.contains(&format!("<tr data-wiki=\"{new}\">")) && !mine.contains("id=\"offers\""), "{mine}");
+    let page = page_of(&ivo, new_path.clone()).await;
+    assert!(page.contains("<dd>ivo</dd>") && page.contains("id=\"rename-form\""), "his to manage: {page}");
+    let response = hana.get(farm.url(&new_path)).send().await.expect("hana's view");
+    assert_eq!(response.status(), 404, "no longer hers");
+    let (status, _) = farm.wiki_client(new).get(main_page).await;
+    assert_eq!(status, 200, "still served");
+}

@@ -77,6 +77,11 @@ where
         .route("/wikis/{name}/delete", post(pages::delete_wiki))
         .route("/wikis/{name}/undelete", post(pages::undelete_wiki))
         .route("/wikis/{name}/purge", post(pages::purge_wiki))
+        .route("/wikis/{name}/rename", post(pages::rename_wiki))
+        .route("/wikis/{name}/transfer", post(pages::offer_transfer))
+        .route("/transfers/{id}/accept", post(pages::accept_transfer))
+        .route("/transfers/{id}/decline", post(pages::decline_transfer))
+        .route("/transfers/{id}/cancel", post(pages::cancel_transfer))
         .route("/wikis/{name}/settings", get(settings::settings).post(settings::save_settings))
         .route("/wikis/{name}/settings/history", get(settings::history))
         .route("/wikis/{name}/settings/rollback", post(settings::rollback))
@@ -168,6 +173,50 @@ mod tests {
         let active = wiki_page("active", false, false);
         assert!(active.contains("id=\"delete-form\"") && active.contains("goes to the trash"), "{active}");
         assert!(!active.contains("trash-notice"), "{active}");
+    }
+
+    #[test]
+    fn an_active_wiki_offers_rename_and_hand_over_and_shows_a_pending_offer() {
+        let wiki = minijinja::context! {
+            name => "demo", sitename => "Demo", state => "active", url => "http://demo.localhost/",
+            language => "en", owner => "olga",
+        };
+        let render = |can: bool, outgoing: Option<minijinja::Value>| {
+            let context = minijinja::context! {
+                tr => &page::catalogs()["en"], csrf => "tok", wiki => wiki.clone(), steps => Vec::<String>::new(),
+                can_delete => can, can_rename => can, can_transfer => can, outgoing => outgoing,
+                errors => minijinja::context! {}, form => minijinja::context! {},
+            };
+            page::templates().get_template("wiki.html").and_then(|t| t.render(context)).expect("renders")
+        };
+        let page = render(true, None);
+        assert!(page.contains("action=\"/wikis/demo/rename\"") && page.contains("name=\"new_name\""), "{page}");
+        assert!(page.contains("redirects to the new one for a while"), "{page}");
+        assert!(page.contains("action=\"/wikis/demo/transfer\"") && page.contains("name=\"to\""), "{page}");
+        assert!(page.contains("Hand over to another account") && !page.contains("cancel-transfer-form"), "{page}");
+        let outgoing = minijinja::context! { id => 7, to => "bea", text => "Offered to bea on 2030-01-01 10:00 UTC." };
+        let page = render(true, Some(outgoing.clone()));
+        assert!(page.contains("id=\"transfer-pending\"") && page.contains("action=\"/transfers/7/cancel\""), "{page}");
+        assert!(page.contains("Cancel offer"), "{page}");
+        assert_eq!(page.matches("name=\"csrf\" value=\"tok\"").count(), 4, "every form carries the token");
+        let reader = render(false, None);
+        assert!(!reader.contains("rename-form") && !reader.contains("transfer-form"), "{reader}");
+    }
+
+    #[test]
+    fn my_wikis_lists_offers_with_accept_and_decline() {
+        let offers =
+            vec![minijinja::context! { id => 3, wiki => "demo", from => "olga", when => "2030-01-01 10:00 UTC" }];
+        let context = minijinja::context! {
+            tr => &page::catalogs()["de"], csrf => "tok", user => minijinja::context! { name => "bea", confirmed => true },
+            wikis => Vec::<String>::new(), requests => Vec::<String>::new(), offers => offers,
+            notice => "Angenommen: Das Wiki gehört jetzt dir.",
+        };
+        let page = page::templates().get_template("wikis.html").and_then(|t| t.render(context)).expect("renders");
+        assert!(page.contains("Angebote an dich") && page.contains("data-transfer=\"3\""), "{page}");
+        assert!(page.contains("action=\"/transfers/3/accept\"") && page.contains("action=\"/transfers/3/decline\""));
+        assert!(page.contains(">Annehmen<") && page.contains(">Ablehnen<") && page.contains("olga"), "{page}");
+        assert!(page.contains("id=\"wikis-notice\""), "{page}");
     }
 
     #[test]

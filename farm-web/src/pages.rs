@@ -345,12 +345,30 @@ pub async fn create(ctx: PageCtx, Form(form): Form<CreateForm>) -> Response {
     }
 }
 
-pub async fn my_wikis(ctx: PageCtx) -> Response {
+#[derive(Deserialize)]
+pub struct WikisQuery {
+    accepted: Option<String>,
+    declined: Option<String>,
+}
+
+pub async fn my_wikis(ctx: PageCtx, Query(query): Query<WikisQuery>) -> Response {
     let actor = match ctx.require_actor() {
         Ok(actor) => actor.clone(),
         Err(login) => return login,
     };
-    let wikis = match ctx.farm.list_wikis(&actor, None, None, None, Some(500)).await {
+    // What the form before this page did (POST-redirect-GET).
+    let notice = match (query.accepted.is_some(), query.declined.is_some()) {
+        (true, _) => Some(ctx.t("offer_accepted")),
+        (_, true) => Some(ctx.t("offer_declined")),
+        _ => None,
+    };
+    wikis_page(&ctx, &actor, StatusCode::OK, minijinja::context! { notice => notice }).await
+}
+
+/// "My wikis": the caller's wikis, the offers made to them and their open requests, with
+/// `extra` (a notice, or the error of a form) on top.
+async fn wikis_page(ctx: &PageCtx, actor: &Actor, status: StatusCode, extra: minijinja::Value) -> Response {
+    let wikis = match ctx.farm.list_wikis(actor, None, None, None, Some(500)).await {
         Ok(page) => page
             .items
             .into_iter()
@@ -362,7 +380,15 @@ pub async fn my_wikis(ctx: PageCtx) -> Response {
             .collect::<Vec<_>>(),
         Err(err) => return ctx.error_page(&err),
     };
-    let requests = match ctx.farm.list_requests(&actor, None, None, None, Some(500)).await {
+    let offers = match ctx.farm.my_transfers(actor).await {
+        Ok(transfers) => transfers
+            .into_iter()
+            .filter(|t| t.state == "pending" && t.to == actor.username.as_str())
+            .map(|t| minijinja::context! { id => t.id, wiki => t.wiki, from => t.from, when => format_time(t.created_at) })
+            .collect::<Vec<_>>(),
+        Err(err) => return ctx.error_page(&err),
+    };
+    let requests = match ctx.farm.list_requests(actor, None, None, None, Some(500)).await {
         Ok(page) => page
             .items
             .into_iter()
@@ -371,13 +397,17 @@ pub async fn my_wikis(ctx: PageCtx) -> Response {
             .collect::<Vec<_>>(),
         Err(err) => return ctx.error_page(&err),
     };
-    ctx.render(StatusCode::OK, "wikis.html", minijinja::context! { wikis => wikis, requests => requests })
+    let base = minijinja::context! { wikis => wikis, offers => offers, requests => requests };
+    ctx.render(status, "wikis.html", merge(base, extra))
 }
 
 #[derive(Deserialize)]
 pub struct WikiQuery {
     undeleted: Option<String>,
     purged: Option<String>,
+    renamed: Option<String>,
+    offered: Option<String>,
+    cancelled: Option<String>,
 }
 
 pub async fn wiki(ctx: PageCtx, Path(name): Path<String>, Query(query): Query<WikiQuery>) -> Response {
@@ -386,12 +416,20 @@ pub async fn wiki(ctx: PageCtx, Path(name): Path<String>, Query(query): Query<Wi
         Err(login) => return login,
     };
     // What the form before this page did (POST-redirect-GET).
-    let notice = match (query.undeleted.is_some(), query.purged.is_some()) {
-        (true, _) => Some(ctx.t("wiki_undeleted")),
-        (_, true) => Some(ctx.t("wiki_purged")),
-        _ => None,
+    // The notice of an offer names its recipient, from the offer itself (see `wiki_page`).
+    let notice = if query.undeleted.is_some() {
+        Some(ctx.t("wiki_undeleted"))
+    } else if query.purged.is_some() {
+        Some(ctx.t("wiki_purged"))
+    } else if query.renamed.is_some() {
+        Some(ctx.t("wiki_renamed"))
+    } else if query.cancelled.is_some() {
+        Some(ctx.t("transfer_cancelled"))
+    } else {
+        None
     };
-    wiki_page(&ctx, &actor, &name, StatusCode::OK, minijinja::context! { notice => notice }).await
+    let extra = minijinja::context! { notice => notice, offered => query.offered.is_some() };
+    wiki_page(&ctx, &actor, &name, StatusCode::OK, extra).await
 }
 
 /// The wiki page, with `extra` (a notice, or the error of a form) on top.
@@ -426,19 +464,55 @@ async fn wiki_page(ctx: &PageCtx, actor: &Actor, name: &str, status: StatusCode,
     let to_trash =
         matches!(state, WikiState::Active | WikiState::Locked) && !ctx.farm.config().deleted_retention.is_zero();
     let can_manage_settings = crate::settings::settings_link(actor, &view.owner, state);
+    // Renaming and handing over are for who may delete, on an active wiki.
+    let can_rename = state == WikiState::Active && permissions::may_delete_wiki(actor, &view.owner);
+    let can_transfer = can_rename;
+    // The caller's own pending offer of this wiki, with its cancel button.
+    let outgoing = match ctx.farm.my_transfers(actor).await {
+        Ok(transfers) => transfers
+            .into_iter()
+            .find(|t| t.state == "pending" && t.wiki == view.name.as_str() && t.from == actor.username.as_str()),
+        Err(err) => return ctx.error_page(&err),
+    };
+    // After the transfer form (`offered` in `extra`), the notice names the offer's recipient.
+    let offered_notice = extra.get_attr("offered").is_ok_and(|v| v.is_true()).then(|| match &outgoing {
+        Some(t) => ctx.t("transfer_offered").replace("{user}", &t.to),
+        None => ctx.t("transfer_offered_plain"),
+    });
+    let outgoing = outgoing.map(|t| {
+        let text = ctx.t("transfer_pending").replace("{user}", &t.to).replace("{date}", &format_time(t.created_at));
+        minijinja::context! { id => t.id, to => t.to, text => text }
+    });
     // Without JavaScript the page reloads itself while the wiki is being built.
     let refresh = (state == WikiState::Provisioning || state == WikiState::Deleting).then_some(2);
     let base = minijinja::context! {
         wiki => wiki, steps => steps, can_delete => can_delete, can_manage_settings => can_manage_settings,
         delete_to_trash => to_trash, trash_notice => trash_notice, can_undelete => can_undelete,
-        can_purge => can_purge,
+        can_purge => can_purge, can_rename => can_rename, can_transfer => can_transfer, outgoing => outgoing,
     };
-    ctx.render_with(status, "wiki.html", merge(base, extra), refresh)
+    let mut page = merge(base, extra);
+    if let Some(notice) = offered_notice {
+        page = merge(page, minijinja::context! { notice => notice });
+    }
+    ctx.render_with(status, "wiki.html", page, refresh)
 }
 
 /// After a form on the wiki page failed: the page again, with what went wrong above it
 /// (`conflict_key` says it for a wiki that is not, or no longer, in the state the form needs).
 async fn wiki_form_error(ctx: &PageCtx, actor: &Actor, name: &str, err: &FarmError, conflict_key: &str) -> Response {
+    wiki_field_error(ctx, actor, name, err, conflict_key, None).await
+}
+
+/// [`wiki_form_error`] for a form with one input (`input`: its name and what was typed): an
+/// error about that field is shown next to it, with the value kept.
+async fn wiki_field_error(
+    ctx: &PageCtx,
+    actor: &Actor,
+    name: &str,
+    err: &FarmError,
+    conflict_key: &str,
+    input: Option<(&str, &str)>,
+) -> Response {
     match err {
         FarmError::NotFound(_) | FarmError::Internal(_) => ctx.error_page(err),
         _ => {
@@ -446,7 +520,15 @@ async fn wiki_form_error(ctx: &PageCtx, actor: &Actor, name: &str, err: &FarmErr
             if matches!(err, FarmError::Conflict(_)) {
                 detail.message = ctx.t(conflict_key);
             }
-            wiki_page(ctx, actor, name, status_of(err), minijinja::context! { error => detail }).await
+            let extra = match input {
+                Some((field, value)) if err.field().is_some() => {
+                    let errors = BTreeMap::from([(field.to_owned(), detail)]);
+                    minijinja::context! { errors => errors, form => form_map([(field, value)]) }
+                }
+                Some((field, value)) => minijinja::context! { error => detail, form => form_map([(field, value)]) },
+                None => minijinja::context! { error => detail },
+            };
+            wiki_page(ctx, actor, name, status_of(err), extra).await
         }
     }
 }
@@ -509,6 +591,94 @@ pub async fn purge_wiki(ctx: PageCtx, Path(name): Path<String>, Form(form): Form
     match ctx.farm.purge_wiki(&actor, &name, &ctx.source).await {
         Ok(view) => see_other(&format!("/wikis/{}?purged=1", view.name)),
         Err(err) => wiki_form_error(&ctx, &actor, &name, &err, "purge_conflict").await,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RenameForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    new_name: String,
+}
+
+/// Gives an active wiki a new name (its owner or an admin); the page moves with it.
+pub async fn rename_wiki(ctx: PageCtx, Path(name): Path<String>, Form(form): Form<RenameForm>) -> Response {
+    let actor = match ctx.require_actor() {
+        Ok(actor) => actor.clone(),
+        Err(login) => return login,
+    };
+    if let Err(refused) = ctx.check_csrf(&form.csrf) {
+        return refused;
+    }
+    let new_name = form.new_name.trim();
+    match ctx.farm.rename_wiki(&actor, &name, new_name, &ctx.source).await {
+        Ok(view) => see_other(&format!("{}?renamed=1", wiki_path(view.name.as_str()))),
+        Err(err) => wiki_field_error(&ctx, &actor, &name, &err, "rename_conflict", Some(("new_name", new_name))).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct TransferForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    to: String,
+}
+
+/// Offers a served wiki to another account (its owner or an admin); it moves when accepted.
+pub async fn offer_transfer(ctx: PageCtx, Path(name): Path<String>, Form(form): Form<TransferForm>) -> Response {
+    let actor = match ctx.require_actor() {
+        Ok(actor) => actor.clone(),
+        Err(login) => return login,
+    };
+    if let Err(refused) = ctx.check_csrf(&form.csrf) {
+        return refused;
+    }
+    let to = form.to.trim();
+    match ctx.farm.offer_transfer(&actor, &name, to, &ctx.source).await {
+        Ok(view) => see_other(&format!("{}?offered=1", wiki_path(&view.wiki))),
+        Err(err) => wiki_field_error(&ctx, &actor, &name, &err, "transfer_conflict", Some(("to", to))).await,
+    }
+}
+
+/// The recipient accepts a transfer offered to them.
+pub async fn accept_transfer(ctx: PageCtx, Path(id): Path<String>, Form(form): Form<CsrfForm>) -> Response {
+    decide_transfer(ctx, &id, Some(true), &form.csrf).await
+}
+
+/// The recipient declines a transfer offered to them.
+pub async fn decline_transfer(ctx: PageCtx, Path(id): Path<String>, Form(form): Form<CsrfForm>) -> Response {
+    decide_transfer(ctx, &id, Some(false), &form.csrf).await
+}
+
+/// The offerer (or an admin) takes an offer back.
+pub async fn cancel_transfer(ctx: PageCtx, Path(id): Path<String>, Form(form): Form<CsrfForm>) -> Response {
+    decide_transfer(ctx, &id, None, &form.csrf).await
+}
+
+/// Accept and decline go back to "My wikis", cancel to the wiki's page; a refusal is shown there.
+async fn decide_transfer(ctx: PageCtx, id: &str, accept: Option<bool>, csrf: &str) -> Response {
+    let (Some(id), Some(actor)) = (request_id(id), ctx.actor().cloned()) else {
+        return ctx.require_actor().err().unwrap_or_else(|| ctx.not_found());
+    };
+    if let Err(refused) = ctx.check_csrf(csrf) {
+        return refused;
+    }
+    match (ctx.farm.decide_transfer(&actor, id, accept, &ctx.source).await, accept) {
+        (Ok(_), Some(true)) => see_other("/wikis?accepted=1"),
+        (Ok(_), Some(false)) => see_other("/wikis?declined=1"),
+        (Ok(view), None) => see_other(&format!("{}?cancelled=1", wiki_path(&view.wiki))),
+        (Err(err @ (FarmError::NotFound(_) | FarmError::Internal(_) | FarmError::Forbidden(_))), _) => {
+            ctx.error_page(&err)
+        }
+        (Err(err), _) => {
+            let mut detail = ctx.error(&err);
+            if matches!(err, FarmError::Conflict(_)) {
+                detail.message = ctx.t("offer_conflict");
+            }
+            wikis_page(&ctx, &actor, status_of(&err), minijinja::context! { error => detail }).await
+        }
     }
 }
 
