@@ -4,6 +4,7 @@
 mod accounts;
 mod audit;
 mod error;
+mod exports;
 mod extract;
 mod health;
 mod metrics;
@@ -47,6 +48,7 @@ fn routes(max_body_bytes: usize) -> OpenApiRouter<AppState> {
         .merge(audit::router())
         .merge(settings::router())
         .merge(transfers::router())
+        .merge(exports::router())
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .merge(settings::image_router())
         .merge(wikis::bulk_router().layer(DefaultBodyLimit::max(BULK_BODY_LIMIT)))

@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod exports;
 pub mod local;
 pub mod requests;
 pub mod settings;
@@ -176,6 +177,13 @@ impl Farm {
                 sandbox: config.sandbox.clone(),
                 interval: config.lifecycle_interval,
                 wakeups: wakeups.clone(),
+            },
+            exporter: jobs::exports::Exporter {
+                store: store.clone(),
+                layout: layout.clone(),
+                php: php.clone(),
+                wakeups: wakeups.clone(),
+                retention: config.export_retention,
             },
             outbox: jobs::outbox::Outbox { store: store.clone(), mailer: mailer.clone(), wakeups: wakeups.clone() },
             passwords: passwords.clone(),

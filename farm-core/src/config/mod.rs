@@ -107,6 +107,11 @@ pub struct Config {
     /// (0: deleting purges at once).
     #[serde(with = "humantime_serde")]
     pub deleted_retention: Duration,
+    /// How long a finished export archive stays downloadable.
+    #[serde(with = "humantime_serde")]
+    pub export_retention: Duration,
+    /// Largest wiki (database and files, in bytes) that may be exported.
+    pub export_max_bytes: u64,
     /// Log format: `text` or `json`.
     pub log_format: LogFormat,
     /// Where new wikis' databases live unless an admin chooses: `sqlite` or `mariadb`.
@@ -448,6 +453,8 @@ impl Default for Config {
             max_body_bytes: 64 * 1024,
             deleted_name_retention: Duration::from_secs(30 * 24 * 3600),
             deleted_retention: Duration::from_secs(30 * 24 * 3600),
+            export_retention: Duration::from_secs(7 * 24 * 3600),
+            export_max_bytes: 10 * 1024 * 1024 * 1024,
             log_format: LogFormat::Text,
             default_backend: Backend::Sqlite,
             mariadb_url: None,

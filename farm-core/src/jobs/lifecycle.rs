@@ -58,6 +58,7 @@ impl Lifecycle {
     pub async fn round(&self) -> Result<(), FarmError> {
         self.expire_sandboxes().await?;
         self.purge_trash().await?;
+        super::exports::Exporter::expire(&self.store, &self.layout).await?;
         for name in self.store.expire_redirects().await? {
             if let Ok(name) = crate::domain::WikiName::parse(&name) {
                 crate::platform::fsutil::remove_file_if_exists(&self.layout.redirect_file(&name))

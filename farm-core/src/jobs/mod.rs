@@ -2,6 +2,7 @@
 //! dependencies, made by [`crate::app::Farm::open`]), and [`Jobs::start`] starts them all, in
 //! one order, under one shutdown token.
 
+pub mod exports;
 pub mod lifecycle;
 pub mod outbox;
 pub mod pool;
@@ -29,6 +30,7 @@ pub struct Wakeups {
     pub pipeline: Notify,
     pub pool: Notify,
     pub outbox: Notify,
+    pub exports: Notify,
 }
 
 impl Wakeups {
@@ -67,6 +69,7 @@ pub struct Jobs {
     pub pool: pool::Pool,
     pub lifecycle: lifecycle::Lifecycle,
     pub outbox: outbox::Outbox,
+    pub exporter: exports::Exporter,
     pub passwords: Arc<PasswordStock>,
     pub databases: Arc<FarmDatabases>,
     pub default_language: LanguageCode,
@@ -112,6 +115,7 @@ impl Jobs {
             async move { passwords.run(INITIAL_PASSWORD_LEN, shutdown).await }
         });
         tasks.spawn(self.lifecycle.run(shutdown.clone()));
+        tasks.spawn(self.exporter.run(shutdown.clone()));
         tasks.spawn(self.outbox.run(shutdown));
     }
 }

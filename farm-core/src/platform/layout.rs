@@ -117,6 +117,15 @@ impl Layout {
         self.hosts_dir().join(name.as_str())
     }
 
+    /// Export archives (`{id}.tar.gz`) and their scratch folders while they are built.
+    pub fn exports_dir(&self) -> PathBuf {
+        self.root.join("exports")
+    }
+
+    pub fn export_archive(&self, id: i64) -> PathBuf {
+        self.exports_dir().join(format!("{id}.tar.gz"))
+    }
+
     /// Old names of renamed wikis: `redirects/OLD` holds the new name (router.php answers 301).
     pub fn redirects_dir(&self) -> PathBuf {
         self.root.join("redirects")

@@ -17,6 +17,7 @@ use crate::error::FarmError;
 
 mod accounts;
 mod audit;
+mod exports;
 mod outbox;
 mod pool;
 mod requests;
@@ -27,6 +28,7 @@ mod wikis;
 
 pub use accounts::{AccountRecord, NewAccount, SessionRecord};
 pub use audit::{AuditEntry, AuditFilter, AuditRecord};
+pub use exports::ExportRecord;
 pub use outbox::{OutgoingMail, QueuedMail};
 pub use pool::{PoolLevelRow, PoolSlot, UnfinishedEntry};
 pub use requests::{request_exists, RequestEvent, RequestFields, RequestFilter, RequestRecord};
