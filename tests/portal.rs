@@ -5,6 +5,8 @@
 
 use crate::common;
 
+use std::time::Duration;
+
 use common::browser::{require_browser, try_scenario};
 use common::smtp::SmtpServer;
 use common::{ControlStore, Farmd};
@@ -656,4 +658,107 @@ async fn the_owner_renames_a_wiki_and_hands_it_over_and_the_recipient_accepts_th
     assert_eq!(response.status(), 404, "no longer hers");
     let (status, _) = farm.wiki_client(new).get(main_page).await;
     assert_eq!(status, 200, "still served");
+}
+
+/// Exporting a wiki through the portal over plain HTTP: the owner presses "Export this wiki" on
+/// its page and lands on the export's page, which reloads itself (no script needed) while the
+/// archive is made and then offers the download: a `.tar.gz` streamed as an attachment. Another
+/// account learns nothing of the export; the button does nothing without the session's token.
+#[tokio::test]
+async fn the_owner_exports_a_wiki_through_the_portal_and_downloads_the_archive() {
+    let mut farm = Farmd::new_on(ControlStore::Sqlite, &[], None);
+    farm.spawn();
+    farm.wait_healthy().await;
+    assert!(farm.create_account("kim", "member", Some(PASSWORD)));
+    assert!(farm.create_account("nosy", "member", Some(PASSWORD)));
+    let token = farm.token("kim", "member");
+    let name = "kim-export";
+    let page_path = format!("/wikis/{name}");
+    let page_of = |client: &reqwest::Client, path: String| {
+        let request = client.get(farm.url(&path));
+        async move {
+            let response = request.send().await.expect("page");
+            assert_eq!(response.status(), 200, "{path}");
+            // minijinja escapes `/` too.
+            response.text().await.expect("html").replace("&#x2f;", "/")
+        }
+    };
+    let kim = logged_in(&farm, "kim").await;
+    let page = page_of(&kim, "/wikis/new".into()).await;
+    let form = [("csrf", csrf_of(&page)), ("name", name.into()), ("sitename", "Kim".into()), ("language", "en".into())];
+    let response = kim.post(farm.url("/wikis/new")).form(&form).send().await.expect("create");
+    assert_eq!(response.status(), 303);
+    farm.wait_for_state(&token, name, &["active"]).await;
+
+    // The wiki page offers the export; pressing it leads to the export's page, with the notice.
+    let page = page_of(&kim, page_path.clone()).await;
+    assert!(page.contains(&format!("action=\"{page_path}/export\"")) && page.contains("Export this wiki"), "{page}");
+    let csrf = csrf_of(&page);
+    let response = kim
+        .post(farm.url(&format!("{page_path}/export")))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("export");
+    assert_eq!(response.status(), 303);
+    let location = response.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let id: i64 = location
+        .strip_prefix("/exports/")
+        .and_then(|rest| rest.strip_suffix("?requested=1"))
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("the export's page: {location}"));
+    let page = page_of(&kim, location.clone()).await;
+    assert!(page.contains("id=\"export-notice\"") && page.contains("updates itself"), "{page}");
+    assert!(page.contains(&format!("href=\"{page_path}\"")), "back to the wiki: {page}");
+
+    // While not done the page reloads itself; once done it offers the download, without reloading.
+    let export_path = format!("/exports/{id}");
+    let page = common::wait_until("the download link", Duration::from_secs(120), || async {
+        let page = page_of(&kim, export_path.clone()).await;
+        if page.contains("id=\"export-download\"") {
+            return Ok(page);
+        }
+        assert!(!page.contains("data-state=\"failed\""), "the export failed: {page}");
+        assert!(page.contains("<meta http-equiv=\"refresh\" content=\"2\">"), "reloads while under way: {page}");
+        assert!(page.contains("id=\"export-progress\""), "{page}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        Err(page)
+    })
+    .await;
+    assert!(page.contains(&format!("href=\"/exports/{id}/download\"")), "{page}");
+    assert!(page.contains("data-state=\"done\"") && page.contains(">ready<"), "{page}");
+    assert!(page.contains("Downloadable until") && page.contains("id=\"export-size\""), "{page}");
+    assert!(!page.contains("http-equiv=\"refresh\""), "no more reloading: {page}");
+    let (_, api) = farm.get_json(&token, &format!("/api/v1/exports/{id}")).await;
+    assert_eq!(api["state"], "done", "{api}");
+
+    // The download streams the archive as an attachment.
+    let response = kim.get(farm.url(&format!("/exports/{id}/download"))).send().await.expect("download");
+    assert_eq!(response.status(), 200);
+    let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    assert_eq!(header("content-type"), "application/gzip");
+    let disposition = header("content-disposition");
+    assert!(disposition.starts_with("attachment") && disposition.contains(".tar.gz"), "{disposition}");
+    let archive = response.bytes().await.expect("archive");
+    assert!(archive.len() > 2 && archive[..2] == [0x1f, 0x8b], "a gzip file of {} bytes", archive.len());
+    assert_eq!(i64::try_from(archive.len()).ok(), api["bytes"].as_i64(), "the whole archive");
+
+    // Another account: neither the page nor the download, as if there were no such export.
+    let nosy = logged_in(&farm, "nosy").await;
+    for path in [export_path.clone(), format!("{export_path}/download")] {
+        let response = nosy.get(farm.url(&path)).send().await.expect("another account");
+        assert_eq!(response.status(), 404, "{path}");
+    }
+    // Logged out: the login page first.
+    let response = portal_client().get(farm.url(&format!("{export_path}/download"))).send().await.expect("anonymous");
+    assert_eq!(response.status(), 303);
+
+    // Without the session's token the button does nothing: no new export.
+    for bad in ["", "00000000000000000000000000000000"] {
+        let response =
+            kim.post(farm.url(&format!("{page_path}/export"))).form(&[("csrf", bad)]).send().await.expect("forged");
+        assert_eq!(response.status(), 403);
+    }
+    let response = kim.get(farm.url(&format!("/exports/{}", id + 1))).send().await.expect("next export");
+    assert_eq!(response.status(), 404, "no export was made");
 }

@@ -3,6 +3,7 @@
 //! name check, following a wiki being built). Every form works without JavaScript and carries
 //! a CSRF token; every response has a strict content security policy.
 
+mod exports;
 mod page;
 mod pages;
 mod settings;
@@ -36,6 +37,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("admin.html", include_str!("../templates/admin.html")),
     ("settings.html", include_str!("../templates/settings.html")),
     ("settings_history.html", include_str!("../templates/settings_history.html")),
+    ("export.html", include_str!("../templates/export.html")),
 ];
 
 /// Scripts, styles, forms and fetches only from this site; no frames, no plugins.
@@ -79,6 +81,9 @@ where
         .route("/wikis/{name}/purge", post(pages::purge_wiki))
         .route("/wikis/{name}/rename", post(pages::rename_wiki))
         .route("/wikis/{name}/transfer", post(pages::offer_transfer))
+        .route("/wikis/{name}/export", post(exports::request_export))
+        .route("/exports/{id}", get(exports::export))
+        .route("/exports/{id}/download", get(exports::download))
         .route("/transfers/{id}/accept", post(pages::accept_transfer))
         .route("/transfers/{id}/decline", post(pages::decline_transfer))
         .route("/transfers/{id}/cancel", post(pages::cancel_transfer))
@@ -217,6 +222,45 @@ mod tests {
         assert!(page.contains("action=\"/transfers/3/accept\"") && page.contains("action=\"/transfers/3/decline\""));
         assert!(page.contains(">Annehmen<") && page.contains(">Ablehnen<") && page.contains("olga"), "{page}");
         assert!(page.contains("id=\"wikis-notice\""), "{page}");
+    }
+
+    #[test]
+    fn the_wiki_page_offers_the_export_to_who_may_and_its_page_shows_progress_then_the_download() {
+        let wiki = minijinja::context! {
+            name => "demo", sitename => "Demo", state => "active", url => "http://demo.localhost/",
+            language => "en", owner => "olga",
+        };
+        let render_wiki = |can: bool| {
+            let context = minijinja::context! {
+                tr => &page::catalogs()["en"], csrf => "tok", wiki => wiki.clone(), steps => Vec::<String>::new(),
+                can_manage_settings => can, can_export => can,
+            };
+            page::templates().get_template("wiki.html").and_then(|t| t.render(context)).expect("renders")
+        };
+        let page = render_wiki(true);
+        assert!(page.contains("id=\"export-form\"") && page.contains("action=\"/wikis/demo/export\""), "{page}");
+        assert!(page.contains("Export this wiki") && page.contains("name=\"csrf\" value=\"tok\""), "{page}");
+        assert!(!render_wiki(false).contains("export-form"));
+
+        let render_export = |lang: &str, state: &str, ready: bool| {
+            let export = minijinja::context! {
+                id => 7, wiki => "demo", state => state, phase => if ready { "done" } else { "pages" },
+                done_items => 3, total_items => 10, percent => 30, progress => "3 of 10",
+                under_way => state == "running", ready => ready, size => ready.then_some("1.5 MiB"),
+                created => "2030-01-01 10:00 UTC", expires => ready.then_some("2030-01-08 10:00 UTC"),
+            };
+            let context = minijinja::context! { tr => &page::catalogs()[lang], export => export };
+            page::templates().get_template("export.html").and_then(|t| t.render(context)).expect("renders")
+        };
+        let running = render_export("en", "running", false);
+        assert!(running.contains("being made") && running.contains("pages and their revisions"), "{running}");
+        assert!(running.contains("max=\"10\" value=\"3\"") && running.contains("3 of 10"), "{running}");
+        assert!(!running.contains("export-download"), "{running}");
+        let done = render_export("de", "done", true);
+        assert!(done.contains("id=\"export-download\"") && done.contains(">Herunterladen<"), "{done}");
+        assert!(done.contains("2030-01-08 10:00 UTC") && done.contains("1.5 MiB"), "{done}");
+        let expired = render_export("en", "expired", false);
+        assert!(expired.contains("id=\"export-expired\"") && !expired.contains("export-download"), "{expired}");
     }
 
     #[test]

@@ -467,6 +467,8 @@ async fn wiki_page(ctx: &PageCtx, actor: &Actor, name: &str, status: StatusCode,
     // Renaming and handing over are for who may delete, on an active wiki.
     let can_rename = state == WikiState::Active && permissions::may_delete_wiki(actor, &view.owner);
     let can_transfer = can_rename;
+    // Exporting is for who may manage the settings, on a served wiki.
+    let can_export = can_manage_settings;
     // The caller's own pending offer of this wiki, with its cancel button.
     let outgoing = match ctx.farm.my_transfers(actor).await {
         Ok(transfers) => transfers
@@ -489,6 +491,7 @@ async fn wiki_page(ctx: &PageCtx, actor: &Actor, name: &str, status: StatusCode,
         wiki => wiki, steps => steps, can_delete => can_delete, can_manage_settings => can_manage_settings,
         delete_to_trash => to_trash, trash_notice => trash_notice, can_undelete => can_undelete,
         can_purge => can_purge, can_rename => can_rename, can_transfer => can_transfer, outgoing => outgoing,
+        can_export => can_export,
     };
     let mut page = merge(base, extra);
     if let Some(notice) = offered_notice {
@@ -499,7 +502,13 @@ async fn wiki_page(ctx: &PageCtx, actor: &Actor, name: &str, status: StatusCode,
 
 /// After a form on the wiki page failed: the page again, with what went wrong above it
 /// (`conflict_key` says it for a wiki that is not, or no longer, in the state the form needs).
-async fn wiki_form_error(ctx: &PageCtx, actor: &Actor, name: &str, err: &FarmError, conflict_key: &str) -> Response {
+pub(crate) async fn wiki_form_error(
+    ctx: &PageCtx,
+    actor: &Actor,
+    name: &str,
+    err: &FarmError,
+    conflict_key: &str,
+) -> Response {
     wiki_field_error(ctx, actor, name, err, conflict_key, None).await
 }
 
