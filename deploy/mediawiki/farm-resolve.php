@@ -57,6 +57,20 @@ if ( !function_exists( 'farm_resolve' ) ) {
 		if ( PHP_SAPI === 'cli' && defined( 'FARM_POOL_ENTRY' ) ) {
 			return farm_resolve_pool_entry();
 		}
+		// farmd's import step runs scripts for a wiki that is not served yet (no host link):
+		// it names the wiki by key and name (CLI only, both validated).
+		$key = PHP_SAPI === 'cli' ? getenv( 'FARM_WIKI_KEY' ) : false;
+		if ( is_string( $key ) && $key !== '' ) {
+			$name = (string)getenv( 'FARM_WIKI_NAME' );
+			if ( !preg_match( '/^w[0-9a-f]{16}$/', $key ) || !preg_match( '/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/', $name ) ) {
+				return null;
+			}
+			$dir = rtrim( farm_config()['data_dir'], '/' ) . "/wikis/$key";
+			if ( !is_file( "$dir/LocalSettings.php" ) || !is_file( "$dir/secrets.php" ) ) {
+				return null;
+			}
+			return [ 'name' => $name, 'key' => $key, 'dir' => $dir ];
+		}
 		$name = farm_requested_name();
 		// Validate before the name touches the filesystem (no '/', '..', NUL, uppercase).
 		if ( $name === null || !preg_match( '/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/', $name ) ) {

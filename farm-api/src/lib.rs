@@ -7,6 +7,7 @@ mod error;
 mod exports;
 mod extract;
 mod health;
+mod imports;
 mod metrics;
 mod openapi;
 mod requests;
@@ -52,6 +53,7 @@ fn routes(max_body_bytes: usize) -> OpenApiRouter<AppState> {
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .merge(settings::image_router())
         .merge(wikis::bulk_router().layer(DefaultBodyLimit::max(BULK_BODY_LIMIT)))
+        .merge(imports::router())
         .merge(health::router())
         .merge(metrics::router())
         .routes(routes!(document))

@@ -69,7 +69,7 @@ impl CreateBody {
 
 /// A wiki as the API shows it.
 #[derive(Serialize, ToSchema)]
-struct WikiResource {
+pub(crate) struct WikiResource {
     name: String,
     sitename: String,
     language: String,
@@ -137,7 +137,7 @@ struct Created {
     owner_credentials: OwnerCredentials,
 }
 
-fn resource(view: WikiView) -> WikiResource {
+pub(crate) fn resource(view: WikiView) -> WikiResource {
     WikiResource {
         name: view.name.to_string(),
         sitename: view.sitename,

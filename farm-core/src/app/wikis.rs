@@ -13,6 +13,7 @@ use crate::jobs::provision::Step;
 use crate::jobs::INITIAL_PASSWORD_LEN;
 use crate::mediawiki::password::PasswordStock;
 use crate::mediawiki::ChangeContext;
+use crate::platform::fsutil::remove_dir_all_if_exists;
 use crate::platform::ratelimit::{Action, Source};
 use crate::platform::time::{duration_secs, format_time, now};
 use crate::store::{AuditEntry, NewWiki, PoolSlot, Tx, WikiFilter, WikiRecord};
@@ -103,6 +104,9 @@ pub(crate) struct PreparedWiki {
     pub notify_owner: bool,
     /// Its settings revision 1.
     pub configuration: Configuration,
+    /// Its content comes from an archive (never from the warm pool, whose key is not known
+    /// before the insert).
+    pub import_pending: bool,
 }
 
 impl Farm {
@@ -196,7 +200,67 @@ impl Farm {
         request: CreateWiki,
         source: &Source,
     ) -> Result<(WikiView, Option<Secret>), FarmError> {
-        self.create_wiki_as(actor, request, source, true).await
+        self.create_wiki_as(actor, request, source, true, None).await
+    }
+
+    /// A fresh path for an uploaded archive, under `data/imports/` (removed by the caller, or
+    /// at the next start).
+    pub fn new_import_upload(&self) -> anyhow::Result<std::path::PathBuf> {
+        let dir = self.layout.imports_dir();
+        std::fs::create_dir_all(&dir)?;
+        Ok(dir.join(format!("incoming-{}", crate::platform::random::random_hex(8))))
+    }
+
+    /// Creates a wiki from an archive at `upload` (farmd's export, or a MediaWiki XML dump,
+    /// maybe gzipped), which is checked and unpacked before anything is made; the wiki goes
+    /// live once the pipeline has loaded it. A farmd export's settings come with it (checked
+    /// against this farm's rules), with `request`'s name and site name.
+    pub async fn import_wiki(
+        &self,
+        actor: &Actor,
+        mut request: CreateWiki,
+        upload: &std::path::Path,
+        source: &Source,
+    ) -> Result<(WikiView, Option<Secret>), FarmError> {
+        permissions::create_wiki(actor, self.config.policy)?;
+        let staging = self.layout.imports_dir().join(format!("staging-{}", crate::platform::random::random_hex(8)));
+        let max = self.config.import_max_bytes;
+        let (upload_path, staging_path) = (upload.to_path_buf(), staging.clone());
+        let checked = tokio::task::spawn_blocking(move || {
+            crate::mediawiki::archive::check_and_unpack(&upload_path, &staging_path, max)
+        })
+        .await
+        .map_err(|e| FarmError::Internal(e.into()))??;
+        if let Some(imported) = &checked.configuration {
+            // The archive's settings, extensions and skins, as a change over this farm's
+            // defaults, so that they pass the same rules; the caller's own fields win.
+            let mut change = std::mem::take(&mut request.settings);
+            if let serde_json::Value::Object(values) =
+                serde_json::to_value(&imported.settings).map_err(anyhow::Error::from)?
+            {
+                for (key, value) in values {
+                    // Images stay behind (their files are the old wiki's); admin-only values
+                    // are this farm's to set.
+                    let admin_only = crate::domain::settings::definition(&key).is_some_and(|d| d.admin_only);
+                    if !["sitename", "logo", "favicon"].contains(&key.as_str()) && (!admin_only || actor.is_admin()) {
+                        change.settings.entry(key).or_insert(value);
+                    }
+                }
+            }
+            for component in self.features.catalogue.all() {
+                let (enabled, set) = match component.kind {
+                    crate::mediawiki::ComponentKind::Extension => (&imported.extensions, &mut change.extensions),
+                    crate::mediawiki::ComponentKind::Skin => (&imported.skins, &mut change.skins),
+                };
+                set.entry(component.id.clone()).or_insert(enabled.contains(&component.id));
+            }
+            request.settings = change;
+        }
+        let created = self.create_wiki_as(actor, request, source, true, Some(&staging)).await;
+        if created.is_err() {
+            let _ = remove_dir_all_if_exists(&staging);
+        }
+        created
     }
 
     async fn create_wiki_as(
@@ -205,6 +269,7 @@ impl Farm {
         request: CreateWiki,
         source: &Source,
         notify_owner: bool,
+        import: Option<&std::path::Path>,
     ) -> Result<(WikiView, Option<Secret>), FarmError> {
         permissions::create_wiki(actor, self.config.policy)?;
         if permissions::limited(actor) {
@@ -213,7 +278,7 @@ impl Farm {
         let account = self.store.account_by_id(actor.account_id).await?.ok_or(FarmError::NotFound("account"))?;
         let expires_at = permissions::sandboxed(actor, self.config.policy)
             .then(|| now() + duration_secs(self.config.sandbox.lifetime));
-        let (prepared, password) = self
+        let (mut prepared, password) = self
             .prepare_wiki(
                 actor,
                 &account.username,
@@ -223,14 +288,26 @@ impl Farm {
                 notify_owner,
             )
             .await?;
+        prepared.import_pending = import.is_some();
         let mut tx = self.store.begin().await?;
         if permissions::limited(actor) {
             self.check_quota(&mut tx, actor).await?;
         }
         let key = self.record_wiki(&mut tx, &prepared).await?;
-        let details = expires_at.map(|at| format!("sandbox, expires {}", format_time(at)));
+        let mut details = expires_at.map(|at| format!("sandbox, expires {}", format_time(at)));
+        if let Some(staging) = import {
+            // In place before the commit: a kill leaves either no wiki (and an archive the
+            // start removes) or a wiki with its archive.
+            std::fs::rename(staging, self.layout.import_dir(&prepared.key)).map_err(anyhow::Error::from)?;
+            details = Some("from an archive".into());
+        }
         tx.audit(&self.audit(actor, "wiki.create", prepared.name.as_str(), source, details)).await?;
-        tx.commit().await?;
+        if let Err(err) = tx.commit().await {
+            if import.is_some() {
+                let _ = remove_dir_all_if_exists(&self.layout.import_dir(&prepared.key));
+            }
+            return Err(err);
+        }
         let record = self.store.inserted(&key).await?;
         tracing::info!(wiki = %prepared.name, owner = %account.username, key = %key, pooled = record.pooled, "wiki requested");
         self.wakeups.provisioning();
@@ -316,6 +393,7 @@ impl Farm {
             expires_at,
             notify_owner,
             configuration,
+            import_pending: false,
         };
         Ok((prepared, password))
     }
@@ -341,8 +419,9 @@ impl Farm {
             configuration: &configuration,
             private: prepared.configuration.settings.private,
             schema_extensions: &schema_extensions,
+            import_pending: prepared.import_pending,
         };
-        if self.pool_plan.pools(prepared.backend, &prepared.language) {
+        if !prepared.import_pending && self.pool_plan.pools(prepared.backend, &prepared.language) {
             let slot = PoolSlot {
                 backend: prepared.backend.as_str(),
                 db_server: prepared.db_server.as_deref().unwrap_or(""),
@@ -403,7 +482,7 @@ impl Farm {
             }
         }
         // Bulk creations do not mail the owner once per wiki.
-        match self.create_wiki_as(actor, row, source, false).await {
+        match self.create_wiki_as(actor, row, source, false, None).await {
             Ok((view, password)) => BulkOutcome::Created(view, password),
             Err(err) => BulkOutcome::Refused(err),
         }

@@ -112,6 +112,8 @@ pub struct Config {
     pub export_retention: Duration,
     /// Largest wiki (database and files, in bytes) that may be exported.
     pub export_max_bytes: u64,
+    /// Largest archive a wiki may be imported from, and what it may unpack to, in bytes.
+    pub import_max_bytes: u64,
     /// Log format: `text` or `json`.
     pub log_format: LogFormat,
     /// Where new wikis' databases live unless an admin chooses: `sqlite` or `mariadb`.
@@ -455,6 +457,7 @@ impl Default for Config {
             deleted_retention: Duration::from_secs(30 * 24 * 3600),
             export_retention: Duration::from_secs(7 * 24 * 3600),
             export_max_bytes: 10 * 1024 * 1024 * 1024,
+            import_max_bytes: 1024 * 1024 * 1024,
             log_format: LogFormat::Text,
             default_backend: Backend::Sqlite,
             mariadb_url: None,

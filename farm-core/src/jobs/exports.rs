@@ -27,8 +27,8 @@ use crate::platform::layout::Layout;
 use crate::platform::time::now;
 use crate::store::{ExportRecord, Store};
 
-/// The archive format's name in `manifest.json`.
-pub const FORMAT: &str = "farmd-export/1";
+use crate::mediawiki::archive::Hashing;
+pub use crate::mediawiki::archive::FORMAT;
 
 /// How long `dumpBackup.php` may take for one wiki.
 const DUMP_TIMEOUT: Duration = Duration::from_secs(6 * 3600);
@@ -192,20 +192,6 @@ fn collect_files(root: &Path, prefix: &str, out: &mut Vec<(String, PathBuf)>, up
         }
     }
     Ok(())
-}
-
-/// Hashes what passes through it.
-struct Hashing<R> {
-    inner: R,
-    hasher: Sha256,
-}
-
-impl<R: Read> Read for Hashing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
 }
 
 fn write_archive(

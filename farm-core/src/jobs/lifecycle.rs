@@ -166,6 +166,29 @@ impl Lifecycle {
                 }
             }
         }
+        // Archives left by a kill: uploads and staging folders of imports never committed, and
+        // the content of wikis that no longer wait for it.
+        if let Ok(entries) = std::fs::read_dir(self.layout.imports_dir()) {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let waiting = match crate::domain::ResourceKey::parse(&name) {
+                    Some(key) => self
+                        .store
+                        .wiki_by_resource_key(key.as_str())
+                        .await?
+                        .is_some_and(|w| w.state == WikiState::Provisioning && w.import_pending),
+                    None => false,
+                };
+                if !waiting {
+                    let path = entry.path();
+                    if path.is_dir() {
+                        crate::platform::fsutil::remove_dir_all_if_exists(&path)?;
+                    } else {
+                        crate::platform::fsutil::remove_file_if_exists(&path)?;
+                    }
+                }
+            }
+        }
         // Links whose name is no longer the wiki's (a rename interrupted after its commit).
         for entry in std::fs::read_dir(self.layout.hosts_dir())?.flatten() {
             let file_name = entry.file_name().to_string_lossy().into_owned();

@@ -45,12 +45,14 @@ pub enum Step {
     Secrets,
     /// `LocalSettings.php`, the wiki's config shard.
     Shard,
+    /// A wiki created from an archive: its pages, logs and files loaded (no-op otherwise).
+    Import,
     /// The host link through which PHP finds the wiki: from here on it is served.
     Route,
 }
 
 impl Step {
-    pub const ALL: [Step; 5] = [Step::Database, Step::Uploads, Step::Secrets, Step::Shard, Step::Route];
+    pub const ALL: [Step; 6] = [Step::Database, Step::Uploads, Step::Secrets, Step::Shard, Step::Import, Step::Route];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -58,6 +60,7 @@ impl Step {
             Step::Uploads => "uploads",
             Step::Secrets => "secrets",
             Step::Shard => "shard",
+            Step::Import => "import",
             Step::Route => "route",
         }
     }
@@ -269,8 +272,49 @@ impl Pipeline {
                 Ok(())
             }
             Step::Shard => self.configurator.write(wiki).await,
+            Step::Import => self.import(wiki).await,
             Step::Route => link_host(&self.layout, &wiki.name, &wiki.key),
         }
+    }
+
+    /// Loads a wiki's archive (`data/imports/{key}/`) with MediaWiki's own importers, then
+    /// rebuilds recent changes and the site statistics. Every script is safe to run again
+    /// (the importer skips revisions it has), so a crash in here means running it again.
+    async fn import(&self, wiki: &WikiRecord) -> anyhow::Result<()> {
+        if !wiki.import_pending {
+            return Ok(());
+        }
+        const LONG: Duration = Duration::from_secs(6 * 3600);
+        let dir = self.layout.import_dir(&wiki.key);
+        anyhow::ensure!(dir.join("pages.xml").is_file(), "the wiki's archive is gone from {}", dir.display());
+        let (key, name) = (wiki.key.as_str(), wiki.name.as_str());
+        let run = |script: &'static str, args: Vec<String>| async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            self.configurator.php.run_for_unserved_wiki(key, name, script, &args, LONG).await
+        };
+        for xml in ["pages.xml", "logs.xml"] {
+            let file = dir.join(xml);
+            if file.is_file() {
+                run(
+                    "importDump.php",
+                    vec!["--username-prefix=imported".into(), "--no-updates".into(), file.display().to_string()],
+                )
+                .await?;
+            }
+        }
+        let files = dir.join("files");
+        if files.is_dir() {
+            // The files as they were stored (hashed folders, old versions); their pages and
+            // upload log came with the XML.
+            copy_tree(&files, &self.layout.wiki_dir(&wiki.key).join("images"))?;
+            run("rebuildImages.php", vec!["--missing".into()]).await?;
+        }
+        run("rebuildrecentchanges.php", Vec::new()).await?;
+        run("initSiteStats.php", vec!["--update".into()]).await?;
+        run("refreshLinks.php", Vec::new()).await?;
+        self.store.import_done(wiki.id).await?;
+        remove_dir_all_if_exists(&dir)?;
+        Ok(())
     }
 
     /// The wiki's database, on `server` if given, else where the registry says.
@@ -380,8 +424,9 @@ impl Pipeline {
         }
         remove_dir_all_if_exists(&layout.wiki_dir(&wiki.key))?;
         sync_dir(&layout.wikis_dir())?;
-        // A pooled database the wiki claimed but had not moved yet.
+        // A pooled database the wiki claimed but had not moved yet, and an archive not loaded.
         remove_dir_all_if_exists(&layout.pool_entry_dir(&wiki.key))?;
+        remove_dir_all_if_exists(&layout.import_dir(&wiki.key))?;
         Ok(())
     }
 }
@@ -406,6 +451,23 @@ fn backoff_secs(attempts: i64) -> i64 {
 }
 
 /// Points `hosts/<name>` at the wiki's directory, atomically (a new link renamed over).
+/// Copies a folder tree (files by atomic writes; existing files are replaced).
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            let tmp = to.join(format!(".{}.import-tmp", entry.file_name().to_string_lossy()));
+            std::fs::copy(entry.path(), &tmp)?;
+            std::fs::rename(&tmp, &target)?;
+        }
+    }
+    Ok(())
+}
+
 /// Stops serving a wiki: removes its host link if the link is this wiki's (the name may belong
 /// to another by now), and a link being made when the daemon died. Idempotent.
 pub(crate) fn unlink_host(layout: &Layout, name: &WikiName, key: &ResourceKey) -> anyhow::Result<()> {
@@ -591,6 +653,7 @@ mod tests {
                 configuration: &configuration,
                 private: false,
                 schema_extensions: "[]",
+                import_pending: false,
             })
             .await
             .expect("insert");

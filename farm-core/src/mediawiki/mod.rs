@@ -5,6 +5,7 @@
 //! its `secrets.php` (written once). The PHP side lives in `deploy/mediawiki/` and is
 //! embedded in the binary, so the daemon and its entry file always match.
 
+pub mod archive;
 mod catalogue;
 mod codebase;
 mod farm_files;

@@ -88,6 +88,27 @@ impl Php {
         }
     }
 
+    /// Runs `maintenance/{script}` for a wiki that is not served yet, named by its key
+    /// (farm-resolve.php's `FARM_WIKI_KEY`). Killed after `timeout`.
+    pub async fn run_for_unserved_wiki(
+        &self,
+        key: &str,
+        name: &str,
+        script: &str,
+        args: &[&str],
+        timeout: Duration,
+    ) -> anyhow::Result<String> {
+        let mut cmd = self.command();
+        cmd.env("FARM_WIKI_KEY", key)
+            .env("FARM_WIKI_NAME", name)
+            .arg(self.mediawiki_dir.join("maintenance").join(script))
+            .args(args);
+        match tokio::time::timeout(timeout, self.stdout_of(cmd, script)).await {
+            Ok(result) => result,
+            Err(_) => anyhow::bail!("{script} for {name} did not finish within {} s", timeout.as_secs()),
+        }
+    }
+
     /// The output of `php -r CODE` (no MediaWiki loaded).
     pub async fn eval(&self, code: &str) -> anyhow::Result<String> {
         let mut cmd = self.command();

@@ -126,6 +126,16 @@ impl Layout {
         self.exports_dir().join(format!("{id}.tar.gz"))
     }
 
+    /// Archives being checked (`incoming-*`) and the content of wikis created from one,
+    /// waiting for the pipeline's import step (`{key}/`).
+    pub fn imports_dir(&self) -> PathBuf {
+        self.root.join("imports")
+    }
+
+    pub fn import_dir(&self, key: &ResourceKey) -> PathBuf {
+        self.imports_dir().join(key.as_str())
+    }
+
     /// Old names of renamed wikis: `redirects/OLD` holds the new name (router.php answers 301).
     pub fn redirects_dir(&self) -> PathBuf {
         self.root.join("redirects")

@@ -43,6 +43,8 @@ pub struct WikiRecord {
     /// In the trash: the state it comes back to, and when it is purged.
     pub trashed_from: Option<WikiState>,
     pub purge_after: Option<i64>,
+    /// Created from an archive whose content the pipeline has not loaded yet.
+    pub import_pending: bool,
 }
 
 /// A row as the driver reads it (the `Any` driver knows no booleans or enums).
@@ -75,6 +77,7 @@ struct WikiRow {
     private: i64,
     trashed_from: Option<String>,
     purge_after: Option<i64>,
+    import_pending: i64,
 }
 
 impl TryFrom<WikiRow> for WikiRecord {
@@ -113,6 +116,7 @@ impl TryFrom<WikiRow> for WikiRecord {
                 .map(|s| WikiState::parse(&s).ok_or_else(|| unknown("trashed_from", &s)))
                 .transpose()?,
             purge_after: row.purge_after,
+            import_pending: flag("import_pending", row.import_pending)?,
         })
     }
 }
@@ -128,7 +132,7 @@ fn decode_all(rows: Vec<WikiRow>) -> Result<Vec<WikiRecord>, FarmError> {
 const WIKI_COLUMNS: &str = "id, label, resource_key, sitename, language, owner, backend, state, failure, \
      owner_password_hash, db_server, db_password_sealed, pooled, attempts, created_at, updated_at, activated_at, deleted_at, \
      expires_at, expiry_warnings_sent, notify_owner, settings_revision, applied_revision, schema_extensions, private, \
-     trashed_from, purge_after";
+     trashed_from, purge_after, import_pending";
 
 #[derive(Clone, Copy)]
 pub struct NewWiki<'a> {
@@ -148,6 +152,8 @@ pub struct NewWiki<'a> {
     pub private: bool,
     /// JSON list of the extensions whose tables its database will have (the template's).
     pub schema_extensions: &'a str,
+    /// Its content comes from an archive in `data/imports/{key}/`.
+    pub import_pending: bool,
 }
 
 async fn insert_wiki_row(
@@ -168,8 +174,8 @@ async fn insert_wiki_row(
     let inserted = sqlx::query(
         "INSERT INTO wikis (name, label, resource_key, sitename, language, owner, backend, state, \
          owner_password_hash, db_server, db_password_sealed, pooled, attempts, next_attempt_at, created_at, updated_at, \
-         expires_at, notify_owner, settings_revision, schema_extensions, private) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, 1, ?, ?)",
+         expires_at, notify_owner, settings_revision, schema_extensions, private, import_pending) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, 1, ?, ?, ?)",
     )
     .bind(new.name)
     .bind(new.name)
@@ -189,6 +195,7 @@ async fn insert_wiki_row(
     .bind(i64::from(new.notify_owner))
     .bind(new.schema_extensions)
     .bind(i64::from(new.private))
+    .bind(i64::from(new.import_pending))
     .execute(&mut **tx)
     .await;
     match inserted {
@@ -657,6 +664,11 @@ impl Store {
                 .fetch_all(&self.read)
                 .await?,
         )
+    }
+
+    pub async fn import_done(&self, wiki_id: i64) -> Result<(), FarmError> {
+        sqlx::query("UPDATE wikis SET import_pending = 0 WHERE id = ?").bind(wiki_id).execute(&self.write).await?;
+        Ok(())
     }
 
     /// Whether a renamed wiki's old name still redirects (and so is taken).
