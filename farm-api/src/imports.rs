@@ -35,7 +35,7 @@ struct ImportParams {
 /// the wiki is `provisioning` until its pages, logs and files are loaded, then `active`.
 #[utoipa::path(
     post, path = "/api/v1/wiki-imports", tag = "wikis", params(ImportParams),
-    request_body(content = Vec<u8>, content_type = "application/gzip", description = "The archive"),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The archive (.tar.gz, .xml or .xml.gz)"),
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 202, description = "The wiki, being built from the archive", body = crate::wikis::WikiResource),
