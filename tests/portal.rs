@@ -133,6 +133,13 @@ async fn everything_works_without_javascript() {
     Portal::start("open").await.run("no-js.mjs");
 }
 
+/// The import form in the browser: the upload's progress, an error shown in place, then a
+/// MediaWiki XML dump imported into a new wiki (see `tests/browser/import.mjs`).
+#[tokio::test]
+async fn the_import_form_shows_the_upload_progress_and_imports_a_dump_in_the_browser() {
+    Portal::start("open").await.run("import.mjs");
+}
+
 /// The settings page in the browser (with and without JavaScript): one change of site name and
 /// extension, a logo upload with its preview, a stale form, the history and a restore; the
 /// wiki's own API agrees, and so does the farm's.
@@ -761,4 +768,113 @@ async fn the_owner_exports_a_wiki_through_the_portal_and_downloads_the_archive()
     }
     let response = kim.get(farm.url(&format!("/exports/{}", id + 1))).send().await.expect("next export");
     assert_eq!(response.status(), 404, "no export was made");
+}
+
+/// A `multipart/form-data` body of text fields and one file (`archive`), as a browser sends the
+/// import form: the fields in order, the file last.
+fn import_form_body(fields: &[(&str, &str)], filename: &str, file: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "farmimportboundary7MA4YWxk";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"archive\"; filename=\"{filename}\"\r\n\
+             Content-Type: application/octet-stream\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(file);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// Importing a wiki through the portal over plain HTTP: the create page and "My wikis" link the
+/// import form (multipart, with the token); the owner uploads a MediaWiki XML dump, lands on
+/// the new wiki's page, and once active the wiki serves the imported page. A file that is no
+/// archive, or one past the farm's limit, gets the form back with the error and the typed values
+/// and makes no wiki; without the session's token nothing happens; no upload stays on disk.
+#[tokio::test]
+async fn the_owner_imports_a_wiki_from_an_xml_dump_through_the_portal() {
+    let mut farm = Farmd::new_on(ControlStore::Sqlite, &[], Some("import_max_bytes = 8192\n"));
+    farm.spawn();
+    farm.wait_healthy().await;
+    assert!(farm.create_account("ivy", "member", Some(PASSWORD)));
+    let token = farm.token("ivy", "member");
+    let ivy = logged_in(&farm, "ivy").await;
+    let page_of = |path: &str| {
+        let request = ivy.get(farm.url(path));
+        let path = path.to_owned();
+        async move {
+            let response = request.send().await.expect("page");
+            assert_eq!(response.status(), 200, "{path}");
+            // minijinja escapes `/` too.
+            response.text().await.expect("html").replace("&#x2f;", "/")
+        }
+    };
+    for path in ["/wikis/new", "/wikis"] {
+        assert!(page_of(path).await.contains("href=\"/wikis/import\""), "{path} links the import");
+    }
+    let form_page = page_of("/wikis/import").await;
+    assert!(form_page.contains("action=\"/wikis/import\"") && form_page.contains("multipart/form-data"), "{form_page}");
+    assert!(form_page.contains("Special:Export") && form_page.contains("type=\"file\" name=\"archive\""));
+    let csrf = csrf_of(&form_page);
+    let post = |fields: Vec<(&'static str, String)>, filename: &'static str, file: Vec<u8>| {
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (content_type, body) = import_form_body(&fields, filename, &file);
+        let request = ivy.post(farm.url("/wikis/import")).header("content-type", content_type).body(body);
+        async move { request.send().await.expect("import form") }
+    };
+    let fields = |csrf: &str, name: &str| {
+        vec![
+            ("csrf", csrf.to_owned()),
+            ("name", name.to_owned()),
+            ("sitename", format!("Imported {name}")),
+            ("language", String::new()),
+        ]
+    };
+
+    // The dump goes up with the form: to the wiki's page, which follows the import.
+    let name = "ivy-import";
+    let dump = "<mediawiki xmlns=\"http://www.mediawiki.org/xml/export-0.11/\" version=\"0.11\" xml:lang=\"en\">\
+        <page><title>Hello</title><ns>0</ns><id>1</id><revision><id>1</id><timestamp>2020-01-01T00:00:00Z</timestamp>\
+        <contributor><username>Writer</username><id>7</id></contributor><model>wikitext</model>\
+        <format>text/x-wiki</format><text xml:space=\"preserve\">Imported text</text></revision></page></mediawiki>";
+    let response = post(fields(&csrf, name), "dump.xml", dump.as_bytes().to_vec()).await;
+    assert_eq!(response.status(), 303);
+    let location = response.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    assert_eq!(location, format!("/wikis/{name}"));
+    let page = page_of(&location).await;
+    assert!(page.contains(&format!("Imported {name}")), "{page}");
+    farm.wait_for_state(&token, name, &["active"]).await;
+    let (status, html) = farm.wiki_client(name).get("/index.php?title=Hello").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Imported text"), "{html}");
+
+    // Not an archive: the form again, with the error next to the file and what was typed.
+    let response = post(fields(&csrf, "ivy-notes"), "notes.txt", b"just some notes, no wiki in here".to_vec()).await;
+    assert_eq!(response.status(), 422);
+    let page = response.text().await.expect("page");
+    assert!(page.contains("id=\"archive-error\" data-code=\"archive_invalid\""), "{page}");
+    assert!(page.contains("value=\"ivy-notes\"") && page.contains("value=\"Imported ivy-notes\""), "{page}");
+    assert!(!page.contains("just some notes"), "the file is never echoed: {page}");
+    // Past the farm's limit: refused as too large while it comes in.
+    let response = post(fields(&csrf, "ivy-huge"), "huge.xml", vec![b'x'; 20_000]).await;
+    assert_eq!(response.status(), 413);
+    let page = response.text().await.expect("page");
+    assert!(page.contains("data-code=\"archive_too_large\"") && page.contains("value=\"ivy-huge\""), "{page}");
+
+    // Without the session's token nothing happens.
+    for bad in ["", "00000000000000000000000000000000"] {
+        let response = post(fields(bad, "ivy-forged"), "dump.xml", dump.as_bytes().to_vec()).await;
+        assert_eq!(response.status(), 403);
+    }
+    for refused in ["ivy-notes", "ivy-huge", "ivy-forged"] {
+        let (status, body) = farm.get_json(&token, &format!("/api/v1/wikis/{refused}")).await;
+        assert_eq!(status, 404, "no wiki {refused}: {body}");
+    }
+    assert!(farm.entries("imports").is_empty(), "no upload stays: {:?}", farm.entries("imports"));
 }

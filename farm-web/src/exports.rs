@@ -25,7 +25,7 @@ fn under_way(view: &ExportView) -> bool {
 }
 
 /// A size as people read it: `512 bytes`, `3.4 MiB` (`3,4 MiB` in German).
-fn human_size(bytes: i64, lang: &str) -> String {
+pub(crate) fn human_size(bytes: i64, lang: &str) -> String {
     const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
     if bytes < 1024 {
         return format!("{bytes} B");

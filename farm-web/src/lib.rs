@@ -4,6 +4,7 @@
 //! a CSRF token; every response has a strict content security policy.
 
 mod exports;
+mod imports;
 mod page;
 mod pages;
 mod settings;
@@ -38,6 +39,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("settings.html", include_str!("../templates/settings.html")),
     ("settings_history.html", include_str!("../templates/settings_history.html")),
     ("export.html", include_str!("../templates/export.html")),
+    ("import.html", include_str!("../templates/import.html")),
 ];
 
 /// Scripts, styles, forms and fetches only from this site; no frames, no plugins.
@@ -75,6 +77,8 @@ where
         .route("/language/{code}", get(pages::language))
         .route("/wikis", get(pages::my_wikis))
         .route("/wikis/new", get(pages::create_form).post(pages::create))
+        // Its body limit is the farm's `import_max_bytes` and a little, set by the handler.
+        .route("/wikis/import", get(imports::import_form).post(imports::import))
         .route("/wikis/{name}", get(pages::wiki))
         .route("/wikis/{name}/delete", post(pages::delete_wiki))
         .route("/wikis/{name}/undelete", post(pages::undelete_wiki))
@@ -261,6 +265,48 @@ mod tests {
         assert!(done.contains("2030-01-08 10:00 UTC") && done.contains("1.5 MiB"), "{done}");
         let expired = render_export("en", "expired", false);
         assert!(expired.contains("id=\"export-expired\"") && !expired.contains("export-download"), "{expired}");
+    }
+
+    #[test]
+    fn the_import_form_is_multipart_with_the_token_before_the_file_and_shows_errors_with_the_typed_values() {
+        let render = |lang: &str, review: bool, extra: minijinja::Value| {
+            let context = minijinja::context! {
+                tr => &page::catalogs()[lang], csrf => "tok", review => review, base_domain => "localhost",
+                wiki_languages => vec![minijinja::context! { code => "de", label => "de" }], max_size => "1.0 GiB",
+                errors => minijinja::context! {}, form => minijinja::context! {},
+            };
+            let context = page::merge(context, extra);
+            page::templates().get_template("import.html").and_then(|t| t.render(context)).expect("renders")
+        };
+        let page = render("en", false, minijinja::context! {});
+        assert!(
+            page.contains("enctype=\"multipart/form-data\"") && page.contains("action=\"/wikis/import\""),
+            "{page}"
+        );
+        let (token, file) = (
+            page.find("name=\"csrf\" value=\"tok\"").expect("token"),
+            page.find("type=\"file\" name=\"archive\"").expect("file"),
+        );
+        assert!(token < file, "the token comes first: {page}");
+        assert!(
+            page.contains("Special:Export") && page.contains("dumpBackup.php") && page.contains("At most 1.0 GiB"),
+            "{page}"
+        );
+        assert!(page.contains("id=\"import-progress\"") && page.contains("hidden"), "{page}");
+        let errors = minijinja::context! { archive => minijinja::context! { code => "archive_invalid", message => "Not an archive" } };
+        let form = minijinja::context! { name => "demo", sitename => "Demo <b>", language => "de" };
+        let page = render("de", false, minijinja::context! { errors => errors, form => form });
+        assert!(
+            page.contains("id=\"archive-error\" data-code=\"archive_invalid\"") && page.contains("Not an archive"),
+            "{page}"
+        );
+        assert!(
+            page.contains("value=\"demo\"") && page.contains("Demo &lt;b&gt;") && page.contains(">Wiki importieren<"),
+            "{page}"
+        );
+        assert!(page.contains("<option value=\"de\" selected>"), "the language stays: {page}");
+        let review = render("en", true, minijinja::context! {});
+        assert!(review.contains("id=\"import-review\"") && !review.contains("import-wiki"), "{review}");
     }
 
     #[test]

@@ -268,7 +268,7 @@ pub(crate) fn languages_for_wikis(ctx: &PageCtx) -> Vec<minijinja::Value> {
 }
 
 /// Whether this visitor asks for a wiki (review policy) rather than creating one.
-fn is_review(ctx: &PageCtx) -> bool {
+pub(crate) fn is_review(ctx: &PageCtx) -> bool {
     ctx.farm.way_to_a_wiki(ctx.actor()) == WayToAWiki::Request
 }
 

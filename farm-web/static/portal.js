@@ -89,8 +89,57 @@ function setUpLogoPreview() {
   });
 }
 
+// The import form shows how far the upload is: the same form, posted by XMLHttpRequest for
+// its upload progress events. The answer is the wiki's page (after the redirect), or the form
+// again with what was wrong, which replaces this page. Without this the form posts as usual.
+function setUpImportProgress() {
+  const form = document.getElementById("import-wiki");
+  const box = document.getElementById("import-progress");
+  if (!form || !box || !window.XMLHttpRequest || !window.FormData || !window.DOMParser) return;
+  const bar = box.querySelector("progress");
+  const text = document.getElementById("import-progress-text");
+  const button = form.querySelector('button[type="submit"]');
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", form.action);
+    xhr.upload.addEventListener("progress", (progress) => {
+      if (!progress.lengthComputable || progress.total === 0) return;
+      const percent = Math.floor((progress.loaded * 100) / progress.total);
+      bar.value = percent;
+      text.textContent = box.dataset.uploading.replace("{percent}", String(percent));
+    });
+    xhr.upload.addEventListener("load", () => {
+      bar.removeAttribute("value");
+      text.textContent = box.dataset.checking;
+    });
+    xhr.addEventListener("load", () => {
+      const landed = xhr.responseURL ? new URL(xhr.responseURL, window.location.href) : null;
+      if (landed && landed.pathname !== new URL(form.action, window.location.href).pathname) {
+        window.location.assign(landed.href);
+        return;
+      }
+      // The form again (or the portal's error page): shown in place of this one.
+      const page = new DOMParser().parseFromString(xhr.responseText, "text/html");
+      document.title = page.title;
+      document.body.replaceWith(document.adoptNode(page.body));
+      setUpImportProgress();
+    });
+    xhr.addEventListener("error", () => {
+      text.textContent = box.dataset.failed;
+      button.disabled = false;
+    });
+    box.hidden = false;
+    bar.value = 0;
+    text.textContent = box.dataset.uploading.replace("{percent}", "0");
+    button.disabled = true;
+    xhr.send(new FormData(form));
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   setUpNameCheck();
   setUpWikiProgress();
   setUpLogoPreview();
+  setUpImportProgress();
 });
