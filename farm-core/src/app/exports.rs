@@ -73,7 +73,9 @@ impl Farm {
             )));
         }
         // The database's and files' size on disk, as an upper bound of the archive.
-        let size = folder_size(&self.layout.wiki_dir(&wiki.key));
+        let dir = self.layout.wiki_dir(&wiki.key);
+        let size =
+            tokio::task::spawn_blocking(move || folder_size(&dir)).await.map_err(|e| FarmError::Internal(e.into()))?;
         if size > self.config.export_max_bytes {
             return Err(FarmError::denied(
                 "export_too_large",

@@ -60,8 +60,7 @@ impl Farm {
 
     /// Whether a new wiki starts with `id` enabled.
     pub fn enabled_by_default(&self, id: &str) -> bool {
-        let initial = &self.features.initial(&crate::domain::Sitename::parse("x").expect("valid"), "en");
-        initial.extensions.contains(id) || initial.skins.contains(id)
+        self.features.is_default(id)
     }
 
     async fn settings_wiki(&self, actor: &Actor, name: &str) -> Result<WikiRecord, FarmError> {

@@ -234,11 +234,6 @@ impl Catalogue {
         self.skins().filter(|s| skins.contains(&s.id)).flat_map(|s| s.skin_names.iter().map(String::as_str))
     }
 
-    /// The skin that registers `skin_name`.
-    pub fn skin_for_name(&self, skin_name: &str) -> Option<&Component> {
-        self.skins().find(|s| s.skin_names.iter().any(|n| n == skin_name))
-    }
-
     /// Available extensions that add tables: templates carry all of their tables.
     pub fn table_extensions(&self) -> Vec<String> {
         self.extensions().filter(|c| c.needs_tables && c.available()).map(|c| c.id.clone()).collect()
@@ -469,7 +464,6 @@ mod tests {
         let vector = catalogue.get("Vector").expect("Vector");
         assert_eq!(vector.kind, ComponentKind::Skin);
         assert_eq!(vector.skin_names, ["vector", "vector-2022"]);
-        assert_eq!(catalogue.skin_for_name("vector-2022").map(|s| s.id.as_str()), Some("Vector"));
 
         let with_lua = Catalogue::read_with(dir.path(), |p| p == Path::new("/usr/bin/lua5.1")).expect("reads");
         assert!(with_lua.get("Scribunto").expect("Scribunto").available());

@@ -109,6 +109,11 @@ impl Features {
         }
     }
 
+    /// Whether a new wiki starts with `id` (an extension or skin) enabled.
+    pub fn is_default(&self, id: &str) -> bool {
+        self.default_extensions.contains(id) || self.default_skins.contains(id)
+    }
+
     /// `current` with `change` applied, or the first rule it breaks.
     pub fn change(
         &self,
