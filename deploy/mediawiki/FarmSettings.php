@@ -109,6 +109,9 @@ require "$farmWikiDir/LocalSettings.php";
 require "$farmWikiDir/secrets.php";
 require __DIR__ . '/farm-features.php';
 
+## The farm's own user, who made the starter pages: nobody may register or log in as it.
+$wgReservedUsernames[] = 'Wiki farm';
+
 ## A locked wiki (an expired sandbox) is served read-only; farmd writes and removes the marker.
 if ( is_file( "$farmWikiDir/read-only" ) ) {
 	$wgReadOnly = 'This wiki has expired and is read-only. Ask the farm\'s administrators to keep it.';

@@ -63,6 +63,7 @@ async fn import(
                 language: params.language,
                 backend: None,
                 settings: Default::default(),
+                starter: None,
             };
             farm.import_wiki(&actor, request, &upload, &source).await.map_err(ApiError::from)
         }

@@ -13,6 +13,7 @@ mod openapi;
 mod requests;
 mod servers;
 mod settings;
+mod starters;
 mod transfers;
 mod wikis;
 
@@ -50,6 +51,7 @@ fn routes(max_body_bytes: usize) -> OpenApiRouter<AppState> {
         .merge(settings::router())
         .merge(transfers::router())
         .merge(exports::router())
+        .merge(starters::router())
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .merge(settings::image_router())
         .merge(wikis::bulk_router().layer(DefaultBodyLimit::max(BULK_BODY_LIMIT)))

@@ -53,6 +53,9 @@ struct CreateBody {
     extensions: BTreeMap<String, bool>,
     #[serde(default)]
     skins: BTreeMap<String, bool>,
+    /// The starter whose pages the wiki begins with (`GET /api/v1/starters`); default: the
+    /// farm's.
+    starter: Option<String>,
 }
 
 impl CreateBody {
@@ -63,6 +66,7 @@ impl CreateBody {
             language: self.language,
             backend: self.backend,
             settings: RequestedChange { settings: self.settings, extensions: self.extensions, skins: self.skins },
+            starter: self.starter,
         }
     }
 }
@@ -97,6 +101,9 @@ pub(crate) struct WikiResource {
     /// Where the wiki's resources live: for admins only.
     #[serde(skip_serializing_if = "Option::is_none")]
     storage: Option<Storage>,
+    /// The starter it began with (none for a wiki made from an archive).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    starter: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -162,6 +169,7 @@ pub(crate) fn resource(view: WikiView) -> WikiResource {
             database: s.database,
             server: s.server,
         }),
+        starter: view.starter,
     }
 }
 

@@ -117,6 +117,7 @@ pub async fn import(ctx: PageCtx, mut request: Request) -> Response {
                 language: Some(fields.language.trim().to_owned()).filter(|l| !l.is_empty()),
                 backend: None,
                 settings: Default::default(),
+                starter: None,
             };
             let outcome = ctx.farm.import_wiki(&actor, request, &upload.0, &ctx.source).await;
             let _ = tokio::fs::remove_file(&upload.0).await;

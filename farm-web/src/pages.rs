@@ -278,6 +278,7 @@ fn create_page(ctx: &PageCtx, status: StatusCode, extra: minijinja::Value) -> Re
         base_domain => ctx.farm.urls().base_domain(),
         wiki_languages => languages_for_wikis(ctx),
         name_codes => NAME_CODES,
+        starters => ctx.farm.starters(Some(ctx.lang)).unwrap_or_default(),
     };
     ctx.render(status, "create.html", merge(base, extra))
 }
@@ -300,6 +301,7 @@ pub struct CreateForm {
     language: Option<String>,
     purpose: Option<String>,
     reason: Option<String>,
+    starter: Option<String>,
 }
 
 pub async fn create(ctx: PageCtx, Form(form): Form<CreateForm>) -> Response {
@@ -317,6 +319,7 @@ pub async fn create(ctx: PageCtx, Form(form): Form<CreateForm>) -> Response {
         ("language", language.as_deref().unwrap_or("en")),
         ("purpose", form.purpose.as_deref().unwrap_or("")),
         ("reason", form.reason.as_deref().unwrap_or("")),
+        ("starter", form.starter.as_deref().unwrap_or("")),
     ]);
     let outcome = if is_review(&ctx) {
         let input = RequestInput {
@@ -334,6 +337,7 @@ pub async fn create(ctx: PageCtx, Form(form): Form<CreateForm>) -> Response {
             language,
             backend: None,
             settings: Default::default(),
+            starter: form.starter.clone().filter(|s| !s.is_empty()),
         };
         ctx.farm.create_wiki(&actor, request, &ctx.source).await.map(|(view, _)| format!("/wikis/{}", view.name))
     };

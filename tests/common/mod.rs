@@ -56,31 +56,33 @@ where
     }
 }
 
-/// The English SQLite template, as farmd builds it, made once per test run: MediaWiki's
-/// installer takes seconds of CPU, and most farms the tests start would run it again for an
-/// identical result. The copy is taken from a real farm's data directory once it is complete.
-/// The run's SQLite template, built once by a real farm, and the name of the folder farms keep
-/// it in (`templates/<MediaWiki version>-x<extension tables>/`).
-fn sqlite_template() -> &'static (PathBuf, String) {
-    static TEMPLATE: OnceLock<(PathBuf, String)> = OnceLock::new();
+/// The English SQLite template with the default starter, as farmd builds it ahead of the first
+/// wiki, made once per test run: MediaWiki's installer and the starter's import take seconds of
+/// CPU, and most farms the tests start would run them again for an identical result. The copy
+/// is taken from a real farm's data directory once it is complete. Returns where the copy is,
+/// the name of the folder farms keep templates in (`templates/<MediaWiki version>-x<extension
+/// tables>/`) and the template's own folder name there (`sqlite-en-blank-<hash>`).
+fn sqlite_template() -> &'static (PathBuf, String, String) {
+    static TEMPLATE: OnceLock<(PathBuf, String, String)> = OnceLock::new();
     TEMPLATE.get_or_init(|| {
         let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("sqlite-template-{}", std::process::id()));
         remove_caches_of_finished_runs(cache.parent().expect("target tmpdir"));
         let mut farm = Farmd::new(&[("FARM_PHP_WORKERS", "0")]);
         farm.build_own_template();
         farm.spawn();
-        // farmd renames the installer's scratch folder to sqlite-en once the template is whole.
+        // farmd renames the installer's scratch folder to its final name once it is whole.
         let templates = farm.data_dir.join("templates");
-        let deadline = Instant::now() + Duration::from_secs(120);
-        let version = loop {
-            let built = std::fs::read_dir(&templates)
-                .into_iter()
-                .flatten()
-                .flatten()
-                .find(|e| e.path().join("sqlite-en").is_dir())
-                .map(|e| e.file_name().to_string_lossy().into_owned());
-            if let Some(version) = built {
-                break version;
+        let deadline = Instant::now() + Duration::from_secs(180);
+        let (version, name) = loop {
+            let built = std::fs::read_dir(&templates).into_iter().flatten().flatten().find_map(|version| {
+                std::fs::read_dir(version.path()).into_iter().flatten().flatten().find_map(|t| {
+                    let name = t.file_name().to_string_lossy().into_owned();
+                    name.starts_with("sqlite-en-blank-")
+                        .then(|| (version.file_name().to_string_lossy().into_owned(), name))
+                })
+            });
+            if let Some(built) = built {
+                break built;
             }
             assert!(Instant::now() < deadline, "farmd built no SQLite template:\n{}", farm.log());
             std::thread::sleep(Duration::from_millis(50));
@@ -88,8 +90,8 @@ fn sqlite_template() -> &'static (PathBuf, String) {
         assert!(version.starts_with(&mediawiki_version()), "templates are named by MediaWiki version: {version}");
         assert!(farm.terminate().success(), "{}", farm.log());
         let _ = std::fs::remove_dir_all(&cache);
-        copy_dir(&templates.join(&version).join("sqlite-en"), &cache);
-        (cache, version)
+        copy_dir(&templates.join(&version).join(&name), &cache);
+        (cache, version, name)
     })
 }
 
@@ -254,10 +256,10 @@ impl Farmd {
     pub fn spawn(&mut self) {
         assert!(self.child.is_none(), "already running");
         if std::mem::take(&mut self.seed_template) && !self.data_dir.exists() {
-            let (template, version) = sqlite_template();
+            let (template, version, name) = sqlite_template();
             let templates = self.data_dir.join("templates").join(version);
             std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&templates).expect("templates dir");
-            copy_dir(template, &templates.join("sqlite-en"));
+            copy_dir(template, &templates.join(name));
         }
         let log = std::fs::OpenOptions::new()
             .create(true)

@@ -11,6 +11,7 @@ pub mod exports;
 pub mod local;
 pub mod requests;
 pub mod settings;
+pub mod starters;
 pub mod transfers;
 pub mod wikis;
 
@@ -28,7 +29,7 @@ use crate::jobs::{self, Jobs, Running, Wakeups};
 use crate::mail::{MailTemplates, Mailer, Notices};
 use crate::mediawiki::password::PasswordStock;
 use crate::mediawiki::php::{Php, PhpServers};
-use crate::mediawiki::{self, Catalogue, Codebase, Features, Namespaces, WikiUrls};
+use crate::mediawiki::{self, Catalogue, Codebase, Features, Namespaces, Starters, WikiUrls};
 use crate::platform::layout::Layout;
 use crate::platform::ratelimit::RateLimiter;
 use crate::platform::secrets::Sealer;
@@ -47,7 +48,7 @@ pub struct Farm {
     features: Arc<Features>,
     configurator: Arc<jobs::settings::Configurator>,
     /// Names the templates and pool entries of this codebase and set of extension tables.
-    template_version: String,
+    starters: Arc<Starters>,
     store: Store,
     layout: Layout,
     codebase: Codebase,
@@ -109,14 +110,25 @@ impl Farm {
         let template_version = features.template_version(&codebase.version);
         mediawiki::install_farm_files(&layout, &urls, &codebase, &features, config.smtp.as_ref())
             .context("writing the farm's PHP files")?;
-        let databases =
-            Arc::new(FarmDatabases::new(layout.clone(), php.clone(), template_version.clone(), servers.clone()));
+        let starters = Arc::new(
+            Starters::load(Some(&config.starters_dir()), &config.new_wikis.starter).context("loading the starters")?,
+        );
+        let databases = Arc::new(FarmDatabases::new(
+            layout.clone(),
+            php.clone(),
+            template_version.clone(),
+            servers.clone(),
+            starters.clone(),
+        ));
+        let default_starter = starters.default_starter();
         let pool_plan = jobs::pool::Plan {
             sqlite: config.pool_sqlite,
             mariadb: config.pool_mariadb,
             servers: servers.clone(),
             language: default_language.clone(),
             version: template_version.clone(),
+            starter: default_starter.id.clone(),
+            starter_tag: default_starter.content(&default_language).tag,
         };
         let mail = Arc::new(MailTemplates::new(sealer.clone()));
         let notices = Arc::new(Notices::new(
@@ -198,7 +210,7 @@ impl Farm {
         let farm = Self {
             features,
             configurator,
-            template_version,
+            starters,
             names,
             limits,
             mail,

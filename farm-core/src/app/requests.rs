@@ -339,6 +339,7 @@ impl Farm {
                     language: Some(record.language.clone()),
                     backend: None,
                     settings: Default::default(),
+                    starter: None,
                 };
                 Some(
                     self.prepare_wiki(actor, &account.username, account.password_hash.as_deref(), &request, None, true)

@@ -16,7 +16,7 @@ use crate::mediawiki::ChangeContext;
 use crate::platform::fsutil::remove_dir_all_if_exists;
 use crate::platform::ratelimit::{Action, Source};
 use crate::platform::time::{duration_secs, format_time, now};
-use crate::store::{AuditEntry, NewWiki, PoolSlot, Tx, WikiFilter, WikiRecord};
+use crate::store::{AuditEntry, NewWiki, Tx, WikiFilter, WikiRecord};
 
 /// What a caller asks for when creating a wiki (already shaped, not yet validated).
 #[derive(Debug, Clone)]
@@ -28,6 +28,8 @@ pub struct CreateWiki {
     pub backend: Option<String>,
     /// Settings, extensions and skins that differ from the farm's defaults for new wikis.
     pub settings: RequestedChange,
+    /// The starter whose pages it begins with (`GET /api/v1/starters`); default: the farm's.
+    pub starter: Option<String>,
 }
 
 /// A wiki as one caller may see it: what they may not see is left out.
@@ -55,6 +57,8 @@ pub struct WikiView {
     pub storage: Option<Storage>,
     /// Whether this caller may delete it.
     pub deletable: bool,
+    /// The starter it began with (none for a wiki made from an archive).
+    pub starter: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -107,6 +111,8 @@ pub(crate) struct PreparedWiki {
     /// Its content comes from an archive (never from the warm pool, whose key is not known
     /// before the insert).
     pub import_pending: bool,
+    /// The starter it begins with; none for an import.
+    pub starter: Option<String>,
 }
 
 impl Farm {
@@ -164,6 +170,7 @@ impl Farm {
         WikiView {
             url: self.urls.wiki_url(record.name.as_str()),
             deletable: permissions::may_delete_wiki(actor, record.owner.as_str()),
+            starter: record.starter.clone(),
             sitename: record.sitename.as_str().to_owned(),
             language: record.language,
             state: record.state,
@@ -288,7 +295,10 @@ impl Farm {
                 notify_owner,
             )
             .await?;
-        prepared.import_pending = import.is_some();
+        if import.is_some() {
+            prepared.import_pending = true;
+            prepared.starter = None;
+        }
         let mut tx = self.store.begin().await?;
         if permissions::limited(actor) {
             self.check_quota(&mut tx, actor).await?;
@@ -348,6 +358,16 @@ impl Farm {
         // Settings may rename the wiki or pick its language as the top-level fields do.
         let sitename = Sitename::parse(&configuration.settings.sitename)?;
         let language = self.languages.parse(&configuration.settings.language)?;
+        let starter = match request.starter.as_deref() {
+            None => self.starters.default_starter().id.clone(),
+            Some(id) => self.starters.get(id).map(|s| s.id.clone()).ok_or_else(|| {
+                FarmError::invalid(
+                    "starter",
+                    "starter_unknown",
+                    "no such starter; GET /api/v1/starters lists this farm's starters".into(),
+                )
+            })?,
+        };
         let backend = match request.backend.as_deref() {
             None => self.config.default_backend,
             Some(value) => {
@@ -394,6 +414,7 @@ impl Farm {
             notify_owner,
             configuration,
             import_pending: false,
+            starter: Some(starter),
         };
         Ok((prepared, password))
     }
@@ -420,14 +441,14 @@ impl Farm {
             private: prepared.configuration.settings.private,
             schema_extensions: &schema_extensions,
             import_pending: prepared.import_pending,
+            starter: prepared.starter.as_deref(),
         };
-        if !prepared.import_pending && self.pool_plan.pools(prepared.backend, &prepared.language) {
-            let slot = PoolSlot {
-                backend: prepared.backend.as_str(),
-                db_server: prepared.db_server.as_deref().unwrap_or(""),
-                language: prepared.language.as_str(),
-                mw_version: &self.template_version,
-            };
+        let pooled = prepared
+            .starter
+            .as_deref()
+            .is_some_and(|starter| self.pool_plan.pools(prepared.backend, &prepared.language, starter));
+        if !prepared.import_pending && pooled {
+            let slot = self.pool_plan.slot(prepared.backend, prepared.db_server.as_deref().unwrap_or(""));
             if let Some(key) = tx.insert_wiki_from_pool(new, &slot).await? {
                 return Ok(key);
             }

@@ -15,15 +15,16 @@ use anyhow::Context;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts};
 use serde::Serialize;
+use sha2::Digest;
 use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::{DatabaseSpec, WikiDatabase};
+use super::{DatabaseSpec, TemplateStarter, WikiDatabase};
 use crate::config::DatabaseServerConfig;
 use crate::domain::{LanguageCode, ResourceKey, Secret};
 use crate::mediawiki::php::Php;
-use crate::mediawiki::{Owner, ShardDatabase, TEMPLATE_ADMIN};
+use crate::mediawiki::{Owner, ShardDatabase, StarterContent, TEMPLATE_ADMIN};
 
 /// How long one admin statement may take before the step fails (and is retried).
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(60);
@@ -257,26 +258,35 @@ impl DbServer {
         php: &Php,
         version: &str,
         language: &LanguageCode,
+        starter: Option<&StarterContent>,
         scratch_root: &Path,
     ) -> anyhow::Result<Ident> {
+        let safe = |s: &str| s.to_ascii_lowercase().replace(['.', '-'], "_");
+        // Named after this farm too: two farms may share a server. A starter's tag may be
+        // long, so the name holds a digest of it.
+        let mut name = format!("farmtpl_{}_{}_{}", self.farm_id, safe(version), safe(language.as_str()));
+        if let Some(starter) = starter {
+            name.push('_');
+            name.push_str(&hex::encode(&sha2::Sha256::digest(starter.tag.as_bytes())[..6]));
+        }
+        let template = Ident::new(name)?;
         let cell = {
             let mut templates = self.templates.lock().unwrap_or_else(|p| p.into_inner());
-            templates.entry(language.as_str().to_owned()).or_default().clone()
+            templates.entry(template.as_str().to_owned()).or_default().clone()
         };
-        let name = cell.get_or_try_init(|| self.ensure_template(php, version, language, scratch_root)).await?;
+        let name =
+            cell.get_or_try_init(|| self.ensure_template(php, template, language, starter, scratch_root)).await?;
         Ok(name.clone())
     }
 
     async fn ensure_template(
         &self,
         php: &Php,
-        version: &str,
+        template: Ident,
         language: &LanguageCode,
+        starter: Option<&StarterContent>,
         scratch_root: &Path,
     ) -> anyhow::Result<Ident> {
-        let safe = |s: &str| s.to_ascii_lowercase().replace(['.', '-'], "_");
-        // Named after this farm too: two farms may share a server.
-        let template = Ident::new(format!("farmtpl_{}_{}_{}", self.farm_id, safe(version), safe(language.as_str())))?;
         let mut conn = self.conn().await?;
         let ready: Option<String> = timed(
             "looking for the template",
@@ -333,7 +343,7 @@ impl DbServer {
         let scratch = scratch_root.join(format!(".mariadb-{}-{}.building", self.name(), template.as_str()));
         crate::platform::fsutil::remove_dir_all_if_exists(&scratch)?;
         std::fs::create_dir_all(&scratch)?;
-        let installed = self.run_installer(php, &scratch, &template, &installer, &password, language).await;
+        let installed = self.run_installer(php, &scratch, &template, (&installer, &password), language, starter).await;
         crate::platform::fsutil::remove_dir_all_if_exists(&scratch)?;
         timed(
             "dropping the installer account",
@@ -362,9 +372,9 @@ impl DbServer {
         php: &Php,
         scratch: &Path,
         template: &Ident,
-        user: &Ident,
-        password: &DbPassword,
+        (user, password): (&Ident, &DbPassword),
         language: &LanguageCode,
+        starter: Option<&StarterContent>,
     ) -> anyhow::Result<()> {
         let server = format!("{}:{}", self.admin_host, self.admin_port);
         let pw = password.secret().expose();
@@ -385,7 +395,7 @@ impl DbServer {
             "--dbpass",
             pw,
         ];
-        crate::mediawiki::install_template(php, scratch, &database, language).await
+        crate::mediawiki::install_template(php, scratch, &database, language, starter).await
     }
 
     /// Makes the wiki's database (a copy of `template`, with the owner in place unless it is
@@ -501,6 +511,7 @@ pub struct MariadbDatabase {
     server: Arc<DbServer>,
     key: ResourceKey,
     language: LanguageCode,
+    starter: TemplateStarter,
     password: Option<DbPassword>,
     php: Php,
     version: String,
@@ -511,6 +522,7 @@ impl MariadbDatabase {
     pub(super) fn new(
         server: Arc<DbServer>,
         spec: &DatabaseSpec,
+        starter: TemplateStarter,
         password: Option<Secret>,
         php: Php,
         version: String,
@@ -520,6 +532,7 @@ impl MariadbDatabase {
             server,
             key: spec.key.clone(),
             language: spec.language.clone(),
+            starter,
             password: password.map(DbPassword::check).transpose()?,
             php,
             version,
@@ -532,7 +545,9 @@ impl MariadbDatabase {
 impl WikiDatabase for MariadbDatabase {
     async fn build(&self, owner: Option<Owner<'_>>) -> anyhow::Result<()> {
         let password = self.password.as_ref().context("the wiki has no database password")?;
-        let template = self.server.template(&self.php, &self.version, &self.language, &self.templates_dir).await?;
+        let starter = self.starter.content()?;
+        let template =
+            self.server.template(&self.php, &self.version, &self.language, starter, &self.templates_dir).await?;
         self.server.create_wiki_database(&template, &self.key, password, owner).await
     }
 

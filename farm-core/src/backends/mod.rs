@@ -15,7 +15,7 @@ use async_trait::async_trait;
 
 use crate::domain::{LanguageCode, ResourceKey, Secret};
 use crate::mediawiki::php::Php;
-use crate::mediawiki::{Owner, ShardDatabase};
+use crate::mediawiki::{Owner, ShardDatabase, StarterContent, Starters};
 use crate::platform::layout::Layout;
 
 /// Where a database is made: for the warm pool (a wiki claims it later) or for its wiki.
@@ -42,8 +42,31 @@ pub enum Location {
 pub struct DatabaseSpec {
     pub key: ResourceKey,
     pub language: LanguageCode,
+    /// The starter whose pages it is built with (its template's); `None`: MediaWiki's own
+    /// Main Page only (a wiki made from an archive).
+    pub starter: Option<String>,
     pub place: Place,
     pub location: Location,
+}
+
+/// The starter a database is built with, as found among the farm's starters.
+#[derive(Debug, Clone)]
+pub enum TemplateStarter {
+    None,
+    Found(StarterContent),
+    /// The registry names a starter the farm no longer has.
+    Missing(String),
+}
+
+impl TemplateStarter {
+    /// The content to build with; an error for a missing starter.
+    pub fn content(&self) -> anyhow::Result<Option<&StarterContent>> {
+        match self {
+            Self::None => Ok(None),
+            Self::Found(content) => Ok(Some(content)),
+            Self::Missing(id) => anyhow::bail!("the starter {id:?} is no longer among the farm's starters"),
+        }
+    }
 }
 
 /// One wiki's (or pool entry's) database.
@@ -75,24 +98,45 @@ pub trait Databases: Send + Sync {
 pub struct FarmDatabases {
     pub sqlite: sqlite::SqliteWikis,
     pub servers: Arc<mariadb::DbServers>,
+    starters: Arc<Starters>,
     php: Php,
     layout: Layout,
     version: String,
 }
 
 impl FarmDatabases {
-    pub fn new(layout: Layout, php: Php, version: String, servers: Arc<mariadb::DbServers>) -> Self {
+    pub fn new(
+        layout: Layout,
+        php: Php,
+        version: String,
+        servers: Arc<mariadb::DbServers>,
+        starters: Arc<Starters>,
+    ) -> Self {
         let sqlite = sqlite::SqliteWikis::new(layout.clone(), php.clone(), layout.templates_dir(&version));
-        Self { sqlite, servers, php, layout, version }
+        Self { sqlite, servers, starters, php, layout, version }
     }
 
-    /// Builds the templates for `language` ahead of the first wiki: SQLite's, then each
-    /// MariaDB server's that answers (one that does not gets its template when its first wiki
-    /// needs it).
+    /// The starter a database of `spec` is built with.
+    fn starter(&self, spec: &DatabaseSpec) -> TemplateStarter {
+        match &spec.starter {
+            None => TemplateStarter::None,
+            Some(id) => match self.starters.get(id) {
+                Some(starter) => TemplateStarter::Found(starter.content(&spec.language)),
+                None => TemplateStarter::Missing(id.clone()),
+            },
+        }
+    }
+
+    /// Builds the templates for `language` with the default starter ahead of the first wiki:
+    /// SQLite's, then each MariaDB server's that answers (one that does not gets its template
+    /// when its first wiki needs it).
     pub async fn prepare_templates(&self, language: &LanguageCode) -> anyhow::Result<()> {
-        self.sqlite.template(language).await?;
+        let starter = self.starters.default_starter().content(language);
+        self.sqlite.template(language, Some(&starter)).await?;
         for server in self.servers.all().iter().filter(|s| s.is_healthy()) {
-            if let Err(err) = server.template(&self.php, &self.version, language, &self.templates_dir()).await {
+            if let Err(err) =
+                server.template(&self.php, &self.version, language, Some(&starter), &self.templates_dir()).await
+            {
                 tracing::warn!(server = server.name(), error = %format!("{err:#}"), "cannot prepare the MariaDB template yet");
             }
         }
@@ -107,7 +151,7 @@ impl FarmDatabases {
 impl Databases for FarmDatabases {
     fn open(&self, spec: &DatabaseSpec) -> anyhow::Result<Box<dyn WikiDatabase>> {
         Ok(match &spec.location {
-            Location::Sqlite => Box::new(self.sqlite.database(spec)),
+            Location::Sqlite => Box::new(self.sqlite.database(spec, self.starter(spec))),
             Location::Mariadb { server, password } => {
                 let server = self
                     .servers
@@ -117,6 +161,7 @@ impl Databases for FarmDatabases {
                 Box::new(mariadb::MariadbDatabase::new(
                     server,
                     spec,
+                    self.starter(spec),
                     password.clone(),
                     self.php.clone(),
                     self.version.clone(),

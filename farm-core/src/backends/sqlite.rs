@@ -15,10 +15,10 @@ use sqlx::{Connection, SqliteConnection};
 use tokio::sync::OnceCell;
 use tracing::info;
 
-use super::{DatabaseSpec, Place, WikiDatabase};
+use super::{DatabaseSpec, Place, TemplateStarter, WikiDatabase};
 use crate::domain::{LanguageCode, ResourceKey, Secret};
 use crate::mediawiki::php::Php;
-use crate::mediawiki::{Owner, ShardDatabase, TEMPLATE_ADMIN};
+use crate::mediawiki::{Owner, ShardDatabase, StarterContent, TEMPLATE_ADMIN};
 use crate::platform::fsutil::{remove_dir_all_if_exists, sync_dir};
 use crate::platform::layout::Layout;
 
@@ -37,30 +37,46 @@ impl SqliteWikis {
         Self { layout, php, templates_dir, templates: Arc::default() }
     }
 
-    /// The template for `language`, made on first use.
-    pub async fn template(&self, language: &LanguageCode) -> anyhow::Result<SqliteTemplate> {
+    /// The template for `language` with `starter`'s pages, made on first use.
+    pub async fn template(
+        &self,
+        language: &LanguageCode,
+        starter: Option<&StarterContent>,
+    ) -> anyhow::Result<SqliteTemplate> {
+        let name = template_name(language, starter);
         let cell = {
             let mut templates = self.templates.lock().unwrap_or_else(|p| p.into_inner());
-            templates.entry(language.as_str().to_owned()).or_default().clone()
+            templates.entry(name.clone()).or_default().clone()
         };
-        let template =
-            cell.get_or_try_init(|| SqliteTemplate::ensure(&self.php, &self.templates_dir, language)).await?;
+        let template = cell
+            .get_or_try_init(|| SqliteTemplate::ensure(&self.php, &self.templates_dir, &name, language, starter))
+            .await?;
         Ok(template.clone())
     }
 
-    /// Whether the template for `language` has been made (by this process).
+    /// Whether any template for `language` has been made (by this process).
     pub fn template_ready(&self, language: &LanguageCode) -> bool {
         let templates = self.templates.lock().unwrap_or_else(|p| p.into_inner());
-        templates.get(language.as_str()).is_some_and(|cell| cell.initialized())
+        let prefix = template_name(language, None);
+        templates.iter().any(|(name, cell)| name.starts_with(&prefix) && cell.initialized())
     }
 
-    pub(super) fn database(&self, spec: &DatabaseSpec) -> SqliteDatabase {
+    pub(super) fn database(&self, spec: &DatabaseSpec, starter: TemplateStarter) -> SqliteDatabase {
         SqliteDatabase {
             wikis: self.clone(),
             key: spec.key.clone(),
             language: spec.language.clone(),
+            starter,
             place: spec.place,
         }
+    }
+}
+
+/// The folder of the template for `language` and `starter` under the templates directory.
+fn template_name(language: &LanguageCode, starter: Option<&StarterContent>) -> String {
+    match starter {
+        None => format!("sqlite-{language}"),
+        Some(starter) => format!("sqlite-{language}-{}", starter.tag),
     }
 }
 
@@ -69,6 +85,7 @@ pub struct SqliteDatabase {
     wikis: SqliteWikis,
     key: ResourceKey,
     language: LanguageCode,
+    starter: TemplateStarter,
     place: Place,
 }
 
@@ -88,7 +105,7 @@ impl SqliteDatabase {
 #[async_trait]
 impl WikiDatabase for SqliteDatabase {
     async fn build(&self, owner: Option<Owner<'_>>) -> anyhow::Result<()> {
-        let template = self.wikis.template(&self.language).await?;
+        let template = self.wikis.template(&self.language, self.starter.content()?).await?;
         template.create_wiki_database(&self.dir().join("db"), &self.key, owner).await
     }
 
@@ -145,19 +162,25 @@ impl SqliteTemplate {
     /// The template under `templates_dir`, running MediaWiki's installer to make it if absent.
     /// The installer writes into a scratch folder that is renamed into place when complete, so
     /// a crash leaves either no template or a whole one.
-    pub async fn ensure(php: &Php, templates_dir: &Path, language: &LanguageCode) -> anyhow::Result<Self> {
-        let dir = templates_dir.join(format!("sqlite-{language}"));
+    pub async fn ensure(
+        php: &Php,
+        templates_dir: &Path,
+        name: &str,
+        language: &LanguageCode,
+        starter: Option<&StarterContent>,
+    ) -> anyhow::Result<Self> {
+        let dir = templates_dir.join(name);
         if dir.join(format!("{TEMPLATE_DB}.sqlite")).is_file() {
             return Ok(Self { dir });
         }
         std::fs::create_dir_all(templates_dir)?;
-        let scratch_prefix = format!(".sqlite-{language}.building-");
+        let scratch_prefix = format!(".{name}.building-");
         remove_stale_builds(templates_dir, &scratch_prefix)?;
         let scratch = templates_dir.join(format!("{scratch_prefix}{}", crate::platform::random::random_hex(4)));
         std::fs::create_dir_all(scratch.join("conf"))?;
         info!(dir = %dir.display(), "running MediaWiki's installer for a SQLite template");
         let started = std::time::Instant::now();
-        if let Err(err) = Self::install(php, &scratch, language).await {
+        if let Err(err) = Self::install(php, &scratch, language, starter).await {
             let _ = remove_dir_all_if_exists(&scratch);
             return Err(err);
         }
@@ -166,14 +189,19 @@ impl SqliteTemplate {
         remove_dir_all_if_exists(&scratch.join("conf"))?;
         std::fs::rename(&scratch, &dir)?;
         sync_dir(templates_dir)?;
-        info!(elapsed_ms = started.elapsed().as_millis() as u64, language = %language, "SQLite template ready");
+        info!(elapsed_ms = started.elapsed().as_millis() as u64, template = name, "SQLite template ready");
         Ok(Self { dir })
     }
 
-    async fn install(php: &Php, scratch: &Path, language: &LanguageCode) -> anyhow::Result<()> {
+    async fn install(
+        php: &Php,
+        scratch: &Path,
+        language: &LanguageCode,
+        starter: Option<&StarterContent>,
+    ) -> anyhow::Result<()> {
         let db_dir = scratch.to_string_lossy().into_owned();
         let database = ["--dbtype", "sqlite", "--dbpath", &db_dir, "--dbname", TEMPLATE_DB];
-        crate::mediawiki::install_template(php, &scratch.join("conf"), &database, language).await?;
+        crate::mediawiki::install_template(php, &scratch.join("conf"), &database, language, starter).await?;
         // The installer queues jobs in the main database, where the farm's job queue never
         // looks, and leaves cache rows behind: copies start clean.
         let mut conn = open(&scratch.join(format!("{TEMPLATE_DB}.sqlite"))).await?;

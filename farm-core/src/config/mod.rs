@@ -116,6 +116,8 @@ pub struct Config {
     pub export_max_bytes: u64,
     /// Largest archive a wiki may be imported from, and what it may unpack to, in bytes.
     pub import_max_bytes: u64,
+    /// The operator's own starters (`NAME.xml` or `NAME/`); default `{data_dir}/starters`.
+    pub starters_dir: Option<PathBuf>,
     /// Log format: `text` or `json`.
     pub log_format: LogFormat,
     /// Where new wikis' databases live unless an admin chooses: `sqlite` or `mariadb`.
@@ -188,6 +190,8 @@ pub struct NewWikis {
     /// The farm's logo, shown by every wiki until its owner uploads one (PNG, JPEG, WebP or
     /// SVG); unset: the neutral logo farmd ships.
     pub logo: Option<PathBuf>,
+    /// The starter of a wiki whose creator chooses none.
+    pub starter: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -251,6 +255,7 @@ impl Default for NewWikis {
             captcha: Captcha::Simple,
             captcha_questions: Vec::new(),
             logo: None,
+            starter: "blank".into(),
         }
     }
 }
@@ -460,6 +465,7 @@ impl Default for Config {
             export_retention: Duration::from_secs(7 * 24 * 3600),
             export_max_bytes: 10 * 1024 * 1024 * 1024,
             import_max_bytes: 1024 * 1024 * 1024,
+            starters_dir: None,
             log_format: LogFormat::Text,
             default_backend: Backend::Sqlite,
             mariadb_url: None,
@@ -629,6 +635,11 @@ impl Config {
             Some(url) => url.clone(),
             None => format!("sqlite://{}?mode=rwc", self.data_dir.join("control.sqlite").display()),
         }
+    }
+
+    /// Where the operator's starters are: `starters_dir`, or `starters/` in the data directory.
+    pub fn starters_dir(&self) -> PathBuf {
+        self.starters_dir.clone().unwrap_or_else(|| self.data_dir.join("starters"))
     }
 }
 

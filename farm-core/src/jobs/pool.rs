@@ -35,7 +35,8 @@ const REFILL_QUIET: Duration = Duration::from_secs(1);
 /// How long rendering one entry's Main Page may take.
 const PREWARM_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// What the pool keeps: how many entries per backend, in which language, for which codebase.
+/// What the pool keeps: how many entries per backend, in which language, for which codebase,
+/// with which starter (the default).
 #[derive(Clone)]
 pub struct Plan {
     pub sqlite: usize,
@@ -43,6 +44,9 @@ pub struct Plan {
     pub servers: Arc<DbServers>,
     pub language: LanguageCode,
     pub version: String,
+    /// The starter's id, and the tag of its content in `language`.
+    pub starter: String,
+    pub starter_tag: String,
 }
 
 /// One place the pool keeps databases: a backend and, for MariaDB, a server.
@@ -73,13 +77,24 @@ pub struct PoolLevel {
 }
 
 impl Plan {
-    /// Whether the pool keeps databases for `backend`, in `language`.
-    pub fn pools(&self, backend: Backend, language: &LanguageCode) -> bool {
+    /// Whether the pool keeps databases for `backend`, in `language`, with `starter`.
+    pub fn pools(&self, backend: Backend, language: &LanguageCode, starter: &str) -> bool {
         let wanted = match backend {
             Backend::Sqlite => self.sqlite,
             Backend::Mariadb => self.mariadb,
         };
-        wanted > 0 && *language == self.language
+        wanted > 0 && *language == self.language && starter == self.starter
+    }
+
+    /// The slot of `backend` (and `server`): what an entry there holds.
+    pub fn slot<'a>(&'a self, backend: Backend, server: &'a str) -> PoolSlot<'a> {
+        PoolSlot {
+            backend: backend.as_str(),
+            db_server: server,
+            language: self.language.as_str(),
+            mw_version: &self.version,
+            starter: &self.starter_tag,
+        }
     }
 
     fn targets(&self) -> Vec<Target> {
@@ -114,6 +129,7 @@ impl Plan {
                                 && row.db_server == target.server_name()
                                 && row.language == language
                                 && row.mw_version == self.version
+                                && row.starter == self.starter_tag
                                 && row.state == state
                         })
                         .map(|row| row.count)
@@ -223,8 +239,13 @@ impl Pool {
                 Location::Mariadb { server: server.clone(), password: password.map(|p| p.secret().clone()) }
             }
         };
-        let spec =
-            DatabaseSpec { key: key.clone(), language: self.plan.language.clone(), place: Place::Pool, location };
+        let spec = DatabaseSpec {
+            key: key.clone(),
+            language: self.plan.language.clone(),
+            starter: Some(self.plan.starter.clone()),
+            place: Place::Pool,
+            location,
+        };
         self.databases.open(&spec)
     }
 
@@ -235,12 +256,7 @@ impl Pool {
             Backend::Sqlite => None,
             Backend::Mariadb => Some(self.sealer.seal(password.secret())?),
         };
-        let slot = PoolSlot {
-            backend: target.backend.as_str(),
-            db_server: target.server_name(),
-            language: self.plan.language.as_str(),
-            mw_version: &self.plan.version,
-        };
+        let slot = self.plan.slot(target.backend, target.server_name());
         let id = self.store.insert_pool_entry(key.as_str(), &slot, sealed.as_deref()).await?;
         let database = self.database(&key, target, Some(&password))?;
         let built = async {
@@ -342,9 +358,11 @@ impl Pool {
     }
 
     /// Tears down `filling` entries (this process builds one at a time and only inside
-    /// [`Pool::fill_one`], so any other is left from a crash).
+    /// [`Pool::fill_one`], so any other is left from a crash), and ready ones made for another
+    /// language, codebase or starter, which no wiki will claim.
     async fn clear_leftovers(&self) -> anyhow::Result<()> {
-        for entry in self.store.filling_pool_entries().await? {
+        let current = self.plan.slot(Backend::Sqlite, "");
+        for entry in self.store.pool_entries_to_clear(&current).await? {
             let server = (entry.backend == Backend::Mariadb).then(|| entry.server.clone());
             if let Some(name) = &server {
                 if !self.plan.servers.get(name).is_some_and(|s| s.is_healthy()) {
@@ -355,7 +373,7 @@ impl Pool {
             let database = self.database(&entry.key, &target, None)?;
             self.teardown(&entry.key, database.as_ref()).await?;
             self.store.delete_pool_entry(entry.id).await?;
-            info!(key = %entry.key, "removed a pool entry left unfinished by a crash");
+            info!(key = %entry.key, "removed a pool entry left unfinished by a crash or made for other templates");
         }
         Ok(())
     }

@@ -654,6 +654,7 @@ mod tests {
                 private: false,
                 schema_extensions: "[]",
                 import_pending: false,
+                starter: None,
             })
             .await
             .expect("insert");

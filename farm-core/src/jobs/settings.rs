@@ -214,5 +214,6 @@ pub(crate) fn wiki_database(
         },
     };
     let language = languages.parse(&wiki.language).map_err(|e| anyhow::anyhow!("registry language: {e}"))?;
-    databases.open(&DatabaseSpec { key: wiki.key.clone(), language, place: Place::Wiki, location })
+    let starter = wiki.starter.clone();
+    databases.open(&DatabaseSpec { key: wiki.key.clone(), language, starter, place: Place::Wiki, location })
 }

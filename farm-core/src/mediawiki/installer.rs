@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::Path;
 
 use super::php::Php;
+use super::{StarterContent, STARTER_USER};
 use crate::domain::LanguageCode;
 
 /// The administrator MediaWiki's installer creates in a template; each copy renames it to the
@@ -13,12 +14,14 @@ pub const TEMPLATE_ADMIN: &str = "FarmTemplateOwner";
 /// Runs MediaWiki's installer for a template (`database` holds the backend's options), then
 /// the schema updates a fresh install still has pending, once here instead of in every wiki.
 /// `conf_dir` receives the installer's LocalSettings.php, whose throwaway secret key the
-/// caller deletes with it.
+/// caller deletes with it. With a `starter`, its pages are loaded on top
+/// ([`load_starter`]).
 pub async fn install_template(
     php: &Php,
     conf_dir: &Path,
     database: &[&str],
     language: &LanguageCode,
+    starter: Option<&StarterContent>,
 ) -> anyhow::Result<()> {
     let conf = conf_dir.to_string_lossy();
     let password = crate::platform::random::random_password(24);
@@ -48,5 +51,44 @@ pub async fn install_template(
     }
     std::fs::OpenOptions::new().append(true).open(&settings)?.write_all(loads.as_bytes())?;
     php.run_with_config(&settings, "update.php", &["--conf", &settings.to_string_lossy(), "--quick"]).await?;
+    if let Some(starter) = starter {
+        load_starter(php, conf_dir, &settings, starter).await?;
+    }
+    Ok(())
+}
+
+/// Loads a starter into a freshly installed template with MediaWiki's own importer, as
+/// [`STARTER_USER`]'s edits: the installer's Main Page revision goes (the starter's is the
+/// page's only one), then links, recent changes and the site statistics are rebuilt so that
+/// every copy starts consistent. Templates and modules render while loading, so the
+/// extensions they use are loaded too.
+async fn load_starter(php: &Php, conf_dir: &Path, settings: &Path, starter: &StarterContent) -> anyhow::Result<()> {
+    let mut loads = String::from("\n");
+    for extension in ["ParserFunctions", "Scribunto"] {
+        if php.mediawiki_dir.join("extensions").join(extension).join("extension.json").is_file() {
+            loads.push_str(&format!("wfLoadExtension( {} );\n", super::php_string(extension)));
+        }
+    }
+    loads.push_str(
+        "$wgScribuntoDefaultEngine = extension_loaded( 'luasandbox' ) ? 'luasandbox' : 'luastandalone';\n\
+         $wgScribuntoEngineConf['luastandalone']['luaPath'] = '/usr/bin/lua5.1';\n",
+    );
+    std::fs::OpenOptions::new().append(true).open(settings)?.write_all(loads.as_bytes())?;
+    // Not before the installer's Main Page (the importer makes a revision the page's latest
+    // when it is as new), not in the future (recent changes are rebuilt up to now). Whole
+    // seconds: MediaWiki's importer takes one with a fraction for no timestamp at all.
+    let timestamp = time::OffsetDateTime::now_utc()
+        .format(time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z"))?;
+    let normalised = super::starters::normalise(&starter.xml, &timestamp)?;
+    let file = conf_dir.join("starter.xml");
+    std::fs::write(&file, &normalised.xml)?;
+    php.run_farm_file_with_config(settings, super::SYSTEM_USER_FILE, &[STARTER_USER]).await?;
+    php.run_with_config(settings, "importDump.php", &[&file.to_string_lossy()]).await?;
+    php.run_with_config(settings, "deleteOldRevisions.php", &["--delete"]).await?;
+    php.run_with_config(settings, "refreshLinks.php", &[]).await?;
+    php.run_with_config(settings, "rebuildrecentchanges.php", &[]).await?;
+    php.run_with_config(settings, "initSiteStats.php", &["--update"]).await?;
+    // The importer queues cache and link updates; copies start with none pending.
+    php.run_with_config(settings, "runJobs.php", &[]).await?;
     Ok(())
 }

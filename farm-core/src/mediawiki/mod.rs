@@ -16,16 +16,18 @@ mod owner;
 pub mod password;
 pub mod php;
 mod shard;
+pub mod starters;
 mod urls;
 
 pub use catalogue::{is_component_id, Catalogue, Component, ComponentKind};
 pub use codebase::Codebase;
-pub use farm_files::{install_farm_files, ENTRY_FILE, NAMESPACES_FILE, PREWARM_FILE, ROUTER_FILE};
+pub use farm_files::{install_farm_files, ENTRY_FILE, NAMESPACES_FILE, PREWARM_FILE, ROUTER_FILE, SYSTEM_USER_FILE};
 pub use features::{ChangeContext, Features};
 pub use installer::{install_template, TEMPLATE_ADMIN};
 pub use namespaces::{namespace_names, Namespaces};
 pub use owner::{Owner, OwnerStatement};
 pub use shard::{render_secrets, render_shard, ShardDatabase, ShardValues};
+pub use starters::{StarterContent, Starters, STARTER_USER};
 pub use urls::WikiUrls;
 
 /// MediaWiki's `TS_MW` timestamp: `YYYYMMDDHHMMSS` in UTC.
@@ -35,13 +37,20 @@ pub fn mediawiki_timestamp(at: time::OffsetDateTime) -> String {
 }
 
 /// Counts the revisions made by anyone but MediaWiki's own system user (who saves the
-/// installer's Main Page): a wiki with none still has only its starting pages. `prefix` is
-/// the database qualifier (`` `wiki_x`. ``) or empty.
+/// installer's Main Page) and the farm's (who makes the starter pages): a wiki with none
+/// still has only its starting pages. `prefix` is the database qualifier (`` `wiki_x`. ``)
+/// or empty.
 pub fn people_edits_sql(prefix: &str) -> String {
     format!(
         "SELECT COUNT(*) FROM {prefix}revision JOIN {prefix}actor ON rev_actor = actor_id \
-         WHERE actor_name <> 'MediaWiki default'"
+         WHERE actor_name NOT IN ('MediaWiki default', {})",
+        sql_string(STARTER_USER)
     )
+}
+
+/// A constant as an SQL string literal (for names farmd itself defines, never input).
+fn sql_string(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
 }
 
 /// A PHP single-quoted string literal. Inside one, PHP interprets only `\\` and `\'`.

@@ -6,6 +6,11 @@
 //! owner the administrator. A new `user_token` keeps the template's token from being shared by
 //! every wiki. The statements also match the owner's own name, so that running them again
 //! after a crash ends the same way.
+//!
+//! The same statements date what the copy holds (its starter pages' revisions, their recent
+//! changes, the installer's log entries) to the wiki's creation. `page_touched` stays as it
+//! was: MediaWiki takes a parser cache entry older than it for stale, and a pool entry's Main
+//! Page was rendered before the claim.
 
 use super::{mediawiki_timestamp, TEMPLATE_ADMIN};
 
@@ -28,7 +33,7 @@ impl Owner<'_> {
     /// The statements that rename the template's administrator to the owner, for tables named
     /// `{table_prefix}user` and `{table_prefix}actor` (a database-qualified prefix such as
     /// `` `wiki_w…`. `` on MariaDB, nothing on SQLite). The first must change exactly one row.
-    pub fn statements(&self, table_prefix: &str) -> [OwnerStatement; 2] {
+    pub fn statements(&self, table_prefix: &str) -> [OwnerStatement; 5] {
         let now = mediawiki_timestamp(time::OffsetDateTime::now_utc());
         let token = crate::platform::random::random_hex(16);
         [
@@ -42,7 +47,7 @@ impl Owner<'_> {
                     self.password_hash.to_owned(),
                     token,
                     now.clone(),
-                    now,
+                    now.clone(),
                     TEMPLATE_ADMIN.to_owned(),
                     self.name.to_owned(),
                 ],
@@ -51,6 +56,15 @@ impl Owner<'_> {
                 sql: format!("UPDATE {table_prefix}actor SET actor_name = ? WHERE actor_name IN (?, ?)"),
                 values: vec![self.name.to_owned(), TEMPLATE_ADMIN.to_owned(), self.name.to_owned()],
             },
+            OwnerStatement {
+                sql: format!("UPDATE {table_prefix}revision SET rev_timestamp = ?"),
+                values: vec![now.clone()],
+            },
+            OwnerStatement {
+                sql: format!("UPDATE {table_prefix}recentchanges SET rc_timestamp = ?"),
+                values: vec![now.clone()],
+            },
+            OwnerStatement { sql: format!("UPDATE {table_prefix}logging SET log_timestamp = ?"), values: vec![now] },
         ]
     }
 }

@@ -48,6 +48,20 @@ impl Php {
         self.stdout_of(cmd, script).await
     }
 
+    /// Runs one of the farm's own maintenance scripts (in the entry file's folder) with another
+    /// `MW_CONFIG_FILE` (a template's).
+    pub async fn run_farm_file_with_config(
+        &self,
+        config_file: &Path,
+        file: &str,
+        args: &[&str],
+    ) -> anyhow::Result<String> {
+        let script = self.entry_file.with_file_name(file);
+        let mut cmd = self.command();
+        cmd.env("MW_CONFIG_FILE", config_file).env("MW_INSTALL_PATH", &self.mediawiki_dir).arg(&script).args(args);
+        self.stdout_of(cmd, file).await
+    }
+
     /// Runs one of the farm's own scripts with the farm's entry file: `php_options` go before
     /// the script (`-d name=value`), `env` into its environment. Killed after `timeout`.
     pub async fn run_farm_script(

@@ -11,6 +11,7 @@ pub struct PoolLevelRow {
     pub db_server: String,
     pub language: String,
     pub mw_version: String,
+    pub starter: String,
     pub state: String,
     pub count: i64,
 }
@@ -31,14 +32,17 @@ pub struct PoolSlot<'a> {
     pub db_server: &'a str,
     pub language: &'a str,
     pub mw_version: &'a str,
+    /// The tag of the starter its database holds.
+    pub starter: &'a str,
 }
 
 impl Store {
     /// Pool entries per slot and state.
     pub async fn pool_levels(&self) -> Result<Vec<PoolLevelRow>, FarmError> {
         Ok(sqlx::query_as(
-            "SELECT backend, db_server, language, mw_version, state, COUNT(*) AS count FROM pool_entries \
-             GROUP BY backend, db_server, language, mw_version, state ORDER BY backend, db_server, language, mw_version, state",
+            "SELECT backend, db_server, language, mw_version, starter, state, COUNT(*) AS count FROM pool_entries \
+             GROUP BY backend, db_server, language, mw_version, starter, state \
+             ORDER BY backend, db_server, language, mw_version, starter, state",
         )
         .fetch_all(&self.read)
         .await?)
@@ -52,14 +56,15 @@ impl Store {
         sealed_password: Option<&str>,
     ) -> Result<i64, FarmError> {
         sqlx::query(
-            "INSERT INTO pool_entries (resource_key, backend, db_server, language, mw_version, db_password_sealed, state, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, 'filling', ?)",
+            "INSERT INTO pool_entries (resource_key, backend, db_server, language, mw_version, starter, db_password_sealed, \
+             state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'filling', ?)",
         )
         .bind(key)
         .bind(slot.backend)
         .bind(slot.db_server)
         .bind(slot.language)
         .bind(slot.mw_version)
+        .bind(slot.starter)
         .bind(sealed_password)
         .bind(now())
         .execute(&self.write)
@@ -79,12 +84,18 @@ impl Store {
         Ok(())
     }
 
-    /// Entries still `filling`.
-    pub async fn filling_pool_entries(&self) -> Result<Vec<UnfinishedEntry>, FarmError> {
-        let rows: Vec<(i64, String, String, String)> =
-            sqlx::query_as("SELECT id, resource_key, backend, db_server FROM pool_entries WHERE state = 'filling'")
-                .fetch_all(&self.write)
-                .await?;
+    /// Entries still `filling`, and ready ones no wiki will claim: made for another language,
+    /// templates or starter than `current`'s.
+    pub async fn pool_entries_to_clear(&self, current: &PoolSlot<'_>) -> Result<Vec<UnfinishedEntry>, FarmError> {
+        let rows: Vec<(i64, String, String, String)> = sqlx::query_as(
+            "SELECT id, resource_key, backend, db_server FROM pool_entries WHERE state = 'filling' \
+             OR language <> ? OR mw_version <> ? OR starter <> ?",
+        )
+        .bind(current.language)
+        .bind(current.mw_version)
+        .bind(current.starter)
+        .fetch_all(&self.write)
+        .await?;
         rows.into_iter()
             .map(|(id, key, backend, server)| {
                 Ok(UnfinishedEntry {

@@ -45,6 +45,8 @@ pub struct WikiRecord {
     pub purge_after: Option<i64>,
     /// Created from an archive whose content the pipeline has not loaded yet.
     pub import_pending: bool,
+    /// The starter it began with (`None`: made from an archive, or before starters).
+    pub starter: Option<String>,
 }
 
 /// A row as the driver reads it (the `Any` driver knows no booleans or enums).
@@ -78,6 +80,7 @@ struct WikiRow {
     trashed_from: Option<String>,
     purge_after: Option<i64>,
     import_pending: i64,
+    starter: Option<String>,
 }
 
 impl TryFrom<WikiRow> for WikiRecord {
@@ -117,6 +120,7 @@ impl TryFrom<WikiRow> for WikiRecord {
                 .transpose()?,
             purge_after: row.purge_after,
             import_pending: flag("import_pending", row.import_pending)?,
+            starter: row.starter,
         })
     }
 }
@@ -132,7 +136,7 @@ fn decode_all(rows: Vec<WikiRow>) -> Result<Vec<WikiRecord>, FarmError> {
 const WIKI_COLUMNS: &str = "id, label, resource_key, sitename, language, owner, backend, state, failure, \
      owner_password_hash, db_server, db_password_sealed, pooled, attempts, created_at, updated_at, activated_at, deleted_at, \
      expires_at, expiry_warnings_sent, notify_owner, settings_revision, applied_revision, schema_extensions, private, \
-     trashed_from, purge_after, import_pending";
+     trashed_from, purge_after, import_pending, starter";
 
 #[derive(Clone, Copy)]
 pub struct NewWiki<'a> {
@@ -154,6 +158,8 @@ pub struct NewWiki<'a> {
     pub schema_extensions: &'a str,
     /// Its content comes from an archive in `data/imports/{key}/`.
     pub import_pending: bool,
+    /// The starter whose pages it begins with.
+    pub starter: Option<&'a str>,
 }
 
 async fn insert_wiki_row(
@@ -174,8 +180,8 @@ async fn insert_wiki_row(
     let inserted = sqlx::query(
         "INSERT INTO wikis (name, label, resource_key, sitename, language, owner, backend, state, \
          owner_password_hash, db_server, db_password_sealed, pooled, attempts, next_attempt_at, created_at, updated_at, \
-         expires_at, notify_owner, settings_revision, schema_extensions, private, import_pending) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, 1, ?, ?, ?)",
+         expires_at, notify_owner, settings_revision, schema_extensions, private, import_pending, starter) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, 1, ?, ?, ?, ?)",
     )
     .bind(new.name)
     .bind(new.name)
@@ -196,6 +202,7 @@ async fn insert_wiki_row(
     .bind(new.schema_extensions)
     .bind(i64::from(new.private))
     .bind(i64::from(new.import_pending))
+    .bind(new.starter)
     .execute(&mut **tx)
     .await;
     match inserted {
@@ -526,16 +533,17 @@ impl Tx {
         let tx = &mut self.tx;
         let pick = if self.dialect == super::Dialect::Sqlite {
             "SELECT id, resource_key, db_password_sealed FROM pool_entries WHERE backend = ? AND db_server = ? \
-             AND language = ? AND mw_version = ? AND state = 'ready' ORDER BY id LIMIT 1"
+             AND language = ? AND mw_version = ? AND starter = ? AND state = 'ready' ORDER BY id LIMIT 1"
         } else {
             "SELECT id, resource_key, db_password_sealed FROM pool_entries WHERE backend = ? AND db_server = ? \
-             AND language = ? AND mw_version = ? AND state = 'ready' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"
+             AND language = ? AND mw_version = ? AND starter = ? AND state = 'ready' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"
         };
         let entry: Option<(i64, String, Option<String>)> = sqlx::query_as(pick)
             .bind(pool.backend)
             .bind(pool.db_server)
             .bind(pool.language)
             .bind(pool.mw_version)
+            .bind(pool.starter)
             .fetch_optional(&mut **tx)
             .await?;
         let Some((id, key, sealed)) = entry else { return Ok(None) };
