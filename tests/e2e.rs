@@ -13,5 +13,6 @@ mod portal;
 mod scale;
 mod security;
 mod settings;
+mod starters;
 mod trash;
 mod wikis;

@@ -77,8 +77,12 @@ async fn load_starter(php: &Php, conf_dir: &Path, settings: &Path, starter: &Sta
     // Not before the installer's Main Page (the importer makes a revision the page's latest
     // when it is as new), not in the future (recent changes are rebuilt up to now). Whole
     // seconds: MediaWiki's importer takes one with a fraction for no timestamp at all.
-    let timestamp = time::OffsetDateTime::now_utc()
-        .format(time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z"))?;
+    let at = time::OffsetDateTime::now_utc();
+    let timestamp = at.format(time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z"))?;
+    // rebuildrecentchanges.php leaves out what happened in the second it starts unless told.
+    let day = time::Duration::days(1);
+    let from = format!("--from={}", super::mediawiki_timestamp(at - day));
+    let to = format!("--to={}", super::mediawiki_timestamp(at + day));
     let normalised = super::starters::normalise(&starter.xml, &timestamp)?;
     let file = conf_dir.join("starter.xml");
     std::fs::write(&file, &normalised.xml)?;
@@ -86,7 +90,7 @@ async fn load_starter(php: &Php, conf_dir: &Path, settings: &Path, starter: &Sta
     php.run_with_config(settings, "importDump.php", &[&file.to_string_lossy()]).await?;
     php.run_with_config(settings, "deleteOldRevisions.php", &["--delete"]).await?;
     php.run_with_config(settings, "refreshLinks.php", &[]).await?;
-    php.run_with_config(settings, "rebuildrecentchanges.php", &[]).await?;
+    php.run_with_config(settings, "rebuildrecentchanges.php", &[&from, &to]).await?;
     php.run_with_config(settings, "initSiteStats.php", &["--update"]).await?;
     // The importer queues cache and link updates; copies start with none pending.
     php.run_with_config(settings, "runJobs.php", &[]).await?;
