@@ -67,8 +67,9 @@ pub const DEFAULT_RESERVED_NAMES: &[&str] = &[
 ];
 
 /// `FARM_` variables that are read elsewhere, not settings: `FARM_CONFIG` names the file and
-/// `FARM_LOG` is the log filter, `FARM_TOKEN` the API token of `farmd wiki`.
-const NOT_SETTINGS: &[&str] = &["config", "log", "token"];
+/// `FARM_LOG` is the log filter, `FARM_TOKEN` the API token and `FARM_URL` the farm's address
+/// of `farmd wiki`, `farmd backup` and `farmd restore`.
+const NOT_SETTINGS: &[&str] = &["config", "log", "token", "url"];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
