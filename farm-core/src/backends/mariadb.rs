@@ -575,62 +575,87 @@ impl MariadbDatabase {
 }
 
 /// Checks a dump written by `mariadb-dump` and counts the rows of its `page` table: the
-/// dump must end with the line it writes when complete, and every `INSERT` into `page`
-/// must be a well-formed list of rows.
+/// dump must end with the line it writes when complete, and every `INSERT` into `page` must
+/// be a well-formed list of rows (one statement may span lines).
 fn count_dump_pages(dump: &Path) -> anyhow::Result<i64> {
     use std::io::BufRead;
     let file = std::fs::File::open(dump).context("the backup has no database dump")?;
     let mut pages = 0i64;
     let mut last = String::new();
     let mut page_table = false;
+    let mut insert: Option<RowCounter> = None;
     for line in std::io::BufReader::new(file).split(b'\n') {
         let line = line?;
-        if line.starts_with(b"CREATE TABLE `page` (") {
+        if let Some(counter) = insert.as_mut() {
+            counter.feed(&line)?;
+        } else if let Some(values) = line.strip_prefix(b"INSERT INTO `page` VALUES") {
+            let mut counter = RowCounter::default();
+            counter.feed(values)?;
+            insert = Some(counter);
+        } else if line.starts_with(b"CREATE TABLE `page` (") {
             page_table = true;
         }
-        if let Some(values) = line.strip_prefix(b"INSERT INTO `page` VALUES ") {
-            pages += count_rows(values).context("a damaged row of the page table")?;
+        if insert.as_ref().is_some_and(|c| c.end) {
+            pages += insert.take().map_or(0, |c| c.rows);
         }
         if !line.is_empty() {
             last = String::from_utf8_lossy(&line).into_owned();
         }
     }
+    anyhow::ensure!(insert.is_none(), "an INSERT into page is cut off");
     anyhow::ensure!(last.starts_with("-- Dump completed"), "the dump is incomplete");
     anyhow::ensure!(page_table, "the dump has no page table");
     Ok(pages)
 }
 
-/// The rows of one extended `INSERT`'s `(...),(...);`, strings and their escapes skipped.
-fn count_rows(values: &[u8]) -> anyhow::Result<i64> {
-    let (mut rows, mut depth, mut quote, mut escaped) = (0i64, 0u32, None::<u8>, false);
-    let mut end = false;
-    for &b in values {
-        anyhow::ensure!(!end, "text after the end of the statement");
-        if let Some(q) = quote {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == q {
-                quote = None;
-            }
-            continue;
-        }
-        match b {
-            b'\'' | b'"' => quote = Some(b),
-            b'(' => {
-                depth += 1;
-                if depth == 1 {
-                    rows += 1;
+/// Counts the rows of one extended `INSERT`'s `(...),(...);`, fed piece by piece, strings and
+/// their escapes skipped.
+#[derive(Debug, Default)]
+struct RowCounter {
+    rows: i64,
+    depth: u32,
+    quote: Option<u8>,
+    escaped: bool,
+    end: bool,
+}
+
+impl RowCounter {
+    fn feed(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+        for &b in bytes {
+            anyhow::ensure!(!self.end, "text after the end of the statement");
+            if let Some(q) = self.quote {
+                if self.escaped {
+                    self.escaped = false;
+                } else if b == b'\\' {
+                    self.escaped = true;
+                } else if b == q {
+                    self.quote = None;
                 }
+                continue;
             }
-            b')' => depth = depth.checked_sub(1).context("unbalanced parentheses")?,
-            b';' if depth == 0 => end = true,
-            _ => {}
+            match b {
+                b'\'' | b'"' => self.quote = Some(b),
+                b'(' => {
+                    self.depth += 1;
+                    if self.depth == 1 {
+                        self.rows += 1;
+                    }
+                }
+                b')' => self.depth = self.depth.checked_sub(1).context("unbalanced parentheses")?,
+                b';' if self.depth == 0 => self.end = true,
+                _ => {}
+            }
         }
+        Ok(())
     }
-    anyhow::ensure!(end && depth == 0 && quote.is_none(), "the statement is cut off");
-    Ok(rows)
+}
+
+#[cfg(test)]
+fn count_rows(values: &[u8]) -> anyhow::Result<i64> {
+    let mut counter = RowCounter::default();
+    counter.feed(values)?;
+    anyhow::ensure!(counter.end && counter.depth == 0 && counter.quote.is_none(), "the statement is cut off");
+    Ok(counter.rows)
 }
 
 #[async_trait::async_trait]
@@ -817,6 +842,14 @@ mod tests {
         assert!(count_rows(b"(1,0x61),(2,").is_err(), "cut off");
         assert!(count_rows(b"(1,'a);").is_err(), "an open string");
         assert!(count_rows(b"(1));").is_err(), "unbalanced");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dump = dir.path().join("database.sql");
+        let text = "CREATE TABLE `page` (\n  `page_id` int\n);\nINSERT INTO `page` VALUES\n(1,0x61),\n(2,'a;b');\n\
+                    INSERT INTO `text` VALUES (1,'x');\n-- Dump completed on 2026-12-01\n";
+        std::fs::write(&dump, text).expect("write");
+        assert_eq!(count_dump_pages(&dump).expect("pages"), 2);
+        std::fs::write(&dump, text.replace("-- Dump completed on 2026-12-01\n", "")).expect("write");
+        assert!(count_dump_pages(&dump).is_err(), "no trailer");
     }
 
     #[test]
