@@ -86,8 +86,7 @@ async fn upload(wiki: &WikiClient, name: &str, bytes: Vec<u8>) {
 /// The bytes MediaWiki serves for `File:{name}`, or `None` when it knows no such file.
 async fn served_file(wiki: &WikiClient, name: &str) -> Option<Vec<u8>> {
     let title = format!("File:{name}");
-    let info =
-        wiki.api_get(&[("action", "query"), ("titles", &title), ("prop", "imageinfo"), ("iiprop", "url")]).await;
+    let info = wiki.api_get(&[("action", "query"), ("titles", &title), ("prop", "imageinfo"), ("iiprop", "url")]).await;
     let url = info["query"]["pages"][0]["imageinfo"][0]["url"].as_str()?.to_owned();
     let path = url.split_once("localhost").map_or(url.as_str(), |(_, rest)| rest);
     let path = path.split_once('/').map_or(path.to_owned(), |(_, rest)| format!("/{rest}"));
@@ -143,7 +142,10 @@ fn leftovers(dir: &Path) -> Vec<PathBuf> {
     while let Some(dir) = pending.pop() {
         for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name.ends_with(".partial") || name.ends_with(".restoring") || name.ends_with(".old") || name == "restoring"
+            if name.ends_with(".partial")
+                || name.ends_with(".restoring")
+                || name.ends_with(".old")
+                || name == "restoring"
             {
                 found.push(entry.path());
             }
@@ -268,7 +270,11 @@ async fn a_restore_brings_back_the_pages_files_and_settings_of_a_backup_and_bad_
     let url = farm.url("");
     let output = farm.cli(&["backup", "snap", "--token", &owner, "--url", &url], None);
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(output.status.success() && stdout.contains("verified"), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success() && stdout.contains("verified"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let newest: i64 = stdout.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("the backup's id");
     // Retention keeps one backup a day: the first one of today is gone now.
     let (_, first) = farm.get_json(&owner, &format!("/api/v1/backups/{id}")).await;
@@ -411,8 +417,7 @@ async fn scheduled_backups_run_and_retention_removes_the_old_ones() {
     .await;
     assert!(list.iter().all(|b| b["kind"] == "scheduled"));
     let key = key_of(&farm, "ticking");
-    let verified: Vec<String> =
-        list.iter().filter(|b| b["state"] == "verified").map(|b| b["id"].to_string()).collect();
+    let verified: Vec<String> = list.iter().filter(|b| b["state"] == "verified").map(|b| b["id"].to_string()).collect();
     let folders: Vec<String> = std::fs::read_dir(farm.data_dir.join("backups").join(&key))
         .expect("backups")
         .flatten()

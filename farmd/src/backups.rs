@@ -63,7 +63,11 @@ pub async fn backup(api: Api<'_>, wiki: &str) -> anyhow::Result<bool> {
             done["pages"], done["bytes"], done["settings_revision"]
         );
     } else {
-        println!("backup {id} of {wiki}: {}: {}", done["state"].as_str().unwrap_or("?"), done["error"].as_str().unwrap_or(""));
+        println!(
+            "backup {id} of {wiki}: {}: {}",
+            done["state"].as_str().unwrap_or("?"),
+            done["error"].as_str().unwrap_or("")
+        );
     }
     Ok(verified)
 }

@@ -161,9 +161,10 @@ impl Farm {
         source: &Source,
     ) -> Result<RestoreView, FarmError> {
         let wiki = self.backup_wiki(actor, name).await?;
-        let backup = self.store.backup(backup_id).await?.ok_or_else(|| {
-            FarmError::invalid("backup", "backup_unknown", format!("there is no backup {backup_id}"))
-        })?;
+        let backup =
+            self.store.backup(backup_id).await?.ok_or_else(|| {
+                FarmError::invalid("backup", "backup_unknown", format!("there is no backup {backup_id}"))
+            })?;
         if backup.wiki_id != wiki.id {
             return Err(FarmError::invalid(
                 "backup",

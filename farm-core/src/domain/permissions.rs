@@ -287,7 +287,11 @@ mod tests {
             assert_eq!(outcome(see_wiki(who, "olga")), see, "{name} sees");
             assert_eq!(outcome(delete_wiki(who, "olga")), delete, "{name} deletes");
             assert_eq!(outcome(manage_settings(who, "olga")), delete, "{name} manages settings, as one who deletes");
-            assert_eq!(outcome(manage_backups(who, "olga")), delete, "{name} backs up and restores, as one who deletes");
+            assert_eq!(
+                outcome(manage_backups(who, "olga")),
+                delete,
+                "{name} backs up and restores, as one who deletes"
+            );
             assert_eq!(may_delete_wiki(who, "olga"), delete == "ok");
             assert_eq!(outcome(keep_wiki(who)), keep, "{name} keeps");
             let purge = if who.is_admin() {

@@ -124,9 +124,7 @@ impl Backups {
                 remove_dir_all_if_exists(&self.layout.backup_partial_dir(&wiki.key, backup.id))?;
                 remove_dir_all_if_exists(&self.layout.backup_dir(&wiki.key, backup.id))?;
             }
-            self.store
-                .finish_backup(backup.id, 0, 0, 0, Some("interrupted: farmd stopped during the backup"))
-                .await?;
+            self.store.finish_backup(backup.id, 0, 0, 0, Some("interrupted: farmd stopped during the backup")).await?;
             warn!(backup = backup.id, "a backup was interrupted; its files are removed");
         }
         let root = self.layout.backups_dir().to_path_buf();
@@ -321,7 +319,10 @@ impl Backups {
                 warn!(wiki = %wiki.name, backup = backup.id, error = %format!("{err:#}"), "restore failed");
                 if changed {
                     // Half restored: it stays read-only until a restore succeeds.
-                    (Some("the restore failed part-way; the wiki stays read-only until a restore succeeds"), "wiki.restore_failed")
+                    (
+                        Some("the restore failed part-way; the wiki stays read-only until a restore succeeds"),
+                        "wiki.restore_failed",
+                    )
                 } else {
                     let _ = remove_file_if_exists(&marker);
                     (Some("the restore could not start; nothing was changed"), "wiki.restore_failed")

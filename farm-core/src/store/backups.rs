@@ -101,11 +101,12 @@ impl Store {
 
     /// `queued` → `running`; false if it was not queued any more.
     pub async fn start_backup(&self, id: i64) -> Result<bool, FarmError> {
-        let done = sqlx::query("UPDATE backups SET state = 'running', started_at = ? WHERE id = ? AND state = 'queued'")
-            .bind(now())
-            .bind(id)
-            .execute(&self.write)
-            .await?;
+        let done =
+            sqlx::query("UPDATE backups SET state = 'running', started_at = ? WHERE id = ? AND state = 'queued'")
+                .bind(now())
+                .bind(id)
+                .execute(&self.write)
+                .await?;
         Ok(done.rows_affected() == 1)
     }
 
