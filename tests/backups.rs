@@ -427,3 +427,98 @@ async fn scheduled_backups_run_and_retention_removes_the_old_ones() {
     assert!(folders.len() <= 2, "one kept a day (and maybe one being verified): {folders:?}");
     assert!(verified.iter().any(|v| folders.contains(v)), "{verified:?} {folders:?}");
 }
+
+const PORTAL_PASSWORD: &str = "correct horse battery";
+
+fn csrf_of(page: &str) -> String {
+    page.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("every page with a form has the token")
+        .to_owned()
+}
+
+async fn portal_page(farm: &Farmd, client: &reqwest::Client, path: &str) -> String {
+    let response = client.get(farm.url(path)).send().await.expect("page");
+    assert_eq!(response.status(), 200, "{path}");
+    // minijinja escapes `/` too.
+    response.text().await.expect("html").replace("&#x2f;", "/")
+}
+
+async fn portal_login(farm: &Farmd, name: &str) -> reqwest::Client {
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let page = portal_page(farm, &client, "/login").await;
+    let form = [("csrf", csrf_of(&page)), ("login", name.to_owned()), ("password", PORTAL_PASSWORD.to_owned())];
+    let response = client.post(farm.url("/login")).form(&form).send().await.expect("login");
+    assert_eq!(response.status(), 303, "{name} logs in");
+    client
+}
+
+/// The owner backs a wiki up and restores it through the portal's pages (plain HTTP, forms
+/// with the session's token); a form without the token changes nothing; another member sees
+/// no backups page.
+#[tokio::test]
+async fn the_owner_backs_up_and_restores_a_wiki_through_the_portal() {
+    let farm = Farmd::start().await;
+    assert!(farm.create_account("pia", "member", Some(PORTAL_PASSWORD)));
+    assert!(farm.create_account("nosy", "member", Some(PORTAL_PASSWORD)));
+    let token = farm.token("pia", "member");
+    // The owner has a farm password, so no one-time wiki password: edits are anonymous here.
+    let (status, created) = farm.create_wiki(&token, json!({"name": "pia-wiki", "sitename": "Pia"})).await;
+    assert_eq!(status, 202, "{created}");
+    farm.wait_for_state(&token, "pia-wiki", &["active"]).await;
+    let wiki = farm.wiki_client("pia-wiki");
+    let edit = wiki.edit("Keep", "Before the backup").await;
+    assert_eq!(edit["edit"]["result"], "Success", "{edit}");
+    let pia = portal_login(&farm, "pia").await;
+    let page = portal_page(&farm, &pia, "/wikis/pia-wiki").await;
+    assert!(page.contains("href=\"/wikis/pia-wiki/backups\""), "the wiki page links its backups");
+    let page = portal_page(&farm, &pia, "/wikis/pia-wiki/backups").await;
+    assert!(page.contains("id=\"no-backups\""), "{page}");
+    let response =
+        pia.post(farm.url("/wikis/pia-wiki/backups")).form(&[("csrf", "forged")]).send().await.expect("post");
+    assert_eq!(response.status(), 403, "no token, no backup");
+    let response =
+        pia.post(farm.url("/wikis/pia-wiki/backups")).form(&[("csrf", csrf_of(&page))]).send().await.expect("post");
+    assert_eq!(response.status(), 303);
+    let page = common::wait_until("a verified backup on the page", Duration::from_secs(60), || async {
+        let page = portal_page(&farm, &pia, "/wikis/pia-wiki/backups").await;
+        if page.contains("data-state=\"verified\"") {
+            Ok(page)
+        } else {
+            Err(page)
+        }
+    })
+    .await;
+    let action = page
+        .split("action=\"/wikis/pia-wiki/backups/")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a restore button")
+        .to_owned();
+    let nosy = portal_login(&farm, "nosy").await;
+    let response = nosy.get(farm.url("/wikis/pia-wiki/backups")).send().await.expect("page");
+    assert_eq!(response.status(), 404, "another member sees no backups");
+    assert_eq!(wiki.edit("Keep", "After the backup").await["edit"]["result"], "Success");
+    let response = pia
+        .post(farm.url(&format!("/wikis/pia-wiki/backups/{action}")))
+        .form(&[("csrf", csrf_of(&page))])
+        .send()
+        .await
+        .expect("restore");
+    assert_eq!(response.status(), 303);
+    common::wait_until("the restore is done", Duration::from_secs(60), || async {
+        let page = portal_page(&farm, &pia, "/wikis/pia-wiki/backups").await;
+        if page.contains("data-state=\"done\"") {
+            Ok(())
+        } else {
+            Err(page)
+        }
+    })
+    .await;
+    assert_eq!(raw(&wiki, "Keep").await, (200, "Before the backup".to_owned()));
+}
