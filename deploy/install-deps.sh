@@ -12,6 +12,7 @@ packages=(
   php-cli              # installer, maintenance scripts and the built-in web server
   php-sqlite3          # SQLite wikis
   php-mysql            # MariaDB wikis
+  mariadb-client       # backups and restores of MariaDB wikis (mariadb-dump, mariadb)
   php-intl php-mbstring php-xml php-apcu
   php-gd               # thumbnails of uploaded images (the farm turns ImageMagick off)
   # What the default extensions need (GET /api/v1/extensions lists each one's needs):
@@ -20,7 +21,7 @@ packages=(
 )
 # --test: also what the test suites use (they start private MariaDB servers).
 if [ "${1:-}" = "--test" ]; then
-  packages+=(mariadb-server mariadb-client
+  packages+=(mariadb-server
     python3-aiosmtpd     # the SMTP server on loopback that receives the farm's mail in tests
     python3-venv         # the virtual environment of schemathesis (tests/openapi.rs)
     chromium)            # the portal tests' browser, headless (tests/portal.rs)

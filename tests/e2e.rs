@@ -6,6 +6,7 @@ mod common;
 
 mod accounts;
 mod api;
+mod backups;
 mod exports;
 mod mariadb;
 mod openapi;

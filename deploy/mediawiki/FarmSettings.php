@@ -116,6 +116,10 @@ $wgReservedUsernames[] = 'Wiki farm';
 if ( is_file( "$farmWikiDir/read-only" ) ) {
 	$wgReadOnly = 'This wiki has expired and is read-only. Ask the farm\'s administrators to keep it.';
 }
+## A wiki being restored from a backup is read-only until the restore is done (farmd).
+if ( is_file( "$farmWikiDir/restoring" ) ) {
+	$wgReadOnly = 'This wiki is being restored from a backup; it is read-only for a moment.';
+}
 
 ## What the SQLite installer adds to LocalSettings.php, rebuilt from the shard's values so
 ## every file stays in the wiki's own db/ directory. Frequently written data goes to side

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod audit;
+mod backups;
 mod error;
 mod exports;
 mod extract;
@@ -52,6 +53,7 @@ fn routes(max_body_bytes: usize) -> OpenApiRouter<AppState> {
         .merge(transfers::router())
         .merge(exports::router())
         .merge(starters::router())
+        .merge(backups::router())
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .merge(settings::image_router())
         .merge(wikis::bulk_router().layer(DefaultBodyLimit::max(BULK_BODY_LIMIT)))

@@ -47,12 +47,25 @@ async fn gather(state: &AppState) -> anyhow::Result<String> {
     let php = prometheus::IntGauge::new("farm_php_servers_ready", "PHP servers ready to serve wikis.")?;
     registry.register(Box::new(php.clone()))?;
     php.set(i64::try_from(metrics.php_servers_ready).unwrap_or(i64::MAX));
+    let age = gauge(
+        &registry,
+        "farm_backup_last_good_age_seconds",
+        "Seconds since each served wiki's last verified backup finished (wikis without one have no sample).",
+        &["wiki"],
+    )?;
+    for (wiki, seconds) in metrics.backup_ages {
+        age.with_label_values(&[wiki.as_str()]).set(seconds);
+    }
+    let failures = prometheus::IntCounter::new("farm_backup_failures_total", "Backups that failed.")?;
+    registry.register(Box::new(failures.clone()))?;
+    failures.inc_by(u64::try_from(metrics.backup_failures).unwrap_or(0));
     let mut out = Vec::new();
     TextEncoder::new().encode(&registry.gather(), &mut out)?;
     Ok(String::from_utf8(out)?)
 }
 
-/// Prometheus metrics (no token): wikis by state, pool levels, database servers, PHP servers.
+/// Prometheus metrics (no token): wikis by state, pool levels, database servers, PHP servers,
+/// the age of each wiki's last good backup and failed backups.
 #[utoipa::path(
     get, path = "/metrics", tag = "farm",
     responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"))

@@ -3,6 +3,7 @@
 //! name check, following a wiki being built). Every form works without JavaScript and carries
 //! a CSRF token; every response has a strict content security policy.
 
+mod backups;
 mod exports;
 mod imports;
 mod page;
@@ -39,6 +40,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("settings.html", include_str!("../templates/settings.html")),
     ("settings_history.html", include_str!("../templates/settings_history.html")),
     ("export.html", include_str!("../templates/export.html")),
+    ("backups.html", include_str!("../templates/backups.html")),
     ("import.html", include_str!("../templates/import.html")),
 ];
 
@@ -86,6 +88,8 @@ where
         .route("/wikis/{name}/rename", post(pages::rename_wiki))
         .route("/wikis/{name}/transfer", post(pages::offer_transfer))
         .route("/wikis/{name}/export", post(exports::request_export))
+        .route("/wikis/{name}/backups", get(backups::backups).post(backups::request_backup))
+        .route("/wikis/{name}/backups/{id}/restore", post(backups::restore))
         .route("/exports/{id}", get(exports::export))
         .route("/exports/{id}/download", get(exports::download))
         .route("/transfers/{id}/accept", post(pages::accept_transfer))

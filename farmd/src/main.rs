@@ -1,5 +1,6 @@
 //! farmd: a control plane for MediaWiki wiki farms.
 
+mod backups;
 mod bulk;
 mod server;
 
@@ -49,6 +50,23 @@ enum Command {
         #[command(subcommand)]
         command: WikiCommand,
     },
+    /// Back a wiki up now through the API of a running farm; waits until it is verified.
+    Backup {
+        /// The wiki's name.
+        wiki: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Restore a wiki to one of its backups through the API of a running farm; waits until
+    /// it is done. The wiki is read-only meanwhile.
+    Restore {
+        /// The wiki's name.
+        wiki: String,
+        /// The backup's id (`GET /api/v1/wikis/WIKI/backups` lists them).
+        backup: i64,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Tools for the control store itself.
     Registry {
         #[command(subcommand)]
@@ -77,6 +95,31 @@ enum WikiCommand {
         #[arg(long)]
         no_wait: bool,
     },
+}
+
+/// How a command reaches a running farm's API.
+#[derive(clap::Args)]
+struct Remote {
+    /// The farm's address (default: the address the farm of this data directory listens on).
+    #[arg(long, env = "FARM_URL")]
+    url: Option<String>,
+    /// An API token of the wiki's owner or an admin (see `farmd token`).
+    #[arg(long, env = "FARM_TOKEN", hide_env_values = true)]
+    token: String,
+}
+
+impl Remote {
+    fn url(&self, config: &Config) -> String {
+        let url = self.url.clone().unwrap_or_else(|| {
+            let bound = Layout::new(&config.data_dir)
+                .ok()
+                .and_then(|layout| std::fs::read_to_string(layout.listen_file()).ok())
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty());
+            format!("http://{}", bound.unwrap_or_else(|| config.listen.to_string()))
+        });
+        url.trim_end_matches('/').to_owned()
+    }
 }
 
 #[derive(Subcommand)]
@@ -155,6 +198,22 @@ fn main() -> anyhow::Result<()> {
             };
             let all_ok = runtime.block_on(bulk::create_from_file(options))?;
             if !all_ok {
+                std::process::exit(2);
+            }
+            Ok(())
+        }
+        Command::Backup { wiki, remote } => {
+            let url = remote.url(&config);
+            let api = backups::Api { url: &url, token: &remote.token };
+            if !runtime.block_on(backups::backup(api, &wiki))? {
+                std::process::exit(2);
+            }
+            Ok(())
+        }
+        Command::Restore { wiki, backup, remote } => {
+            let url = remote.url(&config);
+            let api = backups::Api { url: &url, token: &remote.token };
+            if !runtime.block_on(backups::restore(api, &wiki, backup))? {
                 std::process::exit(2);
             }
             Ok(())

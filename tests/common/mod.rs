@@ -218,6 +218,10 @@ impl Farmd {
         if !env.iter().any(|(k, _)| k == "FARM_DELETED_RETENTION") {
             env.push(("FARM_DELETED_RETENTION".into(), "0s".into()));
         }
+        // No scheduled backups unless a test asks for them (tests/backups.rs).
+        if !env.iter().any(|(k, _)| k == "FARM_BACKUPS__INTERVAL") {
+            env.push(("FARM_BACKUPS__INTERVAL".into(), "0s".into()));
+        }
         if control_db.is_some() {
             env.push(("FARM_DATABASE_URL".into(), store_url.clone()));
         }

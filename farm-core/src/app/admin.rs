@@ -30,6 +30,10 @@ pub struct Metrics {
     /// (server, answers, draining)
     pub servers: Vec<(String, bool, bool)>,
     pub php_servers_ready: usize,
+    /// (wiki, seconds since its last verified backup finished), for served wikis that have one.
+    pub backup_ages: Vec<(String, i64)>,
+    /// Backups that failed, ever.
+    pub backup_failures: i64,
 }
 
 /// The admins' overview page.
@@ -86,6 +90,16 @@ impl Farm {
                 .map(|s| (s.name().to_owned(), s.is_healthy(), s.config.draining))
                 .collect(),
             php_servers_ready: self.php_servers().map_or(0, |s| s.ready_count()),
+            backup_ages: {
+                let now = crate::platform::time::now();
+                self.store
+                    .last_good_backups()
+                    .await?
+                    .into_iter()
+                    .filter_map(|b| b.finished_at.map(|t| (b.wiki, now.saturating_sub(t).max(0))))
+                    .collect()
+            },
+            backup_failures: self.store.failed_backup_count().await?,
         })
     }
 

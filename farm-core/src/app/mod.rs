@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod backups;
 pub mod exports;
 pub mod local;
 pub mod requests;
@@ -78,7 +79,8 @@ impl Farm {
     /// daemon bound, for the wikis' public addresses.
     pub async fn open(config: Config, listen: SocketAddr) -> anyhow::Result<(Arc<Self>, Jobs)> {
         let layout = Layout::new(&config.data_dir)
-            .with_context(|| format!("preparing the data directory {}", config.data_dir.display()))?;
+            .with_context(|| format!("preparing the data directory {}", config.data_dir.display()))?
+            .with_backups_dir(config.backups.dir.as_deref());
         let codebase = Codebase::detect(&config.mediawiki_dir)?;
         let languages = Languages::load(&codebase.dir).context("reading MediaWiki's languages")?;
         let default_language = languages
@@ -196,6 +198,13 @@ impl Farm {
                 php: php.clone(),
                 wakeups: wakeups.clone(),
                 retention: config.export_retention,
+            },
+            backups: jobs::backups::Backups {
+                store: store.clone(),
+                layout: layout.clone(),
+                configurator: configurator.clone(),
+                wakeups: wakeups.clone(),
+                config: config.backups.clone(),
             },
             outbox: jobs::outbox::Outbox { store: store.clone(), mailer: mailer.clone(), wakeups: wakeups.clone() },
             passwords: passwords.clone(),

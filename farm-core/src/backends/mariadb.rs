@@ -541,6 +541,136 @@ impl MariadbDatabase {
     }
 }
 
+/// The database dump in a MariaDB wiki's backup.
+const DUMP_FILE: &str = "database.sql";
+/// How long one dump or load may take.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(6 * 3600);
+
+impl MariadbDatabase {
+    /// Runs MariaDB's `program` (`mariadb-dump`, `mariadb`) against the wiki's database as
+    /// the wiki's own account. The password goes through the child's environment
+    /// (`MYSQL_PWD`, readable only by farmd's user), never its command line.
+    async fn client(&self, program: &str, args: &[&str], stdin: Option<&Path>) -> anyhow::Result<()> {
+        let password = self.password.as_ref().context("the wiki has no database password")?;
+        let db = Ident::for_wiki(&self.key);
+        let (host, port) = self
+            .server
+            .wiki_address
+            .rsplit_once(':')
+            .with_context(|| format!("the server address {:?} has no port", self.server.wiki_address))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let mut cmd = tokio::process::Command::new(program);
+        cmd.env("MYSQL_PWD", password.secret().expose())
+            .arg("--no-defaults")
+            .args(["--protocol=TCP", "--host", host, "--port", port, "--user", db.as_str()])
+            .args(args)
+            .arg(db.as_str())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        cmd.stdin(match stdin {
+            Some(file) => std::process::Stdio::from(std::fs::File::open(file)?),
+            None => std::process::Stdio::null(),
+        });
+        crate::mediawiki::php::die_with_parent(&mut cmd);
+        let child = cmd.spawn().with_context(|| format!("starting {program}"))?;
+        let output = match tokio::time::timeout(CLIENT_TIMEOUT, child.wait_with_output()).await {
+            Ok(output) => output?,
+            Err(_) => anyhow::bail!("{program} did not finish within {} s", CLIENT_TIMEOUT.as_secs()),
+        };
+        if !output.status.success() {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            let tail: String = stderr.chars().rev().take(1000).collect::<Vec<_>>().into_iter().rev().collect();
+            anyhow::bail!("{program} failed ({}): {}", output.status, tail.trim());
+        }
+        Ok(())
+    }
+}
+
+/// Checks a dump written by `mariadb-dump` and counts the rows of its `page` table: the
+/// dump must end with the line it writes when complete, and every `INSERT` into `page` must
+/// be a well-formed list of rows (one statement may span lines).
+fn count_dump_pages(dump: &Path) -> anyhow::Result<i64> {
+    use std::io::BufRead;
+    let file = std::fs::File::open(dump).context("the backup has no database dump")?;
+    let mut pages = 0i64;
+    let mut last = String::new();
+    let mut page_table = false;
+    let mut insert: Option<RowCounter> = None;
+    for line in std::io::BufReader::new(file).split(b'\n') {
+        let line = line?;
+        if let Some(counter) = insert.as_mut() {
+            counter.feed(&line)?;
+        } else if let Some(values) = line.strip_prefix(b"INSERT INTO `page` VALUES") {
+            let mut counter = RowCounter::default();
+            counter.feed(values)?;
+            insert = Some(counter);
+        } else if line.starts_with(b"CREATE TABLE `page` (") {
+            page_table = true;
+        }
+        if insert.as_ref().is_some_and(|c| c.end) {
+            pages += insert.take().map_or(0, |c| c.rows);
+        }
+        if !line.is_empty() {
+            last = String::from_utf8_lossy(&line).into_owned();
+        }
+    }
+    anyhow::ensure!(insert.is_none(), "an INSERT into page is cut off");
+    anyhow::ensure!(last.starts_with("-- Dump completed"), "the dump is incomplete");
+    anyhow::ensure!(page_table, "the dump has no page table");
+    Ok(pages)
+}
+
+/// Counts the rows of one extended `INSERT`'s `(...),(...);`, fed piece by piece, strings and
+/// their escapes skipped.
+#[derive(Debug, Default)]
+struct RowCounter {
+    rows: i64,
+    depth: u32,
+    quote: Option<u8>,
+    escaped: bool,
+    end: bool,
+}
+
+impl RowCounter {
+    fn feed(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+        for &b in bytes {
+            anyhow::ensure!(!self.end, "text after the end of the statement");
+            if let Some(q) = self.quote {
+                if self.escaped {
+                    self.escaped = false;
+                } else if b == b'\\' {
+                    self.escaped = true;
+                } else if b == q {
+                    self.quote = None;
+                }
+                continue;
+            }
+            match b {
+                b'\'' | b'"' => self.quote = Some(b),
+                b'(' => {
+                    self.depth += 1;
+                    if self.depth == 1 {
+                        self.rows += 1;
+                    }
+                }
+                b')' => self.depth = self.depth.checked_sub(1).context("unbalanced parentheses")?,
+                b';' if self.depth == 0 => self.end = true,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+fn count_rows(values: &[u8]) -> anyhow::Result<i64> {
+    let mut counter = RowCounter::default();
+    counter.feed(values)?;
+    anyhow::ensure!(counter.end && counter.depth == 0 && counter.quote.is_none(), "the statement is cut off");
+    Ok(counter.rows)
+}
+
 #[async_trait::async_trait]
 impl WikiDatabase for MariadbDatabase {
     async fn build(&self, owner: Option<Owner<'_>>) -> anyhow::Result<()> {
@@ -565,6 +695,40 @@ impl WikiDatabase for MariadbDatabase {
         let count: Option<i64> =
             timed("counting edits", conn.query_first(crate::mediawiki::people_edits_sql(&prefix))).await?;
         Ok(count.unwrap_or(0) > 0)
+    }
+
+    async fn back_up(&self, dir: &Path) -> anyhow::Result<i64> {
+        let dump = dir.join(DUMP_FILE);
+        let dump_arg = format!("--result-file={}", dump.display());
+        // One REPEATABLE READ transaction (--single-transaction) as the wiki's own account,
+        // which has no LOCK TABLES, PROCESS or TRIGGER privileges: hence no locks, no
+        // tablespaces and no triggers (MediaWiki has none).
+        let args = [
+            "--single-transaction",
+            "--quick",
+            "--no-tablespaces",
+            "--skip-triggers",
+            "--skip-add-locks",
+            "--skip-lock-tables",
+            "--hex-blob",
+            dump_arg.as_str(),
+        ];
+        self.client("mariadb-dump", &args, None).await?;
+        std::fs::File::open(&dump)?.sync_all()?;
+        let dump = dump.clone();
+        tokio::task::spawn_blocking(move || count_dump_pages(&dump)).await?
+    }
+
+    async fn verify_backup(&self, dir: &Path) -> anyhow::Result<i64> {
+        let dump = dir.join(DUMP_FILE);
+        tokio::task::spawn_blocking(move || count_dump_pages(&dump)).await?
+    }
+
+    async fn restore_backup(&self, dir: &Path) -> anyhow::Result<()> {
+        let dump = dir.join(DUMP_FILE);
+        anyhow::ensure!(dump.is_file(), "the backup has no database dump");
+        // Each table is dropped and loaded again, so a second run after a crash ends the same.
+        self.client("mariadb", &["--batch", "--binary-mode"], Some(&dump)).await
     }
 
     fn shard(&self) -> ShardDatabase {
@@ -684,6 +848,23 @@ mod tests {
         assert_eq!(pick(&[("a".into(), 2), ("b".into(), 3)]).as_deref(), Some("b"));
         assert_eq!(servers.place(&[], &["b"]).map(|s| s.name().to_owned()).as_deref(), Some("a"));
         assert!(servers.place(&[], &["a", "b"]).is_none(), "draining and unreachable servers take nothing");
+    }
+
+    #[test]
+    fn rows_of_a_dumped_insert_are_counted_and_damage_is_found() {
+        assert_eq!(count_rows(br"(1,0x61,'a (b)'),(2,0x62,'it\'s; ok');").expect("rows"), 2);
+        assert_eq!(count_rows(b"(1,NULL);").expect("rows"), 1);
+        assert!(count_rows(b"(1,0x61),(2,").is_err(), "cut off");
+        assert!(count_rows(b"(1,'a);").is_err(), "an open string");
+        assert!(count_rows(b"(1));").is_err(), "unbalanced");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dump = dir.path().join("database.sql");
+        let text = "CREATE TABLE `page` (\n  `page_id` int\n);\nINSERT INTO `page` VALUES\n(1,0x61),\n(2,'a;b');\n\
+                    INSERT INTO `text` VALUES (1,'x');\n-- Dump completed on 2026-12-01\n";
+        std::fs::write(&dump, text).expect("write");
+        assert_eq!(count_dump_pages(&dump).expect("pages"), 2);
+        std::fs::write(&dump, text.replace("-- Dump completed on 2026-12-01\n", "")).expect("write");
+        assert!(count_dump_pages(&dump).is_err(), "no trailer");
     }
 
     #[test]

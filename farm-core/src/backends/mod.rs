@@ -8,6 +8,7 @@
 pub mod mariadb;
 pub mod sqlite;
 
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -83,6 +84,24 @@ pub trait WikiDatabase: Send + Sync {
     async fn drop(&self) -> anyhow::Result<()>;
     /// Whether anyone but MediaWiki itself has edited (see [`crate::mediawiki::people_edits_sql`]).
     async fn edited_by_people(&self) -> anyhow::Result<bool>;
+    /// Writes a consistent copy of the database into `dir` (which exists and is empty) while
+    /// MediaWiki may be writing, and returns how many pages the wiki had in that snapshot.
+    async fn back_up(&self, dir: &Path) -> anyhow::Result<i64> {
+        let _ = dir;
+        anyhow::bail!("this database cannot be backed up")
+    }
+    /// Reads a copy made by [`WikiDatabase::back_up`] back and returns how many pages it
+    /// holds; an error if it is damaged or incomplete.
+    async fn verify_backup(&self, dir: &Path) -> anyhow::Result<i64> {
+        let _ = dir;
+        anyhow::bail!("this database cannot be backed up")
+    }
+    /// Replaces the database with the copy in `dir`. Idempotent: after a crash at any point,
+    /// a second call ends in the same place.
+    async fn restore_backup(&self, dir: &Path) -> anyhow::Result<()> {
+        let _ = dir;
+        anyhow::bail!("this database cannot be restored")
+    }
     /// What the wiki's shard says about the database.
     fn shard(&self) -> ShardDatabase;
     /// The password `secrets.php` gives MediaWiki, for backends that have one.

@@ -19,7 +19,7 @@ use super::{DatabaseSpec, Place, TemplateStarter, WikiDatabase};
 use crate::domain::{LanguageCode, ResourceKey, Secret};
 use crate::mediawiki::php::Php;
 use crate::mediawiki::{Owner, ShardDatabase, StarterContent, TEMPLATE_ADMIN};
-use crate::platform::fsutil::{remove_dir_all_if_exists, sync_dir};
+use crate::platform::fsutil::{remove_dir_all_if_exists, remove_file_if_exists, sync_dir};
 use crate::platform::layout::Layout;
 
 /// The farm's SQLite wikis: where they live and their templates, one per content language,
@@ -132,6 +132,80 @@ impl WikiDatabase for SqliteDatabase {
         let (count,): (i64,) = sqlx::query_as(&crate::mediawiki::people_edits_sql("")).fetch_one(&mut conn).await?;
         conn.close().await?;
         Ok(count > 0)
+    }
+
+    async fn back_up(&self, dir: &Path) -> anyhow::Result<i64> {
+        let live = self.db_file();
+        anyhow::ensure!(live.is_file(), "the wiki has no database file");
+        // A read transaction on the live file holds its shared lock (MediaWiki's SQLite runs in
+        // rollback-journal mode), so no writer commits between the count and the copy.
+        let mut snapshot = open(&live).await?;
+        sqlx::query("BEGIN").execute(&mut snapshot).await?;
+        let (pages,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM page").fetch_one(&mut snapshot).await?;
+        let copied = async {
+            for suffix in DB_FILE_SUFFIXES {
+                let from = self.dir().join("db").join(format!("{}{suffix}", self.key));
+                if !from.is_file() {
+                    continue;
+                }
+                let to = dir.join(format!("{}{suffix}", self.key));
+                let mut conn = open(&from).await?;
+                sqlx::query("VACUUM INTO ?").bind(to.to_string_lossy().into_owned()).execute(&mut conn).await?;
+                conn.close().await?;
+                std::fs::File::open(&to)?.sync_all()?;
+            }
+            anyhow::Ok(())
+        }
+        .await;
+        let _ = sqlx::query("COMMIT").execute(&mut snapshot).await;
+        let _ = snapshot.close().await;
+        copied?;
+        Ok(pages)
+    }
+
+    async fn verify_backup(&self, dir: &Path) -> anyhow::Result<i64> {
+        let copy = dir.join(format!("{}.sqlite", self.key));
+        anyhow::ensure!(copy.is_file(), "the backup has no database file");
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", copy.display()))?.read_only(true);
+        let mut conn = SqliteConnection::connect_with(&options).await?;
+        let (check,): (String,) = sqlx::query_as("PRAGMA quick_check").fetch_one(&mut conn).await?;
+        anyhow::ensure!(check == "ok", "the copied database fails its integrity check: {check}");
+        let (pages,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM page").fetch_one(&mut conn).await?;
+        conn.close().await?;
+        Ok(pages)
+    }
+
+    async fn restore_backup(&self, dir: &Path) -> anyhow::Result<()> {
+        let db_dir = self.dir().join("db");
+        std::fs::create_dir_all(&db_dir)?;
+        anyhow::ensure!(dir.join(format!("{}.sqlite", self.key)).is_file(), "the backup has no database file");
+        for suffix in DB_FILE_SUFFIXES {
+            let from = dir.join(format!("{}{suffix}", self.key));
+            if !from.is_file() {
+                continue;
+            }
+            let live = db_dir.join(format!("{}{suffix}", self.key));
+            let scratch = db_dir.join(format!("{}{suffix}.restoring", self.key));
+            std::fs::copy(&from, &scratch).with_context(|| format!("copying {}", from.display()))?;
+            std::fs::File::open(&scratch)?.sync_all()?;
+            // The live file's exclusive lock, held while the copy takes its place: no writer
+            // is half-way through a transaction on it (and MediaWiki is read-only by now).
+            let mut holder = None;
+            if live.is_file() {
+                let mut conn = open(&live).await?;
+                sqlx::query("BEGIN EXCLUSIVE").execute(&mut conn).await?;
+                holder = Some(conn);
+            }
+            std::fs::rename(&scratch, &live)?;
+            if let Some(mut conn) = holder {
+                let _ = sqlx::query("ROLLBACK").execute(&mut conn).await;
+                let _ = conn.close().await;
+            }
+        }
+        // The object cache (sessions, parser cache) belongs to the replaced database.
+        remove_file_if_exists(&db_dir.join("wikicache.sqlite"))?;
+        sync_dir(&db_dir)?;
+        Ok(())
     }
 
     fn shard(&self) -> ShardDatabase {

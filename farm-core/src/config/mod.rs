@@ -67,8 +67,9 @@ pub const DEFAULT_RESERVED_NAMES: &[&str] = &[
 ];
 
 /// `FARM_` variables that are read elsewhere, not settings: `FARM_CONFIG` names the file and
-/// `FARM_LOG` is the log filter, `FARM_TOKEN` the API token of `farmd wiki`.
-const NOT_SETTINGS: &[&str] = &["config", "log", "token"];
+/// `FARM_LOG` is the log filter, `FARM_TOKEN` the API token and `FARM_URL` the farm's address
+/// of `farmd wiki`, `farmd backup` and `farmd restore`.
+const NOT_SETTINGS: &[&str] = &["config", "log", "token", "url"];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -158,6 +159,8 @@ pub struct Config {
     /// How long a client may take and how many may connect at once.
     pub http: HttpLimits,
     pub sandbox: SandboxConfig,
+    /// Scheduled backups of every wiki and how many are kept.
+    pub backups: BackupsConfig,
     /// What new wikis start with; each wiki's owner changes it afterwards.
     pub new_wikis: NewWikis,
     /// Outgoing mail; without it mail is off (and `/healthz` says so).
@@ -437,6 +440,27 @@ fn default_user_host() -> String {
     "%".into()
 }
 
+/// `[backups]`: every served wiki is backed up every `interval` into `dir`; after each good
+/// backup, retention keeps the newest good backup of each of the last `keep_daily` days and of
+/// each of the last `keep_weekly` weeks (and always the newest good one).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupsConfig {
+    /// Where backups go; defaults to `{data_dir}/backups`.
+    pub dir: Option<PathBuf>,
+    /// How often each wiki is backed up (`0s` turns scheduled backups off; manual ones work).
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    pub keep_daily: u32,
+    pub keep_weekly: u32,
+}
+
+impl Default for BackupsConfig {
+    fn default() -> Self {
+        Self { dir: None, interval: Duration::from_secs(24 * 3600), keep_daily: 7, keep_weekly: 4 }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -484,6 +508,7 @@ impl Default for Config {
             http: HttpLimits::default(),
             rate_limits: RateLimits::default(),
             sandbox: SandboxConfig::default(),
+            backups: BackupsConfig::default(),
             new_wikis: NewWikis::default(),
             smtp: None,
         }
@@ -546,6 +571,9 @@ impl Config {
                 || new_wikis.captcha_questions.iter().any(|q| q.question.trim().is_empty() || q.answers.is_empty()))
         {
             return invalid("new_wikis: captcha = \"questy\" needs captcha_questions, each with answers".into());
+        }
+        if self.backups.dir.as_ref().is_some_and(|d| !d.is_absolute()) {
+            return invalid("backups.dir must be an absolute path".into());
         }
         if self.provision_workers == 0 {
             return invalid("provision_workers must be at least 1".into());

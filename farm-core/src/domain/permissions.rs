@@ -52,6 +52,17 @@ pub fn manage_settings(actor: &Actor, owner: &str) -> Result<(), FarmError> {
     }
 }
 
+/// The owner or an admin lists a wiki's backups, backs it up and restores it; reviewers see
+/// that the wiki exists, not its backups.
+pub fn manage_backups(actor: &Actor, owner: &str) -> Result<(), FarmError> {
+    see_wiki(actor, owner)?;
+    if actor.is_admin() || is_owner(actor, owner) {
+        Ok(())
+    } else {
+        Err(FarmError::Forbidden("only the owner or an admin backs up and restores a wiki"))
+    }
+}
+
 /// Whether the portal offers `actor` the wiki's settings page.
 pub fn may_manage_settings(actor: &Actor, owner: &str) -> bool {
     manage_settings(actor, owner).is_ok()
@@ -276,6 +287,11 @@ mod tests {
             assert_eq!(outcome(see_wiki(who, "olga")), see, "{name} sees");
             assert_eq!(outcome(delete_wiki(who, "olga")), delete, "{name} deletes");
             assert_eq!(outcome(manage_settings(who, "olga")), delete, "{name} manages settings, as one who deletes");
+            assert_eq!(
+                outcome(manage_backups(who, "olga")),
+                delete,
+                "{name} backs up and restores, as one who deletes"
+            );
             assert_eq!(may_delete_wiki(who, "olga"), delete == "ok");
             assert_eq!(outcome(keep_wiki(who)), keep, "{name} keeps");
             let purge = if who.is_admin() {

@@ -2,6 +2,7 @@
 //! dependencies, made by [`crate::app::Farm::open`]), and [`Jobs::start`] starts them all, in
 //! one order, under one shutdown token.
 
+pub mod backups;
 pub mod exports;
 pub mod lifecycle;
 pub mod outbox;
@@ -31,6 +32,7 @@ pub struct Wakeups {
     pub pool: Notify,
     pub outbox: Notify,
     pub exports: Notify,
+    pub backups: Notify,
 }
 
 impl Wakeups {
@@ -70,6 +72,7 @@ pub struct Jobs {
     pub lifecycle: lifecycle::Lifecycle,
     pub outbox: outbox::Outbox,
     pub exporter: exports::Exporter,
+    pub backups: backups::Backups,
     pub passwords: Arc<PasswordStock>,
     pub databases: Arc<FarmDatabases>,
     pub default_language: LanguageCode,
@@ -87,8 +90,8 @@ pub const INITIAL_PASSWORD_LEN: usize = 20;
 impl Jobs {
     /// Starts everything, in this order: the PHP servers (the wikis are served as soon as
     /// possible), the database servers' health checks (placement needs them), the templates,
-    /// the provisioning pipeline, the warm pool, the stock of passwords, the lifecycle and the
-    /// outbox. All stop when `shutdown` is cancelled; `tasks` tracks them.
+    /// the provisioning pipeline, the warm pool, the stock of passwords, the lifecycle, the exports, the
+    /// backups and the outbox. All stop when `shutdown` is cancelled; `tasks` tracks them.
     pub async fn start(self, shutdown: CancellationToken, tasks: &TaskTracker) {
         if self.php_workers > 0 {
             let servers = PhpServers::start(self.php, self.router, self.php_workers, shutdown.clone(), tasks);
@@ -116,6 +119,7 @@ impl Jobs {
         });
         tasks.spawn(self.lifecycle.run(shutdown.clone()));
         tasks.spawn(self.exporter.run(shutdown.clone()));
+        tasks.spawn(self.backups.run(shutdown.clone()));
         tasks.spawn(self.outbox.run(shutdown));
     }
 }

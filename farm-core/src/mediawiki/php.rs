@@ -151,8 +151,9 @@ fn tail(text: &str) -> &str {
     &text[start..]
 }
 
+/// The child gets `SIGKILL` when farmd dies (any child process farmd runs).
 #[allow(unsafe_code)]
-fn die_with_parent(cmd: &mut Command) {
+pub fn die_with_parent(cmd: &mut Command) {
     // SAFETY: the closure runs in the forked child before exec and only calls prctl(2), which
     // is async-signal-safe and touches no memory of the parent.
     unsafe {

@@ -18,6 +18,8 @@
 //!   logs/                      MediaWiki's error logs
 //!   pool/<key>/db/             SQLite databases built ahead of demand (the warm pool); while
 //!                              an entry's Main Page is prerendered, also a placeholder shard
+//!   backups/<key>/<id>/        one backup of a wiki ([backups] dir may put them elsewhere);
+//!                              `<id>.partial/` while it is written
 //! ```
 
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -28,6 +30,8 @@ use crate::domain::{ResourceKey, WikiName};
 #[derive(Debug, Clone)]
 pub struct Layout {
     root: PathBuf,
+    /// Where backups go: `root/backups` unless configured elsewhere.
+    backups: PathBuf,
 }
 
 impl Layout {
@@ -50,7 +54,16 @@ impl Layout {
         for dir in ["mediawiki", "cache", "templates", "wikis", "hosts", "logs", "pool"] {
             create_private_dir(&root.join(dir))?;
         }
-        Ok(Self { root })
+        let backups = root.join("backups");
+        Ok(Self { root, backups })
+    }
+
+    /// Backups go to `dir` (absolute, made 0700 on first use) instead of `root/backups`.
+    pub fn with_backups_dir(mut self, dir: Option<&Path>) -> Self {
+        if let Some(dir) = dir {
+            self.backups = dir.to_path_buf();
+        }
+        self
     }
 
     pub fn root(&self) -> &Path {
@@ -145,6 +158,25 @@ impl Layout {
         self.redirects_dir().join(name.as_str())
     }
 
+    /// Where backups go.
+    pub fn backups_dir(&self) -> &Path {
+        &self.backups
+    }
+
+    /// A wiki's backups: `{backups}/{key}/{id}/`.
+    pub fn wiki_backups_dir(&self, key: &ResourceKey) -> PathBuf {
+        self.backups.join(key.as_str())
+    }
+
+    pub fn backup_dir(&self, key: &ResourceKey, id: i64) -> PathBuf {
+        self.wiki_backups_dir(key).join(id.to_string())
+    }
+
+    /// Where a backup is written before it is renamed into place.
+    pub fn backup_partial_dir(&self, key: &ResourceKey, id: i64) -> PathBuf {
+        self.wiki_backups_dir(key).join(format!("{id}.partial"))
+    }
+
     /// What a host link points at: relative, so the data directory can move.
     pub fn host_link_target(key: &ResourceKey) -> PathBuf {
         Path::new("..").join("wikis").join(key.as_str())
@@ -152,6 +184,6 @@ impl Layout {
 }
 
 /// `mkdir -p` with mode 0700 for what it makes, whatever the umask.
-fn create_private_dir(path: &Path) -> std::io::Result<()> {
+pub fn create_private_dir(path: &Path) -> std::io::Result<()> {
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path)
 }

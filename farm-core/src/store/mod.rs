@@ -17,6 +17,7 @@ use crate::error::FarmError;
 
 mod accounts;
 mod audit;
+mod backups;
 mod exports;
 mod outbox;
 mod pool;
@@ -28,6 +29,7 @@ mod wikis;
 
 pub use accounts::{AccountRecord, NewAccount, SessionRecord};
 pub use audit::{AuditEntry, AuditFilter, AuditRecord};
+pub use backups::{BackupRecord, LastGoodBackup, RestoreRecord};
 pub use exports::ExportRecord;
 pub use outbox::{OutgoingMail, QueuedMail};
 pub use pool::{PoolLevelRow, PoolSlot, UnfinishedEntry};
