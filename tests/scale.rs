@@ -227,17 +227,22 @@ async fn bulk_creation_gives_one_result_per_row_and_is_safe_to_repeat() {
     }
 }
 
+async fn comma_starter(farm: &Farmd, token: &str) -> String {
+    let (_, wiki) = farm.get_json(token, "/api/v1/wikis/pupil-0").await;
+    wiki["starter"].as_str().unwrap_or_default().to_owned()
+}
+
 #[tokio::test]
 async fn the_cli_creates_from_a_file_with_one_line_per_row() {
     let farm = Farmd::start_on(ControlStore::Sqlite, &[]).await;
     let token = farm.token("teacher", "member");
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("class.csv");
-    let mut csv = String::from("name,sitename,language\n");
+    let mut csv = String::from("name,sitename,language,starter\n");
     for i in 0..12 {
-        csv.push_str(&format!("pupil-{i},\"Pupil {i}, class of 2027\",en\n"));
+        csv.push_str(&format!("pupil-{i},\"Pupil {i}, class of 2027\",en,\n"));
     }
-    csv.push_str("pupil-de,Schüler,de\nNOPE,x,en\n");
+    csv.push_str("pupil-de,Schüler,de,course\nNOPE,x,en,\n");
     std::fs::write(&file, csv).expect("write");
     let credentials = dir.path().join("passwords.csv");
     let run = || {
@@ -269,6 +274,8 @@ async fn the_cli_creates_from_a_file_with_one_line_per_row() {
     assert_eq!(list["wikis"].as_array().expect("list").len(), 13);
     let (_, de) = farm.get_json(&token, "/api/v1/wikis/pupil-de").await;
     assert_eq!((de["sitename"].as_str(), de["language"].as_str()), (Some("Schüler"), Some("de")));
+    assert_eq!(de["starter"], "course", "a row names its starter");
+    assert_eq!(comma_starter(&farm, &token).await, "blank", "an empty cell is the default");
     let (_, comma) = farm.get_json(&token, "/api/v1/wikis/pupil-3").await;
     assert_eq!(comma["sitename"], "Pupil 3, class of 2027");
 

@@ -12,13 +12,15 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-/// One row of the input file: a CSV with the header `name,sitename[,language]`.
+/// One row of the input file: a CSV with the header `name,sitename[,language][,starter]`.
 #[derive(Debug, Deserialize, Serialize)]
 struct Row {
     name: String,
     sitename: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     language: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    starter: Option<String>,
 }
 
 /// Rows per API call.
@@ -39,7 +41,7 @@ pub async fn create_from_file(options: Options<'_>) -> anyhow::Result<bool> {
         .from_path(options.file)
         .with_context(|| format!("reading {}", options.file.display()))?;
     let rows: Vec<Row> = reader.deserialize().collect::<Result<_, _>>().with_context(|| {
-        format!("{}: each line needs name,sitename[,language] under that header", options.file.display())
+        format!("{}: each line needs name,sitename[,language][,starter] under that header", options.file.display())
     })?;
     anyhow::ensure!(!rows.is_empty(), "{} has no rows", options.file.display());
 

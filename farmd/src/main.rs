@@ -76,7 +76,7 @@ enum Command {
 
 #[derive(Subcommand)]
 enum WikiCommand {
-    /// Create many wikis from a CSV file with the header `name,sitename[,language]`.
+    /// Create many wikis from a CSV file with the header `name,sitename[,language][,starter]`.
     /// Running it again creates nothing twice: wikis you already have are reported as existing.
     Create {
         /// The CSV file.
