@@ -264,12 +264,14 @@ impl DbServer {
         let safe = |s: &str| s.to_ascii_lowercase().replace(['.', '-'], "_");
         // Named after this farm too: two farms may share a server. A starter's tag may be
         // long, so the name holds a digest of it.
-        let mut name = format!("farmtpl_{}_{}_{}", self.farm_id, safe(version), safe(language.as_str()));
-        if let Some(starter) = starter {
-            name.push('_');
-            name.push_str(&hex::encode(&sha2::Sha256::digest(starter.tag.as_bytes())[..6]));
-        }
-        let template = Ident::new(name)?;
+        let content = starter.map_or("empty", |s| s.tag.as_str());
+        let template = Ident::new(format!(
+            "farmtpl_{}_{}_{}_{}",
+            self.farm_id,
+            safe(version),
+            safe(language.as_str()),
+            hex::encode(&sha2::Sha256::digest(content.as_bytes())[..6])
+        ))?;
         let cell = {
             let mut templates = self.templates.lock().unwrap_or_else(|p| p.into_inner());
             templates.entry(template.as_str().to_owned()).or_default().clone()

@@ -57,7 +57,7 @@ impl SqliteWikis {
     /// Whether any template for `language` has been made (by this process).
     pub fn template_ready(&self, language: &LanguageCode) -> bool {
         let templates = self.templates.lock().unwrap_or_else(|p| p.into_inner());
-        let prefix = template_name(language, None);
+        let prefix = format!("sqlite-{language}-");
         templates.iter().any(|(name, cell)| name.starts_with(&prefix) && cell.initialized())
     }
 
@@ -75,7 +75,7 @@ impl SqliteWikis {
 /// The folder of the template for `language` and `starter` under the templates directory.
 fn template_name(language: &LanguageCode, starter: Option<&StarterContent>) -> String {
     match starter {
-        None => format!("sqlite-{language}"),
+        None => format!("sqlite-{language}-empty"),
         Some(starter) => format!("sqlite-{language}-{}", starter.tag),
     }
 }

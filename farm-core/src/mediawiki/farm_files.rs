@@ -16,7 +16,7 @@ const FARM_FILES: &[(&str, &str)] = &[
     ("farm-prewarm.php", include_str!("../../../deploy/mediawiki/farm-prewarm.php")),
     ("farm-namespaces.php", include_str!("../../../deploy/mediawiki/farm-namespaces.php")),
     ("farm-features.php", include_str!("../../../deploy/mediawiki/farm-features.php")),
-    ("farm-system-user.php", include_str!("../../../deploy/mediawiki/farm-system-user.php")),
+    ("farm-template.php", include_str!("../../../deploy/mediawiki/farm-template.php")),
 ];
 
 /// The neutral logo every wiki shows until its owner uploads one (unless the operator set one).
@@ -26,8 +26,8 @@ pub const ENTRY_FILE: &str = "FarmSettings.php";
 pub const ROUTER_FILE: &str = "router.php";
 /// Renders a pool entry's Main Page into its parser cache ([`crate::jobs::pool`]).
 pub const PREWARM_FILE: &str = "farm-prewarm.php";
-/// Creates the author of a template's starter pages ([`super::install_template`]).
-pub const SYSTEM_USER_FILE: &str = "farm-system-user.php";
+/// What building a template needs beyond MediaWiki's scripts ([`super::install_template`]).
+pub const TEMPLATE_FILE: &str = "farm-template.php";
 /// Lists the namespace names of a language ([`namespace_names`]).
 pub const NAMESPACES_FILE: &str = "farm-namespaces.php";
 

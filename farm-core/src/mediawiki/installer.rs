@@ -15,7 +15,8 @@ pub const TEMPLATE_ADMIN: &str = "FarmTemplateOwner";
 /// the schema updates a fresh install still has pending, once here instead of in every wiki.
 /// `conf_dir` receives the installer's LocalSettings.php, whose throwaway secret key the
 /// caller deletes with it. With a `starter`, its pages are loaded on top
-/// ([`load_starter`]).
+/// ([`load_starter`]); without one the template holds no page at all (for wikis made from an
+/// archive, whose own pages must not sit under a newer installer's Main Page).
 pub async fn install_template(
     php: &Php,
     conf_dir: &Path,
@@ -51,9 +52,23 @@ pub async fn install_template(
     }
     std::fs::OpenOptions::new().append(true).open(&settings)?.write_all(loads.as_bytes())?;
     php.run_with_config(&settings, "update.php", &["--conf", &settings.to_string_lossy(), "--quick"]).await?;
-    if let Some(starter) = starter {
-        load_starter(php, conf_dir, &settings, starter).await?;
+    match starter {
+        Some(starter) => load_starter(php, conf_dir, &settings, starter).await?,
+        None => remove_main_page(php, &settings).await?,
     }
+    Ok(())
+}
+
+/// Removes the installer's Main Page with MediaWiki's own `nukePage.php` (page, revisions,
+/// recent changes and text, without a deletion log), then what still points at it.
+async fn remove_main_page(php: &Php, settings: &Path) -> anyhow::Result<()> {
+    let title = php.run_farm_file_with_config(settings, super::TEMPLATE_FILE, &["main-page"]).await?;
+    let title = title.lines().last().unwrap_or("").trim().to_owned();
+    anyhow::ensure!(!title.is_empty(), "MediaWiki named no Main Page");
+    php.run_with_config(settings, "nukePage.php", &["--delete", &title]).await?;
+    php.run_with_config(settings, "refreshLinks.php", &["--dfn-only"]).await?;
+    php.run_with_config(settings, "rebuildtextindex.php", &[]).await?;
+    php.run_with_config(settings, "initSiteStats.php", &["--update"]).await?;
     Ok(())
 }
 
@@ -86,7 +101,7 @@ async fn load_starter(php: &Php, conf_dir: &Path, settings: &Path, starter: &Sta
     let normalised = super::starters::normalise(&starter.xml, &timestamp)?;
     let file = conf_dir.join("starter.xml");
     std::fs::write(&file, &normalised.xml)?;
-    php.run_farm_file_with_config(settings, super::SYSTEM_USER_FILE, &[STARTER_USER]).await?;
+    php.run_farm_file_with_config(settings, super::TEMPLATE_FILE, &["system-user", STARTER_USER]).await?;
     php.run_with_config(settings, "importDump.php", &[&file.to_string_lossy()]).await?;
     php.run_with_config(settings, "deleteOldRevisions.php", &["--delete"]).await?;
     php.run_with_config(settings, "refreshLinks.php", &[]).await?;
