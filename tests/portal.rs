@@ -878,3 +878,56 @@ async fn the_owner_imports_a_wiki_from_an_xml_dump_through_the_portal() {
     }
     assert!(farm.entries("imports").is_empty(), "no upload stays: {:?}", farm.entries("imports"));
 }
+
+/// The create form offers every starter with its description and preview picture, the default
+/// chosen; the one picked is the wiki's, and an unknown one is explained on the form.
+#[tokio::test]
+async fn the_create_form_offers_the_starters_with_pictures_and_creates_with_the_chosen_one() {
+    let farm = Farmd::start().await;
+    assert!(farm.create_account("cleo", "member", Some(PASSWORD)));
+    let token = farm.token("cleo", "member");
+    let cleo = logged_in(&farm, "cleo").await;
+    let page = cleo.get(farm.url("/wikis/new")).send().await.expect("form").text().await.expect("html");
+    let page = page.replace("&#x2f;", "/");
+    for id in ["blank", "community", "course", "docs"] {
+        assert!(page.contains(&format!("value=\"{id}\"")), "{id} is offered:\n{page}");
+        assert!(page.contains(&format!("src=\"/api/v1/starters/{id}/preview\"")), "with its picture:\n{page}");
+    }
+    assert!(page.contains("Documentation or knowledge base") && page.contains("a FAQ"), "described:\n{page}");
+    assert!(page.contains("value=\"blank\" checked"), "the default is chosen:\n{page}");
+    // The picture the form shows is served to the portal's visitor.
+    let picture = cleo.get(farm.url("/api/v1/starters/docs/preview")).send().await.expect("picture");
+    assert_eq!(
+        (picture.status().as_u16(), picture.headers()["content-type"].to_str().ok()),
+        (200, Some("image/svg+xml"))
+    );
+
+    let form = [
+        ("csrf", csrf_of(&page)),
+        ("name", "cleo-docs".to_owned()),
+        ("sitename", "Cleo's docs".to_owned()),
+        ("language", "en".to_owned()),
+        ("starter", "docs".to_owned()),
+    ];
+    let response = cleo.post(farm.url("/wikis/new")).form(&form).send().await.expect("create");
+    assert_eq!(response.status(), 303);
+    let view = farm.wait_for_state(&token, "cleo-docs", &["active"]).await;
+    assert_eq!(view["starter"], "docs");
+    let (status, faq) = farm.wiki_client("cleo-docs").get("/index.php?title=FAQ").await;
+    assert_eq!(status, 200);
+    assert!(faq.contains("Where do I start?"), "{faq}");
+
+    let form = [
+        ("csrf", csrf_of(&page)),
+        ("name", "cleo-odd".to_owned()),
+        ("sitename", "Odd".to_owned()),
+        ("language", "en".to_owned()),
+        ("starter", "nope".to_owned()),
+    ];
+    let response = cleo.post(farm.url("/wikis/new")).form(&form).send().await.expect("create");
+    assert_eq!(response.status(), 422);
+    let html = response.text().await.expect("html");
+    assert!(html.contains("Choose one of the starters in the list."), "{html}");
+    let (status, _) = farm.get_json(&token, "/api/v1/wikis/cleo-odd").await;
+    assert_eq!(status, 404, "nothing was made");
+}

@@ -9,8 +9,7 @@
  *   __DIR__/farm-config.php      returns ['data_dir', 'base_domain', 'scheme', 'port_suffix', 'cache_dir']
  *   {data_dir}/hosts/{name}      symlink to the wiki's directory (created last, removed first)
  *   {data_dir}/wikis/{key}/      LocalSettings.php (shard), secrets.php, db/, images/
- *   {data_dir}/pool/{key}/       a warm-pool entry (db/ for SQLite; a placeholder shard and
- *                                secrets only while farm-prewarm.php runs)
+ *   {data_dir}/pool/{key}/       a warm-pool entry (db/ for SQLite), never served
  */
 
 // php -S runs router.php and then FarmSettings.php in one request: define once.
@@ -54,9 +53,6 @@ if ( !function_exists( 'farm_resolve' ) ) {
 	 * or null when the name is invalid or no wiki is registered under it.
 	 */
 	function farm_resolve(): ?array {
-		if ( PHP_SAPI === 'cli' && defined( 'FARM_POOL_ENTRY' ) ) {
-			return farm_resolve_pool_entry();
-		}
 		// farmd's import step runs scripts for a wiki that is not served yet (no host link):
 		// it names the wiki by key and name (CLI only, both validated).
 		$key = PHP_SAPI === 'cli' ? getenv( 'FARM_WIKI_KEY' ) : false;
@@ -100,25 +96,6 @@ if ( !function_exists( 'farm_resolve' ) ) {
 	}
 
 	/**
-	 * A warm-pool entry (CLI only, for farm-prewarm.php, which defines FARM_POOL_ENTRY and
-	 * FARM_PREWARM_TOKEN): {data_dir}/pool/{key}, with the placeholder shard farmd wrote
-	 * there. The name is a placeholder too; farm-prewarm.php makes sure that what it caches
-	 * mentions neither.
-	 */
-	function farm_resolve_pool_entry(): ?array {
-		$key = (string)FARM_POOL_ENTRY;
-		$token = defined( 'FARM_PREWARM_TOKEN' ) ? (string)FARM_PREWARM_TOKEN : '';
-		if ( !preg_match( '/^w[0-9a-f]{16}$/', $key ) || !preg_match( '/^[0-9a-f]{8,32}$/', $token ) ) {
-			return null;
-		}
-		$dir = rtrim( farm_config()['data_dir'], '/' ) . "/pool/$key";
-		if ( !is_file( "$dir/LocalSettings.php" ) || !is_file( "$dir/secrets.php" ) ) {
-			return null;
-		}
-		return [ 'name' => "prewarm-$token", 'key' => $key, 'dir' => $dir ];
-	}
-
-	/**
 	 * The old name of a renamed wiki: a permanent redirect to the same path on the new name,
 	 * while {data_dir}/redirects/{old} exists (farmd writes it with the rename and removes it
 	 * when the old name is free again).
@@ -146,10 +123,6 @@ if ( !function_exists( 'farm_resolve' ) ) {
 	/** Stop here: 404 page on the web, message + exit 1 on the CLI (a renamed wiki's old name
 	 * redirects instead). */
 	function farm_not_found(): void {
-		if ( PHP_SAPI === 'cli' && defined( 'FARM_POOL_ENTRY' ) ) {
-			fwrite( STDERR, "farm: no such pool entry, or it has no shard\n" );
-			exit( 1 );
-		}
 		if ( PHP_SAPI === 'cli' ) {
 			$name = farm_requested_name();
 			fwrite( STDERR, $name === null

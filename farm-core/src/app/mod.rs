@@ -175,12 +175,10 @@ impl Farm {
             },
             pool: jobs::pool::Pool {
                 plan: pool_plan.clone(),
-                features: features.clone(),
                 store: store.clone(),
                 layout: layout.clone(),
                 databases: as_databases,
                 sealer: sealer.clone(),
-                php: php.clone(),
                 wakeups: wakeups.clone(),
             },
             lifecycle: jobs::lifecycle::Lifecycle {

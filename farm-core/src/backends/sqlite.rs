@@ -113,7 +113,7 @@ impl WikiDatabase for SqliteDatabase {
         anyhow::ensure!(self.place == Place::Wiki, "only a wiki adopts a pool entry's database");
         let layout = &self.wikis.layout;
         let wiki_dir = self.dir();
-        // The entry moves as a whole (database and prerendered cache) by one rename.
+        // The entry moves as a whole by one rename.
         if !wiki_dir.join("db").is_dir() {
             let from_pool = layout.pool_entry_dir(&self.key);
             anyhow::ensure!(from_pool.is_dir(), "the pooled database {} is missing", from_pool.display());

@@ -1,6 +1,9 @@
 //! The warm pool: databases built ahead of demand (a copy of the template, with the owner
-//! still the template's, and the Main Page already in the parser cache), so that a new wiki
-//! only needs its owner put in place and its first view is a cache hit.
+//! still the template's), so that a new wiki only needs its owner put in place.
+//!
+//! Nothing is rendered ahead: a claim dates the starter pages to the wiki's creation, and
+//! MediaWiki takes a parser cache entry older than a page's latest revision for stale
+//! (`WikiPage::getTouched`), so a Main Page rendered before the claim would never be used.
 //!
 //! Each entry is a row in `pool_entries`; its resources live under its own resource key
 //! (`pool/<key>/` for SQLite, `wiki_<key>` on a MariaDB server). An entry is `filling` while
@@ -8,7 +11,6 @@
 //! in one transaction ([`crate::store::Tx::insert_wiki_from_pool`]). Entries found `filling`
 //! that this process is not building are torn down, so a crash leaves nothing.
 
-use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,10 +21,8 @@ use tracing::{debug, info, warn};
 use super::Wakeups;
 use crate::backends::mariadb::{DbPassword, DbServers};
 use crate::backends::{DatabaseSpec, Databases, Location, Place, WikiDatabase};
-use crate::domain::{Backend, LanguageCode, NamespaceNames, ResourceKey, Sitename, WikiName};
-use crate::mediawiki::php::Php;
-use crate::mediawiki::{self, ShardValues};
-use crate::platform::fsutil::{remove_dir_all_if_exists, remove_file_if_exists, sync_dir, write_atomic};
+use crate::domain::{Backend, LanguageCode, ResourceKey};
+use crate::platform::fsutil::remove_dir_all_if_exists;
 use crate::platform::layout::Layout;
 use crate::platform::secrets::Sealer;
 use crate::store::{PoolSlot, Store};
@@ -31,9 +31,6 @@ use crate::store::{PoolSlot, Store};
 /// competes with new wikis for the same disks and cores, and the pool is there to absorb a
 /// burst. A pool below a quarter of its size refills at once.
 const REFILL_QUIET: Duration = Duration::from_secs(1);
-
-/// How long rendering one entry's Main Page may take.
-const PREWARM_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// What the pool keeps: how many entries per backend, in which language, for which codebase,
 /// with which starter (the default).
@@ -152,12 +149,10 @@ impl Plan {
 /// What the pool's job works with.
 pub struct Pool {
     pub plan: Plan,
-    pub features: Arc<crate::mediawiki::Features>,
     pub store: Store,
     pub layout: Layout,
     pub databases: Arc<dyn Databases>,
     pub sealer: Sealer,
-    pub php: Php,
     pub wakeups: Arc<Wakeups>,
 }
 
@@ -259,19 +254,7 @@ impl Pool {
         let slot = self.plan.slot(target.backend, target.server_name());
         let id = self.store.insert_pool_entry(key.as_str(), &slot, sealed.as_deref()).await?;
         let database = self.database(&key, target, Some(&password))?;
-        let built = async {
-            database.build(None).await?;
-            // A cold entry is still a good one: a failed render only costs the first view.
-            match self.prewarm(&key, database.as_ref()).await {
-                Ok(None) => debug!(key = %key, "pool entry's main page prerendered"),
-                Ok(Some(reason)) => info!(key = %key, reason = %reason, "pool entry's main page not prerendered"),
-                Err(err) => {
-                    warn!(key = %key, error = %format!("{err:#}"), "could not prerender a pool entry's main page")
-                }
-            }
-            self.remove_prewarm_files(&key)
-        }
-        .await;
+        let built = database.build(None).await;
         match built {
             Ok(()) => {
                 self.store.mark_pool_entry_ready(id).await?;
@@ -285,76 +268,6 @@ impl Pool {
                 Err(err)
             }
         }
-    }
-
-    /// Renders the entry's Main Page into its own parser cache (`farm-prewarm.php`, one PHP
-    /// run per entry, off the create path), so that the first view of the wiki that claims it
-    /// is a cache hit instead of a parse and two cache writes. The entry's database already
-    /// has its final name, so the cache keys are the wiki's; the shard written for the run has
-    /// a placeholder sitename and address with a random token, and the script caches nothing
-    /// if the page mentions it. `Ok(Some(reason))` when the script chose not to cache. The
-    /// shard and secrets stay behind for [`Pool::remove_prewarm_files`].
-    async fn prewarm(&self, key: &ResourceKey, database: &dyn WikiDatabase) -> anyhow::Result<Option<String>> {
-        let dir = self.layout.pool_entry_dir(key);
-        std::fs::create_dir_all(&dir)?;
-        let token = crate::platform::random::random_hex(8);
-        let sitename = Sitename::parse(&format!("Prewarm {token}")).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let configuration = self.features.initial(&sitename, self.plan.language.as_str());
-        let shard = mediawiki::render_shard(&ShardValues {
-            key,
-            name: &WikiName::parse(&format!("prewarm-{token}")).map_err(|e| anyhow::anyhow!("{e}"))?,
-            revision: 1,
-            revised_at: 0,
-            configuration: &configuration,
-            catalogue: &self.features.catalogue,
-            // A placeholder name with a random token names no namespace.
-            taken_namespaces: &NamespaceNames::default(),
-            database: database.shard(),
-        });
-        write_atomic(&dir.join("LocalSettings.php"), shard.as_bytes(), 0o640)?;
-        let secrets = mediawiki::render_secrets(database.password());
-        write_atomic(&dir.join("secrets.php"), secrets.as_bytes(), 0o640)?;
-        let script = self.layout.farm_files_dir().join(mediawiki::PREWARM_FILE);
-        let stdout = self
-            .php
-            .run_farm_script(
-                &script,
-                &["-d", "apc.enable_cli=1"],
-                &[("FARM_POOL_ENTRY", key.as_str()), ("FARM_PREWARM_TOKEN", &token)],
-                PREWARM_TIMEOUT,
-            )
-            .await?;
-        // The SQLite cache file is new in db/: the mode of the wiki's other databases, and
-        // lasting like the rest of the entry.
-        let cache = dir.join("db").join("wikicache.sqlite");
-        if cache.is_file() {
-            std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o600))?;
-            sync_dir(&dir.join("db"))?;
-        }
-        let last = stdout.lines().last().unwrap_or("").trim();
-        if last == "cached" {
-            return Ok(None);
-        }
-        match last.strip_prefix("skipped: ") {
-            Some(reason) => Ok(Some(reason.to_owned())),
-            None => anyhow::bail!("farm-prewarm.php said {last:?}"),
-        }
-    }
-
-    /// Removes what [`Pool::prewarm`] wrote next to the entry's database (a claimed entry
-    /// gets the wiki's own shard and secrets), and the entry's directory if nothing else is
-    /// in it (a MariaDB entry's database is on its server).
-    fn remove_prewarm_files(&self, key: &ResourceKey) -> anyhow::Result<()> {
-        let dir = self.layout.pool_entry_dir(key);
-        remove_file_if_exists(&dir.join("LocalSettings.php"))?;
-        remove_file_if_exists(&dir.join("secrets.php"))?;
-        if std::fs::read_dir(&dir).map(|mut entries| entries.next().is_none()).unwrap_or(false) {
-            std::fs::remove_dir(&dir)?;
-            sync_dir(&self.layout.pool_dir())?;
-        } else if dir.is_dir() {
-            sync_dir(&dir)?;
-        }
-        Ok(())
     }
 
     /// Tears down `filling` entries (this process builds one at a time and only inside

@@ -13,7 +13,6 @@ const FARM_FILES: &[(&str, &str)] = &[
     ("FarmSettings.php", include_str!("../../../deploy/mediawiki/FarmSettings.php")),
     ("farm-resolve.php", include_str!("../../../deploy/mediawiki/farm-resolve.php")),
     ("router.php", include_str!("../../../deploy/mediawiki/router.php")),
-    ("farm-prewarm.php", include_str!("../../../deploy/mediawiki/farm-prewarm.php")),
     ("farm-namespaces.php", include_str!("../../../deploy/mediawiki/farm-namespaces.php")),
     ("farm-features.php", include_str!("../../../deploy/mediawiki/farm-features.php")),
     ("farm-template.php", include_str!("../../../deploy/mediawiki/farm-template.php")),
@@ -24,8 +23,6 @@ const FARM_LOGO: &[u8] = include_bytes!("../../../deploy/mediawiki/farm-logo.svg
 
 pub const ENTRY_FILE: &str = "FarmSettings.php";
 pub const ROUTER_FILE: &str = "router.php";
-/// Renders a pool entry's Main Page into its parser cache ([`crate::jobs::pool`]).
-pub const PREWARM_FILE: &str = "farm-prewarm.php";
 /// What building a template needs beyond MediaWiki's scripts ([`super::install_template`]).
 pub const TEMPLATE_FILE: &str = "farm-template.php";
 /// Lists the namespace names of a language ([`namespace_names`]).
@@ -35,7 +32,7 @@ pub const NAMESPACES_FILE: &str = "farm-namespaces.php";
 /// where the data lives and how wikis are addressed. A file that already holds the same text
 /// is left alone: MediaWiki treats every cached page older than the entry file's mtime as
 /// stale (`$wgInvalidateCacheOnLocalSettingsChange`), so rewriting it on every start would
-/// throw away all parser caches, the warm pool's prerendered pages among them.
+/// throw away all parser caches.
 pub fn install_farm_files(
     layout: &Layout,
     urls: &WikiUrls,

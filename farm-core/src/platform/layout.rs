@@ -16,8 +16,7 @@
 //!   wikis/<key>/               one wiki: LocalSettings.php, secrets.php, db/, images/
 //!   hosts/<name> -> ../wikis/<key>   present exactly while the wiki is served
 //!   logs/                      MediaWiki's error logs
-//!   pool/<key>/db/             SQLite databases built ahead of demand (the warm pool); while
-//!                              an entry's Main Page is prerendered, also a placeholder shard
+//!   pool/<key>/db/             SQLite databases built ahead of demand (the warm pool)
 //!   backups/<key>/<id>/        one backup of a wiki ([backups] dir may put them elsewhere);
 //!                              `<id>.partial/` while it is written
 //! ```
