@@ -230,17 +230,14 @@ async fn review_mode_request_needs_more_info_answer_approve_and_decline() {
     let (status, body) = post(&farm, "/api/v1/wiki-requests", Some(&other), request.clone()).await;
     assert_eq!((status, body["error"]["code"].as_str()), (409, Some("request_exists")), "{body}");
 
-    // The requester edits while pending.
-    let (status, edited) = call(
-        &farm.http,
-        &farm,
-        "PATCH",
-        &format!("/api/v1/wiki-requests/{id}"),
-        Some(&mia),
-        Some(json!({"purpose": "Class notes for 7B"})),
-    )
-    .await;
+    // The requester edits while pending, the starter too (an unknown one is refused).
+    let path = format!("/api/v1/wiki-requests/{id}");
+    let (status, body) = call(&farm.http, &farm, "PATCH", &path, Some(&mia), Some(json!({"starter": "nope"}))).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("starter_unknown")), "{body}");
+    let change = json!({"purpose": "Class notes for 7B", "starter": "course"});
+    let (status, edited) = call(&farm.http, &farm, "PATCH", &path, Some(&mia), Some(change)).await;
     assert_eq!((status, edited["purpose"].as_str()), (200, Some("Class notes for 7B")), "{edited}");
+    assert_eq!(edited["starter"], "course");
 
     // Needs more info → mail → the answer puts it back in the queue.
     let review = format!("/api/v1/wiki-requests/{id}/review");
@@ -260,8 +257,10 @@ async fn review_mode_request_needs_more_info_answer_approve_and_decline() {
     smtp.wait_for("mia@example.org", "was approved").await;
     let wiki = wait_state(&farm, &mia, "mia-class", &["active"]).await;
     assert_eq!(wiki["owner"], "mia");
+    assert_eq!(wiki["starter"], "course", "the approved wiki begins with the starter asked for");
     let client = farm.wiki_client("mia-class");
     assert_eq!(client.get("/index.php?title=Main_Page").await.0, 200);
+    assert_eq!(client.get("/index.php?title=Syllabus").await.0, 200);
     assert_eq!(client.login("Mia", PASSWORD).await["clientlogin"]["status"], "PASS");
     let ready = smtp.wait_for("mia@example.org", "is ready").await;
     assert!(ready.body.contains("mia-class.localhost"), "{}", ready.body);

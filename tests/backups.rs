@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{ControlStore, Farmd, WikiClient, LOCAL_MARIADB};
+use common::{csrf_of, ControlStore, Farmd, WikiClient, LOCAL_MARIADB};
 use serde_json::{json, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,30 +56,11 @@ async fn logged_in_wiki(farm: &Farmd, owner: &str, name: &str) -> (WikiClient, S
 }
 
 fn png(colour: u32) -> Vec<u8> {
-    let code = format!("$i = imagecreatetruecolor(20, 20); imagefill($i, 0, 0, {colour}); imagepng($i);");
-    std::process::Command::new("php").args(["-r", &code]).output().expect("php").stdout
+    common::png(20, colour)
 }
 
 async fn upload(wiki: &WikiClient, name: &str, bytes: Vec<u8>) {
-    let tokens = wiki.api_get(&[("action", "query"), ("meta", "tokens")]).await;
-    let token = tokens["query"]["tokens"]["csrftoken"].as_str().expect("csrf").to_owned();
-    let form = reqwest::multipart::Form::new()
-        .text("action", "upload")
-        .text("format", "json")
-        .text("filename", name.to_owned())
-        .text("ignorewarnings", "1")
-        .text("token", token)
-        .part("file", reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned()));
-    let uploaded: Value = wiki
-        .http
-        .post(format!("{}/api.php", wiki.base))
-        .multipart(form)
-        .send()
-        .await
-        .expect("upload")
-        .json()
-        .await
-        .expect("json");
+    let uploaded = wiki.upload(name, bytes).await;
     assert_eq!(uploaded["upload"]["result"], "Success", "{uploaded}");
 }
 
@@ -430,14 +411,6 @@ async fn scheduled_backups_run_and_retention_removes_the_old_ones() {
 
 const PORTAL_PASSWORD: &str = "correct horse battery";
 
-fn csrf_of(page: &str) -> String {
-    page.split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("every page with a form has the token")
-        .to_owned()
-}
-
 async fn portal_page(farm: &Farmd, client: &reqwest::Client, path: &str) -> String {
     let response = client.get(farm.url(path)).send().await.expect("page");
     assert_eq!(response.status(), 200, "{path}");
@@ -446,16 +419,7 @@ async fn portal_page(farm: &Farmd, client: &reqwest::Client, path: &str) -> Stri
 }
 
 async fn portal_login(farm: &Farmd, name: &str) -> reqwest::Client {
-    let client = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
-    let page = portal_page(farm, &client, "/login").await;
-    let form = [("csrf", csrf_of(&page)), ("login", name.to_owned()), ("password", PORTAL_PASSWORD.to_owned())];
-    let response = client.post(farm.url("/login")).form(&form).send().await.expect("login");
-    assert_eq!(response.status(), 303, "{name} logs in");
-    client
+    common::portal_login(farm, name, PORTAL_PASSWORD).await
 }
 
 /// The owner backs a wiki up and restores it through the portal's pages (plain HTTP, forms

@@ -43,32 +43,8 @@ async fn an_export_holds_every_revision_the_files_and_the_settings_with_checksum
     for text in ["First version", "Second version"] {
         assert_eq!(wiki.edit("History", text).await["edit"]["result"], "Success");
     }
-    let tokens = wiki.api_get(&[("action", "query"), ("meta", "tokens")]).await;
-    let token = tokens["query"]["tokens"]["csrftoken"].as_str().expect("csrf").to_owned();
-    let png: Vec<u8> = {
-        let out = std::process::Command::new("php")
-            .args(["-r", "$i = imagecreatetruecolor(30, 30); imagefill($i, 0, 0, 0x3366cc); imagepng($i);"])
-            .output()
-            .expect("php");
-        out.stdout
-    };
-    let form = reqwest::multipart::Form::new()
-        .text("action", "upload")
-        .text("format", "json")
-        .text("filename", "Blue.png")
-        .text("ignorewarnings", "1")
-        .text("token", token)
-        .part("file", reqwest::multipart::Part::bytes(png.clone()).file_name("Blue.png"));
-    let uploaded: Value = wiki
-        .http
-        .post(format!("{}/api.php", wiki.base))
-        .multipart(form)
-        .send()
-        .await
-        .expect("upload")
-        .json()
-        .await
-        .expect("json");
+    let png = common::png(30, 0x3366cc);
+    let uploaded = wiki.upload("Blue.png", png.clone()).await;
     assert_eq!(uploaded["upload"]["result"], "Success", "{uploaded}");
 
     // Others see no export; the owner's runs in the background.

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::browser::{require_browser, try_scenario};
 use common::smtp::SmtpServer;
-use common::{ControlStore, Farmd};
+use common::{csrf_of, ControlStore, Farmd};
 
 const PASSWORD: &str = "correct horse battery";
 const REVIEWER: &str = "rev";
@@ -74,15 +74,6 @@ impl Portal {
             panic!("{failure}\n--- farmd log, last lines:\n{tail}");
         }
     }
-}
-
-/// The CSRF token in a page's forms.
-fn csrf_of(page: &str) -> String {
-    page.split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("every page with a form has the token")
-        .to_owned()
 }
 
 /// The log without terminal colours.
@@ -229,12 +220,7 @@ fn portal_client() -> reqwest::Client {
 
 /// A client logged in to the portal as `username` (password [`PASSWORD`]).
 async fn logged_in(farm: &Farmd, username: &str) -> reqwest::Client {
-    let client = portal_client();
-    let page = client.get(farm.url("/login")).send().await.expect("login page").text().await.expect("page");
-    let form = [("csrf", csrf_of(&page)), ("login", username.to_owned()), ("password", PASSWORD.to_owned())];
-    let response = client.post(farm.url("/login")).form(&form).send().await.expect("login");
-    assert_eq!(response.status(), 303, "{username} logs in");
-    client
+    common::portal_login(farm, username, PASSWORD).await
 }
 
 /// Security of the portal's forms and pages, checked over plain HTTP (no browser needed): every

@@ -28,6 +28,42 @@ async fn wait_pool_full(farm: &Farmd, admin: &str) -> Vec<Value> {
     }
 }
 
+/// Pool entries hold the default starter's pages: when the operator makes another starter the
+/// default, the next start removes the old entries (databases and folders) and fills the pool
+/// with the new one's, which new wikis then take.
+#[tokio::test]
+async fn pool_entries_of_a_former_default_starter_are_replaced() {
+    let mut farm = Farmd::start_with(&[("FARM_POOL_SQLITE", "2")]).await;
+    let admin = farm.token("root", "admin");
+    wait_pool_full(&farm, &admin).await;
+    let old = farm.pool_keys().await;
+    assert_eq!(old.len(), 2);
+    farm.terminate();
+    farm.set_config("[new_wikis]\nstarter = \"docs\"\n");
+    farm.spawn();
+    farm.wait_healthy().await;
+    common::wait_until("the pool refilled with the new default", Duration::from_secs(120), || async {
+        let keys = farm.pool_keys().await;
+        let full = pool_levels(&farm, &admin).await.iter().all(|l| l["ready"] == 2);
+        if full && keys.len() == 2 && keys.iter().all(|k| !old.contains(k)) {
+            Ok(())
+        } else {
+            Err(format!("{keys:?}"))
+        }
+    })
+    .await;
+    for key in &old {
+        assert!(!farm.data_dir.join("pool").join(key).exists(), "the old entry {key} is removed");
+    }
+    let pooled = farm.pool_keys().await;
+    let (status, created) = farm.create_wiki(&admin, json!({"name": "new-default", "sitename": "N"})).await;
+    assert_eq!(status, 202, "{created}");
+    let wiki = farm.wait_for_state(&admin, "new-default", &["active"]).await;
+    assert_eq!(wiki["starter"], "docs");
+    assert!(pooled.contains(&wiki["storage"]["key"].as_str().expect("key").to_owned()), "it took a pooled one: {wiki}");
+    assert_eq!(farm.wiki_client("new-default").get("/index.php?title=FAQ").await.0, 200);
+}
+
 #[tokio::test]
 async fn wikis_take_pooled_databases_and_the_pool_refills() {
     let server = TempMariaDb::new();

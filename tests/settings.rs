@@ -92,20 +92,6 @@ async fn csrf(wiki: &WikiClient) -> String {
     tokens["query"]["tokens"]["csrftoken"].as_str().expect("csrf").to_owned()
 }
 
-async fn upload(wiki: &WikiClient, filename: &str, bytes: Vec<u8>) -> Value {
-    let token = csrf(wiki).await;
-    let form = reqwest::multipart::Form::new()
-        .text("action", "upload")
-        .text("format", "json")
-        .text("formatversion", "2")
-        .text("filename", filename.to_owned())
-        .text("ignorewarnings", "1")
-        .text("token", token)
-        .part("file", reqwest::multipart::Part::bytes(bytes).file_name(filename.to_owned()));
-    let response = wiki.http.post(format!("{}/api.php", wiki.base)).multipart(form).send().await.expect("upload");
-    response.json().await.expect("json")
-}
-
 #[tokio::test]
 async fn a_new_sqlite_wiki_is_a_complete_wiki() {
     a_new_wiki_is_a_complete_wiki(None).await;
@@ -195,14 +181,14 @@ async fn a_new_wiki_is_a_complete_wiki(backend: Option<&str>) {
         patch(&farm, &admin, "full", json!({"base_revision": 1, "settings": {"upload_quota_mb": 1}})).await;
     assert_eq!(status, 200, "{body}");
     let first = noise_png(400); // about 480 KB
-    let done = upload(&wiki, "First.png", first.clone()).await;
+    let done = wiki.upload("First.png", first.clone()).await;
     assert_eq!(done["upload"]["result"], "Success", "{done}");
     let url = done["upload"]["imageinfo"]["url"].as_str().expect("url").to_owned();
     let path = url.split_once(&format!(":{}", farm.port)).expect("on the wiki's address").1;
     let response = anonymous.http.get(format!("{}{path}", anonymous.base)).send().await.expect("get");
     assert_eq!(response.status(), 200);
     assert_eq!(response.bytes().await.expect("bytes").as_ref(), first.as_slice(), "the file as uploaded");
-    let refused = upload(&wiki, "Second.png", noise_png(450)).await; // about 610 KB: 1.09 MB in all
+    let refused = wiki.upload("Second.png", noise_png(450)).await; // about 610 KB: 1.09 MB in all
     assert!(refused["error"]["info"].as_str().unwrap_or("").contains("storage quota is full"), "{refused}");
 }
 
@@ -390,7 +376,7 @@ async fn a_private_wiki_refuses_every_anonymous_entry_point_and_serves_its_owner
         "Success"
     );
     assert_eq!(member.edit("Plans", "SECRET-PAGE").await["edit"]["result"], "Success");
-    let done = upload(&member, "Secret.png", noise_png(20)).await;
+    let done = member.upload("Secret.png", noise_png(20)).await;
     assert_eq!(done["upload"]["result"], "Success", "{done}");
     let (_, home) = farm.http.get(farm.url("/")).send().await.map(|r| (r.status(), r)).expect("portal");
     let home = home.text().await.expect("home");

@@ -35,6 +35,8 @@ struct RequestBody {
     purpose: String,
     /// Why this farm.
     reason: String,
+    /// The starter the wiki begins with once approved (`GET /api/v1/starters`).
+    starter: Option<String>,
 }
 
 /// An edit: the fields given replace the request's; the others stay.
@@ -46,6 +48,7 @@ struct EditBody {
     language: Option<String>,
     purpose: Option<String>,
     reason: Option<String>,
+    starter: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -113,6 +116,7 @@ async fn submit(
         language: body.language,
         purpose: body.purpose,
         reason: body.reason,
+        starter: body.starter,
     };
     Ok((StatusCode::CREATED, Json(state.farm.submit_request(&actor, input, &source).await?)))
 }
@@ -191,6 +195,7 @@ async fn edit(
         language: body.language,
         purpose: body.purpose,
         reason: body.reason,
+        starter: body.starter,
     };
     Ok(Json(state.farm.edit_request(&actor, request_id(&id)?, edit, &source).await?))
 }

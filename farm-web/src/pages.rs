@@ -328,6 +328,7 @@ pub async fn create(ctx: PageCtx, Form(form): Form<CreateForm>) -> Response {
             language,
             purpose: form.purpose.unwrap_or_default(),
             reason: form.reason.unwrap_or_default(),
+            starter: form.starter.clone().filter(|s| !s.is_empty()),
         };
         ctx.farm.submit_request(&actor, input, &ctx.source).await.map(|r| format!("/requests/{}", r.id))
     } else {

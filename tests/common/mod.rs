@@ -676,12 +676,57 @@ fn rand_u32() -> u32 {
     u32::from_le_bytes(bytes)
 }
 
+/// The CSRF token in a portal page's forms.
+pub fn csrf_of(page: &str) -> String {
+    page.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("every page with a form has the token")
+        .to_owned()
+}
+
+/// A client logged in to the portal as `username` (cookies kept, redirects not followed).
+pub async fn portal_login(farm: &Farmd, username: &str, password: &str) -> reqwest::Client {
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let page = client.get(farm.url("/login")).send().await.expect("login page").text().await.expect("page");
+    let form = [("csrf", csrf_of(&page)), ("login", username.to_owned()), ("password", password.to_owned())];
+    let response = client.post(farm.url("/login")).form(&form).send().await.expect("login");
+    assert_eq!(response.status(), 303, "{username} logs in");
+    client
+}
+
+/// A PNG of `side` × `side` pixels in one colour (`0xRRGGBB`), drawn by PHP's GD.
+pub fn png(side: u32, colour: u32) -> Vec<u8> {
+    let code = format!("$i = imagecreatetruecolor({side}, {side}); imagefill($i, 0, 0, {colour}); imagepng($i);");
+    Command::new("php").args(["-r", &code]).output().expect("php").stdout
+}
+
 pub struct WikiClient {
     pub http: reqwest::Client,
     pub base: String,
 }
 
 impl WikiClient {
+    /// Uploads `bytes` as `File:{filename}` (log in first); MediaWiki's answer (format 2).
+    pub async fn upload(&self, filename: &str, bytes: Vec<u8>) -> Value {
+        let tokens = self.api_get(&[("action", "query"), ("meta", "tokens")]).await;
+        let token = tokens["query"]["tokens"]["csrftoken"].as_str().expect("csrf").to_owned();
+        let form = reqwest::multipart::Form::new()
+            .text("action", "upload")
+            .text("format", "json")
+            .text("formatversion", "2")
+            .text("filename", filename.to_owned())
+            .text("ignorewarnings", "1")
+            .text("token", token)
+            .part("file", reqwest::multipart::Part::bytes(bytes).file_name(filename.to_owned()));
+        let response = self.http.post(format!("{}/api.php", self.base)).multipart(form).send().await.expect("upload");
+        response.json().await.expect("json")
+    }
+
     pub async fn get(&self, path: &str) -> (u16, String) {
         let response = self.http.get(format!("{}{path}", self.base)).send().await.expect("request");
         let status = response.status().as_u16();

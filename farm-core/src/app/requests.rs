@@ -22,6 +22,8 @@ pub struct RequestInput {
     pub language: Option<String>,
     pub purpose: String,
     pub reason: String,
+    /// The starter the wiki begins with once approved (default: the farm's).
+    pub starter: Option<String>,
 }
 
 /// A requester's change: the fields given replace the request's, the others stay.
@@ -32,6 +34,7 @@ pub struct RequestEdit {
     pub language: Option<String>,
     pub purpose: Option<String>,
     pub reason: Option<String>,
+    pub starter: Option<String>,
 }
 
 /// A reviewer's decision.
@@ -64,6 +67,9 @@ pub struct RequestView {
     pub language: String,
     pub purpose: String,
     pub reason: String,
+    /// The starter asked for (none: the farm's default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub starter: Option<String>,
     pub state: RequestState,
     pub created_at: i64,
     pub updated_at: i64,
@@ -86,6 +92,7 @@ fn view(record: RequestRecord, wiki: Option<String>, history: Option<Vec<Request
         language: record.language,
         purpose: record.purpose,
         reason: record.reason,
+        starter: record.starter,
         created_at: record.created_at,
         updated_at: record.updated_at,
         wiki,
@@ -105,6 +112,7 @@ impl Farm {
             language: language.as_str().to_owned(),
             purpose: parse_text("purpose", &input.purpose, PURPOSE_MAX_LEN, true)?,
             reason: parse_text("reason", &input.reason, PURPOSE_MAX_LEN, true)?,
+            starter: input.starter.as_deref().map(|id| self.starter_id(id)).transpose()?,
         })
     }
 
@@ -229,6 +237,7 @@ impl Farm {
             language: Some(edit.language.unwrap_or_else(|| record.language.clone())),
             purpose: edit.purpose.unwrap_or_else(|| record.purpose.clone()),
             reason: edit.reason.unwrap_or_else(|| record.reason.clone()),
+            starter: edit.starter.or_else(|| record.starter.clone()),
         };
         let fields = self.request_fields(&input)?;
         if fields.name != record.name && self.store.wiki_by_name(&fields.name).await?.is_some() {
@@ -339,7 +348,7 @@ impl Farm {
                     language: Some(record.language.clone()),
                     backend: None,
                     settings: Default::default(),
-                    starter: None,
+                    starter: record.starter.clone(),
                 };
                 Some(
                     self.prepare_wiki(actor, &account.username, account.password_hash.as_deref(), &request, None, true)

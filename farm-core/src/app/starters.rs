@@ -51,6 +51,17 @@ impl Farm {
         }
     }
 
+    /// `id` if it names one of the farm's starters.
+    pub(crate) fn starter_id(&self, id: &str) -> Result<String, FarmError> {
+        self.starters.get(id).map(|s| s.id.clone()).ok_or_else(|| {
+            FarmError::invalid(
+                "starter",
+                "starter_unknown",
+                "no such starter; GET /api/v1/starters lists this farm's starters".into(),
+            )
+        })
+    }
+
     /// A starter's preview picture.
     pub fn starter_preview(&self, id: &str) -> Result<Preview, FarmError> {
         self.starters.get(id).and_then(|s| s.preview.clone()).ok_or(FarmError::NotFound("starter"))

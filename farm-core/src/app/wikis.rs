@@ -360,13 +360,7 @@ impl Farm {
         let language = self.languages.parse(&configuration.settings.language)?;
         let starter = match request.starter.as_deref() {
             None => self.starters.default_starter().id.clone(),
-            Some(id) => self.starters.get(id).map(|s| s.id.clone()).ok_or_else(|| {
-                FarmError::invalid(
-                    "starter",
-                    "starter_unknown",
-                    "no such starter; GET /api/v1/starters lists this farm's starters".into(),
-                )
-            })?,
+            Some(id) => self.starter_id(id)?,
         };
         let backend = match request.backend.as_deref() {
             None => self.config.default_backend,

@@ -18,10 +18,12 @@ pub struct RequestRecord {
     pub wiki_id: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The starter asked for (`None`: the farm's default when approved).
+    pub starter: Option<String>,
 }
 
 const REQUEST_COLUMNS: &str =
-    "id, requester, name, sitename, language, purpose, reason, state, wiki_id, created_at, updated_at";
+    "id, requester, name, sitename, language, purpose, reason, state, wiki_id, created_at, updated_at, starter";
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
@@ -42,6 +44,7 @@ pub struct RequestFields {
     pub language: String,
     pub purpose: String,
     pub reason: String,
+    pub starter: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -109,8 +112,8 @@ impl Tx {
     pub async fn insert_request(&mut self, requester: &str, fields: &RequestFields) -> Result<i64, FarmError> {
         let now = now();
         let inserted = sqlx::query(
-            "INSERT INTO wiki_requests (requester, name, open_name, sitename, language, purpose, reason, state, \
-             created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
+            "INSERT INTO wiki_requests (requester, name, open_name, sitename, language, purpose, reason, starter, \
+             state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
         )
         .bind(requester)
         .bind(&fields.name)
@@ -119,6 +122,7 @@ impl Tx {
         .bind(&fields.language)
         .bind(&fields.purpose)
         .bind(&fields.reason)
+        .bind(&fields.starter)
         .bind(now)
         .bind(now)
         .execute(&mut *self.tx)
@@ -139,7 +143,7 @@ impl Tx {
     pub async fn update_request(&mut self, id: i64, fields: &RequestFields) -> Result<bool, FarmError> {
         let updated = sqlx::query(
             "UPDATE wiki_requests SET name = ?, open_name = ?, sitename = ?, language = ?, purpose = ?, reason = ?, \
-             updated_at = ? WHERE id = ? AND state IN ('pending', 'needs-more-info')",
+             starter = ?, updated_at = ? WHERE id = ? AND state IN ('pending', 'needs-more-info')",
         )
         .bind(&fields.name)
         .bind(&fields.name)
@@ -147,6 +151,7 @@ impl Tx {
         .bind(&fields.language)
         .bind(&fields.purpose)
         .bind(&fields.reason)
+        .bind(&fields.starter)
         .bind(now())
         .bind(id)
         .execute(&mut *self.tx)
