@@ -407,3 +407,68 @@ async fn a_kill_during_an_import_resumes_it() {
     assert_eq!(revisions[0]["slots"]["main"]["content"], "Page 399, revision 2");
     assert!(farm.entries("imports").is_empty());
 }
+
+/// The same from the command line: `farmd wiki export` downloads the archive, `farmd wiki
+/// import` makes a wiki of it, then delete, undelete, rename, a transfer and its acceptance,
+/// and the starters; a name that is not one is refused before any call.
+#[tokio::test]
+async fn the_command_line_exports_imports_and_manages_a_wiki() {
+    let farm = Farmd::start_with(&[("FARM_DELETED_RETENTION", "1day")]).await;
+    let owner = farm.token("cleo", "member");
+    assert!(farm.create_account("rita", "member", None));
+    let rita = farm.token("rita", "member");
+    let url = farm.url("");
+    let (status, created) = farm.create_wiki(&owner, json!({"name": "cli-src", "sitename": "Source"})).await;
+    assert_eq!(status, 202, "{created}");
+    farm.wait_for_state(&owner, "cli-src", &["active"]).await;
+    let run = |args: &[&str], token: &str| {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--token", token, "--url", &url]);
+        let output = farm.cli(&all, None);
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (output.status.success(), text(&output.stdout), text(&output.stderr))
+    };
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let archive = dir.path().join("cli-src.tar.gz");
+    let archive_arg = archive.to_string_lossy().into_owned();
+    let (ok, out, err) = run(&["wiki", "export", "cli-src", "--output", &archive_arg], &owner);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("bytes in") && archive.is_file(), "{out}");
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&archive).expect("archive").permissions());
+    assert_eq!(mode & 0o777, 0o600, "the archive is the caller's alone");
+
+    let (ok, out, err) = run(&["wiki", "import", &archive_arg, "--name", "cli-copy", "--sitename", "Copy"], &owner);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("cli-copy: active"), "{out}");
+    let (status, main) = farm.wiki_client("cli-copy").get("/index.php?title=Main_Page").await;
+    assert_eq!(status, 200);
+    assert!(main.contains("This wiki is new"), "the exported Main Page came along: {main}");
+
+    let (ok, out, err) = run(&["wiki", "delete", "cli-copy"], &owner);
+    assert!(ok && out.contains("cli-copy: trashed, can be restored until"), "{out}{err}");
+    let (ok, out, err) = run(&["wiki", "undelete", "cli-copy"], &owner);
+    assert!(ok && out.contains("cli-copy: active"), "{out}{err}");
+    let (ok, out, err) = run(&["wiki", "rename", "cli-copy", "cli-moved"], &owner);
+    assert!(ok && out.contains("cli-moved: active"), "{out}{err}");
+    let (ok, out, err) = run(&["wiki", "transfer", "cli-moved", "--to", "rita"], &owner);
+    assert!(ok && out.contains("offered"), "{out}{err}");
+    let id = out.split_whitespace().nth(2).expect("transfer id").to_owned();
+    let (ok, out, err) = run(&["transfer", "accept", &id], &rita);
+    assert!(ok && out.contains("accepted"), "{out}{err}");
+    let (_, moved) = farm.get_json(&rita, "/api/v1/wikis/cli-moved").await;
+    assert_eq!(moved["owner"], "rita", "{moved}");
+
+    let (ok, out, _) = run(&["starters", "--language", "de"], &owner);
+    assert!(ok && out.contains("blank") && out.contains("(default)") && out.contains("Freundlich leer"), "{out}");
+
+    // Refused, with the farm's reason, and nothing changed.
+    let (ok, _, err) = run(&["wiki", "delete", "../api"], &owner);
+    assert!(!ok && err.contains("../api"), "{err}");
+    let (ok, _, err) = run(&["wiki", "rename", "cli-src", "www"], &owner);
+    assert!(!ok && err.contains("name_reserved"), "{err}");
+    let (ok, _, err) = run(&["wiki", "import", "/nonexistent.tar.gz", "--name", "nope", "--sitename", "N"], &owner);
+    assert!(!ok && err.contains("/nonexistent.tar.gz"), "{err}");
+    let (status, _) = farm.get_json(&owner, "/api/v1/wikis/nope").await;
+    assert_eq!(status, 404);
+}

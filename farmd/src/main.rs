@@ -2,7 +2,9 @@
 
 mod backups;
 mod bulk;
+mod remote;
 mod server;
+mod wikis;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -67,6 +69,19 @@ enum Command {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Answer a wiki's transfer offered to you (or cancel one you offered).
+    Transfer {
+        #[command(subcommand)]
+        command: TransferCommand,
+    },
+    /// List the starters a new wiki can begin with.
+    Starters {
+        /// The language to describe them in.
+        #[arg(long)]
+        language: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Tools for the control store itself.
     Registry {
         #[command(subcommand)]
@@ -75,7 +90,88 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum TransferCommand {
+    /// Take the wiki over.
+    Accept {
+        /// The transfer's id (`GET /api/v1/transfers` lists yours).
+        id: i64,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Refuse it.
+    Decline {
+        id: i64,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Withdraw an offer you made.
+    Cancel {
+        id: i64,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+#[derive(Subcommand)]
 enum WikiCommand {
+    /// Export a wiki (every revision, logs, files, settings) and download the archive.
+    Export {
+        wiki: String,
+        /// Where the archive goes (default: WIKI-export-ID.tar.gz here).
+        #[arg(long)]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Create a wiki from an archive (a farmd export or a MediaWiki XML dump) and wait until
+    /// it is active.
+    Import {
+        /// The archive.
+        file: PathBuf,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        sitename: String,
+        #[arg(long)]
+        language: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Delete a wiki: it waits in the trash for `deleted_retention`, restorable.
+    Delete {
+        wiki: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Bring a deleted wiki back from the trash.
+    Undelete {
+        wiki: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Remove a deleted wiki for good now (admins).
+    Purge {
+        wiki: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Give a wiki a new name; the old address redirects for a while.
+    Rename {
+        wiki: String,
+        /// The new name.
+        to: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Offer a wiki to another farm account; it moves when they accept.
+    Transfer {
+        wiki: String,
+        /// The recipient's user name.
+        #[arg(long)]
+        to: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Create many wikis from a CSV file with the header `name,sitename[,language][,starter]`.
     /// Running it again creates nothing twice: wikis you already have are reported as existing.
     Create {
@@ -202,9 +298,23 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Wiki { command } => runtime.block_on(wiki_command(&config, command)),
+        Command::Transfer { command } => {
+            let (id, action, remote) = match &command {
+                TransferCommand::Accept { id, remote } => (*id, "accept", remote),
+                TransferCommand::Decline { id, remote } => (*id, "decline", remote),
+                TransferCommand::Cancel { id, remote } => (*id, "cancel", remote),
+            };
+            let url = remote.url(&config);
+            runtime.block_on(wikis::answer_transfer(remote::Api { url: &url, token: &remote.token }, id, action))
+        }
+        Command::Starters { language, remote } => {
+            let url = remote.url(&config);
+            runtime.block_on(wikis::starters(remote::Api { url: &url, token: &remote.token }, language.as_deref()))
+        }
         Command::Backup { wiki, remote } => {
             let url = remote.url(&config);
-            let api = backups::Api { url: &url, token: &remote.token };
+            let api = remote::Api { url: &url, token: &remote.token };
             if !runtime.block_on(backups::backup(api, &wiki))? {
                 std::process::exit(2);
             }
@@ -212,7 +322,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Restore { wiki, backup, remote } => {
             let url = remote.url(&config);
-            let api = backups::Api { url: &url, token: &remote.token };
+            let api = remote::Api { url: &url, token: &remote.token };
             if !runtime.block_on(backups::restore(api, &wiki, backup))? {
                 std::process::exit(2);
             }
@@ -234,6 +344,33 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }),
     }
+}
+
+/// `farmd wiki ...` but `create` (which has its own options, from before).
+async fn wiki_command(config: &Config, command: WikiCommand) -> anyhow::Result<()> {
+    let (wiki, remote, change) = match &command {
+        WikiCommand::Create { .. } => unreachable!("handled before"),
+        WikiCommand::Export { wiki, output, remote } => {
+            let url = remote.url(config);
+            wikis::export(remote::Api { url: &url, token: &remote.token }, wiki, output.as_deref()).await?;
+            return Ok(());
+        }
+        WikiCommand::Import { file, name, sitename, language, remote } => {
+            let url = remote.url(config);
+            let api = remote::Api { url: &url, token: &remote.token };
+            if !wikis::import(api, file, name, sitename, language.as_deref()).await? {
+                std::process::exit(2);
+            }
+            return Ok(());
+        }
+        WikiCommand::Delete { wiki, remote } => (wiki, remote, wikis::Change::Delete),
+        WikiCommand::Undelete { wiki, remote } => (wiki, remote, wikis::Change::Undelete),
+        WikiCommand::Purge { wiki, remote } => (wiki, remote, wikis::Change::Purge),
+        WikiCommand::Rename { wiki, to, remote } => (wiki, remote, wikis::Change::Rename(to)),
+        WikiCommand::Transfer { wiki, to, remote } => (wiki, remote, wikis::Change::Transfer(to)),
+    };
+    let url = remote.url(config);
+    wikis::change(remote::Api { url: &url, token: &remote.token }, wiki, change).await
 }
 
 /// The control store of `config`'s data directory, migrated.
