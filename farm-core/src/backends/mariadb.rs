@@ -499,11 +499,14 @@ impl DbServer {
 /// Renames the template's administrator to the owner (see [`Owner::statements`]).
 async fn put_owner_on(conn: &mut Conn, db: &Ident, owner: Owner<'_>) -> anyhow::Result<()> {
     let prefix = format!("{}.", db.quoted());
+    // One transaction: one commit (and one log flush) on the creation's path, not one a statement.
+    let mut tx = timed("starting a transaction", conn.start_transaction(mysql_async::TxOpts::default())).await?;
     for (i, statement) in owner.statements(&prefix).into_iter().enumerate() {
         let values: Vec<mysql_async::Value> = statement.values.into_iter().map(Into::into).collect();
-        let changed = timed("putting the owner in place", conn.exec_iter(statement.sql, values)).await?.affected_rows();
+        let changed = timed("putting the owner in place", tx.exec_iter(statement.sql, values)).await?.affected_rows();
         anyhow::ensure!(i > 0 || changed == 1, "the database has no user {TEMPLATE_ADMIN} to rename");
     }
+    timed("committing the owner", tx.commit()).await?;
     Ok(())
 }
 
