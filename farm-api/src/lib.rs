@@ -9,6 +9,7 @@ mod exports;
 mod extract;
 mod health;
 mod imports;
+mod managers;
 mod metrics;
 mod openapi;
 mod requests;
@@ -51,6 +52,7 @@ fn routes(max_body_bytes: usize) -> OpenApiRouter<AppState> {
         .merge(audit::router())
         .merge(settings::router())
         .merge(transfers::router())
+        .merge(managers::router())
         .merge(exports::router())
         .merge(starters::router())
         .merge(backups::router())

@@ -104,6 +104,8 @@ pub(crate) struct WikiResource {
     /// The starter it began with (none for a wiki made from an archive).
     #[serde(skip_serializing_if = "Option::is_none")]
     starter: Option<String>,
+    /// The accounts its owner named to change its settings too.
+    managers: Vec<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -170,6 +172,7 @@ pub(crate) fn resource(view: WikiView) -> WikiResource {
             server: s.server,
         }),
         starter: view.starter,
+        managers: view.managers,
     }
 }
 

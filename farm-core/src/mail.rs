@@ -31,6 +31,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("wiki_renamed", include_str!("../templates/mail/wiki_renamed.txt")),
     ("transfer_offered", include_str!("../templates/mail/transfer_offered.txt")),
     ("transfer_done", include_str!("../templates/mail/transfer_done.txt")),
+    ("manager_added", include_str!("../templates/mail/manager_added.txt")),
+    ("manager_removed", include_str!("../templates/mail/manager_removed.txt")),
     ("sandbox_warning", include_str!("../templates/mail/sandbox_warning.txt")),
     ("sandbox_locked", include_str!("../templates/mail/sandbox_locked.txt")),
     ("sandbox_deleted", include_str!("../templates/mail/sandbox_deleted.txt")),
@@ -210,7 +212,7 @@ mod tests {
             id => 1, name => "my-wiki", sitename => "My Wiki", reviewer => "rev", comment => "why?",
             url => "http://my-wiki.x/", wiki_username => "Alice", locked_for => "7 days", deletes => "then",
             has_password => true, old_name => "old", new_name => "new", until => "later", from => "bob",
-            to => "carol", portal => "http://x/wikis/my-wiki",
+            to => "carol", portal => "http://x/wikis/my-wiki", by => "olga",
         };
         for (kind, _) in TEMPLATES {
             let mail = templates.render(kind, "alice@example.org", context.clone()).expect(kind);

@@ -87,6 +87,8 @@ where
         .route("/wikis/{name}/purge", post(pages::purge_wiki))
         .route("/wikis/{name}/rename", post(pages::rename_wiki))
         .route("/wikis/{name}/transfer", post(pages::offer_transfer))
+        .route("/wikis/{name}/managers", post(pages::add_manager))
+        .route("/wikis/{name}/managers/{username}/remove", post(pages::remove_manager))
         .route("/wikis/{name}/export", post(exports::request_export))
         .route("/wikis/{name}/backups", get(backups::backups).post(backups::request_backup))
         .route("/wikis/{name}/backups/{id}/restore", post(backups::restore))

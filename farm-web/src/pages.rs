@@ -413,6 +413,8 @@ pub struct WikiQuery {
     renamed: Option<String>,
     offered: Option<String>,
     cancelled: Option<String>,
+    manager_added: Option<String>,
+    manager_removed: Option<String>,
 }
 
 pub async fn wiki(ctx: PageCtx, Path(name): Path<String>, Query(query): Query<WikiQuery>) -> Response {
@@ -430,6 +432,10 @@ pub async fn wiki(ctx: PageCtx, Path(name): Path<String>, Query(query): Query<Wi
         Some(ctx.t("wiki_renamed"))
     } else if query.cancelled.is_some() {
         Some(ctx.t("transfer_cancelled"))
+    } else if query.manager_added.is_some() {
+        Some(ctx.t("manager_added"))
+    } else if query.manager_removed.is_some() {
+        Some(ctx.t("manager_removed"))
     } else {
         None
     };
@@ -463,17 +469,19 @@ async fn wiki_page(ctx: &PageCtx, actor: &Actor, name: &str, status: StatusCode,
     // Who may delete may undelete; purging before the time is over is for admins.
     let can_delete = view.deletable && !matches!(state, WikiState::Deleting | WikiState::Deleted | WikiState::Trashed);
     let can_undelete = view.deletable && trashed;
-    let can_purge = trashed && permissions::purge_wiki(actor, &view.owner).is_ok();
+    let can_purge = trashed && permissions::purge_wiki(actor, view.holders()).is_ok();
     // The confirmation says what the delete does: a served wiki goes to the trash (unless the
     // farm keeps none); one that never went live goes at once.
     let to_trash =
         matches!(state, WikiState::Active | WikiState::Locked) && !ctx.farm.config().deleted_retention.is_zero();
-    let can_manage_settings = crate::settings::settings_link(actor, &view.owner, state);
+    let can_manage_settings = crate::settings::settings_link(actor, view.holders(), state);
     // Renaming and handing over are for who may delete, on an active wiki.
-    let can_rename = state == WikiState::Active && permissions::may_delete_wiki(actor, &view.owner);
+    let can_rename = state == WikiState::Active && permissions::may_delete_wiki(actor, view.holders());
     let can_transfer = can_rename;
-    // Exporting is for who may manage the settings, on a served wiki.
-    let can_export = can_manage_settings;
+    // Exporting and backups are for the owner or an admin, on a served wiki.
+    let can_export = can_manage_settings && permissions::export_wiki(actor, view.holders()).is_ok();
+    let can_change_managers = permissions::may_change_managers(actor, view.holders())
+        && !matches!(state, WikiState::Deleting | WikiState::Deleted);
     // The caller's own pending offer of this wiki, with its cancel button.
     let outgoing = match ctx.farm.my_transfers(actor).await {
         Ok(transfers) => transfers
@@ -496,7 +504,7 @@ async fn wiki_page(ctx: &PageCtx, actor: &Actor, name: &str, status: StatusCode,
         wiki => wiki, steps => steps, can_delete => can_delete, can_manage_settings => can_manage_settings,
         delete_to_trash => to_trash, trash_notice => trash_notice, can_undelete => can_undelete,
         can_purge => can_purge, can_rename => can_rename, can_transfer => can_transfer, outgoing => outgoing,
-        can_export => can_export,
+        can_export => can_export, managers => view.managers, can_change_managers => can_change_managers,
     };
     let mut page = merge(base, extra);
     if let Some(notice) = offered_notice {
@@ -629,6 +637,49 @@ pub async fn rename_wiki(ctx: PageCtx, Path(name): Path<String>, Form(form): For
     match ctx.farm.rename_wiki(&actor, &name, new_name, &ctx.source).await {
         Ok(view) => see_other(&format!("{}?renamed=1", wiki_path(view.name.as_str()))),
         Err(err) => wiki_field_error(&ctx, &actor, &name, &err, "rename_conflict", Some(("new_name", new_name))).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ManagerForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    username: String,
+}
+
+/// Names another account a manager of the wiki (its owner or an admin).
+pub async fn add_manager(ctx: PageCtx, Path(name): Path<String>, Form(form): Form<ManagerForm>) -> Response {
+    let actor = match ctx.require_actor() {
+        Ok(actor) => actor.clone(),
+        Err(login) => return login,
+    };
+    if let Err(refused) = ctx.check_csrf(&form.csrf) {
+        return refused;
+    }
+    let username = form.username.trim();
+    match ctx.farm.add_manager(&actor, &name, username, &ctx.source).await {
+        Ok(_) => see_other(&format!("{}?manager_added=1", wiki_path(&name))),
+        Err(err) => wiki_field_error(&ctx, &actor, &name, &err, "manager_conflict", Some(("username", username))).await,
+    }
+}
+
+/// Removes a manager of the wiki (its owner or an admin).
+pub async fn remove_manager(
+    ctx: PageCtx,
+    Path((name, username)): Path<(String, String)>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let actor = match ctx.require_actor() {
+        Ok(actor) => actor.clone(),
+        Err(login) => return login,
+    };
+    if let Err(refused) = ctx.check_csrf(&form.csrf) {
+        return refused;
+    }
+    match ctx.farm.remove_manager(&actor, &name, &username, &ctx.source).await {
+        Ok(_) => see_other(&format!("{}?manager_removed=1", wiki_path(&name))),
+        Err(err) => wiki_form_error(&ctx, &actor, &name, &err, "manager_conflict").await,
     }
 }
 

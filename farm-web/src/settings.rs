@@ -12,6 +12,7 @@ use axum::response::Response;
 use axum::Form;
 use farm_core::app::settings::{RevisionView, SettingsView};
 use farm_core::domain::image::ImageSlot;
+use farm_core::domain::permissions::WikiHolders;
 use farm_core::domain::settings::{
     definition, Configuration, RequestedChange, SettingType, DEFINITIONS, UPLOAD_FILE_TYPES,
 };
@@ -523,8 +524,8 @@ pub async fn rollback(ctx: PageCtx, Path(name): Path<String>, Form(form): Form<R
 
 /// Whether the wiki page links the settings (they change only while the wiki is active, and
 /// can be read while it is locked).
-pub fn settings_link(actor: &Actor, owner: &str, state: WikiState) -> bool {
-    farm_core::domain::permissions::may_manage_settings(actor, owner)
+pub fn settings_link(actor: &Actor, wiki: WikiHolders<'_>, state: WikiState) -> bool {
+    farm_core::domain::permissions::may_manage_settings(actor, wiki)
         && matches!(state, WikiState::Active | WikiState::Locked)
 }
 

@@ -90,8 +90,8 @@ fn restore_running(wiki: &WikiRecord) -> FarmError {
 impl Farm {
     /// The wiki, if `actor` may manage its backups (others get what [`permissions`] says).
     async fn backup_wiki(&self, actor: &Actor, name: &str) -> Result<WikiRecord, FarmError> {
-        let wiki = self.visible_wiki(actor, name).await?;
-        permissions::manage_backups(actor, wiki.owner.as_str())?;
+        let (wiki, managers) = self.visible_wiki(actor, name).await?;
+        permissions::manage_backups(actor, super::wikis::holders(&wiki, &managers))?;
         Ok(wiki)
     }
 
@@ -146,7 +146,9 @@ impl Farm {
     pub async fn backup(&self, actor: &Actor, id: i64) -> Result<BackupView, FarmError> {
         let record = self.store.backup(id).await?.ok_or(FarmError::NotFound("backup"))?;
         let wiki = self.store.wiki_by_id(record.wiki_id).await?.ok_or(FarmError::NotFound("backup"))?;
-        permissions::manage_backups(actor, wiki.owner.as_str()).map_err(|_| FarmError::NotFound("backup"))?;
+        // Managers may not either: without them the answer is the same 404.
+        permissions::manage_backups(actor, super::wikis::holders(&wiki, &[]))
+            .map_err(|_| FarmError::NotFound("backup"))?;
         Ok(backup_view(record, wiki.name.as_str()))
     }
 
@@ -209,7 +211,9 @@ impl Farm {
     pub async fn restore_status(&self, actor: &Actor, id: i64) -> Result<RestoreView, FarmError> {
         let record = self.store.restore(id).await?.ok_or(FarmError::NotFound("restore"))?;
         let wiki = self.store.wiki_by_id(record.wiki_id).await?.ok_or(FarmError::NotFound("restore"))?;
-        permissions::manage_backups(actor, wiki.owner.as_str()).map_err(|_| FarmError::NotFound("restore"))?;
+        // Managers may not either: without them the answer is the same 404.
+        permissions::manage_backups(actor, super::wikis::holders(&wiki, &[]))
+            .map_err(|_| FarmError::NotFound("restore"))?;
         Ok(restore_view(record, wiki.name.as_str()))
     }
 }

@@ -63,8 +63,8 @@ impl Farm {
     /// Asks for an export of the wiki (its owner or an admin); one already under way is
     /// answered instead of starting another.
     pub async fn request_export(&self, actor: &Actor, name: &str, source: &Source) -> Result<ExportView, FarmError> {
-        let wiki = self.visible_wiki(actor, name).await?;
-        permissions::manage_settings(actor, wiki.owner.as_str())?;
+        let (wiki, managers) = self.visible_wiki(actor, name).await?;
+        permissions::export_wiki(actor, super::wikis::holders(&wiki, &managers))?;
         if !matches!(wiki.state, WikiState::Active | WikiState::Locked) {
             return Err(FarmError::Conflict(format!(
                 "the wiki {} is {}; only a served wiki is exported",
@@ -104,8 +104,9 @@ impl Farm {
     pub async fn export(&self, actor: &Actor, id: i64) -> Result<(ExportView, Option<PathBuf>), FarmError> {
         let record = self.store.export(id).await?.ok_or(FarmError::NotFound("export"))?;
         let wiki = self.store.wiki_by_id(record.wiki_id).await?.ok_or(FarmError::NotFound("export"))?;
-        permissions::see_wiki(actor, wiki.owner.as_str()).map_err(|_| FarmError::NotFound("export"))?;
-        permissions::manage_settings(actor, wiki.owner.as_str()).map_err(|_| FarmError::NotFound("export"))?;
+        let managers = self.manager_names(wiki.id).await?;
+        permissions::export_wiki(actor, super::wikis::holders(&wiki, &managers))
+            .map_err(|_| FarmError::NotFound("export"))?;
         let archive = (record.state == "done").then(|| self.layout.export_archive(record.id)).filter(|p| p.is_file());
         Ok((self.export_view(record, wiki.name.as_str()), archive))
     }

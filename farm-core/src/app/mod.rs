@@ -10,6 +10,7 @@ pub mod admin;
 pub mod backups;
 pub mod exports;
 pub mod local;
+pub mod managers;
 pub mod requests;
 pub mod settings;
 pub mod starters;
@@ -36,6 +37,7 @@ use crate::platform::ratelimit::RateLimiter;
 use crate::platform::secrets::Sealer;
 use crate::store::Store;
 
+pub use managers::ManagerView;
 pub use wikis::{BulkOutcome, CreateWiki, StepProgress, Storage, WikiPage, WikiView, MAX_BULK_ROWS};
 
 pub const DEFAULT_PAGE_SIZE: u32 = 50;

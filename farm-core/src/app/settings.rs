@@ -66,7 +66,8 @@ impl Farm {
     async fn settings_wiki(&self, actor: &Actor, name: &str) -> Result<WikiRecord, FarmError> {
         let name = crate::domain::WikiName::parse(name).map_err(|_| FarmError::NotFound("wiki"))?;
         let record = self.store.wiki_by_name(name.as_str()).await?.ok_or(FarmError::NotFound("wiki"))?;
-        permissions::manage_settings(actor, record.owner.as_str())?;
+        let managers = self.manager_names(record.id).await?;
+        permissions::manage_settings(actor, super::wikis::holders(&record, &managers))?;
         Ok(record)
     }
 

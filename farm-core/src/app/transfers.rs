@@ -73,8 +73,8 @@ impl Farm {
         to: &str,
         source: &Source,
     ) -> Result<TransferView, FarmError> {
-        let wiki = self.visible_wiki(actor, name).await?;
-        permissions::delete_wiki(actor, wiki.owner.as_str())?;
+        let (wiki, managers) = self.visible_wiki(actor, name).await?;
+        permissions::delete_wiki(actor, super::wikis::holders(&wiki, &managers))?;
         if !matches!(wiki.state, WikiState::Active | WikiState::Locked) {
             return Err(FarmError::Conflict(format!(
                 "the wiki {} is {}; only a served wiki is handed over",

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::{page_size, Farm, Page, DEFAULT_LANGUAGE};
 use crate::backends::mariadb::{DbPassword, Ident};
+use crate::domain::permissions::WikiHolders;
 use crate::domain::settings::{Configuration, RequestedChange};
 use crate::domain::{permissions, Actor, Backend, LanguageCode, ResourceKey, Secret, Sitename, WikiName, WikiState};
 use crate::error::FarmError;
@@ -59,6 +60,16 @@ pub struct WikiView {
     pub deletable: bool,
     /// The starter it began with (none for a wiki made from an archive).
     pub starter: Option<String>,
+    /// The accounts its owner named to change its settings too (only those who see the wiki
+    /// see this).
+    pub managers: Vec<String>,
+}
+
+impl WikiView {
+    /// Who holds the wiki, for [`permissions`] (the portal asks what to offer).
+    pub fn holders(&self) -> WikiHolders<'_> {
+        WikiHolders { owner: &self.owner, managers: &self.managers }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -134,7 +145,13 @@ impl Farm {
     }
 
     /// `record` as `actor` sees it; `steps` (the steps done) for the progress of one wiki.
-    pub(crate) fn view(&self, actor: &Actor, record: WikiRecord, steps: Option<Vec<String>>) -> WikiView {
+    pub(crate) fn view(
+        &self,
+        actor: &Actor,
+        record: WikiRecord,
+        managers: Vec<String>,
+        steps: Option<Vec<String>>,
+    ) -> WikiView {
         let storage = permissions::see_storage(actor).then(|| {
             let directory = self.layout.wiki_dir(&record.key);
             let database = match &record.db_server {
@@ -169,7 +186,7 @@ impl Farm {
         });
         WikiView {
             url: self.urls.wiki_url(record.name.as_str()),
-            deletable: permissions::may_delete_wiki(actor, record.owner.as_str()),
+            deletable: permissions::may_delete_wiki(actor, holders(&record, &managers)),
             starter: record.starter.clone(),
             sitename: record.sitename.as_str().to_owned(),
             language: record.language,
@@ -185,6 +202,7 @@ impl Farm {
             failure,
             progress,
             storage,
+            managers,
         }
     }
 
@@ -321,7 +339,7 @@ impl Farm {
         let record = self.store.inserted(&key).await?;
         tracing::info!(wiki = %prepared.name, owner = %account.username, key = %key, pooled = record.pooled, "wiki requested");
         self.wakeups.provisioning();
-        Ok((self.view(actor, record, Some(Vec::new())), password))
+        Ok((self.view(actor, record, Vec::new(), Some(Vec::new())), password))
     }
 
     /// Refuses when `actor` already holds as many wikis and open requests as the quota allows.
@@ -493,7 +511,11 @@ impl Farm {
         if let Ok(Some(existing)) = self.store.wiki_by_name(&row.name).await {
             let live = matches!(existing.state, WikiState::Provisioning | WikiState::Active | WikiState::Locked);
             if live && existing.owner == actor.username {
-                return BulkOutcome::Exists(self.view(actor, existing, None));
+                let managers = match self.manager_names(existing.id).await {
+                    Ok(managers) => managers,
+                    Err(err) => return BulkOutcome::Refused(err),
+                };
+                return BulkOutcome::Exists(self.view(actor, existing, managers, None));
             }
         }
         // Bulk creations do not mail the owner once per wiki.
@@ -520,16 +542,22 @@ impl Farm {
 
     /// The wiki called `name`, if `actor` may see it, with its progress.
     pub async fn get_wiki(&self, actor: &Actor, name: &str) -> Result<WikiView, FarmError> {
-        let record = self.visible_wiki(actor, name).await?;
+        let (record, managers) = self.visible_wiki(actor, name).await?;
         let steps = self.store.steps_done(record.id).await?;
-        Ok(self.view(actor, record, Some(steps)))
+        Ok(self.view(actor, record, managers, Some(steps)))
     }
 
-    pub(crate) async fn visible_wiki(&self, actor: &Actor, name: &str) -> Result<WikiRecord, FarmError> {
+    /// The wiki called `name` with its managers' names, if `actor` may see it.
+    pub(crate) async fn visible_wiki(&self, actor: &Actor, name: &str) -> Result<(WikiRecord, Vec<String>), FarmError> {
         let name = WikiName::parse(name).map_err(|_| FarmError::NotFound("wiki"))?;
         let record = self.store.wiki_by_name(name.as_str()).await?.ok_or(FarmError::NotFound("wiki"))?;
-        permissions::see_wiki(actor, record.owner.as_str())?;
-        Ok(record)
+        let managers = self.manager_names(record.id).await?;
+        permissions::see_wiki(actor, holders(&record, &managers))?;
+        Ok((record, managers))
+    }
+
+    pub(crate) async fn manager_names(&self, wiki_id: i64) -> Result<Vec<String>, FarmError> {
+        Ok(self.store.managers(wiki_id).await?.into_iter().map(|manager| manager.username).collect())
     }
 
     /// A page of wikis: members see their own, staff all (optionally one owner's).
@@ -544,9 +572,21 @@ impl Farm {
         let limit = page_size(limit)?;
         let after = super::parse_cursor(cursor)?;
         let owner = permissions::wikis_listed(actor, owner)?;
-        let filter = WikiFilter { owner, state, after_id: after, limit: limit + 1, public_only: false };
+        let filter = WikiFilter {
+            owner,
+            or_managed: permissions::lists_managed_wikis(actor),
+            state,
+            after_id: after,
+            limit: limit + 1,
+            public_only: false,
+        };
         let records = self.store.list_wikis(&filter).await?;
-        Ok(Page::from_rows(records, limit, |r| r.id).map(|r| self.view(actor, r, None)))
+        let ids: Vec<i64> = records.iter().map(|r| r.id).collect();
+        let mut managers = self.store.manager_names_of(&ids).await?;
+        Ok(Page::from_rows(records, limit, |r| r.id).map(|r| {
+            let managers = managers.remove(&r.id).unwrap_or_default();
+            self.view(actor, r, managers, None)
+        }))
     }
 
     /// Whether `name` could be taken now: the name rules, then live (or recently deleted)
@@ -567,6 +607,7 @@ impl Farm {
         let limit = limit.clamp(1, super::MAX_PAGE_SIZE);
         let filter = WikiFilter {
             owner: None,
+            or_managed: false,
             state: Some(WikiState::Active),
             after_id: after,
             limit: limit + 1,
@@ -586,8 +627,8 @@ impl Farm {
     /// with no retention configured is torn down at once. Deleting a wiki that is already on
     /// its way out answers with its current state.
     pub async fn delete_wiki(&self, actor: &Actor, name: &str, source: &Source) -> Result<WikiView, FarmError> {
-        let record = self.visible_wiki(actor, name).await?;
-        permissions::delete_wiki(actor, record.owner.as_str())?;
+        let (record, managers) = self.visible_wiki(actor, name).await?;
+        permissions::delete_wiki(actor, holders(&record, &managers))?;
         let retention = duration_secs(self.config.deleted_retention);
         match record.state {
             WikiState::Deleted => {
@@ -620,14 +661,14 @@ impl Farm {
             }
         }
         let record = self.store.wiki_by_id(record.id).await?.ok_or(FarmError::NotFound("wiki"))?;
-        Ok(self.view(actor, record, None))
+        Ok(self.view(actor, record, managers, None))
     }
 
     /// Brings a wiki back from the trash exactly as it was (its owner or an admin), while its
     /// time there is not over.
     pub async fn undelete_wiki(&self, actor: &Actor, name: &str, source: &Source) -> Result<WikiView, FarmError> {
-        let record = self.visible_wiki(actor, name).await?;
-        permissions::delete_wiki(actor, record.owner.as_str())?;
+        let (record, managers) = self.visible_wiki(actor, name).await?;
+        permissions::delete_wiki(actor, holders(&record, &managers))?;
         if record.state != WikiState::Trashed {
             return Err(FarmError::Conflict(format!(
                 "the wiki {} is {}; only a wiki in the trash can be undeleted",
@@ -650,7 +691,7 @@ impl Farm {
         crate::jobs::provision::link_host(&self.layout, &record.name, &record.key)?;
         tracing::info!(wiki = %record.name, by = %actor.username, "wiki undeleted");
         let record = self.store.wiki_by_id(record.id).await?.ok_or(FarmError::NotFound("wiki"))?;
-        Ok(self.view(actor, record, None))
+        Ok(self.view(actor, record, managers, None))
     }
 
     /// Renames an active wiki (its owner or an admin): same data, a new address; the old one
@@ -662,8 +703,8 @@ impl Farm {
         new_name: &str,
         source: &Source,
     ) -> Result<WikiView, FarmError> {
-        let record = self.visible_wiki(actor, name).await?;
-        permissions::delete_wiki(actor, record.owner.as_str())?;
+        let (record, managers) = self.visible_wiki(actor, name).await?;
+        permissions::delete_wiki(actor, holders(&record, &managers))?;
         let new_name = self.names.parse(new_name)?;
         if new_name == record.name {
             return Err(FarmError::invalid("name", "name_unchanged", "the wiki already has that name".into()));
@@ -708,13 +749,13 @@ impl Farm {
         self.wakeups.outbox.notify_one();
         tracing::info!(from = %record.name, to = %new_name, by = %actor.username, "wiki renamed");
         let record = self.store.wiki_by_id(record.id).await?.ok_or(FarmError::NotFound("wiki"))?;
-        Ok(self.view(actor, record, None))
+        Ok(self.view(actor, record, managers, None))
     }
 
     /// Removes a wiki in the trash before its time (admins).
     pub async fn purge_wiki(&self, actor: &Actor, name: &str, source: &Source) -> Result<WikiView, FarmError> {
-        let record = self.visible_wiki(actor, name).await?;
-        permissions::purge_wiki(actor, record.owner.as_str())?;
+        let (record, managers) = self.visible_wiki(actor, name).await?;
+        permissions::purge_wiki(actor, holders(&record, &managers))?;
         if record.state != WikiState::Trashed {
             return Err(FarmError::Conflict(format!("the wiki {} is not in the trash", record.name)));
         }
@@ -726,13 +767,13 @@ impl Farm {
         tx.commit().await?;
         self.wakeups.pipeline.notify_one();
         let record = self.store.wiki_by_id(record.id).await?.ok_or(FarmError::NotFound("wiki"))?;
-        Ok(self.view(actor, record, None))
+        Ok(self.view(actor, record, managers, None))
     }
 
     /// Makes a sandbox wiki permanent (admins and reviewers); a locked one becomes writable.
     pub async fn keep_wiki(&self, actor: &Actor, name: &str, source: &Source) -> Result<WikiView, FarmError> {
         permissions::keep_wiki(actor)?;
-        let record = self.visible_wiki(actor, name).await?;
+        let (record, _) = self.visible_wiki(actor, name).await?;
         let mut tx = self.store.begin().await?;
         if !tx.keep_wiki(record.id).await? {
             return Err(FarmError::Conflict(format!("the wiki {} is not live", record.name)));
@@ -742,6 +783,11 @@ impl Farm {
         apply_locks(&self.store, &self.layout).await?;
         self.get_wiki(actor, name).await
     }
+}
+
+/// Who holds `record`, for [`permissions`].
+pub(crate) fn holders<'a>(record: &'a WikiRecord, managers: &'a [String]) -> WikiHolders<'a> {
+    WikiHolders { owner: record.owner.as_str(), managers }
 }
 
 /// A wiki in the public directory.

@@ -22,55 +22,87 @@ fn is_owner(actor: &Actor, owner: &str) -> bool {
     actor.username.as_str() == owner
 }
 
-/// Whether `actor` may know the wiki owned by `owner` exists.
-pub fn see_wiki(actor: &Actor, owner: &str) -> Result<(), FarmError> {
-    if actor.is_staff() || is_owner(actor, owner) {
+/// Who holds a wiki: its owner and the managers the owner named (other farm accounts).
+#[derive(Debug, Clone, Copy)]
+pub struct WikiHolders<'a> {
+    pub owner: &'a str,
+    pub managers: &'a [String],
+}
+
+impl WikiHolders<'_> {
+    fn owned_by(&self, actor: &Actor) -> bool {
+        is_owner(actor, self.owner)
+    }
+
+    fn managed_by(&self, actor: &Actor) -> bool {
+        self.managers.iter().any(|manager| is_owner(actor, manager))
+    }
+}
+
+/// Whether `actor` may know the wiki exists: staff, its owner and its managers.
+pub fn see_wiki(actor: &Actor, wiki: WikiHolders<'_>) -> Result<(), FarmError> {
+    if actor.is_staff() || wiki.owned_by(actor) || wiki.managed_by(actor) {
         Ok(())
     } else {
         Err(FarmError::NotFound("wiki"))
     }
 }
 
-/// The owner or an admin deletes a wiki (reviewers see it but do not delete it).
-pub fn delete_wiki(actor: &Actor, owner: &str) -> Result<(), FarmError> {
-    see_wiki(actor, owner)?;
-    if actor.is_admin() || is_owner(actor, owner) {
+/// What only the owner or an admin does to a wiki; managers and reviewers see it but may not.
+fn owner_or_admin(actor: &Actor, wiki: WikiHolders<'_>, why: &'static str) -> Result<(), FarmError> {
+    see_wiki(actor, wiki)?;
+    if actor.is_admin() || wiki.owned_by(actor) {
         Ok(())
     } else {
-        Err(FarmError::Forbidden("only the owner or an admin deletes a wiki"))
+        Err(FarmError::Forbidden(why))
     }
 }
 
-/// The owner or an admin sees and changes a wiki's settings; nobody else sees them (reviewers
-/// see that the wiki exists, not how it is set up).
-pub fn manage_settings(actor: &Actor, owner: &str) -> Result<(), FarmError> {
-    see_wiki(actor, owner)?;
-    if actor.is_admin() || is_owner(actor, owner) {
+/// The owner or an admin deletes, undeletes, renames and hands over a wiki.
+pub fn delete_wiki(actor: &Actor, wiki: WikiHolders<'_>) -> Result<(), FarmError> {
+    owner_or_admin(actor, wiki, "only the owner or an admin deletes, renames or hands over a wiki")
+}
+
+/// The owner, its managers or an admin see and change a wiki's settings (history, rollback,
+/// logo and favicon too); reviewers see that the wiki exists, not how it is set up.
+pub fn manage_settings(actor: &Actor, wiki: WikiHolders<'_>) -> Result<(), FarmError> {
+    see_wiki(actor, wiki)?;
+    if actor.is_admin() || wiki.owned_by(actor) || wiki.managed_by(actor) {
         Ok(())
     } else {
-        Err(FarmError::Forbidden("only the owner or an admin sees and changes a wiki's settings"))
+        Err(FarmError::Forbidden("only the owner, its managers or an admin see and change a wiki's settings"))
     }
 }
 
-/// The owner or an admin lists a wiki's backups, backs it up and restores it; reviewers see
-/// that the wiki exists, not its backups.
-pub fn manage_backups(actor: &Actor, owner: &str) -> Result<(), FarmError> {
-    see_wiki(actor, owner)?;
-    if actor.is_admin() || is_owner(actor, owner) {
-        Ok(())
-    } else {
-        Err(FarmError::Forbidden("only the owner or an admin backs up and restores a wiki"))
-    }
+/// The owner or an admin lists a wiki's backups, backs it up and restores it.
+pub fn manage_backups(actor: &Actor, wiki: WikiHolders<'_>) -> Result<(), FarmError> {
+    owner_or_admin(actor, wiki, "only the owner or an admin backs up and restores a wiki")
+}
+
+/// The owner or an admin exports a wiki (the archive holds all of it).
+pub fn export_wiki(actor: &Actor, wiki: WikiHolders<'_>) -> Result<(), FarmError> {
+    owner_or_admin(actor, wiki, "only the owner or an admin exports a wiki")
+}
+
+/// The owner or an admin names and removes a wiki's managers; everyone who sees the wiki sees
+/// who they are.
+pub fn change_managers(actor: &Actor, wiki: WikiHolders<'_>) -> Result<(), FarmError> {
+    owner_or_admin(actor, wiki, "only the owner or an admin adds or removes a wiki's managers")
 }
 
 /// Whether the portal offers `actor` the wiki's settings page.
-pub fn may_manage_settings(actor: &Actor, owner: &str) -> bool {
-    manage_settings(actor, owner).is_ok()
+pub fn may_manage_settings(actor: &Actor, wiki: WikiHolders<'_>) -> bool {
+    manage_settings(actor, wiki).is_ok()
+}
+
+/// Whether the portal offers `actor` to add and remove managers.
+pub fn may_change_managers(actor: &Actor, wiki: WikiHolders<'_>) -> bool {
+    change_managers(actor, wiki).is_ok()
 }
 
 /// Only admins purge a wiki from the trash before its time.
-pub fn purge_wiki(actor: &Actor, owner: &str) -> Result<(), FarmError> {
-    see_wiki(actor, owner)?;
+pub fn purge_wiki(actor: &Actor, wiki: WikiHolders<'_>) -> Result<(), FarmError> {
+    see_wiki(actor, wiki)?;
     if actor.is_admin() {
         Ok(())
     } else {
@@ -79,8 +111,8 @@ pub fn purge_wiki(actor: &Actor, owner: &str) -> Result<(), FarmError> {
 }
 
 /// Whether the portal offers `actor` to delete the wiki.
-pub fn may_delete_wiki(actor: &Actor, owner: &str) -> bool {
-    delete_wiki(actor, owner).is_ok()
+pub fn may_delete_wiki(actor: &Actor, wiki: WikiHolders<'_>) -> bool {
+    delete_wiki(actor, wiki).is_ok()
 }
 
 /// Admins and reviewers make sandbox wikis permanent.
@@ -88,14 +120,20 @@ pub fn keep_wiki(actor: &Actor) -> Result<(), FarmError> {
     staff(actor, "only admins and reviewers keep sandbox wikis")
 }
 
-/// Whose wikis a list shows: members their own (they may not filter by owner); staff
-/// anyone's (`None`: everyone's).
+/// Whose wikis a list shows: members their own and those they manage (they may not filter by
+/// owner; see [`lists_managed_wikis`]); staff anyone's (`None`: everyone's).
 pub fn wikis_listed<'a>(actor: &'a Actor, owner: Option<&'a str>) -> Result<Option<&'a str>, FarmError> {
     match owner {
         _ if actor.is_staff() => Ok(owner),
         Some(_) => Err(FarmError::Forbidden("only admins and reviewers may list other owners' wikis")),
         None => Ok(Some(actor.username.as_str())),
     }
+}
+
+/// Whether a list of one owner's wikis also holds those they manage: members see theirs that
+/// way; staff filtering by owner get exactly that owner's.
+pub fn lists_managed_wikis(actor: &Actor) -> bool {
+    !actor.is_staff()
 }
 
 /// Unconfirmed accounts may look but not create or request wikis.
@@ -269,43 +307,45 @@ mod tests {
 
     #[test]
     fn the_wiki_matrix() {
-        let (admin, reviewer, owner, other) = (
+        let (admin, reviewer, owner, manager, other) = (
             actor("ada", Role::Admin),
             actor("rev", Role::Reviewer),
             actor("olga", Role::Member),
+            actor("max", Role::Member),
             actor("mel", Role::Member),
         );
-        // (actor, see, delete, keep, choose backend, storage and failure details)
+        let managers = ["max".to_owned()];
+        let wiki = WikiHolders { owner: "olga", managers: &managers };
+        // (actor, see, settings, owner's (delete, rename, transfer, back up, export, managers),
+        // purge, keep, choose backend, storage and failure details)
         let rows = [
-            (&admin, "ok", "ok", "ok", "ok", true),
-            (&reviewer, "ok", "forbidden", "ok", "forbidden", false),
-            (&owner, "ok", "ok", "forbidden", "forbidden", false),
-            (&other, "not_found", "not_found", "forbidden", "forbidden", false),
+            (&admin, "ok", "ok", "ok", "ok", "ok", "ok", true),
+            (&reviewer, "ok", "forbidden", "forbidden", "forbidden", "ok", "forbidden", false),
+            (&owner, "ok", "ok", "ok", "forbidden", "forbidden", "forbidden", false),
+            (&manager, "ok", "ok", "forbidden", "forbidden", "forbidden", "forbidden", false),
+            (&other, "not_found", "not_found", "not_found", "not_found", "forbidden", "forbidden", false),
         ];
-        for (who, see, delete, keep, backend, details) in rows {
+        for (who, see, settings, owners, purge, keep, backend, details) in rows {
             let name = who.username.as_str();
-            assert_eq!(outcome(see_wiki(who, "olga")), see, "{name} sees");
-            assert_eq!(outcome(delete_wiki(who, "olga")), delete, "{name} deletes");
-            assert_eq!(outcome(manage_settings(who, "olga")), delete, "{name} manages settings, as one who deletes");
-            assert_eq!(
-                outcome(manage_backups(who, "olga")),
-                delete,
-                "{name} backs up and restores, as one who deletes"
-            );
-            assert_eq!(may_delete_wiki(who, "olga"), delete == "ok");
+            assert_eq!(outcome(see_wiki(who, wiki)), see, "{name} sees");
+            assert_eq!(outcome(manage_settings(who, wiki)), settings, "{name} manages settings");
+            assert_eq!(may_manage_settings(who, wiki), settings == "ok");
+            assert_eq!(outcome(delete_wiki(who, wiki)), owners, "{name} deletes, renames, transfers");
+            assert_eq!(outcome(manage_backups(who, wiki)), owners, "{name} backs up and restores");
+            assert_eq!(outcome(export_wiki(who, wiki)), owners, "{name} exports");
+            assert_eq!(outcome(change_managers(who, wiki)), owners, "{name} changes managers");
+            assert_eq!(may_delete_wiki(who, wiki), owners == "ok");
+            assert_eq!(may_change_managers(who, wiki), owners == "ok");
+            assert_eq!(outcome(purge_wiki(who, wiki)), purge, "{name} purges");
             assert_eq!(outcome(keep_wiki(who)), keep, "{name} keeps");
-            let purge = if who.is_admin() {
-                "ok"
-            } else if see == "ok" {
-                "forbidden"
-            } else {
-                "not_found"
-            };
-            assert_eq!(outcome(purge_wiki(who, "olga")), purge, "{name} purges");
             assert_eq!(outcome(choose_backend(who)), backend, "{name} chooses a backend");
             assert_eq!(see_storage(who), details);
             assert_eq!(see_failure_details(who), details);
         }
+        // A manager of one wiki is a stranger to another of the same owner.
+        let unmanaged = WikiHolders { owner: "olga", managers: &[] };
+        assert_eq!(outcome(see_wiki(&manager, unmanaged)), "not_found");
+        assert_eq!(outcome(manage_settings(&manager, unmanaged)), "not_found");
     }
 
     #[test]
@@ -314,6 +354,8 @@ mod tests {
         assert_eq!(wikis_listed(&admin, None).expect("ok"), None);
         assert_eq!(wikis_listed(&admin, Some("mel")).expect("ok"), Some("mel"));
         assert_eq!(wikis_listed(&member, None).expect("ok"), Some("mel"));
+        assert!(lists_managed_wikis(&member) && !lists_managed_wikis(&admin));
+        assert!(!lists_managed_wikis(&actor("rev", Role::Reviewer)));
         assert_eq!(wikis_listed(&member, Some("mel")).expect_err("a filter").code(), "forbidden");
         assert_eq!(wikis_listed(&member, Some("ada")).expect_err("others'").code(), "forbidden");
         assert_eq!(requests_listed(&actor("rev", Role::Reviewer), Some("mel")).expect("ok"), Some("mel"));

@@ -91,6 +91,11 @@ impl Tx {
         .bind(&transfer.from_owner)
         .execute(&mut *self.tx)
         .await?;
-        Ok(moved.rows_affected() == 1)
+        if moved.rows_affected() != 1 {
+            return Ok(false);
+        }
+        // The new owner needs no manager row of their own.
+        self.remove_manager(transfer.wiki_id, &transfer.to_owner).await?;
+        Ok(true)
     }
 }

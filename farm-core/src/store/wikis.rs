@@ -227,6 +227,8 @@ async fn insert_wiki_row(
 #[derive(Debug, Default)]
 pub struct WikiFilter<'a> {
     pub owner: Option<&'a str>,
+    /// With `owner`: also the wikis that account manages.
+    pub or_managed: bool,
     pub state: Option<WikiState>,
     /// Keyset pagination: only wikis with a larger id.
     pub after_id: Option<i64>,
@@ -298,8 +300,12 @@ impl Store {
     /// Wikis in id order, filtered. Deleted wikis are listed only when asked for by state.
     pub async fn list_wikis(&self, filter: &WikiFilter<'_>) -> Result<Vec<WikiRecord>, FarmError> {
         let mut sql = format!("SELECT {WIKI_COLUMNS} FROM wikis WHERE id > ?");
-        if filter.owner.is_some() {
-            sql.push_str(" AND owner = ?");
+        match filter.owner {
+            Some(_) if filter.or_managed => {
+                sql.push_str(" AND (owner = ? OR id IN (SELECT wiki_id FROM wiki_managers WHERE username = ?))")
+            }
+            Some(_) => sql.push_str(" AND owner = ?"),
+            None => {}
         }
         if filter.state.is_some() {
             sql.push_str(" AND state = ?");
@@ -313,6 +319,9 @@ impl Store {
         let mut query = sqlx::query_as(&sql).bind(filter.after_id.unwrap_or(0));
         if let Some(owner) = filter.owner {
             query = query.bind(owner);
+            if filter.or_managed {
+                query = query.bind(owner);
+            }
         }
         if let Some(state) = filter.state {
             query = query.bind(state.as_str());
@@ -453,6 +462,9 @@ impl Tx {
             other => return Err(FarmError::Internal(anyhow::anyhow!("no teardown from state {}", other.as_str()))),
         };
         sqlx::query("DELETE FROM wiki_steps WHERE wiki_id = ?").bind(wiki_id).execute(&mut *self.tx).await?;
+        if from == WikiState::Deleting {
+            self.remove_all_managers(wiki_id).await?;
+        }
         Ok(result.rows_affected() == 1)
     }
 
