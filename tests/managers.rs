@@ -222,3 +222,40 @@ async fn managers_change_settings_and_nothing_more_until_removed() {
     }
     assert_eq!(entries.len(), 4, "nothing else was recorded: {entries:?}");
 }
+
+/// A manager who takes the wiki over stops being its manager; a wiki deleted for good takes
+/// its managers with it, so nothing is left in the registry.
+#[tokio::test]
+async fn managers_follow_the_wiki_through_a_transfer_and_a_purge() {
+    let farm = Farmd::start_with(&[("FARM_DELETED_RETENTION", "1day")]).await;
+    for name in ["olga", "max", "zoe"] {
+        assert!(farm.create_account(name, "member", Some(PASSWORD)));
+    }
+    let (olga, max, admin) = (farm.token("olga", "member"), farm.token("max", "member"), farm.token("ada", "admin"));
+    let (status, created) = farm.create_wiki(&olga, json!({"name": "crew", "sitename": "Crew"})).await;
+    assert_eq!(status, 202, "{created}");
+    farm.wait_for_state(&olga, "crew", &["active"]).await;
+    for name in ["max", "zoe"] {
+        assert_eq!(add(&farm, &olga, name).await.0, 201);
+    }
+    let (status, offer) =
+        send(&farm, reqwest::Method::POST, &olga, "/api/v1/wikis/crew/transfer", Some(json!({"to": "max"}))).await;
+    assert_eq!(status, 202, "{offer}");
+    let accept = format!("/api/v1/transfers/{}/accept", offer["id"]);
+    let (status, accepted) = send(&farm, reqwest::Method::POST, &max, &accept, None).await;
+    assert_eq!(status, 200, "{accepted}");
+    let (_, list) = send(&farm, reqwest::Method::GET, &max, "/api/v1/wikis/crew/managers", None).await;
+    assert_eq!(names(&list), ["zoe"], "the new owner is no longer a manager: {list}");
+
+    let (status, deleted) = farm.delete(&max, "/api/v1/wikis/crew").await;
+    assert_eq!((status, deleted["state"].as_str()), (202, Some("trashed")), "{deleted}");
+    let (status, _) = send(&farm, reqwest::Method::POST, &admin, "/api/v1/wikis/crew/purge", None).await;
+    assert_eq!(status, 202);
+    farm.wait_for_state(&admin, "crew", &["deleted"]).await;
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let mut store = sqlx::AnyConnection::connect(&farm.store_url).await.expect("control store");
+    let (left,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM wiki_managers").fetch_one(&mut store).await.expect("count");
+    assert_eq!(left, 0, "a purged wiki leaves no managers behind");
+}
