@@ -451,6 +451,10 @@ async fn the_command_line_exports_imports_and_manages_a_wiki() {
     assert!(ok && out.contains("cli-copy: active"), "{out}{err}");
     let (ok, out, err) = run(&["wiki", "rename", "cli-copy", "cli-moved"], &owner);
     assert!(ok && out.contains("cli-moved: active"), "{out}{err}");
+    let (ok, out, err) = run(&["wiki", "add-manager", "cli-moved", "rita"], &owner);
+    assert!(ok && out.contains("cli-moved: managers: rita"), "{out}{err}");
+    let (ok, out, err) = run(&["wiki", "remove-manager", "cli-moved", "rita"], &owner);
+    assert!(ok && out.contains("cli-moved: managers: none"), "{out}{err}");
     let (ok, out, err) = run(&["wiki", "transfer", "cli-moved", "--to", "rita"], &owner);
     assert!(ok && out.contains("offered"), "{out}{err}");
     let id = out.split_whitespace().nth(2).expect("transfer id").to_owned();

@@ -163,6 +163,20 @@ enum WikiCommand {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Name another farm account a manager of the wiki (it may change the wiki's settings).
+    AddManager {
+        wiki: String,
+        username: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Take a manager's rights on the wiki away.
+    RemoveManager {
+        wiki: String,
+        username: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Offer a wiki to another farm account; it moves when they accept.
     Transfer {
         wiki: String,
@@ -368,6 +382,8 @@ async fn wiki_command(config: &Config, command: WikiCommand) -> anyhow::Result<(
         WikiCommand::Purge { wiki, remote } => (wiki, remote, wikis::Change::Purge),
         WikiCommand::Rename { wiki, to, remote } => (wiki, remote, wikis::Change::Rename(to)),
         WikiCommand::Transfer { wiki, to, remote } => (wiki, remote, wikis::Change::Transfer(to)),
+        WikiCommand::AddManager { wiki, username, remote } => (wiki, remote, wikis::Change::AddManager(username)),
+        WikiCommand::RemoveManager { wiki, username, remote } => (wiki, remote, wikis::Change::RemoveManager(username)),
     };
     let url = remote.url(config);
     wikis::change(remote::Api { url: &url, token: &remote.token }, wiki, change).await

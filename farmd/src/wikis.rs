@@ -107,22 +107,34 @@ pub enum Change<'a> {
     Purge,
     Rename(&'a str),
     Transfer(&'a str),
+    AddManager(&'a str),
+    RemoveManager(&'a str),
 }
 
 /// Applies `change` to `wiki` and prints the outcome.
 pub async fn change(api: Api<'_>, wiki: &str, change: Change<'_>) -> anyhow::Result<()> {
     let http = http()?;
     let base = format!("{}{}", api.url, wiki_path(wiki)?);
+    let about_managers = matches!(change, Change::AddManager(_) | Change::RemoveManager(_));
     let request = match change {
         Change::Delete => http.delete(&base),
         Change::Undelete => http.post(format!("{base}/undelete")),
         Change::Purge => http.post(format!("{base}/purge")),
         Change::Rename(to) => http.post(format!("{base}/rename")).json(&json!({ "name": to })),
         Change::Transfer(to) => http.post(format!("{base}/transfer")).json(&json!({ "to": to })),
+        Change::AddManager(who) => http.post(format!("{base}/managers")).json(&json!({ "username": who })),
+        Change::RemoveManager(who) => {
+            let who = farm_core::domain::Username::parse(who).map_err(|e| anyhow::anyhow!("{who:?}: {e}"))?;
+            http.delete(format!("{base}/managers/{}", who.as_str()))
+        }
     };
     let (status, body) = api.call(request).await?;
     anyhow::ensure!((200..300).contains(&status), "{}", describe_error(status, &body));
-    if let Some(id) = body["id"].as_i64() {
+    if about_managers {
+        let names: Vec<&str> =
+            body["managers"].as_array().into_iter().flatten().filter_map(|m| m["username"].as_str()).collect();
+        println!("{wiki}: managers: {}", if names.is_empty() { "none".into() } else { names.join(", ") });
+    } else if let Some(id) = body["id"].as_i64() {
         println!(
             "{wiki}: transfer {id} to {} offered; it takes effect when they accept",
             body["to"].as_str().unwrap_or("?")
