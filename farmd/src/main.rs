@@ -297,21 +297,6 @@ fn main() -> anyhow::Result<()> {
                 info!(account = %account.username, role = account.role.as_str(), "account created");
                 Ok(())
             }),
-        Command::Wiki { command: WikiCommand::Create { from, url, token, credentials, no_wait } } => {
-            let api = url.unwrap_or_else(|| format!("http://{}", config.listen));
-            let options = bulk::Options {
-                file: &from,
-                api: api.trim_end_matches('/'),
-                token: &token,
-                credentials: &credentials,
-                wait: !no_wait,
-            };
-            let all_ok = runtime.block_on(bulk::create_from_file(options))?;
-            if !all_ok {
-                std::process::exit(2);
-            }
-            Ok(())
-        }
         Command::Wiki { command } => runtime.block_on(wiki_command(&config, command)),
         Command::Transfer { command } => {
             let (id, action, remote) = match &command {
@@ -360,10 +345,19 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-/// `farmd wiki ...` but `create` (which has its own options, from before).
+/// `farmd wiki ...`.
 async fn wiki_command(config: &Config, command: WikiCommand) -> anyhow::Result<()> {
     let (wiki, remote, change) = match &command {
-        WikiCommand::Create { .. } => unreachable!("handled before"),
+        WikiCommand::Create { from, url, token, credentials, no_wait } => {
+            // Its own options, from before `--url` defaulted to the running farm's address.
+            let api = url.clone().unwrap_or_else(|| format!("http://{}", config.listen));
+            let options =
+                bulk::Options { file: from, api: api.trim_end_matches('/'), token, credentials, wait: !no_wait };
+            if !bulk::create_from_file(options).await? {
+                std::process::exit(2);
+            }
+            return Ok(());
+        }
         WikiCommand::Export { wiki, output, remote } => {
             let url = remote.url(config);
             wikis::export(remote::Api { url: &url, token: &remote.token }, wiki, output.as_deref()).await?;
