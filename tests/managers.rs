@@ -238,6 +238,12 @@ async fn managers_follow_the_wiki_through_a_transfer_and_a_purge() {
     for name in ["max", "zoe"] {
         assert_eq!(add(&farm, &olga, name).await.0, 201);
     }
+    // Someone who signed up but never confirmed their address is not named.
+    let signup = json!({"username": "una", "email": "una@example.org", "password": PASSWORD});
+    let response = farm.http.post(farm.url("/api/v1/accounts")).json(&signup).send().await.expect("sign up");
+    assert_eq!(response.status(), 201);
+    let (status, body) = add(&farm, &olga, "una").await;
+    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("manager_unconfirmed")), "{body}");
     let (status, offer) =
         send(&farm, reqwest::Method::POST, &olga, "/api/v1/wikis/crew/transfer", Some(json!({"to": "max"}))).await;
     assert_eq!(status, 202, "{offer}");
