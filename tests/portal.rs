@@ -888,14 +888,17 @@ async fn the_create_form_offers_the_starters_with_pictures_and_creates_with_the_
         (200, Some("image/svg+xml"))
     );
 
-    let form = [
-        ("csrf", csrf_of(&page)),
-        ("name", "cleo-docs".to_owned()),
-        ("sitename", "Cleo's docs".to_owned()),
-        ("language", "en".to_owned()),
-        ("starter", "docs".to_owned()),
-    ];
-    let response = cleo.post(farm.url("/wikis/new")).form(&form).send().await.expect("create");
+    let create = |name: &str, sitename: &str, starter: &str| {
+        let form = [
+            ("csrf", csrf_of(&page)),
+            ("name", name.to_owned()),
+            ("sitename", sitename.to_owned()),
+            ("language", "en".to_owned()),
+            ("starter", starter.to_owned()),
+        ];
+        cleo.post(farm.url("/wikis/new")).form(&form).send()
+    };
+    let response = create("cleo-docs", "Cleo's docs", "docs").await.expect("create");
     assert_eq!(response.status(), 303);
     let view = farm.wait_for_state(&token, "cleo-docs", &["active"]).await;
     assert_eq!(view["starter"], "docs");
@@ -903,14 +906,7 @@ async fn the_create_form_offers_the_starters_with_pictures_and_creates_with_the_
     assert_eq!(status, 200);
     assert!(faq.contains("Where do I start?"), "{faq}");
 
-    let form = [
-        ("csrf", csrf_of(&page)),
-        ("name", "cleo-odd".to_owned()),
-        ("sitename", "Odd".to_owned()),
-        ("language", "en".to_owned()),
-        ("starter", "nope".to_owned()),
-    ];
-    let response = cleo.post(farm.url("/wikis/new")).form(&form).send().await.expect("create");
+    let response = create("cleo-odd", "Odd", "nope").await.expect("create");
     assert_eq!(response.status(), 422);
     let html = response.text().await.expect("html");
     assert!(html.contains("Choose one of the starters in the list."), "{html}");
