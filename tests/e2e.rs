@@ -15,6 +15,7 @@ mod portal;
 mod scale;
 mod security;
 mod settings;
+mod sign_on;
 mod starters;
 mod trash;
 mod wikis;

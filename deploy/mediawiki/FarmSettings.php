@@ -47,8 +47,10 @@ $wgDeletedDirectory = "$farmWikiDir/deleted";
 # Thumbnails with GD (php-gd): no external program.
 $wgUseImageMagick = false;
 
-## Cookies: hosts differ already, but wikis share base_domain; the key never repeats.
-$wgCookiePrefix = $farmWiki['key'];
+## Cookies: hosts differ already, but wikis share base_domain; the key never repeats. Over
+## https they are __Host- cookies, which no other wiki of the farm can set ("cookie tossing":
+## a wiki's script could otherwise plant its own session cookie for this host).
+$wgCookiePrefix = ( $farmConfig['scheme'] === 'https' ? '__Host-' : '' ) . $farmWiki['key'];
 
 ## Error logs of all wikis (lines carry the key); farmd creates {data_dir}/logs.
 foreach ( [ 'exception', 'error', 'fatal' ] as $farmLog ) {
@@ -108,6 +110,10 @@ $farmEmail = false;
 require "$farmWikiDir/LocalSettings.php";
 require "$farmWikiDir/secrets.php";
 require __DIR__ . '/farm-features.php';
+
+## Farm accounts: the portal's sign-on, and the wiki's own accounts only if the operator allows.
+require_once __DIR__ . '/farm-sign-on.php';
+FarmSignOn::register();
 
 ## The farm's own user, who made the starter pages: nobody may register or log in as it.
 $wgReservedUsernames[] = 'Wiki farm';

@@ -6,6 +6,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::Json;
 use farm_core::app::accounts::{AccountView, Login, SessionView, SignUp};
 use farm_core::domain::{Role, SessionKind};
+use farm_core::FarmError;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -127,21 +128,26 @@ async fn list_accounts(
     Ok(Json(AccountList { accounts: page.items, next_cursor: page.next_after.map(|id| id.to_string()) }))
 }
 
-/// A change of role.
+/// A change of role, or a lock (at least one of the two).
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AccountPatch {
-    role: Role,
+    role: Option<Role>,
+    /// `true` locks the account: it cannot log in, and all its sessions end (on the wikis
+    /// too); `false` unlocks it.
+    locked: Option<bool>,
 }
 
-/// Changes an account's role (admins); its tokens change power at once.
+/// Changes an account's role or locks it (admins); its tokens change power at once, and its
+/// sessions on the wikis end.
 #[utoipa::path(
     patch, path = "/api/v1/accounts/{username}", tag = "accounts", request_body = AccountPatch,
     params(("username" = String, Path, description = "The account's user name")),
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "The account", body = AccountView),
-        (status = 403, description = "`forbidden`: admins only", body = ErrorBody),
+        (status = 400, description = "`patch_empty`: neither `role` nor `locked`", body = ErrorBody),
+        (status = 403, description = "`forbidden`: admins only; `account_lock_self`", body = ErrorBody),
         (status = 404, description = "`not_found`", body = ErrorBody),
     )
 )]
@@ -152,7 +158,17 @@ async fn update_account(
     ApiPath(username): ApiPath<String>,
     ApiJson(body): ApiJson<AccountPatch>,
 ) -> Result<Json<AccountView>, ApiError> {
-    Ok(Json(state.farm.set_role(&actor, &username, body.role, &source).await?))
+    let mut view = None;
+    if let Some(role) = body.role {
+        view = Some(state.farm.set_role(&actor, &username, role, &source).await?);
+    }
+    if let Some(locked) = body.locked {
+        view = Some(state.farm.set_locked(&actor, &username, locked, &source).await?);
+    }
+    match view {
+        Some(view) => Ok(Json(view)),
+        None => Err(FarmError::bad_request("patch_empty", "send `role`, `locked` or both").into()),
+    }
 }
 
 /// A login.

@@ -150,6 +150,30 @@ pub fn set_cookie(farm: &Farm, name: &str, value: &str, max_age: time::Duration,
     HeaderValue::from_str(&cookie.to_string()).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
+/// The hint the portal leaves for the wikis, for the whole base domain: "someone logged in
+/// here (login number VALUE)", so a wiki checks with the portal once per login. It is no
+/// credential (a wiki may toss one; that only makes another wiki ask the portal), and `None`
+/// removes it at logout. Browsers refuse it for `localhost`; the wikis then check once per
+/// browser session instead.
+pub fn sign_on_hint_cookie(farm: &Farm, value: Option<&str>, max_age: time::Duration) -> HeaderValue {
+    let (value, max_age) = match value {
+        Some(value) => (value, max_age),
+        None => ("", time::Duration::ZERO),
+    };
+    let cookie = cookie::Cookie::build((SIGN_ON_HINT, value.to_owned()))
+        .http_only(true)
+        .secure(is_https(farm))
+        .same_site(cookie::SameSite::Lax)
+        .domain(farm.urls().base_domain().to_owned())
+        .path("/")
+        .max_age(max_age)
+        .build();
+    HeaderValue::from_str(&cookie.to_string()).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// The hint cookie's name (farm-sign-on.php reads it).
+pub const SIGN_ON_HINT: &str = "farm_signed_in";
+
 /// GET, HEAD and OPTIONS change nothing; everything else needs the checks.
 pub fn changes_state(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)

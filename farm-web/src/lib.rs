@@ -9,6 +9,7 @@ mod imports;
 mod page;
 mod pages;
 mod settings;
+mod sign_on;
 
 use std::sync::Arc;
 
@@ -42,6 +43,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("export.html", include_str!("../templates/export.html")),
     ("backups.html", include_str!("../templates/backups.html")),
     ("import.html", include_str!("../templates/import.html")),
+    ("sign_on.html", include_str!("../templates/sign_on.html")),
 ];
 
 /// Scripts, styles, forms and fetches only from this site; no frames, no plugins.
@@ -73,6 +75,7 @@ where
         .route("/signup", get(pages::signup_form).post(pages::sign_up))
         .route("/login", get(pages::login_form).post(pages::log_in))
         .route("/logout", post(pages::log_out))
+        .route("/sign-on", get(sign_on::sign_on))
         .route("/confirm-email", get(pages::confirm_email))
         .route("/forgot-password", get(pages::forgot_form).post(pages::forgot))
         .route("/reset-password", get(pages::reset_form).post(pages::reset_password))

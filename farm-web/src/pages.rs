@@ -15,7 +15,7 @@ use farm_core::domain::permissions::{self, WayToAWiki};
 use farm_core::domain::{Actor, RequestState, SessionKind, WikiState};
 use farm_core::platform::time::format_time;
 use farm_core::FarmError;
-use farm_http::security::{cookie_names, set_cookie};
+use farm_http::security::{cookie_names, set_cookie, sign_on_hint_cookie};
 use serde::Deserialize;
 
 use crate::page::{local_path, merge, see_other, PageCtx, LANGUAGES, LANG_COOKIE};
@@ -117,6 +117,8 @@ pub async fn log_in(ctx: PageCtx, Form(form): Form<LoginForm>) -> Response {
             let max_age = time::Duration::seconds(login.expires_at - farm_core::platform::time::now());
             let cookie = set_cookie(&ctx.farm, cookie_names(&ctx.farm).session, &login.token, max_age, true);
             response.headers_mut().append(SET_COOKIE, cookie);
+            let hint = farm_core::platform::random::random_hex(8);
+            response.headers_mut().append(SET_COOKIE, sign_on_hint_cookie(&ctx.farm, Some(&hint), max_age));
             response
         }
         Err(err) => ctx.render(
@@ -148,6 +150,7 @@ pub async fn log_out(ctx: PageCtx, Form(form): Form<CsrfForm>) -> Response {
     let mut response = see_other("/");
     let cookie = set_cookie(&ctx.farm, cookie_names(&ctx.farm).session, "", time::Duration::ZERO, true);
     response.headers_mut().append(SET_COOKIE, cookie);
+    response.headers_mut().append(SET_COOKIE, sign_on_hint_cookie(&ctx.farm, None, time::Duration::ZERO));
     response
 }
 

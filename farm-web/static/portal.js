@@ -137,7 +137,15 @@ function setUpImportProgress() {
   });
 }
 
+// The sign-on answer for a wiki goes on by itself (its button is there for browsers without
+// scripts).
+function submitAutomatically() {
+  const form = document.querySelector("form[data-autosubmit]");
+  if (form) form.submit();
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  submitAutomatically();
   setUpNameCheck();
   setUpWikiProgress();
   setUpLogoPreview();

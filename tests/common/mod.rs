@@ -218,6 +218,11 @@ impl Farmd {
         if !env.iter().any(|(k, _)| k == "FARM_DELETED_RETENTION") {
             env.push(("FARM_DELETED_RETENTION".into(), "0s".into()));
         }
+        // The suites older than the sign-on log in to wikis with the owner's password; the
+        // farm's default (farm accounts only, through the portal) is tests/sign_on.rs's.
+        if !env.iter().any(|(k, _)| k == "FARM_WIKI_ACCOUNTS__LOCAL_ACCOUNTS") {
+            env.push(("FARM_WIKI_ACCOUNTS__LOCAL_ACCOUNTS".into(), "true".into()));
+        }
         // No scheduled backups unless a test asks for them (tests/backups.rs).
         if !env.iter().any(|(k, _)| k == "FARM_BACKUPS__INTERVAL") {
             env.push(("FARM_BACKUPS__INTERVAL".into(), "0s".into()));

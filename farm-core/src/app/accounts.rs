@@ -27,6 +27,8 @@ pub struct AccountView {
     pub role: Role,
     pub email_confirmed: bool,
     pub created_at: i64,
+    /// Locked by an admin: no login, and no session anywhere on the farm.
+    pub locked: bool,
 }
 
 impl AccountView {
@@ -37,6 +39,7 @@ impl AccountView {
             role: record.role,
             email_confirmed: record.email_confirmed_at.is_some(),
             created_at: record.created_at,
+            locked: record.locked_at.is_some(),
         }
     }
 }
@@ -66,6 +69,7 @@ pub struct Session {
     pub actor: Actor,
     pub session_id: String,
     pub kind: String,
+    pub expires_at: i64,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -213,6 +217,9 @@ impl Farm {
             return Err(FarmError::BadCredentials);
         }
         let record = record.ok_or(FarmError::BadCredentials)?;
+        if record.locked_at.is_some() {
+            return Err(FarmError::denied("account_locked", "this account is locked; ask the farm's administrators"));
+        }
         let ttl = match kind {
             SessionKind::Api => self.config.api_token_ttl,
             SessionKind::Portal => self.config.session_ttl,
@@ -260,6 +267,9 @@ impl Farm {
         if session.account.username != verified.subject.as_str() {
             return Err(AuthError::Invalid);
         }
+        if session.account.locked_at.is_some() {
+            return Err(AuthError::Revoked);
+        }
         let account = &session.account;
         Ok(Session {
             actor: Actor {
@@ -270,6 +280,7 @@ impl Farm {
             },
             session_id: session.id,
             kind: session.kind,
+            expires_at: session.expires_at,
         })
     }
 
@@ -290,6 +301,7 @@ impl Farm {
         tx.audit(&self.audit_entry(actor.username.as_str(), "token.revoke", format!("token:{session_id}"), source))
             .await?;
         tx.commit().await?;
+        self.end_wiki_session(session_id);
         Ok(())
     }
 
@@ -362,6 +374,7 @@ impl Farm {
         let target = format!("account:{}", record.username);
         tx.audit(&self.audit_entry(&record.username, "account.password_reset", target, source)).await?;
         tx.commit().await?;
+        self.end_wiki_sessions(account_id).await;
         Ok(())
     }
 
@@ -402,6 +415,46 @@ impl Farm {
         })
         .await?;
         tx.commit().await?;
+        // What the wikis were told (the staff group) no longer holds: they ask again.
+        if record.role != role {
+            self.end_wiki_sessions(record.id).await;
+        }
+        let record = self.store.account_by_id(record.id).await?.ok_or(FarmError::NotFound("account"))?;
+        Ok(AccountView::from_record(&record))
+    }
+
+    /// Admins: lock an account (it cannot log in, and every session of it ends, on the portal,
+    /// the API and the wikis) or unlock it.
+    pub async fn set_locked(
+        &self,
+        actor: &Actor,
+        username: &str,
+        locked: bool,
+        source: &Source,
+    ) -> Result<AccountView, FarmError> {
+        permissions::set_roles(actor)?;
+        let username = Username::parse(username).map_err(|_| FarmError::NotFound("account"))?;
+        let record = self
+            .store
+            .account_by_username_key(&username_key(&username))
+            .await?
+            .ok_or(FarmError::NotFound("account"))?;
+        if locked && record.id == actor.account_id {
+            return Err(FarmError::denied("account_lock_self", "you cannot lock your own account"));
+        }
+        let mut tx = self.store.begin().await?;
+        if tx.set_locked(record.id, locked).await? {
+            if locked {
+                tx.revoke_all_sessions(record.id).await?;
+            }
+            let action = if locked { "account.lock" } else { "account.unlock" };
+            tx.audit(&self.audit_entry(actor.username.as_str(), action, format!("account:{}", record.username), source))
+                .await?;
+        }
+        tx.commit().await?;
+        if locked {
+            self.end_wiki_sessions(record.id).await;
+        }
         let record = self.store.account_by_id(record.id).await?.ok_or(FarmError::NotFound("account"))?;
         Ok(AccountView::from_record(&record))
     }

@@ -67,10 +67,12 @@ impl Farm {
         if !tx.add_manager(wiki.id, &account.username, actor.username.as_str()).await? {
             return Err(FarmError::Conflict(format!("{} already manages the wiki {}", account.username, wiki.name)));
         }
+        tx.want_rights_sync(wiki.id).await?;
         tx.audit(&self.manager_audit(actor, "wiki.manager_added", &wiki, source, &account.username)).await?;
         tx.enqueue_mail(&mail).await?;
         tx.commit().await?;
         self.wakeups.outbox.notify_one();
+        self.wakeups.rights.notify_one();
         tracing::info!(wiki = %wiki.name, manager = %account.username, by = %actor.username, "manager added");
         self.managers(actor, name).await
     }
@@ -103,11 +105,13 @@ impl Farm {
         if !tx.remove_manager(wiki.id, &manager.username).await? {
             return Err(FarmError::NotFound("manager"));
         }
+        tx.want_rights_sync(wiki.id).await?;
         tx.audit(&self.manager_audit(actor, "wiki.manager_removed", &wiki, source, &manager.username)).await?;
         if let Some(mail) = &mail {
             tx.enqueue_mail(mail).await?;
         }
         tx.commit().await?;
+        self.wakeups.rights.notify_one();
         self.wakeups.outbox.notify_one();
         tracing::info!(wiki = %wiki.name, manager = %manager.username, by = %actor.username, "manager removed");
         self.managers(actor, name).await

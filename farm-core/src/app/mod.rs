@@ -13,6 +13,7 @@ pub mod local;
 pub mod managers;
 pub mod requests;
 pub mod settings;
+pub mod sign_on;
 pub mod starters;
 pub mod transfers;
 pub mod wikis;
@@ -26,12 +27,14 @@ use crate::backends::mariadb::DbServers;
 use crate::backends::{Databases, FarmDatabases};
 use crate::config::Config;
 use crate::domain::{LanguageCode, Languages, NamePolicy};
+use crate::identity::sign_on::SignOnKeys;
 use crate::identity::tokens::TokenKeys;
 use crate::jobs::{self, Jobs, Running, Wakeups};
 use crate::mail::{MailTemplates, Mailer, Notices};
 use crate::mediawiki::password::PasswordStock;
 use crate::mediawiki::php::{Php, PhpServers};
-use crate::mediawiki::{self, Catalogue, Codebase, Features, Namespaces, Starters, WikiUrls};
+use crate::mediawiki::sign_on::SignOnSessions;
+use crate::mediawiki::{self, Catalogue, Codebase, Features, Namespaces, Starters, WikiSignOn, WikiUrls};
 use crate::platform::layout::Layout;
 use crate::platform::ratelimit::RateLimiter;
 use crate::platform::secrets::Sealer;
@@ -57,6 +60,10 @@ pub struct Farm {
     codebase: Codebase,
     urls: WikiUrls,
     tokens: TokenKeys,
+    /// Signs what wikis are told about the people the portal knows.
+    sign_on_keys: SignOnKeys,
+    /// The farm sessions wikis honour (files PHP reads).
+    signed_on: SignOnSessions,
     databases: Arc<FarmDatabases>,
     servers: Arc<DbServers>,
     sealer: Sealer,
@@ -89,6 +96,7 @@ impl Farm {
             .parse(DEFAULT_LANGUAGE)
             .map_err(|_| anyhow::anyhow!("the MediaWiki codebase does not ship the language {DEFAULT_LANGUAGE}"))?;
         let tokens = TokenKeys::load_or_create(layout.root()).context("loading the signing key")?;
+        let sign_on_keys = SignOnKeys::load_or_create(layout.root()).context("loading the sign-on key")?;
         let sealer = Sealer::load_or_create(layout.root()).context("loading the credentials key")?;
         let farm_id = layout.farm_id().context("reading the farm id")?;
         let servers = Arc::new(DbServers::new(config.all_database_servers(), &farm_id)?);
@@ -112,7 +120,12 @@ impl Farm {
                 .context("the new_wikis configuration")?,
         );
         let template_version = features.template_version(&codebase.version);
-        mediawiki::install_farm_files(&layout, &urls, &codebase, &features, config.smtp.as_ref())
+        let wiki_sign_on = WikiSignOn {
+            portal_url: &public_url,
+            public_key: sign_on_keys.public_key_hex(),
+            accounts: &config.wiki_accounts,
+        };
+        mediawiki::install_farm_files(&layout, &urls, &codebase, &features, config.smtp.as_ref(), &wiki_sign_on)
             .context("writing the farm's PHP files")?;
         let starters = Arc::new(
             Starters::load(Some(&config.starters_dir()), &config.new_wikis.starter).context("loading the starters")?,
@@ -191,6 +204,8 @@ impl Farm {
                 sandbox: config.sandbox.clone(),
                 interval: config.lifecycle_interval,
                 wakeups: wakeups.clone(),
+                signed_on: SignOnSessions::new(layout.clone()),
+                staff_group: config.wiki_accounts.staff_group,
             },
             exporter: jobs::exports::Exporter {
                 store: store.clone(),
@@ -207,6 +222,7 @@ impl Farm {
                 config: config.backups.clone(),
             },
             outbox: jobs::outbox::Outbox { store: store.clone(), mailer: mailer.clone(), wakeups: wakeups.clone() },
+            rights: jobs::rights::RightsSync { store: store.clone(), php: php.clone(), wakeups: wakeups.clone() },
             passwords: passwords.clone(),
             databases: databases.clone(),
             default_language: default_language.clone(),
@@ -216,6 +232,7 @@ impl Farm {
             router: layout.farm_files_dir().join(mediawiki::ROUTER_FILE),
             running: running.clone(),
         };
+        let signed_on = SignOnSessions::new(layout.clone());
         let farm = Self {
             features,
             configurator,
@@ -230,6 +247,8 @@ impl Farm {
             codebase,
             urls,
             tokens,
+            sign_on_keys,
+            signed_on,
             databases,
             servers,
             sealer,

@@ -217,6 +217,7 @@ impl Farm {
             }
         }
         tx.commit().await?;
+        self.wakeups.rights.notify_one();
         self.wakeups.outbox.notify_one();
         let record = self.store.transfer(id).await?.ok_or(FarmError::NotFound("transfer"))?;
         Ok(self.transfer_view(record, &wiki.name))

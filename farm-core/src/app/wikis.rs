@@ -393,9 +393,12 @@ impl Farm {
         if self.store.wiki_by_name(name.as_str()).await?.is_some() {
             return Err(FarmError::NameTaken(name.to_string()));
         }
-        // The account's own argon2id hash works in MediaWiki (`:argon2:`), so the owner logs in
-        // to the wiki with the farm password; accounts without one get an initial password.
+        // Farm accounts only (the default): no password reaches the wiki, whose owner logs in
+        // through the portal's sign-on; an empty hash is one MediaWiki never accepts. With local
+        // accounts too, the account's own argon2id hash works in MediaWiki (`:argon2:`), and
+        // accounts without one get an initial password.
         let (password, password_hash) = match owner_password_hash {
+            _ if !self.config.wiki_accounts.local_accounts => (None, String::new()),
             Some(hash) => (None, format!(":argon2:{hash}")),
             None => {
                 let (password, hash) = match self.passwords.take() {

@@ -161,6 +161,9 @@ pub struct Config {
     pub sandbox: SandboxConfig,
     /// Scheduled backups of every wiki and how many are kept.
     pub backups: BackupsConfig,
+    /// How people log in to the wikis: farm accounts through the portal's sign-on, and
+    /// what else the operator allows.
+    pub wiki_accounts: WikiAccounts,
     /// What new wikis start with; each wiki's owner changes it afterwards.
     pub new_wikis: NewWikis,
     /// Outgoing mail; without it mail is off (and `/healthz` says so).
@@ -461,6 +464,17 @@ impl Default for BackupsConfig {
     }
 }
 
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WikiAccounts {
+    /// Also let people make accounts of a wiki's own and log in with their passwords (beside
+    /// the farm's sign-on). Off: farm accounts only, and no password reaches a wiki.
+    pub local_accounts: bool,
+    /// Give farm admins the `farm-staff` group (an administrator's rights) on every wiki they
+    /// sign on to; each such sign-on is audited. Off: staff have no rights on others' wikis.
+    pub staff_group: bool,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -509,6 +523,7 @@ impl Default for Config {
             rate_limits: RateLimits::default(),
             sandbox: SandboxConfig::default(),
             backups: BackupsConfig::default(),
+            wiki_accounts: WikiAccounts::default(),
             new_wikis: NewWikis::default(),
             smtp: None,
         }

@@ -17,6 +17,7 @@ use crate::config::SandboxConfig;
 use crate::domain::WikiState;
 use crate::error::FarmError;
 use crate::mail::Notices;
+use crate::mediawiki::sign_on::{session_handle, SignOnSessions, SignedOnSession};
 use crate::platform::layout::Layout;
 use crate::platform::ratelimit::RateLimiter;
 use crate::platform::time::{duration_secs, format_time, now};
@@ -36,6 +37,9 @@ pub struct Lifecycle {
     pub sandbox: SandboxConfig,
     pub interval: Duration,
     pub wakeups: Arc<Wakeups>,
+    /// The farm sessions wikis honour: what a crash left of ended ones goes each round.
+    pub signed_on: SignOnSessions,
+    pub staff_group: bool,
 }
 
 impl Lifecycle {
@@ -69,7 +73,30 @@ impl Lifecycle {
         apply_locks(&self.store, &self.layout).await?;
         self.limits.prune();
         self.store.prune_sessions(KEEP_ENDED_SECS).await?;
+        self.reconcile_sign_ons().await?;
         self.store.prune_sent_mail(KEEP_ENDED_SECS).await?;
+        Ok(())
+    }
+
+    /// Wikis honour only live farm sessions: files of sessions that ended (a crash between the
+    /// end's commit and the file's removal, or a plain expiry) go, and the staff mark follows
+    /// the account's role.
+    async fn reconcile_sign_ons(&self) -> Result<(), FarmError> {
+        let live = self
+            .store
+            .live_portal_sessions()
+            .await?
+            .into_iter()
+            .filter_map(|session| {
+                let user = crate::domain::Username::parse(&session.username).ok()?.mediawiki_name();
+                let staff = self.staff_group && session.role == crate::domain::Role::Admin;
+                Some((session_handle(&session.id), SignedOnSession { user, expires: session.expires_at, staff }))
+            })
+            .collect();
+        let removed = self.signed_on.reconcile(&live).map_err(anyhow::Error::from)?;
+        if removed > 0 {
+            info!(sessions = removed, "wikis no longer honour farm sessions that ended");
+        }
         Ok(())
     }
 

@@ -8,6 +8,7 @@ pub mod lifecycle;
 pub mod outbox;
 pub mod pool;
 pub mod provision;
+pub mod rights;
 pub mod settings;
 
 use std::path::PathBuf;
@@ -33,6 +34,8 @@ pub struct Wakeups {
     pub outbox: Notify,
     pub exports: Notify,
     pub backups: Notify,
+    /// A wiki's owner or managers changed: its administrators on MediaWiki follow.
+    pub rights: Notify,
 }
 
 impl Wakeups {
@@ -73,6 +76,7 @@ pub struct Jobs {
     pub outbox: outbox::Outbox,
     pub exporter: exports::Exporter,
     pub backups: backups::Backups,
+    pub rights: rights::RightsSync,
     pub passwords: Arc<PasswordStock>,
     pub databases: Arc<FarmDatabases>,
     pub default_language: LanguageCode,
@@ -120,6 +124,7 @@ impl Jobs {
         tasks.spawn(self.lifecycle.run(shutdown.clone()));
         tasks.spawn(self.exporter.run(shutdown.clone()));
         tasks.spawn(self.backups.run(shutdown.clone()));
+        tasks.spawn(self.rights.run(shutdown.clone()));
         tasks.spawn(self.outbox.run(shutdown));
     }
 }

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::{php_string, Codebase, Features, WikiUrls};
-use crate::config::{Captcha, SmtpConfig, SmtpTls};
+use crate::config::{Captcha, SmtpConfig, SmtpTls, WikiAccounts};
 use crate::platform::fsutil::{remove_file_if_exists, write_atomic};
 use crate::platform::layout::Layout;
 
@@ -16,7 +16,20 @@ const FARM_FILES: &[(&str, &str)] = &[
     ("farm-namespaces.php", include_str!("../../../deploy/mediawiki/farm-namespaces.php")),
     ("farm-features.php", include_str!("../../../deploy/mediawiki/farm-features.php")),
     ("farm-template.php", include_str!("../../../deploy/mediawiki/farm-template.php")),
+    ("farm-sign-on.php", include_str!("../../../deploy/mediawiki/farm-sign-on.php")),
+    ("farm-rights.php", include_str!("../../../deploy/mediawiki/farm-rights.php")),
 ];
+
+/// What the wikis need to honour the portal's sign-on.
+#[derive(Debug, Clone)]
+pub struct WikiSignOn<'a> {
+    /// The portal's address (`scheme://host[:port]`), where "Log in" goes and the only origin
+    /// an assertion may be posted from.
+    pub portal_url: &'a str,
+    /// The Ed25519 key assertions are checked with (hex).
+    pub public_key: String,
+    pub accounts: &'a WikiAccounts,
+}
 
 /// The neutral logo every wiki shows until its owner uploads one (unless the operator set one).
 const FARM_LOGO: &[u8] = include_bytes!("../../../deploy/mediawiki/farm-logo.svg");
@@ -39,6 +52,7 @@ pub fn install_farm_files(
     codebase: &Codebase,
     features: &Features,
     smtp: Option<&SmtpConfig>,
+    sign_on: &WikiSignOn<'_>,
 ) -> anyhow::Result<()> {
     let dir = layout.farm_files_dir();
     let cache_dir = layout.cache_dir(&codebase.version);
@@ -56,7 +70,8 @@ pub fn install_farm_files(
     let farm_config = format!(
         "<?php\n// Written by farmd at start; do not edit.\nreturn [\n\t'data_dir' => {},\n\t'base_domain' => {},\n\
          \t'scheme' => {},\n\t'port_suffix' => {},\n\t'cache_dir' => {},\n\t'logo' => {},\n\
-         \t'captcha' => {},\n\t'captcha_questions' => [ {} ],\n];\n",
+         \t'captcha' => {},\n\t'captcha_questions' => [ {} ],\n\t'portal_url' => {},\n\t'sign_on_key' => {},\n\
+         \t'local_accounts' => {},\n\t'staff_group' => {},\n];\n",
         php_string(&layout.root().to_string_lossy()),
         php_string(&urls.base_domain),
         php_string(&urls.scheme),
@@ -68,6 +83,10 @@ pub fn install_farm_files(
             Captcha::Questy => "questy",
         }),
         questions.join(", "),
+        php_string(sign_on.portal_url.trim_end_matches('/')),
+        php_string(&sign_on.public_key),
+        sign_on.accounts.local_accounts,
+        sign_on.accounts.staff_group,
     );
     write_if_changed(&dir.join("farm-config.php"), farm_config.as_bytes(), 0o644)?;
     write_if_changed(&dir.join("farm-messages.php"), features.catalogue.messages_php().as_bytes(), 0o644)?;

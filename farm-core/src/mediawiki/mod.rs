@@ -15,13 +15,14 @@ mod namespaces;
 mod owner;
 pub mod password;
 pub mod php;
+pub mod sign_on;
 mod shard;
 pub mod starters;
 mod urls;
 
 pub use catalogue::{is_component_id, Catalogue, Component, ComponentKind};
 pub use codebase::Codebase;
-pub use farm_files::{install_farm_files, ENTRY_FILE, NAMESPACES_FILE, ROUTER_FILE, TEMPLATE_FILE};
+pub use farm_files::{install_farm_files, WikiSignOn, ENTRY_FILE, NAMESPACES_FILE, ROUTER_FILE, TEMPLATE_FILE};
 pub use features::{ChangeContext, Features};
 pub use installer::{install_template, TEMPLATE_ADMIN};
 pub use namespaces::{namespace_names, Namespaces};

@@ -18,6 +18,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
+use crate::domain::{ResourceKey, WikiName};
+
 /// How to run PHP against the shared codebase with the farm's entry file.
 #[derive(Debug, Clone)]
 pub struct Php {
@@ -120,6 +122,29 @@ impl Php {
         match tokio::time::timeout(timeout, self.stdout_of(cmd, script)).await {
             Ok(result) => result,
             Err(_) => anyhow::bail!("{script} for {name} did not finish within {} s", timeout.as_secs()),
+        }
+    }
+
+    /// Runs one of the farm's own maintenance scripts (beside the entry file) for a wiki named
+    /// by key and name (farm-resolve.php's `FARM_WIKI_KEY`; it need not be served). Killed
+    /// after `timeout`.
+    pub async fn run_farm_file_for_wiki(
+        &self,
+        key: &ResourceKey,
+        name: &WikiName,
+        file: &str,
+        args: &[&str],
+        timeout: Duration,
+    ) -> anyhow::Result<String> {
+        let mut cmd = self.command();
+        cmd.env("FARM_WIKI_KEY", key.as_str())
+            .env("FARM_WIKI_NAME", name.as_str())
+            .env("MW_INSTALL_PATH", &self.mediawiki_dir)
+            .arg(self.entry_file.with_file_name(file))
+            .args(args);
+        match tokio::time::timeout(timeout, self.stdout_of(cmd, file)).await {
+            Ok(result) => result,
+            Err(_) => anyhow::bail!("{file} for {name} did not finish within {} s", timeout.as_secs()),
         }
     }
 

@@ -50,7 +50,7 @@ impl Layout {
                 "the data directory was readable by other users; took group and other permissions off it and everything in it"
             );
         }
-        for dir in ["mediawiki", "cache", "templates", "wikis", "hosts", "logs", "pool"] {
+        for dir in ["mediawiki", "cache", "templates", "wikis", "hosts", "logs", "pool", "sign-on"] {
             create_private_dir(&root.join(dir))?;
         }
         let backups = root.join("backups");
@@ -130,6 +130,18 @@ impl Layout {
     }
 
     /// Export archives (`{id}.tar.gz`) and their scratch folders while they are built.
+    /// One file per farm session that wikis may honour, named by its handle
+    /// (a hash of the session id, 64 hex digits); PHP reads it on every
+    /// signed-on request.
+    pub fn sign_on_dir(&self) -> PathBuf {
+        self.root.join("sign-on")
+    }
+
+    pub fn sign_on_session(&self, handle: &str) -> Option<PathBuf> {
+        (handle.len() == 64 && handle.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+            .then(|| self.sign_on_dir().join(handle))
+    }
+
     pub fn exports_dir(&self) -> PathBuf {
         self.root.join("exports")
     }

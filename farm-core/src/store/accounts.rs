@@ -14,9 +14,21 @@ pub struct AccountRecord {
     pub role: Role,
     pub email_confirmed_at: Option<i64>,
     pub created_at: i64,
+    /// Set while an admin has the account locked: no login, no session.
+    pub locked_at: Option<i64>,
 }
 
-const ACCOUNT_COLUMNS: &str = "id, username, email, password_hash, role, email_confirmed_at, created_at";
+const ACCOUNT_COLUMNS: &str = "id, username, email, password_hash, role, email_confirmed_at, created_at, locked_at";
+
+/// A live portal session as the wikis' sign-on sees it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PortalSessionRecord {
+    pub id: String,
+    pub username: String,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
+    pub expires_at: i64,
+}
 
 /// A session with the account it belongs to.
 #[derive(Debug, Clone)]
@@ -83,6 +95,27 @@ impl Store {
         .bind(account_id)
         .bind(now())
         .fetch_all(&self.read)
+        .await?)
+    }
+
+    /// The ids of every session of an account that has not been pruned, live or ended (whose
+    /// sign-on files must go when the account's sessions end).
+    pub async fn session_ids(&self, account_id: i64) -> Result<Vec<String>, FarmError> {
+        let rows: Vec<(String,)> = sqlx::query_as("SELECT id FROM sessions WHERE account_id = ?")
+            .bind(account_id)
+            .fetch_all(&self.write)
+            .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// Every live portal session of an unlocked account.
+    pub async fn live_portal_sessions(&self) -> Result<Vec<PortalSessionRecord>, FarmError> {
+        Ok(sqlx::query_as(
+            "SELECT s.id, a.username, a.role, s.expires_at FROM sessions s JOIN accounts a ON a.id = s.account_id \
+             WHERE s.kind = 'portal' AND s.revoked_at IS NULL AND s.expires_at > ? AND a.locked_at IS NULL",
+        )
+        .bind(now())
+        .fetch_all(&self.write)
         .await?)
     }
 
@@ -182,6 +215,19 @@ impl Tx {
                 .bind(account_id)
                 .execute(&mut *self.tx)
                 .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Locks or unlocks an account; returns whether that changed anything.
+    pub async fn set_locked(&mut self, account_id: i64, locked: bool) -> Result<bool, FarmError> {
+        let result = if locked {
+            sqlx::query("UPDATE accounts SET locked_at = ? WHERE id = ? AND locked_at IS NULL").bind(now())
+        } else {
+            sqlx::query("UPDATE accounts SET locked_at = NULL WHERE id = ? AND locked_at IS NOT NULL")
+        }
+        .bind(account_id)
+        .execute(&mut *self.tx)
+        .await?;
         Ok(result.rows_affected() == 1)
     }
 

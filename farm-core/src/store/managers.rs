@@ -44,7 +44,54 @@ impl Store {
     }
 }
 
+/// A wiki whose administrators on MediaWiki lag behind its owner and managers.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RightsPending {
+    pub wiki_id: i64,
+    pub wiki_key: String,
+    pub name: String,
+    pub owner: String,
+    pub rights_wanted: i64,
+    /// Whom the last run made administrators (MediaWiki names, comma-separated).
+    pub rights_synced: Option<String>,
+}
+
+impl Store {
+    /// Up to `limit` wikis with a database whose rights need a run, oldest change first.
+    pub async fn rights_pending(&self, limit: u32) -> Result<Vec<RightsPending>, FarmError> {
+        Ok(sqlx::query_as(
+            "SELECT id AS wiki_id, resource_key AS wiki_key, name, owner, rights_wanted, rights_synced FROM wikis \
+             WHERE rights_wanted > rights_done AND state IN ('active', 'locked', 'trashed') ORDER BY id LIMIT ?",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.write)
+        .await?)
+    }
+
+    /// Records that the wiki's rights are as of change `done`, with `synced` its farm-made
+    /// administrators.
+    pub async fn record_rights(&self, wiki_id: i64, done: i64, synced: &str) -> Result<(), FarmError> {
+        sqlx::query("UPDATE wikis SET rights_done = ?, rights_synced = ? WHERE id = ? AND rights_done < ?")
+            .bind(done)
+            .bind(synced)
+            .bind(wiki_id)
+            .bind(done)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+}
+
 impl Tx {
+    /// The wiki's administrators on MediaWiki must follow a change of its owner or managers.
+    pub async fn want_rights_sync(&mut self, wiki_id: i64) -> Result<(), FarmError> {
+        sqlx::query("UPDATE wikis SET rights_wanted = rights_wanted + 1 WHERE id = ?")
+            .bind(wiki_id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
     /// Names `username` a manager of the wiki; `Ok(false)` if they already are one.
     pub async fn add_manager(&mut self, wiki_id: i64, username: &str, added_by: &str) -> Result<bool, FarmError> {
         let inserted =

@@ -28,11 +28,11 @@ mod steps;
 mod transfers;
 mod wikis;
 
-pub use accounts::{AccountRecord, NewAccount, SessionRecord};
+pub use accounts::{AccountRecord, NewAccount, PortalSessionRecord, SessionRecord};
 pub use audit::{AuditEntry, AuditFilter, AuditRecord};
 pub use backups::{BackupRecord, LastGoodBackup, RestoreRecord};
 pub use exports::ExportRecord;
-pub use managers::ManagerRecord;
+pub use managers::{ManagerRecord, RightsPending};
 pub use outbox::{OutgoingMail, QueuedMail};
 pub use pool::{PoolLevelRow, PoolSlot, UnfinishedEntry};
 pub use requests::{request_exists, RequestEvent, RequestFields, RequestFilter, RequestRecord};

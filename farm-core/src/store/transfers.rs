@@ -96,6 +96,15 @@ impl Tx {
         }
         // The new owner needs no manager row of their own.
         self.remove_manager(transfer.wiki_id, &transfer.to_owner).await?;
+        // The old owner stops being the wiki's administrator (the rights job), and who that is
+        // must be on record if no run has named the farm's administrators yet.
+        let old_owner = crate::domain::Username::parse(&transfer.from_owner)?.mediawiki_name();
+        sqlx::query("UPDATE wikis SET rights_synced = COALESCE(rights_synced, ?) WHERE id = ?")
+            .bind(old_owner)
+            .bind(transfer.wiki_id)
+            .execute(&mut *self.tx)
+            .await?;
+        self.want_rights_sync(transfer.wiki_id).await?;
         Ok(true)
     }
 }
