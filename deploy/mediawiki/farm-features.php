@@ -69,7 +69,7 @@ if ( $farmPrivate ) {
 	}
 	$wgAddGroups['sysop'][] = 'reader';
 	$wgRemoveGroups['sysop'][] = 'reader';
-	$wgWhitelistRead = [ 'Special:UserLogin', 'Special:UserLogout', 'Special:CreateAccount' ];
+	$wgWhitelistRead = [ 'Special:UserLogin', 'Special:UserLogout', 'Special:CreateAccount', 'Special:FarmSignOn' ];
 	$wgUploadPath = '/img_auth.php';
 	$wgImgAuthDetails = false;
 	$wgFeed = false;

@@ -131,8 +131,7 @@ final class FarmSignOn {
 	 */
 	public static function onBeforeInitialize( $title, $unused, $output, $user, $request, $mediaWiki ) {
 		if ( PHP_SAPI === 'cli' || $user->isRegistered() || $request->getMethod() !== 'GET'
-			|| $request->getHeader( 'Sec-Fetch-Mode' ) !== 'navigate'
-			|| $request->getHeader( 'Sec-Fetch-Dest' ) !== 'document'
+			|| !self::isPageNavigation( $request )
 			|| !in_array( $request->getVal( 'action', 'view' ), [ 'view', 'history' ], true )
 			|| MediaWikiServices::getInstance()->getReadOnlyMode()->isReadOnly()
 		) {
@@ -154,6 +153,20 @@ final class FarmSignOn {
 		] ) );
 		$request->response()->header( 'Cache-Control: private, no-store' );
 		return true;
+	}
+
+	/**
+	 * A browser opening a page (not a script, an image or a crawler's fetch). Browsers send
+	 * Fetch Metadata to https sites only; over http, a navigation is known by its
+	 * Upgrade-Insecure-Requests, which only browsers send.
+	 */
+	private static function isPageNavigation( WebRequest $request ): bool {
+		$mode = $request->getHeader( 'Sec-Fetch-Mode' );
+		if ( $mode !== false ) {
+			return $mode === 'navigate' && $request->getHeader( 'Sec-Fetch-Dest' ) === 'document';
+		}
+		return $request->getHeader( 'Upgrade-Insecure-Requests' ) === '1'
+			&& str_contains( (string)$request->getHeader( 'Accept' ), 'text/html' );
 	}
 
 	/** A logout on the wiki stays one until the portal's next login. */
@@ -301,7 +314,7 @@ class SpecialFarmSignOn extends UnlistedSpecialPage {
 		$request->response()->clearCookie( FarmSignOn::STATE_COOKIE, [ 'httpOnly' => true, 'sameSite' => 'Lax' ] );
 		$refuse = function ( string $why ) use ( $request, $returnTo, $wgServer ) {
 			wfDebugLog( 'farm-sign-on', "refused: $why" );
-			FarmSignOn::markChecked( $request );
+				FarmSignOn::markChecked( $request );
 			$this->getOutput()->redirect( $wgServer . $returnTo );
 		};
 		// Only the portal posts here: a page elsewhere on the farm cannot (its Origin differs).

@@ -122,7 +122,12 @@ where
         ))
         .layer(header("x-content-type-options", "nosniff"))
         .layer(header("x-frame-options", "DENY"))
-        .layer(header("referrer-policy", "same-origin"))
+        // The sign-on page sets its own: with `same-origin`, browsers send `Origin: null` on
+        // its post to the wiki, which then cannot tell the portal's post from anyone's.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static("referrer-policy"),
+            HeaderValue::from_static("same-origin"),
+        ))
 }
 
 async fn css() -> ([(axum::http::HeaderName, &'static str); 2], &'static str) {

@@ -3,7 +3,7 @@
 //! that one wiki and nowhere else.
 
 use axum::extract::Query;
-use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY};
+use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, REFERRER_POLICY};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use farm_core::app::sign_on::{SignOnAnswer, SignOnAsk};
@@ -47,6 +47,8 @@ pub async fn sign_on(ctx: PageCtx, Query(query): Query<SignOnQuery>) -> Response
                 headers.insert(CONTENT_SECURITY_POLICY, policy);
             }
             headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            // The wiki checks that its answer comes from the portal by the post's `Origin`.
+            headers.insert(REFERRER_POLICY, HeaderValue::from_static("strict-origin"));
             response
         }
         Err(err) => ctx.error_page(&err),

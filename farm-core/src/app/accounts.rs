@@ -448,8 +448,13 @@ impl Farm {
                 tx.revoke_all_sessions(record.id).await?;
             }
             let action = if locked { "account.lock" } else { "account.unlock" };
-            tx.audit(&self.audit_entry(actor.username.as_str(), action, format!("account:{}", record.username), source))
-                .await?;
+            tx.audit(&self.audit_entry(
+                actor.username.as_str(),
+                action,
+                format!("account:{}", record.username),
+                source,
+            ))
+            .await?;
         }
         tx.commit().await?;
         if locked {

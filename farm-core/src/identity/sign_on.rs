@@ -119,8 +119,9 @@ mod tests {
         assert_eq!(decoded.claims, assertion);
         let other = SignOnKeys::load_or_create(tempfile::tempdir().expect("tempdir").path()).expect("other");
         let other_public = hex::decode(other.public_key_hex()).expect("hex");
-        assert!(jsonwebtoken::decode::<Assertion>(&token, &DecodingKey::from_ed_der(&other_public), &validation)
-            .is_err());
+        assert!(
+            jsonwebtoken::decode::<Assertion>(&token, &DecodingKey::from_ed_der(&other_public), &validation).is_err()
+        );
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(dir.path().join(SIGN_ON_KEY_FILE)).expect("meta").permissions().mode();
         assert_eq!(mode & 0o777, 0o600);

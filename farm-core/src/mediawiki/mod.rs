@@ -15,8 +15,8 @@ mod namespaces;
 mod owner;
 pub mod password;
 pub mod php;
-pub mod sign_on;
 mod shard;
+pub mod sign_on;
 pub mod starters;
 mod urls;
 
