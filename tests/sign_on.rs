@@ -23,6 +23,10 @@ const DOMAIN: &str = "farm.example.test";
 
 /// A farm with the default wiki accounts (farm accounts only), MariaDB wikis available.
 async fn start(smtp_port: Option<u16>) -> Farmd {
+    start_with(smtp_port, &[]).await
+}
+
+async fn start_with(smtp_port: Option<u16>, extra_env: &[(&str, &str)]) -> Farmd {
     let mut config = format!(
         "base_domain = \"{DOMAIN}\"\n[quotas]\nmax_wikis_per_account = 1000\n[rate_limits]\n\
          create_per_source = {{ count = 0, per = \"1h\" }}\ncreate_per_account = {{ count = 0, per = \"1h\" }}\n"
@@ -32,7 +36,8 @@ async fn start(smtp_port: Option<u16>) -> Farmd {
             "[smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\nfrom = \"Wiki farm <farm@example.org>\"\n"
         ));
     }
-    let env = [("FARM_WIKI_ACCOUNTS__LOCAL_ACCOUNTS", "false"), ("FARM_MARIADB_URL", common::LOCAL_MARIADB)];
+    let mut env = vec![("FARM_WIKI_ACCOUNTS__LOCAL_ACCOUNTS", "false"), ("FARM_MARIADB_URL", common::LOCAL_MARIADB)];
+    env.extend_from_slice(extra_env);
     let mut farm = Farmd::new_on(ControlStore::Sqlite, &env, Some(&config));
     farm.spawn();
     farm.wait_healthy().await;
@@ -196,7 +201,8 @@ impl Visitor {
         response.headers()["location"].to_str().expect("location").to_owned()
     }
 
-    /// Puts the wiki's state cookie back (a browser that kept it, or an attacker's toss).
+    /// Puts a cookie of the wiki's host in the jar (a browser that kept it, or an attacker's
+    /// toss).
     fn set_state_cookie(&self, wiki: &str, (name, value): &(String, String)) {
         let url: reqwest::Url = self.wiki(wiki).parse().expect("url");
         self.jar.add_cookie_str(&format!("{name}={value}; Path=/"), &url);
@@ -402,6 +408,20 @@ async fn forged_expired_replayed_and_misdirected_sign_ons_give_an_anonymous_visi
     thief.post(&form.with("assertion", &resigned), &visitor.portal).await;
     assert_eq!(thief.user_on("alpha").await.0, "", "a used assertion logs nobody in");
 
+    // Session fixation: a session id planted in a browser before its sign-on (a tossed cookie)
+    // is not the one it is logged in with afterwards.
+    let victim = Visitor::new(&farm, &["alpha"]);
+    victim.log_in("alice").await;
+    let form = victim.ask("alpha").await;
+    let prefix = form.state_cookie.0.trim_end_matches("FarmSignOnState").to_owned();
+    let planted = (format!("{prefix}_session"), "f".repeat(32));
+    victim.set_state_cookie("alpha", &planted);
+    victim.post(&form, &victim.portal).await;
+    assert_eq!(victim.user_on("alpha").await.0, "Alice");
+    let attacker = Visitor::new(&farm, &["alpha"]);
+    attacker.set_state_cookie("alpha", &planted);
+    assert_eq!(attacker.user_on("alpha").await.0, "", "the planted session id got no login");
+
     // The portal answers only for a wiki of the farm and a well-formed state.
     let ask = |query: &'static str| visitor.http.get(format!("{}/sign-on?{query}", visitor.portal)).send();
     assert_eq!(ask("wiki=nowhere&state=00000000000000000000000000000000&return=/").await.expect("ask").status(), 404);
@@ -471,6 +491,91 @@ async fn a_lock_a_password_reset_and_a_role_change_end_the_wiki_sessions() {
         .expect("confirm");
     assert!(reset.status().is_success(), "{}", reset.status());
     assert_eq!(visitor.user_on("alpha").await.0, "", "the password reset ends her wiki session");
+}
+
+/// Farm admins have no rights on others' wikis, unless the operator turns the staff group on:
+/// then they are `farm-staff` there, and each such sign-on is in the audit log.
+#[tokio::test]
+async fn staff_get_rights_on_others_wikis_only_with_the_staff_group_and_audited() {
+    for staff_group in [false, true] {
+        let flag = staff_group.to_string();
+        let farm = start_with(None, &[("FARM_WIKI_ACCOUNTS__STAFF_GROUP", &flag)]).await;
+        assert!(farm.create_account("alice", "member", Some(PASSWORD)));
+        assert!(farm.create_account("root", "admin", Some(PASSWORD)));
+        wiki(&farm, "alice", "alpha", "sqlite").await;
+        let visitor = Visitor::new(&farm, &["alpha"]);
+        visitor.log_in("root").await;
+        visitor.sign_on("alpha").await;
+        let (name, groups) = visitor.user_on("alpha").await;
+        assert_eq!(name, "Root");
+        assert_eq!(groups.contains(&"farm-staff".to_owned()), staff_group, "staff_group = {staff_group}: {groups:?}");
+        assert!(!groups.contains(&"sysop".to_owned()), "{groups:?}");
+        let can_delete = visitor
+            .api("alpha", &[("action", "query"), ("meta", "userinfo"), ("uiprop", "rights")])
+            .await["query"]["userinfo"]["rights"]
+            .as_array()
+            .is_some_and(|rights| rights.iter().any(|r| r == "delete"));
+        assert_eq!(can_delete, staff_group, "an administrator's rights only with the staff group");
+        let admin = farm.token("root", "admin");
+        let (_, audit) = farm.get_json(&admin, "/api/v1/audit?action=wiki.staff_sign_on").await;
+        let entries = audit["entries"].as_array().map(Vec::len).unwrap_or(0);
+        assert_eq!(entries > 0, staff_group, "{audit}");
+    }
+}
+
+/// A private wiki lets the sign-on through, and reads are for the people its owner puts in the
+/// `reader` group: another farm account signs on and sees nothing until the owner grants it.
+#[tokio::test]
+async fn a_private_wiki_admits_the_farm_accounts_its_owner_grants() {
+    let farm = start(None).await;
+    assert!(farm.create_account("alice", "member", Some(PASSWORD)));
+    assert!(farm.create_account("bob", "member", Some(PASSWORD)));
+    wiki(&farm, "alice", "alpha", "sqlite").await;
+    let alice_token = farm.token("alice", "member");
+    let private = farm
+        .http
+        .patch(farm.url("/api/v1/wikis/alpha/settings"))
+        .bearer_auth(&alice_token)
+        .json(&json!({"base_revision": 1, "settings": {"private": true}}))
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(private.status(), 200);
+    let main_page = [("action", "parse"), ("page", "Main Page"), ("prop", "text")];
+
+    let bob = Visitor::new(&farm, &["alpha"]);
+    bob.log_in("bob").await;
+    bob.sign_on("alpha").await;
+    // Logged in (the page says so) but not a reader: the wiki's permission error, and the API
+    // refuses to read.
+    let page = bob.http.get(format!("{}/index.php?title=Main_Page", bob.wiki("alpha"))).send().await.expect("page");
+    let page = page.text().await.expect("html");
+    assert!(page.contains(r#""wgUserName":"Bob""#), "the sign-on goes through on a private wiki");
+    assert!(!page.contains("This wiki is new and it is yours"), "but he reads nothing yet");
+    let refused = bob.api("alpha", &main_page).await;
+    assert_eq!(refused["error"]["code"], "readapidenied", "{refused}");
+
+    // The owner grants him the reader group, as an administrator of her wiki does.
+    let alice = Visitor::new(&farm, &["alpha"]);
+    alice.log_in("alice").await;
+    alice.sign_on("alpha").await;
+    let tokens = alice.api("alpha", &[("action", "query"), ("meta", "tokens"), ("type", "userrights")]).await;
+    let token = tokens["query"]["tokens"]["userrightstoken"].as_str().expect("token").to_owned();
+    let form = [
+        ("action", "userrights"),
+        ("format", "json"),
+        ("user", "Bob"),
+        ("add", "reader"),
+        ("token", token.as_str()),
+    ];
+    let granted = alice.http.post(format!("{}/api.php", alice.wiki("alpha"))).form(&form).send().await.expect("post");
+    let granted: Value = granted.json().await.expect("json");
+    assert_eq!(granted["userrights"]["added"][0], "reader", "{granted}");
+    let read = bob.api("alpha", &main_page).await;
+    assert!(read["parse"]["text"].as_str().is_some_and(|t| t.contains("This wiki is new")), "{read}");
+    let (name, groups) = bob.user_on("alpha").await;
+    assert_eq!(name, "Bob");
+    assert!(groups.contains(&"reader".to_owned()), "{groups:?}");
 }
 
 /// The groups of `user` on `wiki` (an anonymous query).

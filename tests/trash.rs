@@ -134,7 +134,7 @@ async fn a_wiki_whose_time_in_the_trash_is_over_is_purged() {
 async fn a_renamed_wiki_keeps_its_data_and_its_old_address_redirects() {
     let smtp = common::smtp::SmtpServer::start().await;
     let config = format!(
-        "deleted_name_retention = \"4s\"\nlifecycle_interval = \"1s\"\n\n[smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nfrom = \"Farm <farm@example.org>\"\n",
+        "deleted_name_retention = \"15s\"\nlifecycle_interval = \"1s\"\n\n[smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nfrom = \"Farm <farm@example.org>\"\n",
         smtp.port
     );
     let mut farm = Farmd::new_on(ControlStore::Sqlite, &[], Some(&config));
@@ -219,8 +219,9 @@ async fn a_renamed_wiki_keeps_its_data_and_its_old_address_redirects() {
         }
     })
     .await;
-    // After the window the old name is free: no redirect, anyone may take it.
-    common::wait_until("the old name freed", Duration::from_secs(30), || async {
+    // After the window (long enough for the kill and the restart above on a busy machine) the
+    // old name is free: no redirect, anyone may take it.
+    common::wait_until("the old name freed", Duration::from_secs(45), || async {
         match farm.wiki_client("oldname").get("/").await.0 {
             404 => Ok(()),
             other => Err(other.to_string()),
