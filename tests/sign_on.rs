@@ -510,9 +510,8 @@ async fn staff_get_rights_on_others_wikis_only_with_the_staff_group_and_audited(
         assert_eq!(name, "Root");
         assert_eq!(groups.contains(&"farm-staff".to_owned()), staff_group, "staff_group = {staff_group}: {groups:?}");
         assert!(!groups.contains(&"sysop".to_owned()), "{groups:?}");
-        let can_delete = visitor
-            .api("alpha", &[("action", "query"), ("meta", "userinfo"), ("uiprop", "rights")])
-            .await["query"]["userinfo"]["rights"]
+        let can_delete = visitor.api("alpha", &[("action", "query"), ("meta", "userinfo"), ("uiprop", "rights")]).await
+            ["query"]["userinfo"]["rights"]
             .as_array()
             .is_some_and(|rights| rights.iter().any(|r| r == "delete"));
         assert_eq!(can_delete, staff_group, "an administrator's rights only with the staff group");
@@ -561,13 +560,8 @@ async fn a_private_wiki_admits_the_farm_accounts_its_owner_grants() {
     alice.sign_on("alpha").await;
     let tokens = alice.api("alpha", &[("action", "query"), ("meta", "tokens"), ("type", "userrights")]).await;
     let token = tokens["query"]["tokens"]["userrightstoken"].as_str().expect("token").to_owned();
-    let form = [
-        ("action", "userrights"),
-        ("format", "json"),
-        ("user", "Bob"),
-        ("add", "reader"),
-        ("token", token.as_str()),
-    ];
+    let form =
+        [("action", "userrights"), ("format", "json"), ("user", "Bob"), ("add", "reader"), ("token", token.as_str())];
     let granted = alice.http.post(format!("{}/api.php", alice.wiki("alpha"))).form(&form).send().await.expect("post");
     let granted: Value = granted.json().await.expect("json");
     assert_eq!(granted["userrights"]["added"][0], "reader", "{granted}");
