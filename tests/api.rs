@@ -276,3 +276,53 @@ async fn members_see_their_own_wikis_admins_see_all_in_pages(store: ControlStore
     assert_eq!(health["status"], "ok");
     assert_eq!(health["checks"]["control_store"], true);
 }
+
+/// `[operator]`: the metrics and the details of `/healthz` for admins only, or on an address
+/// of the operator's own; `/healthz`'s status stays everyone's.
+#[tokio::test]
+async fn metrics_and_health_details_can_be_kept_for_the_operator() {
+    let get = |farm: &Farmd, url: String, token: Option<String>| {
+        let mut request = farm.http.get(url);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move {
+            let response = request.send().await.expect("request");
+            let status = response.status().as_u16();
+            (status, response.text().await.expect("body"))
+        }
+    };
+
+    let mut farm = Farmd::new(&[("FARM_OPERATOR__METRICS", "admins")]);
+    farm.spawn();
+    farm.wait_healthy().await;
+    let (admin, member) = (farm.token("root", "admin"), farm.token("mia", "member"));
+    let (status, body) = get(&farm, farm.url("/metrics"), None).await;
+    assert_eq!((status, body.contains("unauthorized")), (401, true), "{body}");
+    assert_eq!(get(&farm, farm.url("/metrics"), Some(member.clone())).await.0, 401);
+    let (status, body) = get(&farm, farm.url("/metrics"), Some(admin.clone())).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("farm_php_servers_ready"), "{body}");
+    let (status, body) = get(&farm, farm.url("/healthz"), None).await;
+    assert_eq!(status, 200, "load balancers still get the status");
+    let health: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(health, json!({"status": "ok"}), "no details without the operator's token");
+    let (_, body) = get(&farm, farm.url("/healthz"), Some(admin.clone())).await;
+    let health: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(health["checks"]["control_store"], true, "{health}");
+    farm.terminate();
+
+    let free = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr");
+    let mut farm = Farmd::new(&[("FARM_OPERATOR__LISTEN", &free.to_string())]);
+    farm.spawn();
+    farm.wait_healthy().await;
+    assert_eq!(get(&farm, farm.url("/metrics"), None).await.0, 401, "the main listener keeps them for admins");
+    let (status, body) = get(&farm, format!("http://{free}/metrics"), None).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("farm_php_servers_ready"), "{body}");
+    let (_, body) = get(&farm, format!("http://{free}/healthz"), None).await;
+    let health: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(health["checks"]["control_store"], true, "{health}");
+    let (status, _) = get(&farm, format!("http://{free}/api/v1/wikis"), Some(farm.token("root", "admin"))).await;
+    assert_eq!(status, 404, "the operator's listener serves nothing else");
+}

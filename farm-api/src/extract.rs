@@ -124,3 +124,30 @@ impl FromRequestParts<AppState> for Client {
         Ok(Client(farm_http::client_source(parts, &state.farm)))
     }
 }
+
+/// Marks requests that came through the operator's own listener (`[operator] listen`).
+#[derive(Debug, Clone, Copy)]
+pub struct OperatorListener;
+
+/// Whether this request may see the operator's views (`/metrics`, the details of `/healthz`):
+/// through the operator's listener, from anyone while the configuration opens them to everyone,
+/// or with an admin's token.
+pub struct OperatorView(pub bool);
+
+impl FromRequestParts<AppState> for OperatorView {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let operator = &state.farm.config().operator;
+        if parts.extensions.get::<OperatorListener>().is_some()
+            || (operator.listen.is_none() && operator.metrics == farm_core::config::MetricsAccess::Everyone)
+        {
+            return Ok(OperatorView(true));
+        }
+        let admin = match authenticate(parts, state).await {
+            Ok(session) => farm_core::domain::permissions::see_farm(&session.actor).is_ok(),
+            Err(_) => false,
+        };
+        Ok(OperatorView(admin))
+    }
+}

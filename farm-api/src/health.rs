@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::extract::OperatorView;
 use crate::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -18,10 +19,15 @@ pub fn router() -> OpenApiRouter<AppState> {
 struct HealthBody {
     /// `ok` or `starting`.
     status: &'static str,
-    mediawiki_version: String,
-    checks: Checks,
+    /// The rest is for the operator (see `[operator]`): everyone by default, else the
+    /// operator's listener or an admin's token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mediawiki_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checks: Option<Checks>,
     /// What operators should see but does not decide readiness (a farm works without mail).
-    details: Details,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<Details>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -47,7 +53,8 @@ struct Details {
     policy: &'static str,
 }
 
-/// Whether the farm can create and serve wikis (no token needed).
+/// Whether the farm can create and serve wikis (no token needed for the status; the checks and
+/// details as `[operator] metrics` says).
 #[utoipa::path(
     get, path = "/healthz", tag = "farm",
     responses(
@@ -55,24 +62,31 @@ struct Details {
         (status = 503, description = "Starting: the checks say what is missing", body = HealthBody),
     )
 )]
-async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthBody>) {
+async fn health(State(state): State<AppState>, OperatorView(operator): OperatorView) -> (StatusCode, Json<HealthBody>) {
     let health = state.farm.health().await;
     let readiness = &health.readiness;
     let status = if health.ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status_word = if health.ready { "ok" } else { "starting" };
+    if !operator {
+        return (
+            status,
+            Json(HealthBody { status: status_word, mediawiki_version: None, checks: None, details: None }),
+        );
+    }
     let body = HealthBody {
-        status: if health.ready { "ok" } else { "starting" },
-        mediawiki_version: health.mediawiki_version.clone(),
-        checks: Checks {
+        status: status_word,
+        mediawiki_version: Some(health.mediawiki_version.clone()),
+        checks: Some(Checks {
             control_store: health.control_store,
             template: readiness.template,
             pipeline: readiness.pipeline,
             php_servers: PhpServers { ready: readiness.php_servers_ready, wanted: readiness.php_servers_wanted },
-        },
-        details: Details {
+        }),
+        details: Some(Details {
             mail: if health.mail_on { "on" } else { "off: no [smtp] configured" },
             mail_queued: health.mail_queued,
             policy: health.policy.as_str(),
-        },
+        }),
     };
     (status, Json(body))
 }

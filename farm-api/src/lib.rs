@@ -97,6 +97,17 @@ pub fn router(farm: Arc<Farm>) -> Router {
         .with_state(state)
 }
 
+/// The operator's own listener (`[operator] listen`): `/metrics` and `/healthz` in full, to
+/// whoever reaches the address, and nothing else.
+pub fn operator_router(farm: Arc<Farm>) -> Router {
+    let (routes, openapi) = OpenApiRouter::new().merge(health::router()).merge(metrics::router()).split_for_parts();
+    let state = AppState { farm, openapi: Arc::new(openapi) };
+    routes
+        .layer(axum::Extension(extract::OperatorListener))
+        .fallback(|| async { ApiError::not_found() })
+        .with_state(state)
+}
+
 /// This document (no token needed).
 #[utoipa::path(
     get, path = "/api/v1/openapi.json", tag = "farm",

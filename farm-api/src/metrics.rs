@@ -8,6 +8,8 @@ use prometheus::{Encoder, IntGaugeVec, Opts, Registry, TextEncoder};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::error::ApiError;
+use crate::extract::OperatorView;
 use crate::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -68,9 +70,19 @@ async fn gather(state: &AppState) -> anyhow::Result<String> {
 /// the age of each wiki's last good backup and failed backups.
 #[utoipa::path(
     get, path = "/metrics", tag = "farm",
-    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"))
+    responses(
+        (status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"),
+        (status = 401, description = "`unauthorized`: `[operator]` keeps the metrics for admins", body = crate::error::ErrorBody),
+    )
 )]
-async fn metrics(State(state): State<AppState>) -> Response {
+async fn metrics(State(state): State<AppState>, OperatorView(operator): OperatorView) -> Response {
+    if !operator {
+        return ApiError::Unauthorized {
+            code: "unauthorized",
+            message: "the farm's metrics need an admin's token here (see [operator] in the configuration)",
+        }
+        .into_response();
+    }
     match gather(&state).await {
         Ok(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response(),
         Err(err) => {

@@ -53,6 +53,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
     // Where this daemon listens, for whoever started it on port 0 (the tests) and for operators.
     farm_core::platform::fsutil::write_atomic(&layout.listen_file(), format!("{local}\n").as_bytes(), 0o600)?;
+    let operator_listener = match config.operator.listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} ([operator] listen)"))?,
+        ),
+        None => None,
+    };
     let limits = config.http.clone();
     let (farm, jobs) = Farm::open(config, local).await?;
     let shutdown = CancellationToken::new();
@@ -67,6 +75,15 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         example_wiki = %farm.urls().wiki_url("NAME"),
         "farmd is up"
     );
+    if let Some(operator) = operator_listener {
+        let (router, limits, shutdown) = (farm_api::operator_router(farm.clone()), limits.clone(), shutdown.clone());
+        info!(listen = %operator.local_addr()?, "metrics and health for the operator");
+        tasks.spawn(async move {
+            if let Err(err) = farm_http::server::serve(operator, router, limits, shutdown.cancelled_owned()).await {
+                error!(error = %format!("{err:#}"), "the operator's listener stopped");
+            }
+        });
+    }
     farm_http::server::serve(listener, app(farm.clone()), limits, shutdown.clone().cancelled_owned()).await?;
 
     tasks.close();

@@ -164,6 +164,8 @@ pub struct Config {
     /// How people log in to the wikis: farm accounts through the portal's sign-on, and
     /// what else the operator allows.
     pub wiki_accounts: WikiAccounts,
+    /// Who sees `/metrics` and the details of `/healthz`, and where.
+    pub operator: OperatorEndpoints,
     /// What new wikis start with; each wiki's owner changes it afterwards.
     pub new_wikis: NewWikis,
     /// Outgoing mail; without it mail is off (and `/healthz` says so).
@@ -466,6 +468,26 @@ impl Default for BackupsConfig {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+pub struct OperatorEndpoints {
+    /// `everyone` (the default) or `admins` (an admin's bearer token) on the main listener.
+    /// `/healthz`'s status code (what load balancers use) is everyone's either way.
+    pub metrics: MetricsAccess,
+    /// An address of the operator's own where `/metrics` and `/healthz` are served in full to
+    /// whoever reaches it (say 127.0.0.1:9180 for a Prometheus on the same machine); with it,
+    /// the main listener shows them to admins only.
+    pub listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricsAccess {
+    #[default]
+    Everyone,
+    Admins,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct WikiAccounts {
     /// Also let people make accounts of a wiki's own and log in with their passwords (beside
     /// the farm's sign-on). Off: farm accounts only, and no password reaches a wiki.
@@ -524,6 +546,7 @@ impl Default for Config {
             sandbox: SandboxConfig::default(),
             backups: BackupsConfig::default(),
             wiki_accounts: WikiAccounts::default(),
+            operator: OperatorEndpoints::default(),
             new_wikis: NewWikis::default(),
             smtp: None,
         }
