@@ -408,6 +408,12 @@ async fn forged_expired_replayed_and_misdirected_sign_ons_give_an_anonymous_visi
     thief.post(&form.with("assertion", &resigned), &visitor.portal).await;
     assert_eq!(thief.user_on("alpha").await.0, "", "a used assertion logs nobody in");
 
+    // Each refusal is in the wikis' sign-on log, with its reason.
+    let log = std::fs::read_to_string(farm.data_dir.join("logs/mediawiki-farm-sign-on.log")).expect("sign-on log");
+    for why in ["not posted from the portal", "state does not match", "invalid assertion", "assertion used before"] {
+        assert!(log.contains(&format!("wiki alpha: a sign-on refused: {why}")), "{why}:\n{log}");
+    }
+
     // Session fixation: a session id planted in a browser before its sign-on (a tossed cookie)
     // is not the one it is logged in with afterwards.
     let victim = Visitor::new(&farm, &["alpha"]);

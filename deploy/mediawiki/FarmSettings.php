@@ -53,7 +53,7 @@ $wgUseImageMagick = false;
 $wgCookiePrefix = ( $farmConfig['scheme'] === 'https' ? '__Host-' : '' ) . $farmWiki['key'];
 
 ## Error logs of all wikis (lines carry the key); farmd creates {data_dir}/logs.
-foreach ( [ 'exception', 'error', 'fatal' ] as $farmLog ) {
+foreach ( [ 'exception', 'error', 'fatal', 'farm-sign-on' ] as $farmLog ) {
 	$wgDebugLogGroups[$farmLog] = "{$farmConfig['data_dir']}/logs/mediawiki-$farmLog.log";
 }
 unset( $farmLog );

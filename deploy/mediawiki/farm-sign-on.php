@@ -312,8 +312,8 @@ class SpecialFarmSignOn extends UnlistedSpecialPage {
 		$cookie = FarmSignOn::cookieOnce( $request, FarmSignOn::prefixed( FarmSignOn::STATE_COOKIE ) );
 		$state = (string)$request->getVal( 'state', '' );
 		$request->response()->clearCookie( FarmSignOn::STATE_COOKIE, [ 'httpOnly' => true, 'sameSite' => 'Lax' ] );
-		$refuse = function ( string $why ) use ( $request, $returnTo, $wgServer ) {
-			wfDebugLog( 'farm-sign-on', "refused: $why" );
+		$refuse = function ( string $why ) use ( $request, $returnTo, $wgServer, $farmWiki ) {
+			wfDebugLog( 'farm-sign-on', "wiki {$farmWiki['name']}: a sign-on refused: $why; the visitor stays anonymous" );
 				FarmSignOn::markChecked( $request );
 			$this->getOutput()->redirect( $wgServer . $returnTo );
 		};
