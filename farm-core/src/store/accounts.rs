@@ -16,7 +16,7 @@ pub struct AccountRecord {
     pub created_at: i64,
 }
 
-const ACCOUNT_COLUMNS: &str = "id, username, email, password_hash, role, email_confirmed_at, created_at";
+pub(super) const ACCOUNT_COLUMNS: &str = "id, username, email, password_hash, role, email_confirmed_at, created_at";
 
 /// A session with the account it belongs to.
 #[derive(Debug, Clone)]
@@ -95,7 +95,7 @@ impl Store {
             .execute(&self.write)
             .await?;
         sqlx::query("DELETE FROM account_tokens WHERE expires_at < ?").bind(cutoff).execute(&self.write).await?;
-        Ok(())
+        self.prune_external_logins().await
     }
 }
 
