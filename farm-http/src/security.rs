@@ -150,6 +150,18 @@ pub fn set_cookie(farm: &Farm, name: &str, value: &str, max_age: time::Duration,
     HeaderValue::from_str(&cookie.to_string()).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
+/// Whether a page of another host of the farm's site could set the farm's cookies (plain
+/// http: the cookies cannot be `__Host-` cookies).
+pub fn cookies_can_be_tossed(farm: &Farm) -> bool {
+    !is_https(farm)
+}
+
+/// Whether the browser says the request was made by a page of the same site but another
+/// origin: a wiki, since the portal's own pages are same-origin.
+pub fn from_same_site_page(headers: &HeaderMap) -> bool {
+    headers.get("sec-fetch-site").is_some_and(|site| site.as_bytes() == b"same-site")
+}
+
 /// GET, HEAD and OPTIONS change nothing; everything else needs the checks.
 pub fn changes_state(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)

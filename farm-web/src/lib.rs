@@ -6,6 +6,7 @@
 mod backups;
 mod exports;
 mod imports;
+mod login;
 mod page;
 mod pages;
 mod settings;
@@ -27,6 +28,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("home.html", include_str!("../templates/home.html")),
     ("signup.html", include_str!("../templates/signup.html")),
     ("login.html", include_str!("../templates/login.html")),
+    ("choice.html", include_str!("../templates/choice.html")),
     ("forgot.html", include_str!("../templates/forgot.html")),
     ("reset.html", include_str!("../templates/reset.html")),
     ("message.html", include_str!("../templates/message.html")),
@@ -72,6 +74,11 @@ where
         .route("/", get(pages::home))
         .route("/signup", get(pages::signup_form).post(pages::sign_up))
         .route("/login", get(pages::login_form).post(pages::log_in))
+        .route("/login/oidc/{provider}", post(login::start_oidc))
+        .route("/login/oidc/{provider}/callback", get(login::oidc_callback))
+        .route("/login/ldap/{provider}", post(login::ldap))
+        .route("/login/link", post(login::link))
+        .route("/login/create", post(login::create_account))
         .route("/logout", post(pages::log_out))
         .route("/confirm-email", get(pages::confirm_email))
         .route("/forgot-password", get(pages::forgot_form).post(pages::forgot))
