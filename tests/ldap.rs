@@ -110,13 +110,14 @@ async fn starttls_and_ldaps_verify_the_directory() {
         slapd.config("untrusted", &slapd.ldaps_url, ""),
     );
     let farm = farm_with(&config).await;
-    for provider in ["starttls", "ldaps"] {
+    // (Another user for each: the same person through a second provider would be a clash.)
+    for (provider, login, password) in [("starttls", "alice", "alice-directory-pw"), ("ldaps", "bob", "bob-directory-pw")] {
         let client = browser(&farm);
-        let answer = log_in(&client, &farm, provider, "alice", "alice-directory-pw").await;
+        let answer = log_in(&client, &farm, provider, login, password).await;
         assert_eq!(answer.status(), 303, "{provider}: {}\n{}", answer.text().await.unwrap_or_default(), farm.log());
-        assert_eq!(account(&client, &farm).await.1["username"], "alice");
+        assert_eq!(account(&client, &farm).await.1["username"], login);
     }
-    let answer = log_in(&browser(&farm), &farm, "untrusted", "alice", "alice-directory-pw").await;
+    let answer = log_in(&browser(&farm), &farm, "untrusted", "rev", "rev-directory-pw").await;
     assert_eq!(answer.status(), 503, "a certificate of an unknown CA is not trusted");
 }
 
