@@ -111,7 +111,9 @@ async fn starttls_and_ldaps_verify_the_directory() {
     );
     let farm = farm_with(&config).await;
     // (Another user for each: the same person through a second provider would be a clash.)
-    for (provider, login, password) in [("starttls", "alice", "alice-directory-pw"), ("ldaps", "bob", "bob-directory-pw")] {
+    for (provider, login, password) in
+        [("starttls", "alice", "alice-directory-pw"), ("ldaps", "bob", "bob-directory-pw")]
+    {
         let client = browser(&farm);
         let answer = log_in(&client, &farm, provider, login, password).await;
         assert_eq!(answer.status(), 303, "{provider}: {}\n{}", answer.text().await.unwrap_or_default(), farm.log());

@@ -130,6 +130,11 @@ fn location(response: &reqwest::Response) -> String {
     response.headers().get("location").and_then(|l| l.to_str().ok()).expect("a redirect has a Location").to_owned()
 }
 
+/// A Location against the address it came from.
+fn absolute(base: &str, location: &str) -> String {
+    reqwest::Url::parse(base).and_then(|b| b.join(location)).map(String::from).expect("a redirect's address")
+}
+
 /// Clicks the provider's button on the portal's login page and logs in at the provider as
 /// `login`; returns the callback address the provider sent the browser to (not yet followed).
 pub async fn login_at_provider(client: &reqwest::Client, farm: &Farmd, provider_id: &str, login: &str) -> String {
@@ -150,7 +155,7 @@ pub async fn login_at_provider(client: &reqwest::Client, farm: &Farmd, provider_
         }
         let response = client.get(&url).send().await.expect("provider");
         if response.status().is_redirection() {
-            url = location(&response);
+            url = absolute(&url, &location(&response));
             continue;
         }
         let page = response.text().await.expect("page");
@@ -167,7 +172,7 @@ pub async fn login_at_provider(client: &reqwest::Client, farm: &Farmd, provider_
             .await
             .expect("provider login");
         assert!(submitted.status().is_redirection(), "the provider takes any login: {}", submitted.status());
-        url = location(&submitted);
+        url = absolute(&action, &location(&submitted));
     }
     panic!("the provider never sent the browser back; last {url}");
 }

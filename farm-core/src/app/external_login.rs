@@ -265,7 +265,7 @@ impl Farm {
             }
             OidcError::Refused { code, detail } => {
                 if code != "oidc_nonce_mismatch" {
-                    tracing::info!(provider = %provider, code, detail = %detail, "identity provider's answer refused");
+                    tracing::info!(provider = %provider, refusal = code, detail = %detail, "identity provider's answer refused");
                 }
                 refusal(code)
             }
