@@ -1037,6 +1037,62 @@ mod tests {
     }
 
     #[test]
+    fn login_providers_are_checked() {
+        let oidc = |extra: &str| {
+            format!(
+                "[[login.oidc]]\nid = \"corp\"\nname = \"Corp\"\nissuer = \"https://id.example.org\"\n\
+                 client_id = \"farmd\"\nclient_secret_env = \"X\"\n{extra}"
+            )
+        };
+        let ldap = |url: &str, extra: &str| {
+            format!("[[login.ldap]]\nid = \"dir\"\nname = \"Dir\"\nurl = \"{url}\"\nbase = \"dc=example\"\n{extra}")
+        };
+        figment::Jail::expect_with(|jail| {
+            let load = |jail: &mut figment::Jail, toml: &str| {
+                jail.create_file("login.toml", toml).expect("file");
+                Config::load(Some(Path::new("login.toml")))
+            };
+            let config = load(jail, &format!("[login]\nlocal_passwords = false\n\n{}", oidc(""))).expect("valid");
+            let provider = &config.login.oidc[0];
+            assert_eq!(
+                (provider.username_claim.as_str(), provider.email_claim.as_str()),
+                ("preferred_username", "email")
+            );
+            assert!(provider.require_verified_email && provider.scopes.contains(&"openid".to_owned()));
+            assert!(load(jail, &ldap("ldap://127.0.0.1:389", "")).is_ok(), "plain ldap on loopback");
+            assert!(load(jail, &ldap("ldap://ldap.example.org", "starttls = true")).is_ok());
+            assert!(load(jail, &ldap("ldaps://ldap.example.org", "")).is_ok());
+            for bad in [
+                "[login]\nlocal_passwords = false\n".to_owned(),
+                oidc("").replace("https://id.example.org", "http://id.example.org"),
+                oidc("client_secret_file = \"/x\""),
+                oidc("").replace("client_secret_env = \"X\"", ""),
+                oidc("").replace("id = \"corp\"", "id = \"Corp/x\""),
+                format!("{}\n{}", oidc(""), ldap("ldaps://x.example.org", "").replace("\"dir\"", "\"corp\"")),
+                oidc("unknown_key = 1"),
+                ldap("ldap://ldap.example.org", ""),
+                ldap("ldaps://ldap.example.org", "starttls = true"),
+                ldap("ldaps://ldap.example.org", "filter = \"(uid=alice)\""),
+                ldap("ldaps://ldap.example.org", "bind_dn = \"cn=farmd\""),
+                ldap("https://ldap.example.org", ""),
+            ] {
+                assert!(load(jail, &bad).is_err(), "{bad}");
+            }
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn loopback_urls() {
+        for url in ["http://127.0.0.1:8080/x", "ldap://localhost", "ldap://[::1]:389", "http://u@127.0.0.2"] {
+            assert!(is_loopback_url(url), "{url}");
+        }
+        for url in ["http://127.0.0.1.example.org", "ldap://ldap.example.org", "http://localhost.evil", "x"] {
+            assert!(!is_loopback_url(url), "{url}");
+        }
+    }
+
+    #[test]
     fn rejects_bad_values_and_unknown_keys() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("bad.toml", "base_domain = \"Not A Domain\"\n")?;
