@@ -323,6 +323,51 @@ mod tests {
     }
 
     #[test]
+    fn the_login_page_offers_each_provider_and_the_password_form_only_when_passwords_log_in() {
+        let render = |lang: &str, local: bool| {
+            let ways = minijinja::context! {
+                local_passwords => local, password_signup => local,
+                oidc => vec![minijinja::context! { id => "corp", name => "Corp <ID>" }],
+                ldap => vec![minijinja::context! { id => "staff", name => "Staff" }],
+            };
+            let context = minijinja::context! {
+                tr => &page::catalogs()[lang], csrf => "tok", next => "/wikis", ways => ways,
+                form => minijinja::context! {}, errors => minijinja::context! {},
+            };
+            page::templates().get_template("login.html").and_then(|t| t.render(context)).expect("renders")
+        };
+        let page = render("en", true);
+        assert!(page.contains("action=\"/login/oidc/corp\"") && page.contains("Log in with Corp &lt;ID&gt;"), "{page}");
+        assert!(page.contains("id=\"ldap-staff\"") && page.contains("action=\"/login/ldap/staff\""), "{page}");
+        assert!(page.contains("id=\"login\"") && page.contains("href=\"/signup\""), "{page}");
+        assert_eq!(page.matches("name=\"csrf\" value=\"tok\"").count(), 3, "every form carries the token");
+        let page = render("de", false);
+        assert!(page.contains("Mit Corp &lt;ID&gt; anmelden") && !page.contains("id=\"login\""), "{page}");
+        assert!(!page.contains("/forgot-password"), "{page}");
+    }
+
+    #[test]
+    fn the_choice_page_offers_what_the_farm_allows() {
+        let render = |can_link: bool, can_create: bool, reason: &str| {
+            let choice = minijinja::context! {
+                token => "t0k", provider => "Corp", reason => reason, username => "carol",
+                can_link => can_link, can_create => can_create,
+            };
+            let context = minijinja::context! {
+                tr => &page::catalogs()["en"], csrf => "tok", choice => choice,
+                form => minijinja::context! {}, errors => minijinja::context! {},
+            };
+            page::templates().get_template("choice.html").and_then(|t| t.render(context)).expect("renders")
+        };
+        let page = render(true, true, "username_taken");
+        assert!(page.contains("Finish logging in with Corp") && page.contains("user name carol exists"), "{page}");
+        assert!(page.contains("id=\"link-form\"") && page.contains("id=\"create-form\""), "{page}");
+        assert_eq!(page.matches("name=\"token\" value=\"t0k\"").count(), 2, "{page}");
+        let page = render(false, false, "email_missing");
+        assert!(page.contains("id=\"link-unavailable\"") && !page.contains("create-form"), "{page}");
+    }
+
+    #[test]
     fn every_message_a_template_uses_exists() {
         let english = &page::catalogs()["en"];
         for (name, source) in TEMPLATES {
