@@ -4,6 +4,7 @@
 
 use serde_json::{json, Value};
 
+use crate::common::browser::{require_browser, try_scenario};
 use crate::common::oidc::{self, account, browser, code_of, OidcProvider, SECRET_ENV};
 use crate::common::{csrf_of, ControlStore, Farmd};
 
@@ -192,7 +193,7 @@ async fn a_clash_offers_a_choice_and_never_merges() {
     assert_eq!(answer.status(), 200, "a choice, not a login");
     assert!(!session_cookie_set(&answer));
     let page = answer.text().await.expect("page");
-    assert!(page.contains("data-reason=\"username_taken\"") && page.contains("id=\"link-form\""), "{page}");
+    assert!(page.contains("data-reason=\"email_taken\"") && page.contains("id=\"link-form\""), "{page}");
     assert!(!page.contains("id=\"create-form\""), "the address is carol's account's too: {page}");
     let token = page.split("name=\"token\" value=\"").nth(1).and_then(|r| r.split('"').next()).expect("token");
     let link = |password: &'static str, token: String, csrf: String| {
@@ -351,4 +352,22 @@ async fn with_local_passwords_off_only_the_provider_logs_in() {
 
     assert_eq!(oidc::log_in(&client, &farm, "corp", "newbie").await.status(), 303, "the provider makes accounts");
     assert_eq!(account(&client, &farm).await.1["username"], "newbie");
+}
+
+/// The same in Chromium: the button, the provider's form, back logged in; a clash's choice page.
+#[tokio::test]
+async fn chromium_logs_in_through_the_provider_and_links_on_a_clash() {
+    require_browser();
+    let idp = OidcProvider::start();
+    let farm = farm_with(&idp, ControlStore::Sqlite, "", "").await;
+    assert!(farm.create_account("carol", "member", Some("carols-farm-password")));
+    let env = [
+        ("BASE_URL", oidc::portal(&farm)),
+        ("PROVIDER_ID", "corp".to_owned()),
+        ("CLASH_LOGIN", "carol".to_owned()),
+        ("CLASH_PASSWORD", "carols-farm-password".to_owned()),
+    ];
+    if let Err(failure) = try_scenario("oidc-login.mjs", &env) {
+        panic!("{failure}\n--- farmd log:\n{}", farm.log());
+    }
 }

@@ -77,7 +77,22 @@ pub async fn start_oidc(ctx: PageCtx, Path(provider): Path<String>, Form(form): 
     };
     let next = local_path(form.next.as_deref(), "/wikis");
     match ctx.farm.begin_oidc_login(&provider, presession, &next, &ctx.source).await {
-        Ok(url) => see_other(&url),
+        // A page that moves on by itself, not a redirect: the login page's policy allows forms
+        // to send only to the portal (`form-action 'self'`), and browsers apply that to a
+        // form's redirects too.
+        Ok(url) => {
+            let name = ctx.farm.login_ways().oidc.into_iter().find(|p| p.id == provider).map(|p| p.name);
+            let link = minijinja::context! { href => url, label => ctx.t("login_redirect_continue") };
+            ctx.render(
+                StatusCode::OK,
+                "message.html",
+                minijinja::context! {
+                    anchor => "oidc-redirect", title => ctx.t("login_redirect_title"),
+                    message => ctx.t("login_redirect").replace("{provider}", &name.unwrap_or_default()),
+                    link => link, refresh => format!("0; url={url}"),
+                },
+            )
+        }
         Err(err) => refused(&ctx, &err),
     }
 }

@@ -130,6 +130,16 @@ fn location(response: &reqwest::Response) -> String {
     response.headers().get("location").and_then(|l| l.to_str().ok()).expect("a redirect has a Location").to_owned()
 }
 
+/// An attribute's text with the entities the portal's templates write decoded.
+fn unescape_html(text: &str) -> String {
+    text.replace("&#x2f;", "/")
+        .replace("&#x27;", "'")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
 /// A Location against the address it came from.
 fn absolute(base: &str, location: &str) -> String {
     reqwest::Url::parse(base).and_then(|b| b.join(location)).map(String::from).expect("a redirect's address")
@@ -147,8 +157,14 @@ pub async fn login_at_provider(client: &reqwest::Client, farm: &Farmd, provider_
         .send()
         .await
         .expect("start");
-    assert_eq!(start.status(), 303, "the button sends the browser to the provider");
-    let mut url = location(&start);
+    assert_eq!(start.status(), 200, "the button's page moves on to the provider");
+    let page = start.text().await.expect("page");
+    let mut url = page
+        .split("http-equiv=\"refresh\" content=\"0; url=")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .map(unescape_html)
+        .unwrap_or_else(|| panic!("the page moves on to the provider: {page}"));
     for _ in 0..10 {
         if url.starts_with(&portal(farm)) {
             return url;

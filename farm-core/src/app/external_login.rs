@@ -399,13 +399,14 @@ impl Farm {
             Some(email) => self.store.account_by_email_key(&email.to_lowercase()).await?.is_some(),
             None => false,
         };
+        // The address first: when it is taken, linking is the only way, whatever the name.
         let reason = match person.username.as_deref().map(Username::parse) {
+            _ if email_taken => "email_taken",
             None => "username_missing",
             Some(Err(_)) => "username_invalid",
             Some(Ok(name)) if self.store.account_by_username_key(&name.mediawiki_name()).await?.is_some() => {
                 "username_taken"
             }
-            Some(Ok(_)) if email_taken => "email_taken",
             Some(Ok(name)) => {
                 if person.email.is_none() {
                     "email_missing"
