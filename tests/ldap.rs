@@ -49,7 +49,20 @@ async fn directory_accounts_log_in_with_their_groups_roles() {
     let groups = "login_groups = [\"cn=wiki-users,ou=groups,dc=example,dc=org\"]\n\
                   admin_groups = [\"cn=wiki-admins,ou=groups,dc=example,dc=org\"]\n\
                   reviewer_groups = [\"cn=wiki-reviewers,ou=groups,dc=example,dc=org\"]";
-    let farm = farm_with(&slapd.config("dir", &slapd.ldap_url, groups)).await;
+    // Sign-up only through the directory; farm passwords still log in.
+    let config = format!("[login]\nsignup = \"providers\"\n\n{}", slapd.config("dir", &slapd.ldap_url, groups));
+    let farm = farm_with(&config).await;
+    let signup = farm
+        .http
+        .post(farm.url("/api/v1/accounts"))
+        .json(&json!({"username": "newbie", "email": "newbie@example.org", "password": "a-long-password"}))
+        .send()
+        .await
+        .expect("sign-up");
+    assert_eq!(signup.status(), 403);
+    assert_eq!(signup.json::<Value>().await.expect("json")["error"]["code"], "signup_providers_only");
+    assert!(farm.create_account("pat", "member", Some("pats-farm-password")));
+    crate::common::portal_login(&farm, "pat", "pats-farm-password").await;
 
     for (login, password, role) in [
         ("alice", "alice-directory-pw", "admin"),
