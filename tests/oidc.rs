@@ -371,3 +371,25 @@ async fn chromium_logs_in_through_the_provider_and_links_on_a_clash() {
         panic!("{failure}\n--- farmd log:\n{}", farm.log());
     }
 }
+
+/// With `require_verified_email = false`, an address the provider did not verify makes an
+/// unconfirmed account, with a confirmation link in the outbox.
+#[tokio::test]
+async fn an_unverified_address_can_make_an_unconfirmed_account() {
+    let idp = OidcProvider::start();
+    let farm = farm_with(&idp, ControlStore::Sqlite, "require_verified_email = false", "").await;
+    idp.set_claims("uma", json!({"email_verified": false})).await;
+    let uma = browser(&farm);
+    assert_eq!(oidc::log_in(&uma, &farm, "corp", "uma").await.status(), 303);
+    let (_, me) = account(&uma, &farm).await;
+    assert_eq!((me["username"].as_str(), me["email_confirmed"].as_bool()), (Some("uma"), Some(false)), "{me}");
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let mut store = sqlx::AnyConnection::connect(&farm.store_url).await.expect("control store");
+    let (mails,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM outbox WHERE kind = 'confirm' AND recipient = 'uma@example.org'")
+            .fetch_one(&mut store)
+            .await
+            .expect("outbox");
+    assert_eq!(mails, 1, "the confirmation mail is queued");
+}

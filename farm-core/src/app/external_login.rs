@@ -166,6 +166,13 @@ struct ExternalPerson {
     role: Option<Role>,
 }
 
+/// A confirmation link and its mail, made before the account's transaction.
+struct Confirmation {
+    secret: String,
+    expires_at: i64,
+    mail: crate::store::OutgoingMail,
+}
+
 #[derive(Serialize, Deserialize)]
 struct ChoicePayload {
     person: ExternalPerson,
@@ -520,12 +527,13 @@ impl Farm {
         if payload.person.email.is_none() {
             return Err(state_invalid());
         }
+        let confirm = self.confirmation_of(&payload.person, &name)?;
         let mut tx = self.store.begin().await?;
         if tx.take_external_login(&hash, PURPOSE_CHOICE).await?.is_none() {
             return Err(state_invalid());
         }
         let (record, session_id, expires_at) =
-            self.insert_external_account(&mut tx, &payload.person, &name, source).await?;
+            self.insert_external_account(&mut tx, &payload.person, &name, confirm, source).await?;
         tx.commit().await?;
         self.after_external_account(&record);
         Ok((self.login_of(&record, session_id, expires_at)?, payload.next))
@@ -595,40 +603,48 @@ impl Farm {
         name: &Username,
         source: &Source,
     ) -> Result<(AccountRecord, Login), FarmError> {
+        let confirm = self.confirmation_of(person, name)?;
         let mut tx = self.store.begin().await?;
-        let (record, session_id, expires_at) = self.insert_external_account(&mut tx, person, name, source).await?;
+        let (record, session_id, expires_at) =
+            self.insert_external_account(&mut tx, person, name, confirm, source).await?;
         tx.commit().await?;
         self.after_external_account(&record);
         let login = self.login_of(&record, session_id, expires_at)?;
         Ok((record, login))
     }
 
+    /// The confirmation of an address the provider did not verify: the link's secret, its
+    /// expiry and the mail (rendered before any transaction begins).
+    fn confirmation_of(&self, person: &ExternalPerson, name: &Username) -> Result<Option<Confirmation>, FarmError> {
+        if person.email_verified {
+            return Ok(None);
+        }
+        let email = Email::parse(person.email.as_deref().unwrap_or(""))?;
+        let secret = crate::platform::random::random_hex(32);
+        let expires_at = now() + CONFIRM_LINK_TTL;
+        let mail = self.mail.render(
+            "confirm",
+            email.as_str(),
+            minijinja::context! {
+                farm => self.config.farm_name, username => name.as_str(),
+                link => self.portal_link(&format!("/confirm-email?token={secret}")),
+                expires => format_time(expires_at),
+            },
+        )?;
+        Ok(Some(Confirmation { secret, expires_at, mail }))
+    }
+
     /// Makes the account of a first login, links it and opens its session, in `tx`. An address
-    /// the provider did not verify is kept unconfirmed, with a confirmation mail.
+    /// the provider did not verify is kept unconfirmed, with the confirmation mail `confirm`.
     async fn insert_external_account(
         &self,
         tx: &mut Tx,
         person: &ExternalPerson,
         name: &Username,
+        confirm: Option<Confirmation>,
         source: &Source,
     ) -> Result<(AccountRecord, String, i64), FarmError> {
         let email = Email::parse(person.email.as_deref().unwrap_or(""))?;
-        let confirm = if person.email_verified {
-            None
-        } else {
-            let secret = crate::platform::random::random_hex(32);
-            let expires_at = now() + CONFIRM_LINK_TTL;
-            let mail = self.mail.render(
-                "confirm",
-                email.as_str(),
-                minijinja::context! {
-                    farm => self.config.farm_name, username => name.as_str(),
-                    link => self.portal_link(&format!("/confirm-email?token={secret}")),
-                    expires => format_time(expires_at),
-                },
-            )?;
-            Some((secret, expires_at, mail))
-        };
         let role = person.role.unwrap_or(Role::Member);
         let id = tx
             .insert_account(&NewAccount {
@@ -641,9 +657,9 @@ impl Farm {
                 confirmed: person.email_verified,
             })
             .await?;
-        if let Some((secret, expires_at, mail)) = &confirm {
-            tx.insert_account_token(&sha256_hex(secret), id, "confirm", *expires_at).await?;
-            tx.enqueue_mail(mail).await?;
+        if let Some(confirm) = &confirm {
+            tx.insert_account_token(&sha256_hex(&confirm.secret), id, "confirm", confirm.expires_at).await?;
+            tx.enqueue_mail(&confirm.mail).await?;
         }
         if !tx.link_identity(&person.provider, &person.subject, id).await? {
             return Err(FarmError::Conflict("that identity is linked to an account already".into()));
