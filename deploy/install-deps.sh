@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages farmd needs at run time (and its tests): the shared MediaWiki
 # codebase and PHP with the extensions MediaWiki uses. Installs only what is missing.
-# --test also installs what the tests use, including Chromium, Node.js and the browser tests'
-# npm package (tests/browser/node_modules).
+# --test also installs what the tests use, including Chromium, Node.js, slapd, and the npm
+# packages of the browser tests (tests/browser/node_modules) and of the test OpenID provider
+# (tests/oidc/node_modules).
 # Usage: deploy/install-deps.sh [--test]
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -24,7 +25,9 @@ if [ "${1:-}" = "--test" ]; then
   packages+=(mariadb-server
     python3-aiosmtpd     # the SMTP server on loopback that receives the farm's mail in tests
     python3-venv         # the virtual environment of schemathesis (tests/openapi.rs)
-    chromium)            # the portal tests' browser, headless (tests/portal.rs)
+    chromium             # the portal tests' browser, headless (tests/portal.rs)
+    slapd ldap-utils     # the private LDAP server of the LDAP login tests (tests/ldap.rs)
+    openssl)             # the test CA and certificate of that server
   # Node.js runs the portal scenarios (tests/browser/). Checked by command, not by package: a
   # NodeSource nodejs package brings its own npm and conflicts with Debian's npm package.
   command -v node >/dev/null 2>&1 || packages+=(nodejs)
@@ -61,6 +64,12 @@ if [ "${1:-}" = "--test" ] && ! cmp -s "$requirements" "$venv/requirements.txt";
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
   cp "$requirements" "$venv/requirements.txt" # what this venv was made from
+fi
+
+# The OpenID provider of the OpenID Connect tests (oidc-provider, pinned in package-lock.json).
+if [ "${1:-}" = "--test" ] && [ ! -d "$root/tests/oidc/node_modules/oidc-provider" ]; then
+  echo "install-deps: npm ci in tests/oidc"
+  (cd "$root/tests/oidc" && npm ci --no-audit --no-fund)
 fi
 
 # The browser tests' one npm package (playwright-core, pinned in package-lock.json; it drives

@@ -45,6 +45,7 @@ struct SignUpBody {
     post, path = "/api/v1/accounts", tag = "accounts", request_body = SignUpBody,
     responses(
         (status = 201, description = "The new account", body = AccountView),
+        (status = 403, description = "`local_passwords_off`, `signup_providers_only`: the farm makes accounts through its identity providers", body = ErrorBody),
         (status = 409, description = "`username_taken`, `email_taken`", body = ErrorBody),
         (status = 422, description = "`username_invalid`, `email_invalid`, `password_length`, `password_is_username`", body = ErrorBody),
         (status = 429, description = "`rate_limited`", body = ErrorBody),
@@ -196,6 +197,7 @@ struct TokenResponse {
     responses(
         (status = 201, description = "A new token", body = TokenResponse),
         (status = 401, description = "`invalid_credentials`: one answer for an unknown user and a wrong password", body = ErrorBody),
+        (status = 403, description = "`local_passwords_off`: the farm takes no passwords", body = ErrorBody),
         (status = 429, description = "`rate_limited`", body = ErrorBody),
     )
 )]
@@ -275,6 +277,7 @@ fn session_cookie(state: &AppState, value: &str, max_age: time::Duration) -> Opt
     responses(
         (status = 201, description = "Logged in; the cookie is set", body = SessionResponse),
         (status = 401, description = "`invalid_credentials`", body = ErrorBody),
+        (status = 403, description = "`local_passwords_off`: the farm takes no passwords", body = ErrorBody),
         (status = 429, description = "`rate_limited`", body = ErrorBody),
     )
 )]
@@ -325,6 +328,7 @@ struct ResetRequestBody {
     post, path = "/api/v1/password-resets", tag = "accounts", request_body = ResetRequestBody,
     responses(
         (status = 202, description = "Mailed, if there is such an account"),
+        (status = 403, description = "`local_passwords_off`: the farm takes no passwords", body = ErrorBody),
         (status = 422, description = "`email_invalid`", body = ErrorBody),
         (status = 429, description = "`rate_limited`", body = ErrorBody),
     )
@@ -352,6 +356,7 @@ struct ResetBody {
     post, path = "/api/v1/password-resets/confirm", tag = "accounts", request_body = ResetBody,
     responses(
         (status = 204, description = "The password is set"),
+        (status = 403, description = "`local_passwords_off`: the farm takes no passwords", body = ErrorBody),
         (status = 422, description = "`link_invalid`, `password_length`", body = ErrorBody),
     )
 )]

@@ -14,7 +14,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("config", &["domain", "error"]),
     ("platform", &["config", "domain", "error"]),
     ("store", &["domain", "error", "platform"]),
-    ("identity", &["domain", "error", "platform"]),
+    ("identity", &["config", "domain", "error", "platform"]),
     ("mediawiki", &["config", "domain", "error", "platform"]),
     ("backends", &["config", "domain", "error", "mediawiki", "platform"]),
     ("mail", &["config", "domain", "error", "mediawiki", "platform", "store"]),

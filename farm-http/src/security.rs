@@ -174,6 +174,18 @@ pub fn sign_on_hint_cookie(farm: &Farm, value: Option<&str>, max_age: time::Dura
 /// The hint cookie's name (farm-sign-on.php reads it).
 pub const SIGN_ON_HINT: &str = "farm_signed_in";
 
+/// Whether a page of another host of the farm's site could set the farm's cookies (plain
+/// http: the cookies cannot be `__Host-` cookies).
+pub fn cookies_can_be_tossed(farm: &Farm) -> bool {
+    !is_https(farm)
+}
+
+/// Whether the browser says the request was made by a page of the same site but another
+/// origin: a wiki, since the portal's own pages are same-origin.
+pub fn from_same_site_page(headers: &HeaderMap) -> bool {
+    headers.get("sec-fetch-site").is_some_and(|site| site.as_bytes() == b"same-site")
+}
+
 /// GET, HEAD and OPTIONS change nothing; everything else needs the checks.
 pub fn changes_state(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)

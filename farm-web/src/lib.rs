@@ -6,6 +6,7 @@
 mod backups;
 mod exports;
 mod imports;
+mod login;
 mod page;
 mod pages;
 mod settings;
@@ -28,6 +29,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("home.html", include_str!("../templates/home.html")),
     ("signup.html", include_str!("../templates/signup.html")),
     ("login.html", include_str!("../templates/login.html")),
+    ("choice.html", include_str!("../templates/choice.html")),
     ("forgot.html", include_str!("../templates/forgot.html")),
     ("reset.html", include_str!("../templates/reset.html")),
     ("message.html", include_str!("../templates/message.html")),
@@ -74,6 +76,11 @@ where
         .route("/", get(pages::home))
         .route("/signup", get(pages::signup_form).post(pages::sign_up))
         .route("/login", get(pages::login_form).post(pages::log_in))
+        .route("/login/oidc/{provider}", post(login::start_oidc))
+        .route("/login/oidc/{provider}/callback", get(login::oidc_callback))
+        .route("/login/ldap/{provider}", post(login::ldap))
+        .route("/login/link", post(login::link))
+        .route("/login/create", post(login::create_account))
         .route("/logout", post(pages::log_out))
         .route("/sign-on", get(sign_on::sign_on))
         .route("/confirm-email", get(pages::confirm_email))
@@ -321,6 +328,51 @@ mod tests {
         assert!(page.contains("<option value=\"de\" selected>"), "the language stays: {page}");
         let review = render("en", true, minijinja::context! {});
         assert!(review.contains("id=\"import-review\"") && !review.contains("import-wiki"), "{review}");
+    }
+
+    #[test]
+    fn the_login_page_offers_each_provider_and_the_password_form_only_when_passwords_log_in() {
+        let render = |lang: &str, local: bool| {
+            let ways = minijinja::context! {
+                local_passwords => local, password_signup => local,
+                oidc => vec![minijinja::context! { id => "corp", name => "Corp <ID>" }],
+                ldap => vec![minijinja::context! { id => "staff", name => "Staff" }],
+            };
+            let context = minijinja::context! {
+                tr => &page::catalogs()[lang], csrf => "tok", next => "/wikis", ways => ways,
+                form => minijinja::context! {}, errors => minijinja::context! {},
+            };
+            page::templates().get_template("login.html").and_then(|t| t.render(context)).expect("renders")
+        };
+        let page = render("en", true);
+        assert!(page.contains("action=\"/login/oidc/corp\"") && page.contains("Log in with Corp &lt;ID&gt;"), "{page}");
+        assert!(page.contains("id=\"ldap-staff\"") && page.contains("action=\"/login/ldap/staff\""), "{page}");
+        assert!(page.contains("id=\"login\"") && page.contains("href=\"/signup\""), "{page}");
+        assert_eq!(page.matches("name=\"csrf\" value=\"tok\"").count(), 3, "every form carries the token");
+        let page = render("de", false);
+        assert!(page.contains("Mit Corp &lt;ID&gt; anmelden") && !page.contains("id=\"login\""), "{page}");
+        assert!(!page.contains("/forgot-password"), "{page}");
+    }
+
+    #[test]
+    fn the_choice_page_offers_what_the_farm_allows() {
+        let render = |can_link: bool, can_create: bool, reason: &str| {
+            let choice = minijinja::context! {
+                token => "t0k", provider => "Corp", reason => reason, username => "carol",
+                can_link => can_link, can_create => can_create,
+            };
+            let context = minijinja::context! {
+                tr => &page::catalogs()["en"], csrf => "tok", choice => choice,
+                form => minijinja::context! {}, errors => minijinja::context! {},
+            };
+            page::templates().get_template("choice.html").and_then(|t| t.render(context)).expect("renders")
+        };
+        let page = render(true, true, "username_taken");
+        assert!(page.contains("Finish logging in with Corp") && page.contains("user name carol exists"), "{page}");
+        assert!(page.contains("id=\"link-form\"") && page.contains("id=\"create-form\""), "{page}");
+        assert_eq!(page.matches("name=\"token\" value=\"t0k\"").count(), 2, "{page}");
+        let page = render(false, false, "email_missing");
+        assert!(page.contains("id=\"link-unavailable\"") && !page.contains("create-form"), "{page}");
     }
 
     #[test]

@@ -157,6 +157,12 @@ impl PageCtx {
         self.tr().get(key).cloned().unwrap_or_else(|| key.to_owned())
     }
 
+    /// The visitor's pre-session id, when their browser sent exactly one (not one made for
+    /// this request, not a tossed duplicate): what logins under way are bound to.
+    pub fn presession(&self) -> Option<&str> {
+        (!self.new_presession && !self.tampered).then_some(self.presession.as_str())
+    }
+
     pub fn actor(&self) -> Option<&Actor> {
         self.session.as_ref().map(|s| &s.actor)
     }

@@ -50,7 +50,8 @@ pub async fn home(ctx: PageCtx) -> Response {
 }
 
 pub async fn signup_form(ctx: PageCtx) -> Response {
-    ctx.render(StatusCode::OK, "signup.html", minijinja::context! {})
+    let ways = ctx.farm.login_ways();
+    ctx.render(StatusCode::OK, "signup.html", minijinja::context! { ways => ways })
 }
 
 #[derive(Deserialize)]
@@ -76,7 +77,7 @@ pub async fn sign_up(ctx: PageCtx, Form(form): Form<SignupForm>) -> Response {
         Err(err) => ctx.render(
             status_of(&err),
             "signup.html",
-            merge(ctx.error_context(&err), minijinja::context! { form => values }),
+            merge(ctx.error_context(&err), minijinja::context! { form => values, ways => ctx.farm.login_ways() }),
         ),
     }
 }
@@ -92,7 +93,7 @@ pub struct NextQuery {
 
 pub async fn login_form(ctx: PageCtx, Query(query): Query<NextQuery>) -> Response {
     let next = local_path(query.next.as_deref(), "/wikis");
-    ctx.render(StatusCode::OK, "login.html", minijinja::context! { next => next })
+    crate::login::login_page(&ctx, StatusCode::OK, minijinja::context! { next => next })
 }
 
 #[derive(Deserialize)]
@@ -112,22 +113,11 @@ pub async fn log_in(ctx: PageCtx, Form(form): Form<LoginForm>) -> Response {
     }
     let next = local_path(form.next.as_deref(), "/wikis");
     match ctx.farm.log_in(&form.login, &form.password, SessionKind::Portal, &ctx.source).await {
-        Ok(login) => {
-            let mut response = see_other(&next);
-            let max_age = time::Duration::seconds(login.expires_at - farm_core::platform::time::now());
-            let cookie = set_cookie(&ctx.farm, cookie_names(&ctx.farm).session, &login.token, max_age, true);
-            response.headers_mut().append(SET_COOKIE, cookie);
-            let hint = farm_core::platform::random::random_hex(8);
-            response.headers_mut().append(SET_COOKIE, sign_on_hint_cookie(&ctx.farm, Some(&hint), max_age));
-            response
-        }
-        Err(err) => ctx.render(
+        Ok(login) => crate::login::logged_in(&ctx, &login, &next),
+        Err(err) => crate::login::login_page(
+            &ctx,
             status_of(&err),
-            "login.html",
-            merge(
-                minijinja::context! { error => ctx.error(&err) },
-                minijinja::context! { next => next, form => form_map([("login", &form.login)]) },
-            ),
+            minijinja::context! { error => ctx.error(&err), next => next, form => form_map([("login", &form.login)]) },
         ),
     }
 }

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub mod browser;
+pub mod ldap;
 pub mod mariadb;
+pub mod oidc;
 pub mod smtp;
 
 pub const MEDIAWIKI_DIR: &str = "/usr/share/mediawiki";

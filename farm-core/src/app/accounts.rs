@@ -111,8 +111,33 @@ impl Farm {
         AuditEntry { actor: actor.to_owned(), action, target, source: source.label(), details: None }
     }
 
+    /// Farm passwords log in, unless the operator turned them off (`login.local_passwords`).
+    pub(crate) fn local_passwords_on(&self) -> Result<(), FarmError> {
+        if self.config.login.local_passwords {
+            Ok(())
+        } else {
+            Err(FarmError::denied(
+                "local_passwords_off",
+                "this farm does not take passwords: log in through one of its identity providers",
+            ))
+        }
+    }
+
+    /// Sign-up with a password: only when passwords log in and sign-up is open.
+    fn password_signup_allowed(&self) -> Result<(), FarmError> {
+        self.local_passwords_on()?;
+        if self.config.login.signup == crate::config::SignupPolicy::Providers {
+            return Err(FarmError::denied(
+                "signup_providers_only",
+                "accounts are made by a first login through one of the farm's identity providers",
+            ));
+        }
+        Ok(())
+    }
+
     /// Signs a new member up and mails the confirmation link.
     pub async fn sign_up(&self, form: SignUp, source: &Source) -> Result<AccountView, FarmError> {
+        self.password_signup_allowed()?;
         self.limits.check(Action::Signup, source, None)?;
         let username = Username::parse(&form.username)?;
         let email = Email::parse(&form.email)?;
@@ -191,6 +216,7 @@ impl Farm {
         kind: SessionKind,
         source: &Source,
     ) -> Result<Login, FarmError> {
+        self.local_passwords_on()?;
         let login = login.trim();
         if login.is_empty() || login.len() > 254 || password.len() > 1024 {
             return Err(FarmError::BadCredentials);
@@ -217,6 +243,22 @@ impl Farm {
             return Err(FarmError::BadCredentials);
         }
         let record = record.ok_or(FarmError::BadCredentials)?;
+        let mut tx = self.store.begin().await?;
+        let (session_id, expires_at) = self.open_session(&mut tx, &record, kind, None, source).await?;
+        tx.commit().await?;
+        self.login_of(&record, session_id, expires_at)
+    }
+
+    /// Inserts a session for `record` and its audit entry (`via`: the provider that vouched
+    /// for the person, when not a password). Returns the session id and when it expires.
+    pub(crate) async fn open_session(
+        &self,
+        tx: &mut crate::store::Tx,
+        record: &AccountRecord,
+        kind: SessionKind,
+        via: Option<&str>,
+        source: &Source,
+    ) -> Result<(String, i64), FarmError> {
         if record.locked_at.is_some() {
             return Err(FarmError::denied("account_locked", "this account is locked; ask the farm's administrators"));
         }
@@ -226,21 +268,33 @@ impl Farm {
         };
         let session_id = crate::platform::random::random_hex(16);
         let expires_at = now().saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2));
-        let mut tx = self.store.begin().await?;
         tx.insert_session(&session_id, record.id, kind.as_str(), expires_at).await?;
+        let details = match via {
+            Some(via) => format!("{} via {via}", kind.as_str()),
+            None => kind.as_str().into(),
+        };
         tx.audit(&AuditEntry {
-            details: Some(kind.as_str().into()),
+            details: Some(details),
             ..self.audit_entry(&record.username, "session.login", format!("account:{}", record.username), source)
         })
         .await?;
-        tx.commit().await?;
+        Ok((session_id, expires_at))
+    }
+
+    /// The answer to a login: the session's token and CSRF token.
+    pub(crate) fn login_of(
+        &self,
+        record: &AccountRecord,
+        session_id: String,
+        expires_at: i64,
+    ) -> Result<Login, FarmError> {
         let subject = Username::parse(&record.username)?;
         Ok(Login {
             token: self.tokens.issue(&subject, &session_id, expires_at)?,
             csrf_token: self.tokens.csrf_token(&session_id),
             session_id,
             expires_at,
-            account: AccountView::from_record(&record),
+            account: AccountView::from_record(record),
         })
     }
 
@@ -323,6 +377,7 @@ impl Farm {
     /// Mails a reset link if an account has this address. The answer is the same either way,
     /// so the call does not tell who has an account.
     pub async fn request_password_reset(&self, email: &str, source: &Source) -> Result<(), FarmError> {
+        self.local_passwords_on()?;
         let email = Email::parse(email)?;
         self.limits.check(Action::PasswordReset, source, Some(&email.key()))?;
         let Some(record) = self.store.account_by_email_key(&email.key()).await? else {
@@ -356,6 +411,7 @@ impl Farm {
 
     /// Sets a new password with a reset link's secret; every session of the account ends.
     pub async fn reset_password(&self, secret: &str, password: &str, source: &Source) -> Result<(), FarmError> {
+        self.local_passwords_on()?;
         let invalid = || FarmError::invalid("token", "link_invalid", "this link is invalid, used or expired".into());
         if secret.len() != 64 || !secret.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(invalid());

@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod admin;
 pub mod backups;
 pub mod exports;
+pub mod external_login;
 pub mod local;
 pub mod managers;
 pub mod requests;
@@ -80,6 +81,8 @@ pub struct Farm {
     running: Arc<Running>,
     /// The portal's public address, for links in mail.
     public_url: String,
+    /// The identity providers people may log in through.
+    providers: external_login::ExternalProviders,
 }
 
 impl Farm {
@@ -233,7 +236,9 @@ impl Farm {
             running: running.clone(),
         };
         let signed_on = SignOnSessions::new(layout.clone());
+        let providers = external_login::ExternalProviders::load(&config.login).context("the [login] configuration")?;
         let farm = Self {
+            providers,
             features,
             configurator,
             starters,

@@ -170,6 +170,287 @@ pub struct Config {
     pub new_wikis: NewWikis,
     /// Outgoing mail; without it mail is off (and `/healthz` says so).
     pub smtp: Option<SmtpConfig>,
+    /// How people log in: farm passwords, OpenID Connect providers, LDAP directories.
+    pub login: LoginConfig,
+}
+
+/// `[login]`: the ways to log in and who may sign up.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginConfig {
+    /// Whether farm passwords log in (portal, `POST /api/v1/sessions` and `/tokens`, password
+    /// resets). `false`: only the providers below (and `farmd token` on the command line).
+    pub local_passwords: bool,
+    /// `open`: anyone signs up with a password, or by a first login through a provider;
+    /// `providers`: accounts are only made by a first login through a provider.
+    pub signup: SignupPolicy,
+    /// OpenID Connect providers, each a button on the login page.
+    pub oidc: Vec<OidcProviderConfig>,
+    /// LDAP directories, each a form on the login page.
+    pub ldap: Vec<LdapProviderConfig>,
+}
+
+impl Default for LoginConfig {
+    fn default() -> Self {
+        Self { local_passwords: true, signup: SignupPolicy::Open, oidc: Vec::new(), ldap: Vec::new() }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignupPolicy {
+    Open,
+    Providers,
+}
+
+/// Which provider groups (claim values, or LDAP group DNs) may log in and which make farm
+/// staff. With `admin_groups` or `reviewer_groups` set, every login through the provider sets
+/// the account's role from them (admin before reviewer, else member).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupRules {
+    /// Only members of one of these may log in (empty: everyone the provider vouches for).
+    pub login_groups: Vec<String>,
+    pub admin_groups: Vec<String>,
+    pub reviewer_groups: Vec<String>,
+}
+
+impl GroupRules {
+    pub fn maps_roles(&self) -> bool {
+        !self.admin_groups.is_empty() || !self.reviewer_groups.is_empty()
+    }
+}
+
+/// One OpenID Connect provider (authorization code flow with PKCE).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcProviderConfig {
+    /// Short id in URLs and in the links between accounts and provider identities: never
+    /// change it while accounts use it. `a-z`, digits and `-`, unique among all providers.
+    pub id: String,
+    /// What the login page's button says ("Log in with NAME").
+    pub name: String,
+    /// The issuer; `{issuer}/.well-known/openid-configuration` is read at the first login.
+    pub issuer: String,
+    pub client_id: String,
+    /// A file holding the client secret (trailing white space is ignored)...
+    #[serde(default)]
+    pub client_secret_file: Option<PathBuf>,
+    /// ... or the environment variable that holds it.
+    #[serde(default)]
+    pub client_secret_env: Option<String>,
+    /// Scopes asked for (`openid` is always added).
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+    /// The claim that gives the user name of a new account.
+    #[serde(default = "default_username_claim")]
+    pub username_claim: String,
+    #[serde(default = "default_email_claim")]
+    pub email_claim: String,
+    /// The claim with the person's groups (a string or a list of strings).
+    #[serde(default = "default_groups_claim")]
+    pub groups_claim: String,
+    /// `true`: a first login whose address the provider does not call verified
+    /// (`email_verified`) is refused; `false`: the account is made with the address
+    /// unconfirmed and a confirmation mail.
+    #[serde(default = "default_true")]
+    pub require_verified_email: bool,
+    /// Values of `groups_claim` (see [`GroupRules`]).
+    #[serde(default)]
+    pub login_groups: Vec<String>,
+    #[serde(default)]
+    pub admin_groups: Vec<String>,
+    #[serde(default)]
+    pub reviewer_groups: Vec<String>,
+}
+
+impl OidcProviderConfig {
+    pub fn group_rules(&self) -> GroupRules {
+        GroupRules {
+            login_groups: self.login_groups.clone(),
+            admin_groups: self.admin_groups.clone(),
+            reviewer_groups: self.reviewer_groups.clone(),
+        }
+    }
+}
+
+/// One LDAP directory: the farm searches for the entry with its own account, then binds as it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LdapProviderConfig {
+    pub id: String,
+    /// What the login page calls the directory.
+    pub name: String,
+    /// `ldaps://host:636` or `ldap://host:389` (with `starttls = true` unless on loopback).
+    pub url: String,
+    #[serde(default)]
+    pub starttls: bool,
+    /// PEM file of the CA that signed the directory's certificate (default: the system's).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// The account the farm searches with (anonymous search when absent).
+    #[serde(default)]
+    pub bind_dn: Option<String>,
+    #[serde(default)]
+    pub bind_password_file: Option<PathBuf>,
+    #[serde(default)]
+    pub bind_password_env: Option<String>,
+    /// Where people's entries are (searched with scope subtree).
+    pub base: String,
+    /// `{login}` stands for what the person typed, escaped per RFC 4515.
+    #[serde(default = "default_ldap_filter")]
+    pub filter: String,
+    #[serde(default = "default_ldap_username")]
+    pub username_attribute: String,
+    #[serde(default = "default_ldap_email")]
+    pub email_attribute: String,
+    /// A stable id of the entry (kept in the link to the farm account); the entry's DN when
+    /// the entry has none.
+    #[serde(default = "default_ldap_subject")]
+    pub subject_attribute: String,
+    /// The attribute of a group entry that lists its members' DNs (`member` for
+    /// groupOfNames, `uniqueMember` for groupOfUniqueNames).
+    #[serde(default = "default_ldap_member")]
+    pub group_member_attribute: String,
+    /// Whether the directory's addresses count as confirmed.
+    #[serde(default = "default_true")]
+    pub trust_email: bool,
+    /// Group DNs (see [`GroupRules`]).
+    #[serde(default)]
+    pub login_groups: Vec<String>,
+    #[serde(default)]
+    pub admin_groups: Vec<String>,
+    #[serde(default)]
+    pub reviewer_groups: Vec<String>,
+    /// How long the directory may take to answer one step.
+    #[serde(default = "default_ldap_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl LdapProviderConfig {
+    pub fn group_rules(&self) -> GroupRules {
+        GroupRules {
+            login_groups: self.login_groups.clone(),
+            admin_groups: self.admin_groups.clone(),
+            reviewer_groups: self.reviewer_groups.clone(),
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_scopes() -> Vec<String> {
+    ["openid", "email", "profile"].map(str::to_owned).to_vec()
+}
+fn default_username_claim() -> String {
+    "preferred_username".into()
+}
+fn default_email_claim() -> String {
+    "email".into()
+}
+fn default_groups_claim() -> String {
+    "groups".into()
+}
+fn default_ldap_filter() -> String {
+    "(uid={login})".into()
+}
+fn default_ldap_username() -> String {
+    "uid".into()
+}
+fn default_ldap_email() -> String {
+    "mail".into()
+}
+fn default_ldap_subject() -> String {
+    "entryUUID".into()
+}
+fn default_ldap_member() -> String {
+    "member".into()
+}
+fn default_ldap_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// Whether a URL's host is this machine (plain http or ldap is accepted only there).
+fn is_loopback_url(url: &str) -> bool {
+    let rest = url.split_once("://").map_or("", |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let host = if let Some(v6) = host.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        host.split(':').next().unwrap_or("")
+    };
+    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+impl LoginConfig {
+    fn validate(&self) -> Result<(), String> {
+        let mut ids = std::collections::BTreeSet::new();
+        let id_ok = |id: &str| {
+            !id.is_empty()
+                && id.len() <= 32
+                && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !id.starts_with('-')
+        };
+        let name_ok = |name: &str| !name.trim().is_empty() && name.len() <= 100 && !name.chars().any(char::is_control);
+        for (id, name) in self.oidc.iter().map(|p| (&p.id, &p.name)).chain(self.ldap.iter().map(|p| (&p.id, &p.name))) {
+            if !id_ok(id) {
+                return Err(format!("login provider id {id:?}: use 1-32 of a-z, digits and '-'"));
+            }
+            if !ids.insert(id.as_str()) {
+                return Err(format!("two login providers have the id {id:?}"));
+            }
+            if !name_ok(name) {
+                return Err(format!("login provider {id:?}: name must be 1-100 printable characters"));
+            }
+        }
+        for p in &self.oidc {
+            let https = p.issuer.starts_with("https://");
+            if !(https || p.issuer.starts_with("http://") && is_loopback_url(&p.issuer)) {
+                return Err(format!("oidc provider {:?}: issuer must be an https:// address", p.id));
+            }
+            if p.client_id.is_empty() {
+                return Err(format!("oidc provider {:?}: client_id is empty", p.id));
+            }
+            if p.client_secret_file.is_some() == p.client_secret_env.is_some() {
+                return Err(format!("oidc provider {:?}: set one of client_secret_file and client_secret_env", p.id));
+            }
+            if [&p.username_claim, &p.email_claim, &p.groups_claim].iter().any(|c| c.is_empty()) {
+                return Err(format!("oidc provider {:?}: claim names may not be empty", p.id));
+            }
+        }
+        for p in &self.ldap {
+            let ldaps = p.url.starts_with("ldaps://");
+            if !ldaps && !p.url.starts_with("ldap://") {
+                return Err(format!("ldap provider {:?}: url must start with ldaps:// or ldap://", p.id));
+            }
+            if ldaps && p.starttls {
+                return Err(format!("ldap provider {:?}: starttls is for ldap:// urls", p.id));
+            }
+            if !ldaps && !p.starttls && !is_loopback_url(&p.url) {
+                return Err(format!(
+                    "ldap provider {:?}: passwords would cross the network in the clear: use ldaps:// or starttls = true",
+                    p.id
+                ));
+            }
+            if !p.filter.contains("{login}") {
+                return Err(format!("ldap provider {:?}: filter must contain {{login}}", p.id));
+            }
+            if p.bind_password_file.is_some() && p.bind_password_env.is_some() {
+                return Err(format!("ldap provider {:?}: set bind_password_file or bind_password_env, not both", p.id));
+            }
+            if p.bind_dn.is_some() != (p.bind_password_file.is_some() || p.bind_password_env.is_some()) {
+                return Err(format!("ldap provider {:?}: bind_dn and its password go together", p.id));
+            }
+            if p.timeout.is_zero() {
+                return Err(format!("ldap provider {:?}: timeout must be more than 0", p.id));
+            }
+        }
+        if !self.local_passwords && self.oidc.is_empty() && self.ldap.is_empty() {
+            return Err("login.local_passwords = false needs at least one [[login.oidc]] or [[login.ldap]]".into());
+        }
+        Ok(())
+    }
 }
 
 /// The settings, extensions and skins every new wiki starts with, and the farm-wide choices
@@ -549,6 +830,7 @@ impl Default for Config {
             operator: OperatorEndpoints::default(),
             new_wikis: NewWikis::default(),
             smtp: None,
+            login: LoginConfig::default(),
         }
     }
 }
@@ -673,6 +955,9 @@ impl Config {
                 return invalid("smtp needs a host and a sender (from) like \"Wikis <wikis@example.org>\"".into());
             }
         }
+        if let Err(message) = self.login.validate() {
+            return invalid(message);
+        }
         if self.default_backend == Backend::Mariadb && servers.is_empty() {
             return invalid("default_backend is mariadb but no database server is configured".into());
         }
@@ -787,6 +1072,62 @@ mod tests {
             (default.licence, default.edit, default.upload_quota_mb)
         );
         assert!(config.smtp.is_none());
+    }
+
+    #[test]
+    fn login_providers_are_checked() {
+        let oidc = |extra: &str| {
+            format!(
+                "[[login.oidc]]\nid = \"corp\"\nname = \"Corp\"\nissuer = \"https://id.example.org\"\n\
+                 client_id = \"farmd\"\nclient_secret_env = \"X\"\n{extra}"
+            )
+        };
+        let ldap = |url: &str, extra: &str| {
+            format!("[[login.ldap]]\nid = \"dir\"\nname = \"Dir\"\nurl = \"{url}\"\nbase = \"dc=example\"\n{extra}")
+        };
+        figment::Jail::expect_with(|jail| {
+            let load = |jail: &mut figment::Jail, toml: &str| {
+                jail.create_file("login.toml", toml).expect("file");
+                Config::load(Some(Path::new("login.toml")))
+            };
+            let config = load(jail, &format!("[login]\nlocal_passwords = false\n\n{}", oidc(""))).expect("valid");
+            let provider = &config.login.oidc[0];
+            assert_eq!(
+                (provider.username_claim.as_str(), provider.email_claim.as_str()),
+                ("preferred_username", "email")
+            );
+            assert!(provider.require_verified_email && provider.scopes.contains(&"openid".to_owned()));
+            assert!(load(jail, &ldap("ldap://127.0.0.1:389", "")).is_ok(), "plain ldap on loopback");
+            assert!(load(jail, &ldap("ldap://ldap.example.org", "starttls = true")).is_ok());
+            assert!(load(jail, &ldap("ldaps://ldap.example.org", "")).is_ok());
+            for bad in [
+                "[login]\nlocal_passwords = false\n".to_owned(),
+                oidc("").replace("https://id.example.org", "http://id.example.org"),
+                oidc("client_secret_file = \"/x\""),
+                oidc("").replace("client_secret_env = \"X\"", ""),
+                oidc("").replace("id = \"corp\"", "id = \"Corp/x\""),
+                format!("{}\n{}", oidc(""), ldap("ldaps://x.example.org", "").replace("\"dir\"", "\"corp\"")),
+                oidc("unknown_key = 1"),
+                ldap("ldap://ldap.example.org", ""),
+                ldap("ldaps://ldap.example.org", "starttls = true"),
+                ldap("ldaps://ldap.example.org", "filter = \"(uid=alice)\""),
+                ldap("ldaps://ldap.example.org", "bind_dn = \"cn=farmd\""),
+                ldap("https://ldap.example.org", ""),
+            ] {
+                assert!(load(jail, &bad).is_err(), "{bad}");
+            }
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn loopback_urls() {
+        for url in ["http://127.0.0.1:8080/x", "ldap://localhost", "ldap://[::1]:389", "http://u@127.0.0.2"] {
+            assert!(is_loopback_url(url), "{url}");
+        }
+        for url in ["http://127.0.0.1.example.org", "ldap://ldap.example.org", "http://localhost.evil", "x"] {
+            assert!(!is_loopback_url(url), "{url}");
+        }
     }
 
     #[test]

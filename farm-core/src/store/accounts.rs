@@ -18,7 +18,7 @@ pub struct AccountRecord {
     pub locked_at: Option<i64>,
 }
 
-const ACCOUNT_COLUMNS: &str = "id, username, email, password_hash, role, email_confirmed_at, created_at, locked_at";
+pub(super) const ACCOUNT_COLUMNS: &str = "id, username, email, password_hash, role, email_confirmed_at, created_at, locked_at";
 
 /// A live portal session as the wikis' sign-on sees it.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -128,7 +128,7 @@ impl Store {
             .execute(&self.write)
             .await?;
         sqlx::query("DELETE FROM account_tokens WHERE expires_at < ?").bind(cutoff).execute(&self.write).await?;
-        Ok(())
+        self.prune_external_logins().await
     }
 }
 

@@ -19,6 +19,7 @@ mod accounts;
 mod audit;
 mod backups;
 mod exports;
+mod external;
 mod managers;
 mod outbox;
 mod pool;
@@ -32,6 +33,7 @@ pub use accounts::{AccountRecord, NewAccount, PortalSessionRecord, SessionRecord
 pub use audit::{AuditEntry, AuditFilter, AuditRecord};
 pub use backups::{BackupRecord, LastGoodBackup, RestoreRecord};
 pub use exports::ExportRecord;
+pub use external::ExternalLoginRecord;
 pub use managers::{ManagerRecord, RightsPending};
 pub use outbox::{OutgoingMail, QueuedMail};
 pub use pool::{PoolLevelRow, PoolSlot, UnfinishedEntry};
