@@ -18,7 +18,8 @@ pub struct AccountRecord {
     pub locked_at: Option<i64>,
 }
 
-pub(super) const ACCOUNT_COLUMNS: &str = "id, username, email, password_hash, role, email_confirmed_at, created_at, locked_at";
+pub(super) const ACCOUNT_COLUMNS: &str =
+    "id, username, email, password_hash, role, email_confirmed_at, created_at, locked_at";
 
 /// A live portal session as the wikis' sign-on sees it.
 #[derive(Debug, Clone, sqlx::FromRow)]
