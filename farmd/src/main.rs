@@ -262,10 +262,14 @@ enum RegistryCommand {
 }
 
 fn main() -> anyhow::Result<()> {
-    // Before anything touches the data directory (every subcommand may create files in it).
-    farm_core::platform::fsutil::keep_new_files_private();
     let cli = Cli::parse();
     let config = Config::load(cli.config.as_deref())?;
+    // Before anything touches the data directory (every subcommand may create files in it).
+    if config.web_group.is_some() {
+        farm_core::platform::fsutil::share_new_files_with_group();
+    } else {
+        farm_core::platform::fsutil::keep_new_files_private();
+    }
     init_tracing(config.log_format);
     let runtime = tokio::runtime::Runtime::new()?;
     match cli.command {

@@ -42,6 +42,11 @@ pub fn app(farm: Arc<Farm>) -> Router {
 /// `farmd serve`.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let layout = Layout::new(&config.data_dir)?;
+    if let Some(group) = &config.web_group {
+        let changed =
+            layout.share_with(group).with_context(|| format!("sharing the wikis' files with the group {group}"))?;
+        info!(group = %group, changed, "the wikis' files are shared with the web server's group");
+    }
     // One daemon per data directory: two would race on the same files.
     let lock = std::fs::File::create(layout.lock_file())?;
     lock.try_lock()

@@ -164,6 +164,10 @@ pub struct Config {
     /// How people log in to the wikis: farm accounts through the portal's sign-on, and
     /// what else the operator allows.
     pub wiki_accounts: WikiAccounts,
+    /// The group of the web server's PHP when it runs as another user (php-fpm as www-data,
+    /// see deploy/): the wikis' files are shared with it, the keys and the control store are
+    /// not. Unset: only farmd's own PHP servers serve, and the data directory is farmd's alone.
+    pub web_group: Option<String>,
     /// Who sees `/metrics` and the details of `/healthz`, and where.
     pub operator: OperatorEndpoints,
     /// What new wikis start with; each wiki's owner changes it afterwards.
@@ -828,6 +832,7 @@ impl Default for Config {
             backups: BackupsConfig::default(),
             wiki_accounts: WikiAccounts::default(),
             operator: OperatorEndpoints::default(),
+            web_group: None,
             new_wikis: NewWikis::default(),
             smtp: None,
             login: LoginConfig::default(),

@@ -47,7 +47,8 @@ impl SignOnSessions {
         if std::fs::read(&path).is_ok_and(|existing| existing == json) {
             return Ok(());
         }
-        write_atomic(&path, &json, 0o600)
+        // Readable by the web server's PHP when it is another user (`web_group`).
+        write_atomic(&path, &json, 0o640)
     }
 
     pub fn remove(&self, handle: &str) -> std::io::Result<()> {

@@ -85,6 +85,56 @@ pub fn keep_new_files_private() {
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
 }
 
+/// With the web server's PHP as another user ([`crate::platform::layout::Layout::share_with`]):
+/// new files and directories are the group's too (which ones the group reaches is decided by
+/// the directories it may enter), never others'.
+pub fn share_new_files_with_group() {
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o007));
+}
+
+/// Gives the group `gid` read access (and with `writable` write access) to `root` and
+/// everything under it, setgid on directories so that what is made in them later belongs to
+/// the group too; others lose every bit. Symlinks are not followed. Returns how many entries
+/// changed.
+pub fn share_tree(root: &Path, gid: u32, writable: bool) -> io::Result<usize> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let mut changed = 0;
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        let meta = match fs::symlink_metadata(&path) {
+            Ok(meta) => meta,
+            // Gone meanwhile (PHP removes its own temporary files).
+            Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
+            Err(err) => return Err(err),
+        };
+        if meta.file_type().is_symlink() {
+            continue;
+        }
+        let mode = meta.permissions().mode() & 0o7777;
+        let group_bits = match (meta.is_dir(), writable) {
+            (true, true) => 0o2070,
+            (true, false) => 0o2050,
+            (false, true) => 0o060,
+            (false, false) => 0o040,
+        };
+        let wanted = (mode & 0o7700 & !0o2000) | group_bits;
+        if meta.gid() != gid {
+            nix::unistd::chown(&path, None, Some(nix::unistd::Gid::from_raw(gid))).map_err(io::Error::from)?;
+            changed += 1;
+        }
+        if mode != wanted {
+            fs::set_permissions(&path, fs::Permissions::from_mode(wanted))?;
+            changed += 1;
+        }
+        if meta.is_dir() {
+            for entry in fs::read_dir(&path)? {
+                pending.push(entry?.path());
+            }
+        }
+    }
+    Ok(changed)
+}
+
 /// Takes every permission bit for group and others off `root` and everything under it
 /// (symlinks are not followed). Returns how many entries were changed.
 pub fn make_private(root: &Path) -> io::Result<usize> {

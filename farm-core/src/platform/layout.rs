@@ -41,7 +41,8 @@ impl Layout {
         create_private_dir(data_dir)?;
         let root = data_dir.canonicalize()?;
         let mode = std::fs::metadata(&root)?.permissions().mode();
-        if mode & 0o077 != 0 {
+        // 0710 is the mode a farm shared with the web server keeps (`share_with`).
+        if mode & 0o077 != 0 && mode & 0o777 != 0o710 {
             let changed = crate::platform::fsutil::make_private(&root)?;
             tracing::warn!(
                 data_dir = %root.display(),
@@ -55,6 +56,38 @@ impl Layout {
         }
         let backups = root.join("backups");
         Ok(Self { root, backups })
+    }
+
+    /// Lets the web server's PHP, running as another user in `group` (php-fpm as
+    /// www-data), serve the wikis: it may enter the data directory (not list it), read the
+    /// farm's PHP files, the host links, the redirects and the sign-on files, and read and write
+    /// the wikis' directories (databases, uploads), the caches, the logs and the pool. The keys,
+    /// the control store, templates, backups, exports and imports stay farmd's alone. Run at
+    /// every start (it also brings an older directory in line); farmd's own group must not be
+    /// `group`, or its private files would be the web server's too.
+    pub fn share_with(&self, group: &str) -> std::io::Result<usize> {
+        use std::os::unix::fs::PermissionsExt;
+        let gid = nix::unistd::Group::from_name(group)
+            .map_err(std::io::Error::from)?
+            .ok_or_else(|| std::io::Error::other(format!("web_group {group:?} is no group of this machine")))?
+            .gid
+            .as_raw();
+        if nix::unistd::getegid().as_raw() == gid {
+            return Err(std::io::Error::other(
+                "web_group is farmd's own primary group: give farmd a group of its own and make it a member of the web server's group",
+            ));
+        }
+        nix::unistd::chown(&self.root, None, Some(nix::unistd::Gid::from_raw(gid))).map_err(std::io::Error::from)?;
+        std::fs::set_permissions(&self.root, std::fs::Permissions::from_mode(0o710))?;
+        let mut changed = 0;
+        for dir in ["mediawiki", "hosts", "redirects", "sign-on"] {
+            create_private_dir(&self.root.join(dir))?;
+            changed += crate::platform::fsutil::share_tree(&self.root.join(dir), gid, false)?;
+        }
+        for dir in ["wikis", "cache", "logs", "pool"] {
+            changed += crate::platform::fsutil::share_tree(&self.root.join(dir), gid, true)?;
+        }
+        Ok(changed)
     }
 
     /// Backups go to `dir` (absolute, made 0700 on first use) instead of `root/backups`.
@@ -197,4 +230,51 @@ impl Layout {
 /// `mkdir -p` with mode 0700 for what it makes, whatever the umask.
 pub fn create_private_dir(path: &Path) -> std::io::Result<()> {
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    use super::*;
+
+    fn mode_and_gid(path: &Path) -> (u32, u32) {
+        let meta = std::fs::metadata(path).expect("meta");
+        (meta.permissions().mode() & 0o7777, meta.gid())
+    }
+
+    /// Shared with the web server's group (Debian's www-data): the wikis' files readable and
+    /// writable by it, the farm's PHP files and sign-on files readable only, the keys not at all.
+    #[test]
+    fn sharing_with_the_web_group_reaches_the_wikis_and_not_the_keys() {
+        let Ok(Some(group)) = nix::unistd::Group::from_name("www-data") else {
+            panic!("this test needs the group www-data (Debian's base system has it)");
+        };
+        let www = group.gid.as_raw();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let layout = Layout::new(&dir.path().join("data")).expect("layout");
+        let root = layout.root().to_path_buf();
+        std::fs::write(root.join("signing.key"), "k").expect("key");
+        std::fs::set_permissions(root.join("signing.key"), std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        std::fs::create_dir_all(root.join("wikis/w1/db")).expect("wiki");
+        std::fs::write(root.join("wikis/w1/db/w1.sqlite"), "db").expect("db");
+        std::fs::write(root.join("mediawiki/FarmSettings.php"), "<?php").expect("php");
+        std::fs::write(root.join("sign-on/abc"), "{}").expect("sign-on");
+
+        assert!(layout.share_with("www-data").expect("share") > 0);
+        assert_eq!(mode_and_gid(&root), (0o710, www), "the group enters, does not list");
+        assert_eq!(mode_and_gid(&root.join("signing.key")).0, 0o600, "keys stay farmd's");
+        assert_eq!(mode_and_gid(&root.join("wikis/w1/db")), (0o2770, www));
+        assert_eq!(mode_and_gid(&root.join("wikis/w1/db/w1.sqlite")), (0o660, www));
+        assert_eq!(mode_and_gid(&root.join("mediawiki")), (0o2750, www));
+        assert_eq!(mode_and_gid(&root.join("mediawiki/FarmSettings.php")), (0o640, www));
+        assert_eq!(mode_and_gid(&root.join("sign-on/abc")), (0o640, www), "PHP reads, never writes, sign-ons");
+        assert_eq!(mode_and_gid(&root.join("templates")).0, 0o700, "templates stay farmd's");
+        assert_eq!(layout.share_with("www-data").expect("again"), 0, "nothing left to change");
+        // A shared directory is not taken back by the next open.
+        let again = Layout::new(&root).expect("reopen");
+        assert_eq!(mode_and_gid(again.root()), (0o710, www));
+        assert_eq!(mode_and_gid(&root.join("wikis/w1/db/w1.sqlite")).0, 0o660);
+        assert!(layout.share_with("no-such-group-here").is_err());
+    }
 }
