@@ -27,6 +27,7 @@ if [ "${1:-}" = "--test" ]; then
     python3-venv         # the virtual environment of schemathesis (tests/openapi.rs)
     chromium             # the portal tests' browser, headless (tests/portal.rs)
     slapd ldap-utils     # the private LDAP server of the LDAP login tests (tests/ldap.rs)
+    nginx php-fpm        # the production recipe, started by tests/production.rs (deploy/nginx, deploy/php-fpm)
     openssl)             # the test CA and certificate of that server
   # Node.js runs the portal scenarios (tests/browser/). Checked by command, not by package: a
   # NodeSource nodejs package brings its own npm and conflicts with Debian's npm package.

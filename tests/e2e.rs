@@ -14,6 +14,7 @@ mod mariadb;
 mod oidc;
 mod openapi;
 mod portal;
+mod production;
 mod scale;
 mod security;
 mod settings;

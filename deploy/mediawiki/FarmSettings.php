@@ -18,6 +18,12 @@ if ( $farmWiki === null ) {
 	farm_not_found();
 }
 $farmConfig = farm_config();
+// Served by php-fpm as the web server's user, in farmd's web_group: what PHP makes (uploads,
+// SQLite journals, caches, logs) stays readable and writable by farmd (the directories are
+// setgid), and by nobody else. farmd's own PHP runs with farmd's umask already.
+if ( !empty( $farmConfig['web_group'] ) ) {
+	umask( 0007 );
+}
 // Exposed to the shard so it can use paths without hard-coding data_dir.
 $farmWikiDir = $farmWiki['dir'];
 

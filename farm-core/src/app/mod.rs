@@ -127,6 +127,7 @@ impl Farm {
             portal_url: &public_url,
             public_key: sign_on_keys.public_key_hex(),
             accounts: &config.wiki_accounts,
+            shared_with_web_group: config.web_group.is_some(),
         };
         mediawiki::install_farm_files(&layout, &urls, &codebase, &features, config.smtp.as_ref(), &wiki_sign_on)
             .context("writing the farm's PHP files")?;

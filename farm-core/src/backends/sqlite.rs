@@ -186,7 +186,8 @@ impl WikiDatabase for SqliteDatabase {
             }
             let live = db_dir.join(format!("{}{suffix}", self.key));
             let scratch = db_dir.join(format!("{}{suffix}.restoring", self.key));
-            std::fs::copy(&from, &scratch).with_context(|| format!("copying {}", from.display()))?;
+            crate::platform::fsutil::copy_as_new(&from, &scratch)
+                .with_context(|| format!("copying {}", from.display()))?;
             std::fs::File::open(&scratch)?.sync_all()?;
             // The live file's exclusive lock, held while the copy takes its place: no writer
             // is half-way through a transaction on it (and MediaWiki is read-only by now).
@@ -306,7 +307,7 @@ impl SqliteTemplate {
         for suffix in DB_FILE_SUFFIXES {
             let from = self.dir.join(format!("{TEMPLATE_DB}{suffix}"));
             let to = scratch.join(format!("{key}{suffix}"));
-            std::fs::copy(&from, &to).with_context(|| format!("copying {}", from.display()))?;
+            crate::platform::fsutil::copy_as_new(&from, &to).with_context(|| format!("copying {}", from.display()))?;
         }
         if let Some(owner) = owner {
             put_owner_in_place(&scratch.join(format!("{key}.sqlite")), owner).await?;

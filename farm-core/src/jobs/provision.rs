@@ -461,7 +461,7 @@ fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> anyhow::Result<()>
             copy_tree(&entry.path(), &target)?;
         } else {
             let tmp = to.join(format!(".{}.import-tmp", entry.file_name().to_string_lossy()));
-            std::fs::copy(entry.path(), &tmp)?;
+            crate::platform::fsutil::copy_as_new(&entry.path(), &tmp)?;
             std::fs::rename(&tmp, &target)?;
         }
     }

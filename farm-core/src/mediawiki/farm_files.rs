@@ -29,6 +29,9 @@ pub struct WikiSignOn<'a> {
     /// The Ed25519 key assertions are checked with (hex).
     pub public_key: String,
     pub accounts: &'a WikiAccounts,
+    /// The web server's PHP is another user in farmd's `web_group`: what it makes stays the
+    /// group's too.
+    pub shared_with_web_group: bool,
 }
 
 /// The neutral logo every wiki shows until its owner uploads one (unless the operator set one).
@@ -71,7 +74,7 @@ pub fn install_farm_files(
         "<?php\n// Written by farmd at start; do not edit.\nreturn [\n\t'data_dir' => {},\n\t'base_domain' => {},\n\
          \t'scheme' => {},\n\t'port_suffix' => {},\n\t'cache_dir' => {},\n\t'logo' => {},\n\
          \t'captcha' => {},\n\t'captcha_questions' => [ {} ],\n\t'portal_url' => {},\n\t'sign_on_key' => {},\n\
-         \t'local_accounts' => {},\n\t'staff_group' => {},\n];\n",
+         \t'local_accounts' => {},\n\t'staff_group' => {},\n\t'web_group' => {},\n];\n",
         php_string(&layout.root().to_string_lossy()),
         php_string(&urls.base_domain),
         php_string(&urls.scheme),
@@ -87,6 +90,7 @@ pub fn install_farm_files(
         php_string(&sign_on.public_key),
         sign_on.accounts.local_accounts,
         sign_on.accounts.staff_group,
+        sign_on.shared_with_web_group,
     );
     write_if_changed(&dir.join("farm-config.php"), farm_config.as_bytes(), 0o644)?;
     write_if_changed(&dir.join("farm-messages.php"), features.catalogue.messages_php().as_bytes(), 0o644)?;

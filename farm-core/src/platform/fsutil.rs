@@ -82,13 +82,29 @@ pub fn read_or_create(path: &Path, mode: u32, make: impl FnOnce() -> Vec<u8>) ->
 /// another local user must never read them, not even for the moment between a create and a
 /// `chmod`.
 pub fn keep_new_files_private() {
+    UMASK.store(0o077, std::sync::atomic::Ordering::Relaxed);
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+}
+
+/// The umask this process chose (the system call that reads it also sets it).
+static UMASK: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0o077);
+
+/// Copies a file as a new one: with the mode a new file gets here (as if made with the
+/// process's umask), not the source's (`fs::copy` copies the source's, which a template
+/// or a backup made for farmd alone would pass on to a wiki the web server must write).
+pub fn copy_as_new(from: &Path, to: &Path) -> io::Result<u64> {
+    use std::os::unix::fs::PermissionsExt;
+    let copied = fs::copy(from, to)?;
+    let mode = 0o666 & !UMASK.load(std::sync::atomic::Ordering::Relaxed);
+    fs::set_permissions(to, fs::Permissions::from_mode(mode))?;
+    Ok(copied)
 }
 
 /// With the web server's PHP as another user ([`crate::platform::layout::Layout::share_with`]):
 /// new files and directories are the group's too (which ones the group reaches is decided by
 /// the directories it may enter), never others'.
 pub fn share_new_files_with_group() {
+    UMASK.store(0o007, std::sync::atomic::Ordering::Relaxed);
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o007));
 }
 
