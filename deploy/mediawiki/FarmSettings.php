@@ -109,6 +109,12 @@ require "$farmWikiDir/LocalSettings.php";
 require "$farmWikiDir/secrets.php";
 require __DIR__ . '/farm-features.php';
 
+## Jobs: farmd runs every wiki's job queue in the background ([jobs] in its configuration), so
+## no web request runs any (they would otherwise wait for page views, one per request).
+if ( !empty( $farmConfig['background_jobs'] ) ) {
+	$wgJobRunRate = 0;
+}
+
 ## The farm's own user, who made the starter pages: nobody may register or log in as it.
 $wgReservedUsernames[] = 'Wiki farm';
 

@@ -10,6 +10,7 @@ pub mod admin;
 pub mod backups;
 pub mod exports;
 pub mod local;
+pub mod maintenance;
 pub mod managers;
 pub mod requests;
 pub mod settings;
@@ -71,6 +72,10 @@ pub struct Farm {
     mail_on: bool,
     wakeups: Arc<Wakeups>,
     running: Arc<Running>,
+    /// The cancel switches of the maintenance runs under way.
+    maintenance: Arc<jobs::maintenance::RunControl>,
+    /// The job queues' lengths as the background runner last counted them.
+    job_queues: Arc<jobs::job_queues::QueueStatus>,
     /// The portal's public address, for links in mail.
     public_url: String,
 }
@@ -112,7 +117,7 @@ impl Farm {
                 .context("the new_wikis configuration")?,
         );
         let template_version = features.template_version(&codebase.version);
-        mediawiki::install_farm_files(&layout, &urls, &codebase, &features, config.smtp.as_ref())
+        mediawiki::install_farm_files(&layout, &urls, &codebase, &features, config.smtp.as_ref(), config.jobs.enabled)
             .context("writing the farm's PHP files")?;
         let starters = Arc::new(
             Starters::load(Some(&config.starters_dir()), &config.new_wikis.starter).context("loading the starters")?,
@@ -157,7 +162,35 @@ impl Farm {
             as_databases.clone(),
             sealer.clone(),
         ));
+        let script_locks = Arc::new(jobs::ScriptLocks::default());
+        let run_control = Arc::new(jobs::maintenance::RunControl::default());
+        let queue_status = Arc::new(jobs::job_queues::QueueStatus::default());
+        let opcache = Some(mediawiki::php::Opcache {
+            dir: layout.opcache_dir(&codebase.version),
+            blacklist: layout.opcache_blacklist(),
+        });
         let jobs = Jobs {
+            maintenance: jobs::maintenance::MaintenanceRunner {
+                store: store.clone(),
+                php: php.clone(),
+                codebase: codebase.clone(),
+                configurator: configurator.clone(),
+                sealer: sealer.clone(),
+                control: run_control.clone(),
+                locks: script_locks.clone(),
+                wakeups: wakeups.clone(),
+                opcache: opcache.clone(),
+            },
+            job_queues: jobs::job_queues::JobQueues {
+                store: store.clone(),
+                php: php.clone(),
+                databases: databases.clone(),
+                locks: script_locks,
+                status: queue_status.clone(),
+                wakeups: wakeups.clone(),
+                config: config.jobs.clone(),
+                opcache,
+            },
             pipeline: jobs::provision::Pipeline {
                 store: store.clone(),
                 layout: layout.clone(),
@@ -239,6 +272,8 @@ impl Farm {
             passwords,
             wakeups,
             running,
+            maintenance: run_control,
+            job_queues: queue_status,
             config,
         };
         Ok((Arc::new(farm), jobs))

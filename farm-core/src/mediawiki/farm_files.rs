@@ -39,10 +39,14 @@ pub fn install_farm_files(
     codebase: &Codebase,
     features: &Features,
     smtp: Option<&SmtpConfig>,
+    background_jobs: bool,
 ) -> anyhow::Result<()> {
     let dir = layout.farm_files_dir();
     let cache_dir = layout.cache_dir(&codebase.version);
     std::fs::create_dir_all(&cache_dir)?;
+    // The compiled codebase for the scripts farmd runs; nothing of the data directory in it.
+    crate::platform::layout::create_private_dir(&layout.opcache_dir(&codebase.version))?;
+    write_if_changed(&layout.opcache_blacklist(), format!("{}/\n", layout.root().display()).as_bytes(), 0o600)?;
     let logo = install_farm_logo(&dir.join("assets"), features.defaults().logo.as_deref())?;
     let defaults = features.defaults();
     let questions: Vec<String> = defaults
@@ -56,7 +60,7 @@ pub fn install_farm_files(
     let farm_config = format!(
         "<?php\n// Written by farmd at start; do not edit.\nreturn [\n\t'data_dir' => {},\n\t'base_domain' => {},\n\
          \t'scheme' => {},\n\t'port_suffix' => {},\n\t'cache_dir' => {},\n\t'logo' => {},\n\
-         \t'captcha' => {},\n\t'captcha_questions' => [ {} ],\n];\n",
+         \t'captcha' => {},\n\t'captcha_questions' => [ {} ],\n\t'background_jobs' => {},\n];\n",
         php_string(&layout.root().to_string_lossy()),
         php_string(&urls.base_domain),
         php_string(&urls.scheme),
@@ -68,6 +72,7 @@ pub fn install_farm_files(
             Captcha::Questy => "questy",
         }),
         questions.join(", "),
+        if background_jobs { "true" } else { "false" },
     );
     write_if_changed(&dir.join("farm-config.php"), farm_config.as_bytes(), 0o644)?;
     write_if_changed(&dir.join("farm-messages.php"), features.catalogue.messages_php().as_bytes(), 0o644)?;

@@ -19,6 +19,7 @@ mod accounts;
 mod audit;
 mod backups;
 mod exports;
+mod maintenance;
 mod managers;
 mod outbox;
 mod pool;
@@ -32,6 +33,9 @@ pub use accounts::{AccountRecord, NewAccount, SessionRecord};
 pub use audit::{AuditEntry, AuditFilter, AuditRecord};
 pub use backups::{BackupRecord, LastGoodBackup, RestoreRecord};
 pub use exports::ExportRecord;
+pub use maintenance::{
+    JobQueueWiki, MaintenanceMetricRows, MaintenanceRunRecord, NewRun, RunWikiOutcome, RunWikiRecord, SelectableWiki,
+};
 pub use managers::ManagerRecord;
 pub use outbox::{OutgoingMail, QueuedMail};
 pub use pool::{PoolLevelRow, PoolSlot, UnfinishedEntry};
