@@ -8,6 +8,7 @@ mod accounts;
 mod api;
 mod backups;
 mod exports;
+mod maintenance;
 mod managers;
 mod mariadb;
 mod openapi;

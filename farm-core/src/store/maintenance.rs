@@ -207,9 +207,18 @@ impl Tx {
         .bind(now())
         .execute(&mut *self.tx)
         .await?;
-        let id = done
-            .last_insert_id()
-            .ok_or_else(|| FarmError::Internal(anyhow::anyhow!("the control store gave no id for the new run")))?;
+        let id = match done.last_insert_id() {
+            Some(id) => id,
+            // The Any driver does not say for every backend: the sealed arguments are unique
+            // (a fresh nonce each), so they find the row.
+            None => {
+                let (id,): (i64,) = sqlx::query_as("SELECT id FROM maintenance_runs WHERE args_sealed = ?")
+                    .bind(run.args_sealed)
+                    .fetch_one(&mut *self.tx)
+                    .await?;
+                id
+            }
+        };
         for (chunk_index, chunk) in wikis.chunks(INSERT_CHUNK).enumerate() {
             let values = vec!["(?, ?, ?, ?, 'pending', 0)"; chunk.len()].join(", ");
             let sql = format!(

@@ -1,0 +1,521 @@
+//! Maintenance runs and the background job queues: update.php over 30 wikis on each backend
+//! with a kill -9 in the middle (every wiki run exactly once), bad input that runs nothing,
+//! scripts that hang or fail, cancel, the portal's pages, and jobs that run without any
+//! page view.
+
+use crate::common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::mariadb::TempMariaDb;
+use common::{wait_until, ControlStore, Farmd};
+use serde_json::{json, Value};
+
+/// A `php` that notes every `update.php` it starts (its arguments, one line each) in `log`,
+/// waits a moment (so that a run of 30 wikis is still under way when the test kills farmd),
+/// then becomes the real PHP. Everything else goes to PHP at once.
+fn counting_php(dir: &Path, log: &Path) -> PathBuf {
+    let script = dir.join("php");
+    let text = format!(
+        "#!/bin/sh\ncase \"$*\" in\n  *maintenance/update.php*) printf '%s\\n' \"$*\" >> '{}'; sleep 0.3 ;;\nesac\nexec php \"$@\"\n",
+        log.display()
+    );
+    std::fs::write(&script, text).expect("write the php wrapper");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    script
+}
+
+/// The wikis `update.php` was started for, with how many times, from the wrapper's log.
+fn started_updates(log: &Path) -> BTreeMap<String, usize> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let mut counts = BTreeMap::new();
+    for line in text.lines() {
+        let mut words = line.split_whitespace();
+        while let Some(word) = words.next() {
+            if word == "--wiki" {
+                *counts.entry(words.next().unwrap_or_default().to_owned()).or_insert(0) += 1;
+            }
+        }
+    }
+    counts
+}
+
+async fn post(farm: &Farmd, token: &str, path: &str, body: Value) -> (u16, Value) {
+    let response = farm.http.post(farm.url(path)).bearer_auth(token).json(&body).send().await.expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn start_run(farm: &Farmd, token: &str, body: Value) -> Value {
+    let (status, run) = post(farm, token, "/api/v1/maintenance-runs", body).await;
+    assert_eq!(status, 202, "{run}");
+    run
+}
+
+/// Waits until the run is done or cancelled; its final view.
+async fn wait_run(farm: &Farmd, token: &str, id: i64) -> Value {
+    wait_until(&format!("maintenance run {id} to end"), Duration::from_secs(240), || async {
+        let (status, run) = farm.get_json(token, &format!("/api/v1/maintenance-runs/{id}")).await;
+        if status == 200 && matches!(run["state"].as_str(), Some("done" | "cancelled")) {
+            Ok(run)
+        } else {
+            Err(format!("{status} {run}"))
+        }
+    })
+    .await
+}
+
+/// Every wiki's report of the run, by name.
+async fn reports(farm: &Farmd, token: &str, id: i64) -> BTreeMap<String, Value> {
+    let (status, page) = farm.get_json(token, &format!("/api/v1/maintenance-runs/{id}/wikis?limit=500")).await;
+    assert_eq!(status, 200, "{page}");
+    page["wikis"]
+        .as_array()
+        .expect("wikis")
+        .iter()
+        .map(|w| (w["wiki"].as_str().expect("name").to_owned(), w.clone()))
+        .collect()
+}
+
+/// Creates `count` wikis `PREFIX-i` in one batch and waits until all are active.
+async fn create_wikis(farm: &Farmd, token: &str, prefix: &str, count: usize) -> Vec<String> {
+    let names: Vec<String> = (0..count).map(|i| format!("{prefix}-{i}")).collect();
+    let rows: Vec<Value> = names.iter().map(|n| json!({"name": n, "sitename": n})).collect();
+    let (status, body) = post(farm, token, "/api/v1/wiki-batches", json!({ "wikis": rows })).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["created"].as_u64(), Some(count as u64), "{body}");
+    for name in &names {
+        farm.wait_for_state(token, name, &["active"]).await;
+    }
+    names
+}
+
+/// States of the run's wikis read from the control store itself (farmd may be dead).
+async fn stored_states(farm: &Farmd, run: i64) -> BTreeMap<String, (String, i64)> {
+    use sqlx::{Connection, Row};
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(&farm.store_url).await.expect("open control store");
+    let rows = sqlx::query("SELECT wiki, state, attempts FROM maintenance_run_wikis WHERE run_id = ?")
+        .bind(run)
+        .fetch_all(&mut conn)
+        .await
+        .expect("query");
+    rows.iter().map(|r| (r.get::<String, _>(0), (r.get::<String, _>(1), r.get::<i64, _>(2)))).collect()
+}
+
+/// update.php over 30 wikis, killed (-9) once some are done: after the restart the run goes
+/// on where it was and ends, every wiki's update.php having been started exactly once (the
+/// ones under way at the kill are `interrupted`, not run again: the run asked for no retries);
+/// a second run updates those and skips the rest, whose schema is current.
+async fn update_survives_a_kill(backend: &str) {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let log = scratch.path().join("updates.log");
+    let php = counting_php(scratch.path(), &log);
+    let server = (backend == "mariadb").then(TempMariaDb::new);
+    let mut config = format!("php_binary = \"{}\"\n", php.display());
+    if let Some(server) = &server {
+        config.push_str(&format!(
+            "default_backend = \"mariadb\"\n\n[[database_servers]]\nname = \"db\"\nadmin_url = \"{}\"\n",
+            server.admin_url
+        ));
+    }
+    let store = if backend == "mariadb" { ControlStore::Mariadb } else { ControlStore::Sqlite };
+    let mut farm = Farmd::new_on(store, common::UNLIMITED_MEMBERS, Some(&config));
+    farm.spawn();
+    farm.wait_healthy().await;
+    let admin = farm.token("root", "admin");
+    let names = create_wikis(&farm, &admin, &format!("up-{backend}"), 30).await;
+
+    let run = start_run(
+        &farm,
+        &admin,
+        json!({"script": "update.php", "args": ["--quick"], "selection": {"backend": backend}, "parallel": 2}),
+    )
+    .await;
+    let id = run["id"].as_i64().expect("id");
+    assert_eq!((run["total"].as_i64(), run["state"].as_str()), (Some(30), Some("queued")), "{run}");
+    wait_until("a few wikis updated", Duration::from_secs(120), || async {
+        let (_, run) = farm.get_json(&admin, &format!("/api/v1/maintenance-runs/{id}")).await;
+        if run["counts"]["done"].as_i64().unwrap_or(0) >= 4 {
+            Ok(())
+        } else {
+            Err(run.to_string())
+        }
+    })
+    .await;
+    farm.kill9();
+    farm.wait_no_php_server_left().await;
+    let at_kill = stored_states(&farm, id).await;
+    let unfinished = at_kill.values().filter(|(state, _)| state == "pending" || state == "running").count();
+    assert!(unfinished > 0, "the kill came in the middle of the run: {at_kill:?}");
+    let started_before = started_updates(&log);
+
+    farm.spawn();
+    farm.wait_healthy().await;
+    let done = wait_run(&farm, &admin, id).await;
+    assert_eq!(done["state"], "done", "{done}");
+    let started = started_updates(&log);
+    assert_eq!(started.len(), 30, "every wiki's update.php started: {started:?}");
+    assert!(started.values().all(|n| *n == 1), "none twice: {started:?}");
+    for name in &names {
+        assert_eq!(started.get(name), Some(&1), "{name}");
+    }
+    let reports = reports(&farm, &admin, id).await;
+    let mut interrupted = Vec::new();
+    for name in &names {
+        let report = &reports[name];
+        assert_eq!(report["attempts"], 1, "{report}");
+        match report["state"].as_str() {
+            Some("done") => {
+                assert_eq!(report["exit_code"], 0, "{report}");
+                assert!(report["output"].as_str().is_some_and(|o| o.contains("Done in")), "update.php's output: {report}");
+            }
+            Some("interrupted") => {
+                assert!(started_before.contains_key(name), "only a wiki started before the kill was interrupted");
+                assert!(report["reason"].as_str().is_some_and(|r| r.contains("farmd stopped")), "{report}");
+                interrupted.push(name.clone());
+            }
+            other => panic!("{name} ended {other:?}: {report}"),
+        }
+    }
+    assert!(interrupted.len() <= 2, "at most the two under way at the kill: {interrupted:?}");
+    assert_eq!(done["counts"]["done"].as_i64(), Some(30 - interrupted.len() as i64), "{done}");
+
+    // Again: the interrupted wikis get their update, the others are current and skipped.
+    let again = start_run(&farm, &admin, json!({"script": "update.php", "args": ["--quick"], "selection": {"all": true}}))
+        .await;
+    let again_id = again["id"].as_i64().expect("id");
+    let finished = wait_run(&farm, &admin, again_id).await;
+    let reports = self::reports(&farm, &admin, again_id).await;
+    for name in &names {
+        let expected = if interrupted.contains(name) { "done" } else { "skipped" };
+        assert_eq!(reports[name]["state"], expected, "{name}: {}", reports[name]);
+    }
+    assert_eq!(finished["counts"]["skipped"].as_i64(), Some(30 - interrupted.len() as i64), "{finished}");
+    let started = started_updates(&log);
+    for name in &interrupted {
+        assert_eq!(started[name], 2, "{name} ran once more in the second run");
+    }
+    let metrics = farm.http.get(farm.url("/metrics")).send().await.expect("metrics").text().await.expect("text");
+    assert!(metrics.contains("farm_maintenance_runs{state=\"done\"} 2"), "{metrics}");
+    drop(server);
+}
+
+#[tokio::test]
+async fn update_php_over_30_sqlite_wikis_finishes_after_a_kill_9_with_every_wiki_run_once() {
+    update_survives_a_kill("sqlite").await;
+}
+
+#[tokio::test]
+async fn update_php_over_30_mariadb_wikis_finishes_after_a_kill_9_with_every_wiki_run_once() {
+    update_survives_a_kill("mariadb").await;
+}
+
+/// Bad runs are refused with a 4xx in the one error shape and leave nothing behind: no run,
+/// no audit entry. Shell metacharacters in arguments are plain text to the script.
+#[tokio::test]
+async fn bad_input_runs_nothing_and_arguments_never_reach_a_shell() {
+    let farm = Farmd::start_with(&[]).await;
+    let admin = farm.token("root", "admin");
+    let member = farm.token("mel", "member");
+    create_wikis(&farm, &admin, "bad", 2).await;
+    let all = json!({"all": true});
+    let cases = [
+        (json!({"script": "noSuchScript.php", "selection": all}), 422, "script_unknown"),
+        (json!({"script": "extensions/NoSuchExtension/maintenance/x.php", "selection": all}), 422, "script_unknown"),
+        (json!({"script": "../LocalSettings.php", "selection": all}), 422, "script_outside_codebase"),
+        (json!({"script": "/etc/passwd.php", "selection": all}), 422, "script_outside_codebase"),
+        (json!({"script": "includes/WebStart.php", "selection": all}), 422, "script_outside_codebase"),
+        (json!({"script": "maintenance/../index.php", "selection": all}), 422, "script_outside_codebase"),
+        (json!({"script": "update.sh", "selection": all}), 422, "script_invalid"),
+        (json!({"script": "update.php; rm -rf /", "selection": all}), 422, "script_invalid"),
+        (json!({"script": "update.php", "selection": {}}), 422, "selection_missing"),
+        (json!({"script": "update.php", "selection": {"backend": "mariadb"}}), 422, "selection_empty"),
+        (json!({"script": "update.php", "selection": {"extension": "Math"}}), 422, "selection_empty"),
+        (json!({"script": "update.php", "selection": {"state": "locked"}}), 422, "selection_empty"),
+        (json!({"script": "update.php", "selection": {"wikis": ["bad-0", "ghost"]}}), 422, "selection_unknown"),
+        (json!({"script": "update.php", "selection": {"wikis": ["Not A Name"]}}), 422, "selection_invalid"),
+        (json!({"script": "update.php", "selection": {"all": true, "backend": "sqlite"}}), 422, "selection_invalid"),
+        (json!({"script": "update.php", "selection": {"state": "trashed"}}), 422, "selection_invalid"),
+        (json!({"script": "update.php", "selection": {"extension": "NoSuchExtension"}}), 422, "selection_invalid"),
+        (json!({"script": "update.php", "selection": {"server": "nowhere"}}), 422, "selection_invalid"),
+        (json!({"script": "update.php", "args": ["a\u{0}b"], "selection": all}), 422, "argument_invalid"),
+        (json!({"script": "update.php", "args": ["x".repeat(5000)], "selection": all}), 422, "argument_invalid"),
+        (json!({"script": "update.php", "args": ["--wiki=other"], "selection": all}), 422, "argument_reserved"),
+        (json!({"script": "update.php", "args": ["--conf", "/tmp/x.php"], "selection": all}), 422, "argument_reserved"),
+        (json!({"script": "update.php", "selection": all, "parallel": 0}), 422, "out_of_range"),
+        (json!({"script": "update.php", "selection": all, "parallel": 65}), 422, "out_of_range"),
+        (json!({"script": "update.php", "selection": all, "timeout_seconds": 0}), 422, "out_of_range"),
+        (json!({"script": "update.php", "selection": all, "retries": 6}), 422, "out_of_range"),
+        (json!({"script": "runJobs.php", "selection": all, "force": true}), 422, "force_not_update"),
+        (json!({"script": "update.php", "selection": all, "parallel": -1}), 422, "invalid_body"),
+        (json!({"script": "update.php", "selection": all, "shell": true}), 422, "invalid_body"),
+        (json!({"selection": all}), 422, "invalid_body"),
+    ];
+    for (body, status, code) in &cases {
+        let (got, answer) = post(&farm, &admin, "/api/v1/maintenance-runs", body.clone()).await;
+        assert_eq!((got, answer["error"]["code"].as_str()), (*status, Some(*code)), "{body}: {answer}");
+        assert!(answer["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{answer}");
+    }
+    let ok = json!({"script": "update.php", "selection": all});
+    assert_eq!(post(&farm, &member, "/api/v1/maintenance-runs", ok.clone()).await.0, 403, "members may not");
+    assert_eq!(farm.get_json(&member, "/api/v1/maintenance-runs").await.0, 403);
+    let anonymous = farm.http.post(farm.url("/api/v1/maintenance-runs")).json(&ok).send().await.expect("send");
+    assert_eq!(anonymous.status(), 401);
+    for path in ["/api/v1/maintenance-runs/999", "/api/v1/maintenance-runs/999/wikis"] {
+        assert_eq!(farm.get_json(&admin, path).await.0, 404, "{path}");
+    }
+    assert_eq!(farm.get_json(&admin, "/api/v1/maintenance-runs/x").await.0, 400);
+    assert_eq!(post(&farm, &admin, "/api/v1/maintenance-runs/999/cancel", json!({})).await.0, 404);
+    // Nothing was made.
+    let (_, list) = farm.get_json(&admin, "/api/v1/maintenance-runs").await;
+    assert_eq!(list["runs"], json!([]), "{list}");
+    let (_, audit) = farm.get_json(&admin, "/api/v1/audit?action=maintenance.run").await;
+    assert_eq!(audit["entries"], json!([]), "{audit}");
+
+    // Shell metacharacters are one literal argument: pageExists.php names it back.
+    let marker = farm.data_dir.with_file_name("pwned");
+    let literal = format!(
+        "x; touch {m}1 && $(touch {m}2) | `touch {m}3` > {m}4 & echo $HOME '\"",
+        m = marker.display()
+    );
+    let run = start_run(
+        &farm,
+        &admin,
+        json!({"script": "pageExists.php", "args": [literal], "selection": {"wikis": ["bad-0"]}}),
+    )
+    .await;
+    let id = run["id"].as_i64().expect("id");
+    assert_eq!(run["args"], json!([literal]), "{run}");
+    wait_run(&farm, &admin, id).await;
+    let report = &reports(&farm, &admin, id).await["bad-0"];
+    let output = report["output"].as_str().expect("output");
+    assert!(output.contains(&format!("{literal} doesn't exist")), "the argument arrived as written: {output}");
+    for i in 1..=4 {
+        assert!(!Path::new(&format!("{}{i}", marker.display())).exists(), "nothing was run by a shell");
+    }
+    assert_eq!(report["exit_code"], 1, "pageExists.php says the page does not exist: {report}");
+    let (_, audit) = farm.get_json(&admin, "/api/v1/audit?action=maintenance.run").await;
+    let details = audit["entries"][0]["details"].as_str().expect("details");
+    assert!(details.contains("maintenance/pageExists.php with 1 argument(s) over 1 wiki(s)"), "{details}");
+    assert!(!details.contains("touch"), "argument values stay out of the audit log: {details}");
+    // A finished run is not cancelled.
+    let (status, answer) = post(&farm, &admin, &format!("/api/v1/maintenance-runs/{id}/cancel"), json!({})).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (409, Some("conflict")), "{answer}");
+
+    // The command line: a script with arguments after `--`, a report line per wiki, exit 0.
+    let output = farm.cli(
+        &["maintenance", "run", "getText.php", "--wiki", "bad-1", "--url", &farm.url(""), "--", "Main Page"],
+        None,
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.lines().any(|l| l.starts_with("done") && l.contains("bad-1") && l.contains("exit 0")), "{stdout}");
+    assert!(stdout.contains("1 done, 0 skipped, 0 failed"), "{stdout}");
+}
+
+/// A script that hangs (runJobs.php --wait waits for jobs forever) is killed at its time-out,
+/// process group and all; a wiki whose script fails does not stop the run; retries run a
+/// failed wiki again; a cancel stops the scripts under way and leaves the rest undone; the
+/// portal shows runs to admins.
+#[tokio::test]
+async fn hanging_and_failing_scripts_do_not_stop_a_run_and_a_run_can_be_cancelled() {
+    let farm = Farmd::start_with(&[]).await;
+    let admin = farm.token("root", "admin");
+    create_wikis(&farm, &admin, "odd", 3).await;
+    let hang = |wikis: &[&str], parallel: u32, timeout: u64| {
+        json!({
+            "script": "runJobs.php", "args": ["--wait"], "selection": {"wikis": wikis},
+            "parallel": parallel, "timeout_seconds": timeout,
+        })
+    };
+    // This test's hanging scripts (the job queue runner never waits).
+    let waiting = || {
+        common::processes_mentioning("runJobs.php --wiki odd-").into_iter().filter(|(_, c)| c.contains("--wait")).count()
+    };
+
+    // Time-out: both wikis' scripts killed, the run goes on to the next and ends.
+    let run = start_run(&farm, &admin, hang(&["odd-0", "odd-1"], 1, 2)).await;
+    let id = run["id"].as_i64().expect("id");
+    let done = wait_run(&farm, &admin, id).await;
+    assert_eq!((done["state"].as_str(), done["counts"]["timed_out"].as_i64()), (Some("done"), Some(2)), "{done}");
+    for (name, report) in reports(&farm, &admin, id).await {
+        assert_eq!(report["state"], "timed_out", "{name}: {report}");
+        assert!(report["reason"].as_str().is_some_and(|r| r.contains("process group was killed")), "{report}");
+        assert!(report["duration_ms"].as_i64().is_some_and(|ms| ms >= 2000), "it ran until the time-out: {report}");
+    }
+    wait_until("the hanging scripts gone", Duration::from_secs(10), || async {
+        match waiting() {
+            0 => Ok(()),
+            n => Err(format!("{n} left")),
+        }
+    })
+    .await;
+
+    // A page on one wiki only: getText.php fails on the others, and the run covers all three.
+    let edit = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "echo 'The page of odd-1' | MW_CONFIG_FILE='{}' php '{}/maintenance/edit.php' --wiki odd-1 'Only here'",
+            farm.data_dir.join("mediawiki/FarmSettings.php").display(),
+            common::MEDIAWIKI_DIR
+        ))
+        .output()
+        .expect("edit.php");
+    assert!(edit.status.success(), "{}", String::from_utf8_lossy(&edit.stdout));
+    let run = start_run(
+        &farm,
+        &admin,
+        json!({"script": "getText.php", "args": ["Only here"], "selection": {"all": true}, "retries": 1}),
+    )
+    .await;
+    let id = run["id"].as_i64().expect("id");
+    let done = wait_run(&farm, &admin, id).await;
+    assert_eq!(done["state"], "done", "{done}");
+    assert_eq!((done["counts"]["done"].as_i64(), done["counts"]["failed"].as_i64()), (Some(1), Some(2)), "{done}");
+    let reports = reports(&farm, &admin, id).await;
+    assert_eq!(reports.len(), 3);
+    assert_eq!(reports["odd-1"]["state"], "done");
+    assert_eq!(reports["odd-1"]["attempts"], 1);
+    assert!(reports["odd-1"]["output"].as_str().is_some_and(|o| o.contains("The page of odd-1")), "{reports:?}");
+    for name in ["odd-0", "odd-2"] {
+        let report = &reports[name];
+        assert_eq!((report["state"].as_str(), report["attempts"].as_i64()), (Some("failed"), Some(2)), "{report}");
+        assert!(report["exit_code"].as_i64().is_some_and(|c| c != 0), "{report}");
+    }
+
+    // Cancel: the wiki under way is killed, the others are never started.
+    let run = start_run(&farm, &admin, hang(&["odd-0", "odd-1", "odd-2"], 1, 3600)).await;
+    let id = run["id"].as_i64().expect("id");
+    wait_until("the first script under way", Duration::from_secs(60), || async {
+        let (_, run) = farm.get_json(&admin, &format!("/api/v1/maintenance-runs/{id}")).await;
+        if run["running"].as_array().is_some_and(|r| !r.is_empty()) {
+            Ok(())
+        } else {
+            Err(run.to_string())
+        }
+    })
+    .await;
+    let output = farm.cli(&["maintenance", "cancel", &id.to_string(), "--url", &farm.url("")], None);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let cancelled = wait_until("the cancelled script to end", Duration::from_secs(30), || async {
+        let reports = reports(&farm, &admin, id).await;
+        if reports.values().all(|r| r["state"] == "cancelled") {
+            Ok(reports)
+        } else {
+            Err(format!("{reports:?}"))
+        }
+    })
+    .await;
+    assert_eq!(cancelled["odd-0"]["attempts"], 1, "the first was started, then killed");
+    assert!(cancelled["odd-0"]["reason"].as_str().is_some_and(|r| r.contains("killed")), "{:?}", cancelled["odd-0"]);
+    for name in ["odd-1", "odd-2"] {
+        assert_eq!(cancelled[name]["attempts"], 0, "{name} never started");
+    }
+    let (_, run) = farm.get_json(&admin, &format!("/api/v1/maintenance-runs/{id}")).await;
+    assert_eq!(run["state"], "cancelled");
+    wait_until("no script left", Duration::from_secs(10), || async {
+        match waiting() {
+            0 => Ok(()),
+            n => Err(format!("{n} left")),
+        }
+    })
+    .await;
+
+    // The portal: the list and a run's page with each wiki's report, for admins only.
+    farm.create_account("portaladmin", "admin", Some("portal-password-123"));
+    let portal = common::portal_login(&farm, "portaladmin", "portal-password-123").await;
+    let list = portal.get(farm.url("/admin/maintenance")).send().await.expect("page");
+    assert_eq!(list.status(), 200);
+    let list = list.text().await.expect("html");
+    assert!(list.contains(&format!("id=\"run-{id}\"")) && list.contains("maintenance/getText.php"), "{list}");
+    let page = portal.get(farm.url(&format!("/admin/maintenance/{id}"))).send().await.expect("page");
+    let page = page.text().await.expect("html");
+    assert!(page.contains("id=\"wiki-odd-0\" data-state=\"cancelled\""), "{page}");
+    assert!(!page.contains("id=\"cancel-form\""), "a cancelled run offers no cancel: {page}");
+    farm.create_account("portalmember", "member", Some("portal-password-123"));
+    let member = common::portal_login(&farm, "portalmember", "portal-password-123").await;
+    assert_eq!(member.get(farm.url("/admin/maintenance")).send().await.expect("page").status(), 403);
+}
+
+/// The wiki's SQLite database, opened read-only (the test reads what MediaWiki wrote).
+async fn wiki_sqlite(farm: &Farmd, name: &str, file: &str) -> sqlx::SqliteConnection {
+    use sqlx::Connection;
+    let dir = farm.wiki_dir(name);
+    let key = dir.file_name().expect("key").to_string_lossy().into_owned();
+    let path = dir.join("db").join(format!("{key}{file}"));
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path).read_only(true);
+    sqlx::SqliteConnection::connect_with(&options).await.expect("open the wiki's database")
+}
+
+/// An edit of a template queues jobs (its pages' links tables, caches); nobody views a page
+/// afterwards, and farmd's background runner runs them: the page using the template lands in
+/// the template's category and the queue is empty. Web requests run no jobs themselves
+/// (`$wgJobRunRate` is 0).
+#[tokio::test]
+async fn jobs_queued_by_an_edit_run_without_any_page_view() {
+    let farm = Farmd::start_with(&[("FARM_JOBS__POLL_INTERVAL", "300ms")]).await;
+    let admin = farm.token("root", "admin");
+    let (status, created) = farm.create_wiki(&admin, json!({"name": "jobs", "sitename": "Jobs"})).await;
+    assert_eq!(status, 202, "{created}");
+    let user = created["owner_credentials"]["username"].as_str().expect("user").to_owned();
+    let password = created["owner_credentials"]["password"].as_str().expect("password").to_owned();
+    farm.wait_for_state(&admin, "jobs", &["active"]).await;
+    let rate = farm.maintenance("getConfiguration.php", &["--wiki", "jobs", "--settings", "wgJobRunRate", "--format", "json"]);
+    let rate = String::from_utf8_lossy(&rate.stdout).into_owned();
+    assert!(rate.contains("\"wgJobRunRate\":0"), "web requests run no jobs: {rate}");
+
+    let wiki = farm.wiki_client("jobs");
+    assert_eq!(wiki.login(&user, &password).await["clientlogin"]["status"], "PASS");
+    assert_eq!(wiki.edit("Template:Sign", "A sign").await["edit"]["result"], "Success");
+    assert_eq!(wiki.edit("Uses the sign", "Here: {{Sign}}").await["edit"]["result"], "Success");
+    // The template's new category reaches the page using it only through a refreshLinks job.
+    let edit = wiki.edit("Template:Sign", "A sign [[Category:Signed pages]]").await;
+    assert_eq!(edit["edit"]["result"], "Success", "{edit}");
+    // From here on no request reaches the wiki.
+
+    let category_members = || async {
+        use sqlx::Row;
+        let mut db = wiki_sqlite(&farm, "jobs", ".sqlite").await;
+        let rows = sqlx::query(
+            "SELECT page_title FROM categorylinks JOIN page ON page_id = cl_from WHERE cl_to = 'Signed_pages'",
+        )
+        .fetch_all(&mut db)
+        .await
+        .expect("categorylinks");
+        rows.iter().map(|r| String::from_utf8_lossy(&r.get::<Vec<u8>, _>(0)).into_owned()).collect::<Vec<_>>()
+    };
+    let members = wait_until("the job to put the page in the category", Duration::from_secs(120), || async {
+        let members = category_members().await;
+        if members.iter().any(|m| m == "Uses_the_sign") {
+            Ok(members)
+        } else {
+            Err(format!("{members:?}\n{}", farm.log().lines().rev().take(5).collect::<Vec<_>>().join("\n")))
+        }
+    })
+    .await;
+    assert!(members.contains(&"Sign".to_owned()), "the template itself too: {members:?}");
+    wait_until("the queue emptied", Duration::from_secs(120), || async {
+        use sqlx::Row;
+        let mut queue = wiki_sqlite(&farm, "jobs", "_jobqueue.sqlite").await;
+        let row = sqlx::query("SELECT COUNT(*) FROM job").fetch_one(&mut queue).await.expect("job table");
+        match row.get::<i64, _>(0) {
+            0 => Ok(()),
+            n => Err(format!("{n} jobs left")),
+        }
+    })
+    .await;
+    let metrics = farm.http.get(farm.url("/metrics")).send().await.expect("metrics").text().await.expect("text");
+    let value = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("{name} in {metrics}"))
+    };
+    assert!(value("farm_jobs_run_total") >= 1.0, "{metrics}");
+    assert!(value("farm_job_queue_turns_total") >= 1.0, "{metrics}");
+    assert!(metrics.contains("# HELP farm_jobs_queued"), "{metrics}");
+}
