@@ -1,11 +1,13 @@
 -- Maintenance runs and their wikis, and each wiki's update fingerprint; see
--- migrations/sqlite/0018_maintenance.sql.
+-- migrations/sqlite/0018_maintenance.sql. Bounded VARCHARs, no TEXT (sqlx's Any driver reads
+-- MariaDB's TEXT as a BLOB): the sealed arguments are base64 (ASCII) of at most 16000
+-- characters, a selection's record 2000, an output's end 4096 bytes.
 CREATE TABLE IF NOT EXISTS maintenance_runs (
     id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
     script VARCHAR(300) NOT NULL,
-    args_sealed MEDIUMTEXT NOT NULL,
+    args_sealed VARCHAR(16000) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
     args_count BIGINT NOT NULL,
-    selection TEXT NOT NULL,
+    selection VARCHAR(2000) NOT NULL,
     parallel BIGINT NOT NULL,
     timeout_secs BIGINT NOT NULL,
     retries BIGINT NOT NULL,
@@ -28,7 +30,7 @@ CREATE TABLE IF NOT EXISTS maintenance_run_wikis (
     attempts BIGINT NOT NULL DEFAULT 0,
     exit_code BIGINT NULL,
     duration_ms BIGINT NULL,
-    output TEXT NULL,
+    output VARCHAR(4200) NULL,
     reason VARCHAR(500) NULL,
     started_at BIGINT NULL,
     finished_at BIGINT NULL,

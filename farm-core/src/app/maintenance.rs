@@ -110,6 +110,30 @@ fn wiki_view(record: RunWikiRecord) -> RunWikiView {
     }
 }
 
+/// The longest sealed arguments the control store keeps (base64).
+const MAX_SEALED_ARGS: usize = 16_000;
+/// The longest record of a selection; a longer list of names is cut (the run's wikis are the
+/// full list).
+const MAX_SELECTION_RECORD: usize = 2000;
+
+/// The selection as JSON for the record, its list of names cut to fit.
+fn selection_record(selection: &SelectionInput) -> Result<String, FarmError> {
+    let mut record = selection.clone();
+    loop {
+        let json = serde_json::to_string(&record).map_err(anyhow::Error::from)?;
+        if json.len() <= MAX_SELECTION_RECORD {
+            return Ok(json);
+        }
+        match record.wikis.as_mut() {
+            Some(names) if !names.is_empty() => {
+                let keep = names.len() / 2;
+                names.truncate(keep);
+            }
+            _ => return Ok("{}".into()),
+        }
+    }
+}
+
 fn out_of_range(field: &'static str, message: String) -> FarmError {
     FarmError::invalid(field, "out_of_range", message)
 }
@@ -150,7 +174,10 @@ impl Farm {
         let wikis = self.select_wikis(&selection).await?;
         let args_json = serde_json::to_string(&request.args).map_err(anyhow::Error::from)?;
         let args_sealed = self.sealer.seal(&Secret::new(args_json))?;
-        let selection_json = serde_json::to_string(&request.selection).map_err(anyhow::Error::from)?;
+        if args_sealed.len() > MAX_SEALED_ARGS {
+            return Err(FarmError::invalid("args", "argument_invalid", "the arguments are too long together".into()));
+        }
+        let selection_json = selection_record(&request.selection)?;
         let mut tx = self.store.begin().await?;
         let id = tx
             .insert_maintenance_run(
@@ -201,7 +228,7 @@ impl Farm {
             }
         }
         if let Some(extension) = &selection.extension {
-            if !self.features.catalogue.get(extension).is_some_and(|c| c.kind == ComponentKind::Extension) {
+            if self.features.catalogue.get(extension).is_none_or(|c| c.kind != ComponentKind::Extension) {
                 return Err(FarmError::invalid(
                     "selection",
                     "selection_invalid",

@@ -8,7 +8,7 @@ use crate::error::FarmError;
 /// Most arguments a script gets, the longest one, and all of them together (bytes).
 pub const MAX_ARGS: usize = 64;
 pub const MAX_ARG_BYTES: usize = 4096;
-pub const MAX_ARGS_TOTAL_BYTES: usize = 16 * 1024;
+pub const MAX_ARGS_TOTAL_BYTES: usize = 8 * 1024;
 /// The longest script name.
 pub const MAX_SCRIPT_LEN: usize = 200;
 /// Most scripts of one run at the same time.
@@ -348,7 +348,7 @@ mod tests {
         assert_eq!(code(check_args(&["a\0b".to_owned()])), "argument_invalid");
         assert_eq!(code(check_args(&vec!["x".to_owned(); MAX_ARGS + 1])), "argument_invalid");
         assert_eq!(code(check_args(&["x".repeat(MAX_ARG_BYTES + 1)])), "argument_invalid");
-        assert_eq!(code(check_args(&vec!["x".repeat(4000); 5])), "argument_invalid");
+        assert_eq!(code(check_args(&vec!["x".repeat(4000); 3])), "argument_invalid");
         for reserved in ["--wiki", "--wiki=other", "--conf=/tmp/LocalSettings.php"] {
             assert_eq!(code(check_args(&[reserved.to_owned()])), "argument_reserved", "{reserved}");
         }
