@@ -505,19 +505,62 @@ async fn wiki_sqlite(farm: &Farmd, name: &str, file: &str) -> sqlx::SqliteConnec
     sqlx::SqliteConnection::connect_with(&options).await.expect("open the wiki's database")
 }
 
+/// Where a wiki's tables are read from.
+enum WikiTables<'a> {
+    Sqlite,
+    Mariadb(&'a TempMariaDb),
+}
+
+impl WikiTables<'_> {
+    /// The first column of each row of `sql` (text), run on the wiki's main database or its
+    /// job queue.
+    async fn strings(&self, farm: &Farmd, name: &str, sql: &str, job_queue: bool) -> Vec<String> {
+        match self {
+            Self::Sqlite => {
+                use sqlx::Row;
+                let file = if job_queue { "_jobqueue.sqlite" } else { ".sqlite" };
+                let mut db = wiki_sqlite(farm, name, file).await;
+                let rows = sqlx::query(sql).fetch_all(&mut db).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+                rows.iter().map(|r| r.get::<String, _>(0)).collect()
+            }
+            Self::Mariadb(server) => {
+                let key = farm.wiki_dir(name).file_name().expect("key").to_string_lossy().into_owned();
+                common::mariadb::query_strings(&format!("{}/wiki_{key}", server.admin_url), sql).await
+            }
+        }
+    }
+}
+
 /// An edit of a template queues jobs (its pages' links tables, caches); nobody views a page
 /// afterwards, and farmd's background runner runs them: the page using the template lands in
 /// the template's category and the queue is empty. Web requests run no jobs themselves
 /// (`$wgJobRunRate` is 0).
-#[tokio::test]
-async fn jobs_queued_by_an_edit_run_without_any_page_view() {
-    let farm = Farmd::start_with(&[("FARM_JOBS__POLL_INTERVAL", "300ms")]).await;
+async fn jobs_run_without_page_views(backend: &str) {
+    let server = (backend == "mariadb").then(TempMariaDb::new);
+    let mut config = String::new();
+    if let Some(server) = &server {
+        config = format!(
+            "default_backend = \"mariadb\"\n\n[[database_servers]]\nname = \"db\"\nadmin_url = \"{}\"\n",
+            server.admin_url
+        );
+    }
+    let mut env = common::UNLIMITED_MEMBERS.to_vec();
+    env.push(("FARM_JOBS__POLL_INTERVAL", "300ms"));
+    let mut farm = Farmd::new_on(ControlStore::Sqlite, &env, Some(&config));
+    farm.spawn();
+    farm.wait_healthy().await;
+    let tables = match &server {
+        Some(server) => WikiTables::Mariadb(server),
+        None => WikiTables::Sqlite,
+    };
     let admin = farm.token("root", "admin");
     let (status, created) = farm.create_wiki(&admin, json!({"name": "jobs", "sitename": "Jobs"})).await;
     assert_eq!(status, 202, "{created}");
     let user = created["owner_credentials"]["username"].as_str().expect("user").to_owned();
     let password = created["owner_credentials"]["password"].as_str().expect("password").to_owned();
     farm.wait_for_state(&admin, "jobs", &["active"]).await;
+    let (_, wiki) = farm.get_json(&admin, "/api/v1/wikis/jobs").await;
+    assert_eq!(wiki["storage"]["backend"], backend, "{wiki}");
     let rate =
         farm.maintenance("getConfiguration.php", &["--wiki", "jobs", "--settings", "wgJobRunRate", "--format", "json"]);
     let rate = String::from_utf8_lossy(&rate.stdout).into_owned();
@@ -532,19 +575,10 @@ async fn jobs_queued_by_an_edit_run_without_any_page_view() {
     assert_eq!(edit["edit"]["result"], "Success", "{edit}");
     // From here on no request reaches the wiki.
 
-    let category_members = || async {
-        use sqlx::Row;
-        let mut db = wiki_sqlite(&farm, "jobs", ".sqlite").await;
-        let rows = sqlx::query(
-            "SELECT page_title FROM categorylinks JOIN page ON page_id = cl_from WHERE cl_to = 'Signed_pages'",
-        )
-        .fetch_all(&mut db)
-        .await
-        .expect("categorylinks");
-        rows.iter().map(|r| String::from_utf8_lossy(&r.get::<Vec<u8>, _>(0)).into_owned()).collect::<Vec<_>>()
-    };
+    let members_sql = "SELECT CAST(page_title AS CHAR) FROM categorylinks JOIN page ON page_id = cl_from \
+                       WHERE cl_to = 'Signed_pages'";
     let members = wait_until("the job to put the page in the category", Duration::from_secs(120), || async {
-        let members = category_members().await;
+        let members = tables.strings(&farm, "jobs", members_sql, false).await;
         if members.iter().any(|m| m == "Uses_the_sign") {
             Ok(members)
         } else {
@@ -554,12 +588,11 @@ async fn jobs_queued_by_an_edit_run_without_any_page_view() {
     .await;
     assert!(members.contains(&"Sign".to_owned()), "the template itself too: {members:?}");
     wait_until("the queue emptied", Duration::from_secs(120), || async {
-        use sqlx::Row;
-        let mut queue = wiki_sqlite(&farm, "jobs", "_jobqueue.sqlite").await;
-        let row = sqlx::query("SELECT COUNT(*) FROM job").fetch_one(&mut queue).await.expect("job table");
-        match row.get::<i64, _>(0) {
-            0 => Ok(()),
-            n => Err(format!("{n} jobs left")),
+        let left = tables.strings(&farm, "jobs", "SELECT CAST(COUNT(*) AS CHAR) FROM job", true).await;
+        if left == ["0"] {
+            Ok(())
+        } else {
+            Err(format!("{left:?} jobs left"))
         }
     })
     .await;
@@ -579,4 +612,16 @@ async fn jobs_queued_by_an_edit_run_without_any_page_view() {
     .await;
     assert!(metric(&metrics, "farm_job_queue_turns_total").is_some_and(|t| t >= 1.0), "{metrics}");
     assert!(metrics.contains("# HELP farm_jobs_queued"), "{metrics}");
+    farm.terminate();
+    drop(server);
+}
+
+#[tokio::test]
+async fn jobs_queued_by_an_edit_run_without_any_page_view_sqlite() {
+    jobs_run_without_page_views("sqlite").await;
+}
+
+#[tokio::test]
+async fn jobs_queued_by_an_edit_run_without_any_page_view_mariadb() {
+    jobs_run_without_page_views("mariadb").await;
 }

@@ -370,6 +370,9 @@ impl Backups {
 
         *changed = true;
         let database = self.configurator.database(&wiki)?;
+        // The backup's schema may be older than the one update.php last brought the wiki to:
+        // forgotten first, so that no crash leaves the old record on the new database.
+        self.store.forget_update_fingerprint(wiki.id).await?;
         database.restore_backup(&dir.join("database")).await.context("restoring the database")?;
         let (from, to) = (dir.clone(), wiki_dir.clone());
         tokio::task::spawn_blocking(move || -> anyhow::Result<()> {

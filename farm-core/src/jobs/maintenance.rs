@@ -160,7 +160,8 @@ impl MaintenanceRunner {
                 self.record(&row, &WikiOutcome::without_script(RunWikiState::Cancelled, "the run was cancelled"))
                     .await?;
             } else if row.attempts <= run.retries {
-                let reason = "interrupted (farmd stopped while the script was under way); run again: the run asked for retries";
+                let reason =
+                    "interrupted (farmd stopped while the script was under way); run again: the run asked for retries";
                 self.store.retry_run_wiki(run.id, row.wiki_id, run.total, reason).await?;
                 warn!(run = run.id, wiki = %row.wiki, "a maintenance script was interrupted by a stop; it runs again");
             } else {

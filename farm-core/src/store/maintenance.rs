@@ -313,6 +313,16 @@ impl Store {
         row.map(MaintenanceRunRecord::try_from).transpose()
     }
 
+    /// Farmd no longer knows what the wiki's schema is (its database was replaced by a
+    /// restore): the next update.php runs it.
+    pub async fn forget_update_fingerprint(&self, wiki_id: i64) -> Result<(), FarmError> {
+        sqlx::query("DELETE FROM wiki_update_fingerprints WHERE wiki_id = ?")
+            .bind(wiki_id)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
     /// Runs, newest first, below `before` (an id).
     pub async fn maintenance_runs(
         &self,
