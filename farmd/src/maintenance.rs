@@ -63,6 +63,8 @@ async fn follow(api: &Api<'_>, http: &reqwest::Client, id: i64, total: u64) -> a
     let style =
         ProgressStyle::with_template("{msg:>24} [{bar:40}] {pos}/{len} ({elapsed}, {eta} left)")?.progress_chars("=> ");
     let bar = ProgressBar::new(total).with_style(style);
+    // Quick runs end quickly: the polls start often and slow down.
+    let mut pause = Duration::from_millis(50);
     loop {
         let (status, run) = api.call(http.get(format!("{}/api/v1/maintenance-runs/{id}", api.url))).await?;
         if status != 200 {
@@ -75,7 +77,8 @@ async fn follow(api: &Api<'_>, http: &reqwest::Client, id: i64, total: u64) -> a
             bar.finish_with_message(run["state"].as_str().unwrap_or("").to_owned());
             return Ok(run);
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(500));
     }
 }
 

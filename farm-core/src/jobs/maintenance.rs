@@ -112,6 +112,7 @@ impl WikiOutcome {
 impl MaintenanceRunner {
     pub async fn run(self, shutdown: CancellationToken) {
         let this = Arc::new(self);
+        // Also the wikis of runs cancelled while farmd was down, which are not executed again.
         if let Err(err) = this.recover().await {
             warn!(error = %format!("{err:#}"), "cannot recover the maintenance runs farmd stopped during");
         }
@@ -178,6 +179,9 @@ impl MaintenanceRunner {
     }
 
     async fn execute(self: Arc<Self>, run: MaintenanceRunRecord) -> anyhow::Result<()> {
+        // Runs go one at a time, so no script is under way now: a wiki left `running` (its end
+        // could not be recorded) is settled as after a stop, and the run can end.
+        self.recover().await?;
         let token = self.control.register(run.id);
         let _forget = Forget(&self.control, run.id);
         // Registered first, then started: a cancel committed meanwhile is seen here.
