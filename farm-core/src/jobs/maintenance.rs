@@ -320,15 +320,21 @@ impl MaintenanceRunner {
         }
         let cancelled =
             || WikiOutcome::without_script(RunWikiState::Cancelled, "the run was cancelled before its turn");
+        // Locks in one order everywhere (the wiki's settings, then its scripts), as a restore
+        // takes them.
+        let settings = if is_update {
+            tokio::select! {
+                guard = self.configurator.lock(wiki.id) => Some(guard),
+                _ = token.cancelled() => return Ok(cancelled()),
+            }
+        } else {
+            None
+        };
         let _script = tokio::select! {
             guard = self.locks.lock(wiki.id) => guard,
             _ = token.cancelled() => return Ok(cancelled()),
         };
-        let (_settings, fingerprint) = if is_update {
-            let guard = tokio::select! {
-                guard = self.configurator.lock(wiki.id) => guard,
-                _ = token.cancelled() => return Ok(cancelled()),
-            };
+        let fingerprint = if settings.is_some() {
             // Read under the lock: the extensions this update.php loads.
             let wiki = self.store.wiki_by_id(wiki.id).await?.context("the wiki is gone")?;
             let revision = self.store.settings_revision(wiki.id, wiki.settings_revision).await?;
@@ -339,9 +345,9 @@ impl MaintenanceRunner {
                     "the schema is current for this codebase and the wiki's extensions (force runs it anyway)",
                 ));
             }
-            (Some(guard), Some(fingerprint))
+            Some(fingerprint)
         } else {
-            (None, None)
+            None
         };
         let ran = self.php.run_script(script, wiki.name.as_str(), args, limits, token).await?;
         let duration_ms = Some(i64::try_from(ran.duration.as_millis()).unwrap_or(i64::MAX));
