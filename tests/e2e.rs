@@ -9,6 +9,7 @@ mod api;
 mod backups;
 mod exports;
 mod ldap;
+mod maintenance;
 mod managers;
 mod mariadb;
 mod oidc;

@@ -120,6 +120,11 @@ require __DIR__ . '/farm-features.php';
 ## Farm accounts: the portal's sign-on, and the wiki's own accounts only if the operator allows.
 require_once __DIR__ . '/farm-sign-on.php';
 FarmSignOn::register();
+## Jobs: farmd runs every wiki's job queue in the background ([jobs] in its configuration), so
+## no web request runs any (they would otherwise wait for page views, one per request).
+if ( !empty( $farmConfig['background_jobs'] ) ) {
+	$wgJobRunRate = 0;
+}
 
 ## The farm's own user, who made the starter pages: nobody may register or log in as it.
 $wgReservedUsernames[] = 'Wiki farm';

@@ -14,4 +14,6 @@ return [
 	'port_suffix' => ':8080',
 	// Shared localisation cache, one per MediaWiki version; writable by the PHP user.
 	'cache_dir' => '/var/lib/farmd/cache/1.39.17',
+	// farmd runs the wikis' job queues ([jobs] enabled): web requests run no jobs.
+	'background_jobs' => true,
 ];

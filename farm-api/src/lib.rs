@@ -9,6 +9,7 @@ mod exports;
 mod extract;
 mod health;
 mod imports;
+mod maintenance;
 mod managers;
 mod metrics;
 mod openapi;
@@ -56,6 +57,7 @@ fn routes(max_body_bytes: usize) -> OpenApiRouter<AppState> {
         .merge(exports::router())
         .merge(starters::router())
         .merge(backups::router())
+        .merge(maintenance::router())
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .merge(settings::image_router())
         .merge(wikis::bulk_router().layer(DefaultBodyLimit::max(BULK_BODY_LIMIT)))

@@ -22,6 +22,13 @@ fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> promet
     Ok(gauge)
 }
 
+fn counter(registry: &Registry, name: &str, help: &str, value: u64) -> prometheus::Result<()> {
+    let counter = prometheus::IntCounter::new(name, help)?;
+    registry.register(Box::new(counter.clone()))?;
+    counter.inc_by(value);
+    Ok(())
+}
+
 async fn gather(state: &AppState) -> anyhow::Result<String> {
     let metrics = state.farm.metrics().await?;
     let registry = Registry::new();
@@ -61,13 +68,61 @@ async fn gather(state: &AppState) -> anyhow::Result<String> {
     let failures = prometheus::IntCounter::new("farm_backup_failures_total", "Backups that failed.")?;
     registry.register(Box::new(failures.clone()))?;
     failures.inc_by(u64::try_from(metrics.backup_failures).unwrap_or(0));
+
+    let runs = gauge(&registry, "farm_maintenance_runs", "Maintenance runs, by state.", &["state"])?;
+    for (run_state, count) in &metrics.maintenance.runs {
+        runs.with_label_values(&[run_state.as_str()]).set(*count);
+    }
+    let run_wikis = gauge(
+        &registry,
+        "farm_maintenance_run_wikis",
+        "Wikis of each queued or running maintenance run, by state (pending, running, done, failed, timed_out, ...).",
+        &["run", "script", "state"],
+    )?;
+    for (run, script, wiki_state, count) in &metrics.maintenance.wikis {
+        run_wikis.with_label_values(&[run.to_string().as_str(), script.as_str(), wiki_state.as_str()]).set(*count);
+    }
+    counter(
+        &registry,
+        "farm_maintenance_wiki_failures_total",
+        "Wikis whose maintenance script failed, timed out or was interrupted.",
+        u64::try_from(metrics.maintenance.failures).unwrap_or(0),
+    )?;
+    let jobs = &metrics.job_queues;
+    if jobs.enabled {
+        let queued = prometheus::IntGauge::new("farm_jobs_queued", "Jobs waiting in all wikis' job queues.")?;
+        registry.register(Box::new(queued.clone()))?;
+        queued.set(jobs.queued);
+        let wikis = prometheus::IntGauge::new("farm_jobs_wikis_with_jobs", "Wikis with jobs waiting.")?;
+        registry.register(Box::new(wikis.clone()))?;
+        wikis.set(i64::try_from(jobs.wikis_with_jobs).unwrap_or(i64::MAX));
+        let length = gauge(
+            &registry,
+            "farm_job_queue_length",
+            "Jobs waiting in a wiki's queue, for the 50 wikis with the longest queues.",
+            &["wiki"],
+        )?;
+        for (wiki, count) in &jobs.longest {
+            length.with_label_values(&[wiki.as_str()]).set(*count);
+        }
+        counter(&registry, "farm_jobs_run_total", "Jobs the background runner ran.", jobs.jobs_done)?;
+        counter(&registry, "farm_jobs_failed_total", "Jobs that failed in the background runner.", jobs.jobs_failed)?;
+        counter(&registry, "farm_job_queue_turns_total", "Turns of wikis' job queues (runJobs.php runs).", jobs.turns)?;
+        counter(
+            &registry,
+            "farm_job_queue_turn_failures_total",
+            "Turns whose runJobs.php failed or timed out.",
+            jobs.turn_failures,
+        )?;
+    }
     let mut out = Vec::new();
     TextEncoder::new().encode(&registry.gather(), &mut out)?;
     Ok(String::from_utf8(out)?)
 }
 
 /// Prometheus metrics (no token): wikis by state, pool levels, database servers, PHP servers,
-/// the age of each wiki's last good backup and failed backups.
+/// the age of each wiki's last good backup and failed backups, maintenance runs and the job
+/// queues.
 #[utoipa::path(
     get, path = "/metrics", tag = "farm",
     responses(

@@ -7,6 +7,7 @@ mod backups;
 mod exports;
 mod imports;
 mod login;
+mod maintenance;
 mod page;
 mod pages;
 mod settings;
@@ -46,6 +47,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("backups.html", include_str!("../templates/backups.html")),
     ("import.html", include_str!("../templates/import.html")),
     ("sign_on.html", include_str!("../templates/sign_on.html")),
+    ("maintenance.html", include_str!("../templates/maintenance.html")),
+    ("maintenance_run.html", include_str!("../templates/maintenance_run.html")),
 ];
 
 /// Scripts, styles, forms and fetches only from this site; no frames, no plugins.
@@ -120,6 +123,9 @@ where
         .route("/requests/{id}/review", post(pages::review_request))
         .route("/review", get(pages::review_queue))
         .route("/admin", get(pages::admin))
+        .route("/admin/maintenance", get(maintenance::runs).post(maintenance::start))
+        .route("/admin/maintenance/{id}", get(maintenance::run))
+        .route("/admin/maintenance/{id}/cancel", post(maintenance::cancel))
         .route("/static/portal.css", get(css))
         .route("/static/portal.js", get(js))
         // A page may widen its own policy (the settings page shows the wiki's logo).

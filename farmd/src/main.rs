@@ -2,6 +2,7 @@
 
 mod backups;
 mod bulk;
+mod maintenance;
 mod remote;
 mod server;
 mod wikis;
@@ -82,10 +83,84 @@ enum Command {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Run MediaWiki maintenance scripts over the farm's wikis through the API of a running
+    /// farm (admins).
+    Maintenance {
+        #[command(subcommand)]
+        command: MaintenanceCommand,
+    },
     /// Tools for the control store itself.
     Registry {
         #[command(subcommand)]
         command: RegistryCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum MaintenanceCommand {
+    /// Run SCRIPT over the selected wikis, each as itself (`--wiki NAME`), with progress;
+    /// arguments for the script follow `--`. Exit status 2 if a wiki's script failed.
+    ///
+    /// SCRIPT is one of the codebase: `update.php` (from MediaWiki's maintenance/),
+    /// `maintenance/storage/compressOld.php`, or an extension's
+    /// `extensions/NAME/maintenance/x.php`.
+    Run {
+        script: String,
+        /// Every served wiki.
+        #[arg(long, conflicts_with_all = ["wiki", "backend", "server", "state", "extension"])]
+        all: bool,
+        /// This wiki (repeat for more).
+        #[arg(long)]
+        wiki: Vec<String>,
+        /// Wikis on this backend: sqlite or mariadb.
+        #[arg(long)]
+        backend: Option<String>,
+        /// Wikis on this database server.
+        #[arg(long)]
+        server: Option<String>,
+        /// Wikis in this state: active or locked.
+        #[arg(long)]
+        state: Option<String>,
+        /// Wikis that have this extension enabled.
+        #[arg(long)]
+        extension: Option<String>,
+        /// Scripts at the same time (default: the farm's [maintenance] parallel, its cores).
+        #[arg(long)]
+        parallel: Option<u32>,
+        /// How long the script may run for one wiki, e.g. 90s, 10m (default: [maintenance] timeout).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        timeout: Option<Duration>,
+        /// Run a wiki whose script failed again, up to this many times.
+        #[arg(long)]
+        retries: Option<u32>,
+        /// update.php: also the wikis whose schema is current.
+        #[arg(long)]
+        force: bool,
+        /// Print the run's id and return at once (follow it with `farmd maintenance status`).
+        #[arg(long)]
+        no_wait: bool,
+        /// The script's arguments, after `--`: passed as they are, never through a shell.
+        #[arg(last = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// A run's progress and each wiki's report.
+    Status {
+        id: i64,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Cancel a run: wikis not yet run stay undone, scripts under way are killed.
+    Cancel {
+        id: i64,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// The latest runs.
+    List {
+        #[command(flatten)]
+        remote: Remote,
     },
 }
 
@@ -331,6 +406,12 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Maintenance { command } => {
+            if !runtime.block_on(maintenance_command(&config, command))? {
+                std::process::exit(2);
+            }
+            Ok(())
+        }
         Command::Registry { command: RegistryCommand::Seed { count, prefix } } => runtime.block_on(async {
             let store = open_store(&config).await?;
             let started = std::time::Instant::now();
@@ -385,6 +466,65 @@ async fn wiki_command(config: &Config, command: WikiCommand) -> anyhow::Result<(
     };
     let url = remote.url(config);
     wikis::change(remote::Api { url: &url, token: &remote.token }, wiki, change).await
+}
+
+/// `farmd maintenance ...`; false when the work failed.
+async fn maintenance_command(config: &Config, command: MaintenanceCommand) -> anyhow::Result<bool> {
+    match command {
+        MaintenanceCommand::Run {
+            script,
+            all,
+            wiki,
+            backend,
+            server,
+            state,
+            extension,
+            parallel,
+            timeout,
+            retries,
+            force,
+            no_wait,
+            args,
+            remote,
+        } => {
+            let mut selection = serde_json::Map::new();
+            if all {
+                selection.insert("all".into(), true.into());
+            }
+            if !wiki.is_empty() {
+                selection.insert("wikis".into(), wiki.into());
+            }
+            for (key, value) in [("backend", backend), ("server", server), ("state", state), ("extension", extension)] {
+                if let Some(value) = value {
+                    selection.insert(key.into(), value.into());
+                }
+            }
+            let url = remote.url(config);
+            let options = maintenance::RunOptions {
+                script: &script,
+                args: &args,
+                selection: selection.into(),
+                parallel,
+                timeout,
+                retries,
+                force,
+                wait: !no_wait,
+            };
+            maintenance::run(remote::Api { url: &url, token: &remote.token }, options).await
+        }
+        MaintenanceCommand::Status { id, remote } => {
+            let url = remote.url(config);
+            maintenance::status(remote::Api { url: &url, token: &remote.token }, id).await
+        }
+        MaintenanceCommand::Cancel { id, remote } => {
+            let url = remote.url(config);
+            maintenance::cancel(remote::Api { url: &url, token: &remote.token }, id).await.map(|()| true)
+        }
+        MaintenanceCommand::List { remote } => {
+            let url = remote.url(config);
+            maintenance::list(remote::Api { url: &url, token: &remote.token }).await.map(|()| true)
+        }
+    }
 }
 
 /// The control store of `config`'s data directory, migrated.

@@ -34,7 +34,28 @@ pub struct Metrics {
     pub backup_ages: Vec<(String, i64)>,
     /// Backups that failed, ever.
     pub backup_failures: i64,
+    /// Maintenance runs, their wikis and the job queues.
+    pub maintenance: crate::store::MaintenanceMetricRows,
+    pub job_queues: JobQueueMetrics,
 }
+
+/// The job queues as the background runner last counted them.
+#[derive(Debug, Default)]
+pub struct JobQueueMetrics {
+    /// Whether farmd runs them ([jobs] enabled).
+    pub enabled: bool,
+    /// (wiki, queued jobs) of the longest queues (at most [`QUEUES_LISTED`]).
+    pub longest: Vec<(String, i64)>,
+    pub queued: i64,
+    pub wikis_with_jobs: usize,
+    pub turns: u64,
+    pub jobs_done: u64,
+    pub jobs_failed: u64,
+    pub turn_failures: u64,
+}
+
+/// How many wikis' queue lengths the metrics name (the longest), so the labels stay bounded.
+pub const QUEUES_LISTED: usize = 50;
 
 /// The admins' overview page.
 #[derive(Debug)]
@@ -100,6 +121,22 @@ impl Farm {
                     .collect()
             },
             backup_failures: self.store.failed_backup_count().await?,
+            maintenance: self.store.maintenance_metrics().await?,
+            job_queues: {
+                use std::sync::atomic::Ordering::Relaxed;
+                let status = &self.job_queues;
+                let (longest, queued, wikis_with_jobs) = status.longest(QUEUES_LISTED);
+                JobQueueMetrics {
+                    enabled: self.config.jobs.enabled,
+                    longest,
+                    queued,
+                    wikis_with_jobs,
+                    turns: status.turns.load(Relaxed),
+                    jobs_done: status.jobs_done.load(Relaxed),
+                    jobs_failed: status.jobs_failed.load(Relaxed),
+                    turn_failures: status.turn_failures.load(Relaxed),
+                }
+            },
         })
     }
 

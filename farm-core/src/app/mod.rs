@@ -11,6 +11,7 @@ pub mod backups;
 pub mod exports;
 pub mod external_login;
 pub mod local;
+pub mod maintenance;
 pub mod managers;
 pub mod requests;
 pub mod settings;
@@ -79,6 +80,10 @@ pub struct Farm {
     mail_on: bool,
     wakeups: Arc<Wakeups>,
     running: Arc<Running>,
+    /// The cancel switches of the maintenance runs under way.
+    maintenance: Arc<jobs::maintenance::RunControl>,
+    /// The job queues' lengths as the background runner last counted them.
+    job_queues: Arc<jobs::job_queues::QueueStatus>,
     /// The portal's public address, for links in mail.
     public_url: String,
     /// The identity providers people may log in through.
@@ -129,8 +134,16 @@ impl Farm {
             accounts: &config.wiki_accounts,
             shared_with_web_group: config.web_group.is_some(),
         };
-        mediawiki::install_farm_files(&layout, &urls, &codebase, &features, config.smtp.as_ref(), &wiki_sign_on)
-            .context("writing the farm's PHP files")?;
+        mediawiki::install_farm_files(
+            &layout,
+            &urls,
+            &codebase,
+            &features,
+            config.smtp.as_ref(),
+            &wiki_sign_on,
+            config.jobs.enabled,
+        )
+        .context("writing the farm's PHP files")?;
         let starters = Arc::new(
             Starters::load(Some(&config.starters_dir()), &config.new_wikis.starter).context("loading the starters")?,
         );
@@ -174,7 +187,35 @@ impl Farm {
             as_databases.clone(),
             sealer.clone(),
         ));
+        let script_locks = Arc::new(jobs::ScriptLocks::default());
+        let run_control = Arc::new(jobs::maintenance::RunControl::default());
+        let queue_status = Arc::new(jobs::job_queues::QueueStatus::default());
+        let opcache = Some(mediawiki::php::Opcache {
+            dir: layout.opcache_dir(&codebase.version),
+            blacklist: layout.opcache_blacklist(),
+        });
         let jobs = Jobs {
+            maintenance: jobs::maintenance::MaintenanceRunner {
+                store: store.clone(),
+                php: php.clone(),
+                codebase: codebase.clone(),
+                configurator: configurator.clone(),
+                sealer: sealer.clone(),
+                control: run_control.clone(),
+                locks: script_locks.clone(),
+                wakeups: wakeups.clone(),
+                opcache: opcache.clone(),
+            },
+            job_queues: jobs::job_queues::JobQueues {
+                store: store.clone(),
+                php: php.clone(),
+                databases: databases.clone(),
+                locks: script_locks.clone(),
+                status: queue_status.clone(),
+                wakeups: wakeups.clone(),
+                config: config.jobs.clone(),
+                opcache,
+            },
             pipeline: jobs::provision::Pipeline {
                 store: store.clone(),
                 layout: layout.clone(),
@@ -222,6 +263,7 @@ impl Farm {
                 store: store.clone(),
                 layout: layout.clone(),
                 configurator: configurator.clone(),
+                locks: script_locks.clone(),
                 wakeups: wakeups.clone(),
                 config: config.backups.clone(),
             },
@@ -264,6 +306,8 @@ impl Farm {
             passwords,
             wakeups,
             running,
+            maintenance: run_control,
+            job_queues: queue_status,
             config,
         };
         Ok((Arc::new(farm), jobs))

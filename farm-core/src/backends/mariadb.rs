@@ -208,6 +208,38 @@ impl DbServer {
         *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = error;
     }
 
+    /// Jobs waiting (not claimed by a runner) in the queue (the `job` table) of each of these
+    /// wikis, 100 wikis to a query; a wiki whose queue cannot be read is left out.
+    pub async fn queued_jobs(&self, keys: &[ResourceKey]) -> anyhow::Result<Vec<(ResourceKey, i64)>> {
+        let mut counts = Vec::with_capacity(keys.len());
+        let mut conn = self.conn().await?;
+        for chunk in keys.chunks(100) {
+            let count = |i: usize, key: &ResourceKey| {
+                format!(
+                    "SELECT {i} AS i, COUNT(*) AS n FROM {}.job WHERE job_token = ''",
+                    Ident::for_wiki(key).quoted()
+                )
+            };
+            let sql: Vec<String> = chunk.iter().enumerate().map(|(i, key)| count(i, key)).collect();
+            match timed("counting queued jobs", conn.query::<(u64, i64), _>(sql.join(" UNION ALL "))).await {
+                Ok(rows) => {
+                    counts.extend(rows.into_iter().filter_map(|(i, n)| Some((chunk.get(i as usize)?.clone(), n))))
+                }
+                // One wiki's database may be gone meanwhile: ask the others one by one.
+                Err(_) => {
+                    for (i, key) in chunk.iter().enumerate() {
+                        if let Ok(Some((_, n))) =
+                            timed("counting queued jobs", conn.query_first::<(u64, i64), _>(count(i, key))).await
+                        {
+                            counts.push((key.clone(), n));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(counts)
+    }
+
     /// Pings the server and records the outcome.
     pub async fn check(&self) -> bool {
         let ping = async {

@@ -61,6 +61,41 @@ impl SqliteWikis {
         templates.iter().any(|(name, cell)| name.starts_with(&prefix) && cell.initialized())
     }
 
+    /// The wiki's job queue file (`db/{key}_jobqueue.sqlite`).
+    fn job_queue_file(&self, key: &ResourceKey) -> PathBuf {
+        self.layout.wiki_dir(key).join("db").join(format!("{key}_jobqueue.sqlite"))
+    }
+
+    /// What changes when MediaWiki writes the wiki's job queue: the modification time and size
+    /// of its file (and of a journal beside it). `None` if it has none.
+    pub fn job_queue_signature(&self, key: &ResourceKey) -> Option<(std::time::SystemTime, u64)> {
+        let file = self.job_queue_file(key);
+        let main = std::fs::metadata(&file).ok()?;
+        let mut signature = (main.modified().ok()?, main.len());
+        for suffix in ["-journal", "-wal"] {
+            let mut side = file.clone().into_os_string();
+            side.push(suffix);
+            if let Ok(meta) = std::fs::metadata(side) {
+                signature.0 = signature.0.max(meta.modified().unwrap_or(signature.0));
+                signature.1 = signature.1.wrapping_add(meta.len());
+            }
+        }
+        Some(signature)
+    }
+
+    /// Jobs waiting in the wiki's queue (not claimed by a runner), read without writing.
+    pub async fn queued_jobs(&self, key: &ResourceKey) -> anyhow::Result<i64> {
+        let file = self.job_queue_file(key);
+        let options = SqliteConnectOptions::new().filename(&file).read_only(true).create_if_missing(false);
+        let mut conn = SqliteConnection::connect_with(&options).await?;
+        let count: anyhow::Result<(i64,)> = sqlx::query_as("SELECT COUNT(*) FROM job WHERE job_token = ''")
+            .fetch_one(&mut conn)
+            .await
+            .map_err(Into::into);
+        conn.close().await?;
+        Ok(count?.0)
+    }
+
     pub(super) fn database(&self, spec: &DatabaseSpec, starter: TemplateStarter) -> SqliteDatabase {
         SqliteDatabase {
             wikis: self.clone(),

@@ -170,6 +170,10 @@ pub struct Config {
     pub web_group: Option<String>,
     /// Who sees `/metrics` and the details of `/healthz`, and where.
     pub operator: OperatorEndpoints,
+    /// Every wiki's job queue, run by farmd in the background.
+    pub jobs: JobsConfig,
+    /// Maintenance scripts run over many wikis (`POST /api/v1/maintenance-runs`).
+    pub maintenance: MaintenanceConfig,
     /// What new wikis start with; each wiki's owner changes it afterwards.
     pub new_wikis: NewWikis,
     /// Outgoing mail; without it mail is off (and `/healthz` says so).
@@ -782,6 +786,64 @@ pub struct WikiAccounts {
     pub staff_group: bool,
 }
 
+/// `[jobs]`: farmd runs every served wiki's job queue in the background, a turn at a time per
+/// wiki (`runJobs.php --maxjobs --maxtime`), taking the wikis with queued jobs in turn; web
+/// requests then run none (`$wgJobRunRate = 0`), so jobs do not wait for page views.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobsConfig {
+    /// Off: MediaWiki runs jobs during page views, as it does on its own.
+    pub enabled: bool,
+    /// How many wikis' queues are run at the same time.
+    pub workers: usize,
+    /// Most jobs of one wiki per turn.
+    pub max_jobs: u32,
+    /// Longest turn of one wiki (`--maxtime`); the others get theirs meanwhile.
+    #[serde(with = "humantime_serde")]
+    pub max_time: Duration,
+    /// How often the queues' lengths are read.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            workers: 1,
+            max_jobs: 100,
+            max_time: Duration::from_secs(30),
+            poll_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+/// `[maintenance]`: the defaults of maintenance runs (a run may ask for other values).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MaintenanceConfig {
+    /// Scripts run at the same time; 0: as many as the machine has cores.
+    pub parallel: usize,
+    /// How long a script may run for one wiki before its process group is killed.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for MaintenanceConfig {
+    fn default() -> Self {
+        Self { parallel: 0, timeout: Duration::from_secs(3600) }
+    }
+}
+
+impl MaintenanceConfig {
+    /// `parallel`, or the number of cores.
+    pub fn default_parallel(&self) -> u32 {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        let parallel = if self.parallel == 0 { cores } else { self.parallel };
+        u32::try_from(parallel).unwrap_or(u32::MAX).clamp(1, crate::domain::maintenance::MAX_PARALLEL)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -833,6 +895,8 @@ impl Default for Config {
             wiki_accounts: WikiAccounts::default(),
             operator: OperatorEndpoints::default(),
             web_group: None,
+            jobs: JobsConfig::default(),
+            maintenance: MaintenanceConfig::default(),
             new_wikis: NewWikis::default(),
             smtp: None,
             login: LoginConfig::default(),
@@ -899,6 +963,20 @@ impl Config {
         }
         if self.backups.dir.as_ref().is_some_and(|d| !d.is_absolute()) {
             return invalid("backups.dir must be an absolute path".into());
+        }
+        let jobs = &self.jobs;
+        if jobs.workers == 0 || jobs.max_jobs == 0 || jobs.max_time.is_zero() || jobs.poll_interval.is_zero() {
+            return invalid("jobs: workers, max_jobs, max_time and poll_interval must be above zero".into());
+        }
+        let timeout = self.maintenance.timeout.as_secs();
+        if timeout == 0 || timeout > crate::domain::maintenance::MAX_TIMEOUT_SECS {
+            return invalid("maintenance.timeout must be between 1s and 24h".into());
+        }
+        if self.maintenance.parallel > crate::domain::maintenance::MAX_PARALLEL as usize {
+            return invalid(format!(
+                "maintenance.parallel must be at most {}",
+                crate::domain::maintenance::MAX_PARALLEL
+            ));
         }
         if self.provision_workers == 0 {
             return invalid("provision_workers must be at least 1".into());
@@ -1066,6 +1144,26 @@ mod tests {
         assert_eq!(config.sandbox.lifetime, defaults.sandbox.lifetime);
         assert_eq!(config.sandbox.warnings, defaults.sandbox.warnings);
         assert_eq!(config.session_ttl, defaults.session_ttl);
+        assert_eq!(
+            (
+                config.jobs.enabled,
+                config.jobs.workers,
+                config.jobs.max_jobs,
+                config.jobs.max_time,
+                config.jobs.poll_interval
+            ),
+            (
+                defaults.jobs.enabled,
+                defaults.jobs.workers,
+                defaults.jobs.max_jobs,
+                defaults.jobs.max_time,
+                defaults.jobs.poll_interval
+            )
+        );
+        assert_eq!(
+            (config.maintenance.parallel, config.maintenance.timeout),
+            (defaults.maintenance.parallel, defaults.maintenance.timeout)
+        );
         let (example, default) = (&config.new_wikis, &defaults.new_wikis);
         assert_eq!(example.extensions, default.extensions);
         assert_eq!(

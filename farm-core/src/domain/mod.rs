@@ -5,6 +5,7 @@
 
 mod account;
 pub mod image;
+pub mod maintenance;
 mod names;
 pub mod permissions;
 mod request;

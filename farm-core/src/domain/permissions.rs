@@ -260,6 +260,11 @@ pub fn see_farm(actor: &Actor) -> Result<(), FarmError> {
     admin(actor, "only admins see the farm's servers, pool and overview")
 }
 
+/// Maintenance runs (a script over many wikis, as their own database accounts): admins.
+pub fn run_maintenance(actor: &Actor) -> Result<(), FarmError> {
+    admin(actor, "only admins run maintenance scripts and see their runs")
+}
+
 pub fn read_audit_log(actor: &Actor) -> Result<(), FarmError> {
     admin(actor, "only admins read the audit log")
 }
@@ -417,7 +422,7 @@ mod tests {
             (actor("rev", Role::Reviewer), "forbidden"),
             (actor("mel", Role::Member), "forbidden"),
         ] {
-            for rule in [see_farm, read_audit_log, list_accounts, set_roles] {
+            for rule in [see_farm, read_audit_log, list_accounts, set_roles, run_maintenance] {
                 assert_eq!(outcome(rule(&who)), expected, "{}", who.username);
             }
         }

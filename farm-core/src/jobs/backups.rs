@@ -57,6 +57,9 @@ pub struct Backups {
     pub store: Store,
     pub layout: Layout,
     pub configurator: Arc<Configurator>,
+    /// A restore waits for a job queue turn or a maintenance script on the wiki to end, and
+    /// none starts during it.
+    pub locks: Arc<super::ScriptLocks>,
     pub wakeups: Arc<Wakeups>,
     pub config: BackupsConfig,
 }
@@ -358,6 +361,7 @@ impl Backups {
         anyhow::ensure!(backup.wiki_id == wiki.id, "the backup is another wiki's");
         anyhow::ensure!(backup.state == "verified", "the backup is {}", backup.state);
         let _guard = self.configurator.lock(wiki.id).await;
+        let _scripts = self.locks.lock(wiki.id).await;
         let wiki = self.store.wiki_by_id(wiki.id).await?.context("the wiki is gone")?;
         anyhow::ensure!(wiki.state == WikiState::Active, "the wiki is {}", wiki.state.as_str());
         let dir = self.layout.backup_dir(&wiki.key, backup.id);
@@ -370,6 +374,9 @@ impl Backups {
 
         *changed = true;
         let database = self.configurator.database(&wiki)?;
+        // The backup's schema may be older than the one update.php last brought the wiki to:
+        // forgotten first, so that no crash leaves the old record on the new database.
+        self.store.forget_update_fingerprint(wiki.id).await?;
         database.restore_backup(&dir.join("database")).await.context("restoring the database")?;
         let (from, to) = (dir.clone(), wiki_dir.clone());
         tokio::task::spawn_blocking(move || -> anyhow::Result<()> {

@@ -4,16 +4,19 @@
 
 pub mod backups;
 pub mod exports;
+pub mod job_queues;
 pub mod lifecycle;
+pub mod maintenance;
 pub mod outbox;
 pub mod pool;
 pub mod provision;
 pub mod rights;
 pub mod settings;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -36,6 +39,8 @@ pub struct Wakeups {
     pub backups: Notify,
     /// A wiki's owner or managers changed: its administrators on MediaWiki follow.
     pub rights: Notify,
+    pub maintenance: Notify,
+    pub job_queues: Notify,
 }
 
 impl Wakeups {
@@ -43,6 +48,30 @@ impl Wakeups {
     pub fn provisioning(&self) {
         self.pool.notify_one();
         self.pipeline.notify_one();
+    }
+}
+
+/// One of farmd's own scripts at a time on a wiki (a maintenance run's, a job queue turn): a
+/// run waits for a wiki's job queue turn to end; the job queue passes over a wiki a run works on.
+#[derive(Debug, Default)]
+pub struct ScriptLocks {
+    locks: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl ScriptLocks {
+    fn of(&self, wiki_id: i64) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+        // Locks nobody holds or waits for go, so the map stays as small as the work under way.
+        locks.retain(|_, lock| Arc::strong_count(lock) > 1);
+        locks.entry(wiki_id).or_default().clone()
+    }
+
+    pub async fn lock(&self, wiki_id: i64) -> tokio::sync::OwnedMutexGuard<()> {
+        self.of(wiki_id).lock_owned().await
+    }
+
+    pub fn try_lock(&self, wiki_id: i64) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        self.of(wiki_id).try_lock_owned().ok()
     }
 }
 
@@ -77,6 +106,8 @@ pub struct Jobs {
     pub exporter: exports::Exporter,
     pub backups: backups::Backups,
     pub rights: rights::RightsSync,
+    pub maintenance: maintenance::MaintenanceRunner,
+    pub job_queues: job_queues::JobQueues,
     pub passwords: Arc<PasswordStock>,
     pub databases: Arc<FarmDatabases>,
     pub default_language: LanguageCode,
@@ -95,7 +126,7 @@ impl Jobs {
     /// Starts everything, in this order: the PHP servers (the wikis are served as soon as
     /// possible), the database servers' health checks (placement needs them), the templates,
     /// the provisioning pipeline, the warm pool, the stock of passwords, the lifecycle, the exports, the
-    /// backups and the outbox. All stop when `shutdown` is cancelled; `tasks` tracks them.
+    /// backups, the maintenance runs, the job queues and the outbox. All stop when `shutdown` is cancelled; `tasks` tracks them.
     pub async fn start(self, shutdown: CancellationToken, tasks: &TaskTracker) {
         if self.php_workers > 0 {
             let servers = PhpServers::start(self.php, self.router, self.php_workers, shutdown.clone(), tasks);
@@ -125,6 +156,8 @@ impl Jobs {
         tasks.spawn(self.exporter.run(shutdown.clone()));
         tasks.spawn(self.backups.run(shutdown.clone()));
         tasks.spawn(self.rights.run(shutdown.clone()));
+        tasks.spawn(self.maintenance.run(shutdown.clone()));
+        tasks.spawn(self.job_queues.run(shutdown.clone()));
         tasks.spawn(self.outbox.run(shutdown));
     }
 }

@@ -56,10 +56,14 @@ pub fn install_farm_files(
     features: &Features,
     smtp: Option<&SmtpConfig>,
     sign_on: &WikiSignOn<'_>,
+    background_jobs: bool,
 ) -> anyhow::Result<()> {
     let dir = layout.farm_files_dir();
     let cache_dir = layout.cache_dir(&codebase.version);
     std::fs::create_dir_all(&cache_dir)?;
+    // The compiled codebase for the scripts farmd runs; nothing of the data directory in it.
+    crate::platform::layout::create_private_dir(&layout.opcache_dir(&codebase.version))?;
+    write_if_changed(&layout.opcache_blacklist(), format!("{}/\n", layout.root().display()).as_bytes(), 0o600)?;
     let logo = install_farm_logo(&dir.join("assets"), features.defaults().logo.as_deref())?;
     let defaults = features.defaults();
     let questions: Vec<String> = defaults
@@ -74,7 +78,7 @@ pub fn install_farm_files(
         "<?php\n// Written by farmd at start; do not edit.\nreturn [\n\t'data_dir' => {},\n\t'base_domain' => {},\n\
          \t'scheme' => {},\n\t'port_suffix' => {},\n\t'cache_dir' => {},\n\t'logo' => {},\n\
          \t'captcha' => {},\n\t'captcha_questions' => [ {} ],\n\t'portal_url' => {},\n\t'sign_on_key' => {},\n\
-         \t'local_accounts' => {},\n\t'staff_group' => {},\n\t'web_group' => {},\n];\n",
+         \t'local_accounts' => {},\n\t'staff_group' => {},\n\t'web_group' => {},\n\t'background_jobs' => {},\n];\n",
         php_string(&layout.root().to_string_lossy()),
         php_string(&urls.base_domain),
         php_string(&urls.scheme),
@@ -91,6 +95,7 @@ pub fn install_farm_files(
         sign_on.accounts.local_accounts,
         sign_on.accounts.staff_group,
         sign_on.shared_with_web_group,
+        if background_jobs { "true" } else { "false" },
     );
     write_if_changed(&dir.join("farm-config.php"), farm_config.as_bytes(), 0o644)?;
     write_if_changed(&dir.join("farm-messages.php"), features.catalogue.messages_php().as_bytes(), 0o644)?;

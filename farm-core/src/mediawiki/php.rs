@@ -148,6 +148,68 @@ impl Php {
         }
     }
 
+    /// Runs `script` (an absolute path in the codebase) for one wiki (`--wiki NAME`, then
+    /// `args` as they are: one argv entry each, no shell) in a process group of its own, with
+    /// stdout and stderr kept to their last [`OUTPUT_TAIL_BYTES`]. At `limits.timeout`, or when
+    /// `cancel` fires, the whole process group is killed. An error only when PHP cannot start.
+    pub async fn run_script(
+        &self,
+        script: &Path,
+        wiki: &str,
+        args: &[String],
+        limits: &ScriptLimits,
+        cancel: &CancellationToken,
+    ) -> anyhow::Result<ScriptRun> {
+        use std::os::unix::process::ExitStatusExt;
+        let mut cmd = self.command();
+        if let Some(opcache) = &limits.opcache {
+            opcache.apply(&mut cmd);
+        }
+        cmd.arg(script)
+            .arg("--wiki")
+            .arg(wiki)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Its own group: a time-out or a cancel kills what the script started too.
+            .process_group(0);
+        let started = std::time::Instant::now();
+        let mut child = cmd.spawn().with_context(|| format!("starting {}", self.binary.display()))?;
+        let tail = Arc::new(std::sync::Mutex::new(Tail::default()));
+        let readers: Vec<_> = [
+            child.stdout.take().map(|out| tokio::spawn(read_into(out, tail.clone()))),
+            child.stderr.take().map(|err| tokio::spawn(read_into(err, tail.clone()))),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let end = tokio::select! {
+            status = child.wait() => {
+                let status = status?;
+                match (status.code(), status.signal()) {
+                    (Some(code), _) => ScriptEnd::Exited(code),
+                    (None, Some(signal)) => ScriptEnd::Signalled(signal),
+                    (None, None) => ScriptEnd::Signalled(0),
+                }
+            }
+            _ = tokio::time::sleep(limits.timeout) => ScriptEnd::TimedOut,
+            _ = cancel.cancelled() => ScriptEnd::Cancelled,
+        };
+        if matches!(end, ScriptEnd::TimedOut | ScriptEnd::Cancelled) {
+            // The script is not reaped yet, so its pid still names its group.
+            if let Some(pid) = child.id().and_then(|pid| i32::try_from(pid).ok()) {
+                let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            }
+            let _ = child.kill().await;
+        }
+        for reader in readers {
+            // A child the script left behind may hold a pipe open: the output is what came so far.
+            let _ = tokio::time::timeout(Duration::from_secs(5), reader).await;
+        }
+        let output = tail.lock().unwrap_or_else(|e| e.into_inner()).text();
+        Ok(ScriptRun { end, output, duration: started.elapsed() })
+    }
+
     /// The output of `php -r CODE` (no MediaWiki loaded).
     pub async fn eval(&self, code: &str) -> anyhow::Result<String> {
         let mut cmd = self.command();
@@ -167,6 +229,100 @@ impl Php {
             );
         }
         Ok(stdout)
+    }
+}
+
+/// How much of a script's output is kept: its last 4 KiB.
+pub const OUTPUT_TAIL_BYTES: usize = 4096;
+
+/// How long a script may run, and PHP's shared compiled codebase.
+#[derive(Debug, Clone)]
+pub struct ScriptLimits {
+    pub timeout: Duration,
+    pub opcache: Option<Opcache>,
+}
+
+/// opcache's file cache for the CLI: MediaWiki is compiled once and every later script loads
+/// the compiled files (a no-op `update.php` takes a third of the time). Files are checked
+/// against their modification time, and the data directory (shards, secrets) is never kept.
+#[derive(Debug, Clone)]
+pub struct Opcache {
+    pub dir: PathBuf,
+    pub blacklist: PathBuf,
+}
+
+impl Opcache {
+    fn apply(&self, cmd: &mut Command) {
+        cmd.arg("-d")
+            .arg("opcache.enable_cli=1")
+            .arg("-d")
+            .arg(format!("opcache.file_cache={}", self.dir.display()))
+            .args(["-d", "opcache.file_cache_only=1", "-d", "opcache.validate_timestamps=1"])
+            .arg("-d")
+            .arg(format!("opcache.blacklist_filename={}", self.blacklist.display()));
+    }
+}
+
+/// How a script ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScriptEnd {
+    Exited(i32),
+    /// Killed by a signal it got from elsewhere.
+    Signalled(i32),
+    /// Killed (its process group) at the time-out.
+    TimedOut,
+    /// Killed (its process group) because its run was cancelled.
+    Cancelled,
+}
+
+/// A script's end, the end of its output and how long it ran.
+#[derive(Debug, Clone)]
+pub struct ScriptRun {
+    pub end: ScriptEnd,
+    pub output: String,
+    pub duration: Duration,
+}
+
+/// The last bytes of an output.
+#[derive(Debug, Default)]
+struct Tail {
+    bytes: Vec<u8>,
+    cut: bool,
+}
+
+impl Tail {
+    fn push(&mut self, chunk: &[u8]) {
+        self.bytes.extend_from_slice(chunk);
+        if self.bytes.len() > 2 * OUTPUT_TAIL_BYTES {
+            let cut = self.bytes.len() - OUTPUT_TAIL_BYTES;
+            self.bytes.drain(..cut);
+            self.cut = true;
+        }
+    }
+
+    /// As text, at most [`OUTPUT_TAIL_BYTES`], starting at a character (and, once cut, at a line).
+    fn text(&self) -> String {
+        let start = self.bytes.len().saturating_sub(OUTPUT_TAIL_BYTES);
+        let text = String::from_utf8_lossy(&self.bytes[start..]);
+        if start == 0 && !self.cut {
+            return text.into_owned();
+        }
+        let text = text.trim_start_matches('\u{FFFD}');
+        match text.find('\n') {
+            Some(newline) if newline + 1 < text.len() => format!("…\n{}", &text[newline + 1..]),
+            _ => format!("…{text}"),
+        }
+    }
+}
+
+async fn read_into(mut from: impl tokio::io::AsyncRead + Unpin, tail: Arc<std::sync::Mutex<Tail>>) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = vec![0u8; 8192];
+    while let Ok(n) = from.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+        tail.lock().unwrap_or_else(|e| e.into_inner()).push(&buf[..n]);
     }
 }
 
@@ -453,7 +609,20 @@ fn forward_line(index: usize, line: &str) {
 
 #[cfg(test)]
 mod tests {
-    use super::started_line_port;
+    use super::{started_line_port, Tail, OUTPUT_TAIL_BYTES};
+
+    #[test]
+    fn an_output_keeps_its_end() {
+        let mut tail = Tail::default();
+        tail.push(b"first line\nsecond");
+        assert_eq!(tail.text(), "first line\nsecond");
+        for i in 0..2000 {
+            tail.push(format!("line {i} über\n").as_bytes());
+        }
+        let text = tail.text();
+        assert!(text.len() <= OUTPUT_TAIL_BYTES + 4, "{}", text.len());
+        assert!(text.starts_with("…\nline ") && text.ends_with("line 1999 über\n"), "{text}");
+    }
 
     #[test]
     fn the_port_comes_from_the_started_line() {

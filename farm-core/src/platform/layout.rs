@@ -12,6 +12,7 @@
 //!   credentials.key            key that seals database passwords in the control store (0600)
 //!   mediawiki/                 entry file, resolver, router and farm-config.php for PHP
 //!   cache/<mw version>/        localisation cache shared by all wikis of that version
+//!   cache/opcache-<mw version>/  compiled PHP of the codebase for the scripts farmd runs
 //!   templates/<mw version>/    installer output per backend, copied for each new wiki
 //!   wikis/<key>/               one wiki: LocalSettings.php, secrets.php, db/, images/
 //!   hosts/<name> -> ../wikis/<key>   present exactly while the wiki is served
@@ -131,6 +132,17 @@ impl Layout {
 
     pub fn cache_dir(&self, mediawiki_version: &str) -> PathBuf {
         self.root.join("cache").join(mediawiki_version)
+    }
+
+    /// PHP's compiled codebase (opcache's file cache), shared by the maintenance scripts and
+    /// job runs farmd starts, so that each does not compile MediaWiki again.
+    pub fn opcache_dir(&self, mediawiki_version: &str) -> PathBuf {
+        self.root.join("cache").join(format!("opcache-{mediawiki_version}"))
+    }
+
+    /// The files opcache must not keep: everything in the data directory (shards, secrets).
+    pub fn opcache_blacklist(&self) -> PathBuf {
+        self.farm_files_dir().join("opcache-blacklist.txt")
     }
 
     pub fn templates_dir(&self, mediawiki_version: &str) -> PathBuf {

@@ -20,6 +20,7 @@ mod audit;
 mod backups;
 mod exports;
 mod external;
+mod maintenance;
 mod managers;
 mod outbox;
 mod pool;
@@ -34,6 +35,9 @@ pub use audit::{AuditEntry, AuditFilter, AuditRecord};
 pub use backups::{BackupRecord, LastGoodBackup, RestoreRecord};
 pub use exports::ExportRecord;
 pub use external::ExternalLoginRecord;
+pub use maintenance::{
+    JobQueueWiki, MaintenanceMetricRows, MaintenanceRunRecord, NewRun, RunWikiOutcome, RunWikiRecord, SelectableWiki,
+};
 pub use managers::{ManagerRecord, RightsPending};
 pub use outbox::{OutgoingMail, QueuedMail};
 pub use pool::{PoolLevelRow, PoolSlot, UnfinishedEntry};
