@@ -448,6 +448,13 @@ impl Farm {
         Ok(super::Page::from_rows(records, limit, |r| r.id).map(|r| AccountView::from_record(&r)))
     }
 
+    /// The account `username`, for an admin about to change it.
+    async fn account_an_admin_changes(&self, actor: &Actor, username: &str) -> Result<AccountRecord, FarmError> {
+        permissions::set_roles(actor)?;
+        let username = Username::parse(username).map_err(|_| FarmError::NotFound("account"))?;
+        self.store.account_by_username_key(&username_key(&username)).await?.ok_or(FarmError::NotFound("account"))
+    }
+
     /// Admins: change an account's role (and so what its tokens may do, at once).
     pub async fn set_role(
         &self,
@@ -456,13 +463,7 @@ impl Farm {
         role: Role,
         source: &Source,
     ) -> Result<AccountView, FarmError> {
-        permissions::set_roles(actor)?;
-        let username = Username::parse(username).map_err(|_| FarmError::NotFound("account"))?;
-        let record = self
-            .store
-            .account_by_username_key(&username_key(&username))
-            .await?
-            .ok_or(FarmError::NotFound("account"))?;
+        let record = self.account_an_admin_changes(actor, username).await?;
         let mut tx = self.store.begin().await?;
         tx.set_role(record.id, role).await?;
         tx.audit(&AuditEntry {
@@ -488,13 +489,7 @@ impl Farm {
         locked: bool,
         source: &Source,
     ) -> Result<AccountView, FarmError> {
-        permissions::set_roles(actor)?;
-        let username = Username::parse(username).map_err(|_| FarmError::NotFound("account"))?;
-        let record = self
-            .store
-            .account_by_username_key(&username_key(&username))
-            .await?
-            .ok_or(FarmError::NotFound("account"))?;
+        let record = self.account_an_admin_changes(actor, username).await?;
         if locked && record.id == actor.account_id {
             return Err(FarmError::denied("account_lock_self", "you cannot lock your own account"));
         }
