@@ -24,7 +24,10 @@ if [ "${1:-}" = "--test" ]; then
   packages+=(mariadb-server
     python3-aiosmtpd     # the SMTP server on loopback that receives the farm's mail in tests
     python3-venv         # the virtual environment of schemathesis (tests/openapi.rs)
-    chromium)            # the portal tests' browser, headless (tests/portal.rs)
+    chromium             # the portal tests' browser, headless (tests/portal.rs)
+    # The package test (tests/package.rs): deploy/build-deb.sh, systemd-analyze verify, the
+    # unit's sandbox without systemd (setpriv and unshare are in util-linux) and logrotate.
+    dpkg-dev binutils adduser systemd logrotate python3-seccomp)
   # Node.js runs the portal scenarios (tests/browser/). Checked by command, not by package: a
   # NodeSource nodejs package brings its own npm and conflicts with Debian's npm package.
   command -v node >/dev/null 2>&1 || packages+=(nodejs)

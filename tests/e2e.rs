@@ -11,6 +11,7 @@ mod exports;
 mod managers;
 mod mariadb;
 mod openapi;
+mod package;
 mod portal;
 mod scale;
 mod security;

@@ -767,6 +767,18 @@ mod tests {
     }
 
     #[test]
+    fn the_debian_packages_config_loads_with_its_data_dir_and_listen_address() {
+        figment::Jail::expect_with(|_jail| {
+            let packaged = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/debian/farmd.toml");
+            let config = Config::load(Some(&packaged)).expect("/etc/farmd/farmd.toml must load");
+            assert_eq!(config.data_dir, Path::new("/var/lib/farmd"));
+            assert_eq!(config.listen, SocketAddr::from(([127, 0, 0, 1], 8080)));
+            assert_eq!(config.base_domain, Config::default().base_domain);
+            Ok(())
+        });
+    }
+
+    #[test]
     fn rejects_bad_values_and_unknown_keys() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("bad.toml", "base_domain = \"Not A Domain\"\n")?;
