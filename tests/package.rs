@@ -119,7 +119,16 @@ async fn the_package_installs_serves_a_wiki_keeps_it_when_removed_and_upgrades_i
 
     // An admin account and its token, from the command line as the farmd user with the
     // service's configuration; then a wiki through the API.
-    let created = unit.run(&["account", "create", "--username", "packager", "--email", "packager@example.org", "--role", "admin"]);
+    let created = unit.run(&[
+        "account",
+        "create",
+        "--username",
+        "packager",
+        "--email",
+        "packager@example.org",
+        "--role",
+        "admin",
+    ]);
     assert!(created.status.success(), "farmd account create: {}", String::from_utf8_lossy(&created.stderr));
     let issued = unit.run(&["token", "--username", "packager", "--ttl", "1h"]);
     assert!(issued.status.success(), "farmd token: {}", String::from_utf8_lossy(&issued.stderr));
@@ -141,7 +150,10 @@ async fn the_package_installs_serves_a_wiki_keeps_it_when_removed_and_upgrades_i
     assert!(page.contains("Packaged Wiki"), "the Main Page names the wiki");
     let edit = wiki.edit("Installed from a package", "Written while farmd ran as its unit.").await;
     assert_eq!(edit["edit"]["result"], "Success", "{edit}");
-    assert_eq!(wiki.get("/index.php?title=Installed_from_a_package&action=raw").await.1, "Written while farmd ran as its unit.");
+    assert_eq!(
+        wiki.get("/index.php?title=Installed_from_a_package&action=raw").await.1,
+        "Written while farmd ran as its unit."
+    );
 
     check_data_directory();
     check_log_rotation(&work.path().join("logrotate.state"));
@@ -164,7 +176,10 @@ async fn the_package_installs_serves_a_wiki_keeps_it_when_removed_and_upgrades_i
     let mut farm = Service::start(&unit, &log).await;
     assert_eq!(farm.addr.port(), port);
     let wiki = farm.wiki("packaged");
-    assert_eq!(wiki.get("/index.php?title=Installed_from_a_package&action=raw").await.1, "Written while farmd ran as its unit.");
+    assert_eq!(
+        wiki.get("/index.php?title=Installed_from_a_package&action=raw").await.1,
+        "Written while farmd ran as its unit."
+    );
 
     // Upgrade in place: the new version is unpacked under the running service, which is then
     // restarted (the postinst does that through systemd; here the test does).
@@ -180,7 +195,10 @@ async fn the_package_installs_serves_a_wiki_keeps_it_when_removed_and_upgrades_i
     let (status, page) = wiki.get("/index.php?title=Main_Page").await;
     assert_eq!(status, 200, "{}", farm.log());
     assert!(page.contains("Packaged Wiki"));
-    assert_eq!(wiki.get("/index.php?title=Installed_from_a_package&action=raw").await.1, "Written while farmd ran as its unit.");
+    assert_eq!(
+        wiki.get("/index.php?title=Installed_from_a_package&action=raw").await.1,
+        "Written while farmd ran as its unit."
+    );
     let edit = wiki.edit("Upgraded", "Still the same wiki.").await;
     assert_eq!(edit["edit"]["result"], "Success", "{edit}");
     drop(farm);
@@ -221,7 +239,18 @@ fn check_package(deb: &Path, version: &str) {
     assert_eq!(field("Package"), "farmd");
     assert_eq!(field("Version"), version);
     let depends = field("Depends");
-    for needed in ["mediawiki", "php-cli", "php-sqlite3", "php-intl", "php-mbstring", "php-xml", "php-apcu", "php-gd", "adduser", "libc6"] {
+    for needed in [
+        "mediawiki",
+        "php-cli",
+        "php-sqlite3",
+        "php-intl",
+        "php-mbstring",
+        "php-xml",
+        "php-apcu",
+        "php-gd",
+        "adduser",
+        "libc6",
+    ] {
         assert!(depends.split(',').any(|d| d.trim().starts_with(needed)), "Depends: {depends} lacks {needed}");
     }
     let recommends = field("Recommends");
@@ -248,7 +277,10 @@ fn check_package(deb: &Path, version: &str) {
         ("/usr/share/doc/farmd/copyright", "-rw-r--r-- root/root"),
         ("/usr/share/doc/farmd/examples/farmd.example.toml", "-rw-r--r-- root/root"),
     ] {
-        assert!(entries.contains(&(path.to_owned(), mode_and_owner.to_owned())), "{path} {mode_and_owner} in:\n{listing}");
+        assert!(
+            entries.contains(&(path.to_owned(), mode_and_owner.to_owned())),
+            "{path} {mode_and_owner} in:\n{listing}"
+        );
     }
     assert!(!entries.iter().any(|(path, _)| path.starts_with("/var/lib/farmd")), "the data directory is not dpkg's");
 }
@@ -264,7 +296,11 @@ fn check_installation() {
     let data = std::fs::metadata(DATA).expect("the postinst made /var/lib/farmd");
     assert_eq!((data.uid(), data.gid(), data.mode() & 0o7777), (user.uid.as_raw(), group.gid.as_raw(), 0o700));
     let config = std::fs::metadata(CONFIG).expect("the configuration");
-    assert_eq!((config.uid(), config.gid(), config.mode() & 0o7777), (0, group.gid.as_raw(), 0o640), "root writes it, farmd reads it");
+    assert_eq!(
+        (config.uid(), config.gid(), config.mode() & 0o7777),
+        (0, group.gid.as_raw(), 0o640),
+        "root writes it, farmd reads it"
+    );
     // Enabled for the day systemd runs this machine (deb-systemd-helper, as dh_installsystemd).
     let wanted = Path::new("/etc/systemd/system/multi-user.target.wants/farmd.service");
     assert_eq!(std::fs::read_link(wanted).expect("enabled"), Path::new(UNIT));
@@ -420,7 +456,8 @@ fn dpkg(args: &[&str]) -> Output {
 
 /// dpkg's state of the farmd package (`installed`, `config-files`...), None if it knows none.
 fn package_status() -> Option<String> {
-    let output = Command::new("dpkg-query").args(["-W", "-f", "${db:Status-Status}", "farmd"]).output().expect("dpkg-query");
+    let output =
+        Command::new("dpkg-query").args(["-W", "-f", "${db:Status-Status}", "farmd"]).output().expect("dpkg-query");
     let status = String::from_utf8_lossy(&output.stdout).trim().to_owned();
     (output.status.success() && !status.is_empty()).then_some(status)
 }
