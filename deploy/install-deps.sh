@@ -28,7 +28,10 @@ if [ "${1:-}" = "--test" ]; then
     chromium             # the portal tests' browser, headless (tests/portal.rs)
     slapd ldap-utils     # the private LDAP server of the LDAP login tests (tests/ldap.rs)
     nginx php-fpm        # the production recipe, started by tests/production.rs (deploy/nginx, deploy/php-fpm)
-    openssl)             # the test CA and certificate of that server
+    openssl              # the test CA and certificate of that server
+    # The package test (tests/package.rs): deploy/build-deb.sh, systemd-analyze verify, the
+    # unit's sandbox without systemd (setpriv and unshare are in util-linux) and logrotate.
+    dpkg-dev binutils adduser systemd logrotate python3-seccomp)
   # Node.js runs the portal scenarios (tests/browser/). Checked by command, not by package: a
   # NodeSource nodejs package brings its own npm and conflicts with Debian's npm package.
   command -v node >/dev/null 2>&1 || packages+=(nodejs)

@@ -14,6 +14,7 @@ mod managers;
 mod mariadb;
 mod oidc;
 mod openapi;
+mod package;
 mod portal;
 mod production;
 mod scale;

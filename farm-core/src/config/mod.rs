@@ -1224,6 +1224,18 @@ mod tests {
     }
 
     #[test]
+    fn the_debian_packages_config_loads_with_its_data_dir_and_listen_address() {
+        figment::Jail::expect_with(|_jail| {
+            let packaged = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/debian/farmd.toml");
+            let config = Config::load(Some(&packaged)).expect("/etc/farmd/farmd.toml must load");
+            assert_eq!(config.data_dir, Path::new("/var/lib/farmd"));
+            assert_eq!(config.listen, SocketAddr::from(([127, 0, 0, 1], 8080)));
+            assert_eq!(config.base_domain, Config::default().base_domain);
+            Ok(())
+        });
+    }
+
+    #[test]
     fn loopback_urls() {
         for url in ["http://127.0.0.1:8080/x", "ldap://localhost", "ldap://[::1]:389", "http://u@127.0.0.2"] {
             assert!(is_loopback_url(url), "{url}");

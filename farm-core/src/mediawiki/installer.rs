@@ -47,6 +47,16 @@ pub async fn install_template(
     // Every template carries the tables of every bundled extension that has some, so that no
     // wiki ever lacks one, whatever it enables later.
     let mut loads = String::from("\n");
+    // What the build's scripts write stays in its own folder: Debian's PlatformSettings.php
+    // points the caches at /var/cache/mediawiki, the logs at /var/log/mediawiki and uploads at
+    // the codebase's images/, which are www-data's (and read-only for the farmd service).
+    // The build's errors come back on stderr.
+    let scratch = |name: &str| super::php_string(&conf_dir.join(name).to_string_lossy());
+    loads.push_str(&format!(
+        "$wgCacheDirectory = {};\n$wgUploadDirectory = {};\n$wgDBerrorLog = false;\n$wgDebugLogGroups = [];\n",
+        scratch("cache"),
+        scratch("images")
+    ));
     for id in super::Catalogue::read(&php.mediawiki_dir)?.table_extensions() {
         loads.push_str(&format!("wfLoadExtension( {} );\n", super::php_string(&id)));
     }
