@@ -134,7 +134,7 @@ async fn a_wiki_whose_time_in_the_trash_is_over_is_purged() {
 async fn a_renamed_wiki_keeps_its_data_and_its_old_address_redirects() {
     let smtp = common::smtp::SmtpServer::start().await;
     let config = format!(
-        "deleted_name_retention = \"4s\"\nlifecycle_interval = \"1s\"\n\n[smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nfrom = \"Farm <farm@example.org>\"\n",
+        "deleted_name_retention = \"10s\"\nlifecycle_interval = \"1s\"\n\n[smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nfrom = \"Farm <farm@example.org>\"\n",
         smtp.port
     );
     let mut farm = Farmd::new_on(ControlStore::Sqlite, &[], Some(&config));
