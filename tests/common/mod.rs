@@ -243,7 +243,13 @@ impl Farmd {
             data_dir,
             _temp: Some(temp),
             env,
-            http: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client"),
+            // Idle connections are dropped before farmd's own keep-alive time-out (60 s) closes
+            // them: a request on a connection the server is closing fails for nothing.
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .pool_idle_timeout(Duration::from_secs(20))
+                .build()
+                .expect("client"),
             store_url,
             control_db,
             config_file,
