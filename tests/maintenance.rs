@@ -35,7 +35,7 @@ fn counting_php(dir: &Path) -> PathBuf {
 /// Returns the held wikis.
 async fn kill_while_held(farm: &mut Farmd, admin: &str, dir: &Path, id: i64, count: usize) -> Vec<String> {
     std::fs::write(dir.join("hold"), b"").expect("hold");
-    let held = wait_until("scripts held", Duration::from_secs(120), || async {
+    let held = wait_until("scripts held", Duration::from_secs(300), || async {
         let (_, run) = farm.get_json(admin, &format!("/api/v1/maintenance-runs/{id}")).await;
         let running: Vec<String> =
             run["running"].as_array().into_iter().flatten().filter_map(|w| w.as_str().map(str::to_owned)).collect();
@@ -82,7 +82,7 @@ async fn start_run(farm: &Farmd, token: &str, body: Value) -> Value {
 
 /// Waits until the run is done or cancelled; its final view.
 async fn wait_run(farm: &Farmd, token: &str, id: i64) -> Value {
-    wait_until(&format!("maintenance run {id} to end"), Duration::from_secs(240), || async {
+    wait_until(&format!("maintenance run {id} to end"), Duration::from_secs(600), || async {
         let (status, run) = farm.get_json(token, &format!("/api/v1/maintenance-runs/{id}")).await;
         if status == 200 && matches!(run["state"].as_str(), Some("done" | "cancelled")) {
             Ok(run)
@@ -165,7 +165,7 @@ async fn update_survives_a_kill(backend: &str) {
     let id = run["id"].as_i64().expect("id");
     assert_eq!(run["total"].as_i64(), Some(30), "{run}");
     assert!(matches!(run["state"].as_str(), Some("queued" | "running")), "{run}");
-    wait_until("a few wikis updated", Duration::from_secs(120), || async {
+    wait_until("a few wikis updated", Duration::from_secs(300), || async {
         let (_, run) = farm.get_json(&admin, &format!("/api/v1/maintenance-runs/{id}")).await;
         if run["counts"]["done"].as_i64().unwrap_or(0) >= 4 {
             Ok(())
