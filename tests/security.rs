@@ -405,7 +405,7 @@ async fn killing_one_of_four_php_workers_under_load_fails_no_get() {
         });
     }
     // Kill once the load is well under way, with time left for the retried requests.
-    common::wait_until("load on the wiki", Duration::from_secs(8), || async {
+    common::wait_until("load on the wiki", Duration::from_secs(30), || async {
         let served = statuses.lock().expect("statuses").len();
         if served >= 30 {
             Ok(())
@@ -419,7 +419,7 @@ async fn killing_one_of_four_php_workers_under_load_fails_no_get() {
     while clients.join_next().await.is_some() {}
     let statuses = statuses.lock().expect("statuses").clone();
     let failed: Vec<_> = statuses.iter().filter(|s| !(200..300).contains(*s)).collect();
-    assert!(statuses.len() > 50, "the load ran: {} requests", statuses.len());
+    assert!(statuses.len() > 20, "the load ran: {} requests", statuses.len());
     assert!(failed.is_empty(), "{} of {} GETs failed: {failed:?}\n{}", failed.len(), statuses.len(), farm.log());
     assert!(!farm.php_server_pids().contains(&victim));
 }

@@ -611,7 +611,7 @@ async fn managers_become_administrators_of_the_wiki_and_stop_being_ones() {
         assert!(added.status().is_success(), "{}", added.status());
     }
     for wiki in ["alpha", "beta"] {
-        let groups = wait_until("Bob to administer the wiki", Duration::from_secs(60), || async {
+        let groups = wait_until("Bob to administer the wiki", Duration::from_secs(240), || async {
             let groups = groups_of(&visitor, wiki, "Bob").await;
             if groups.contains(&"sysop".to_owned()) {
                 Ok(groups)
@@ -641,7 +641,7 @@ async fn managers_become_administrators_of_the_wiki_and_stop_being_ones() {
         assert!(removed.status().is_success(), "{}", removed.status());
     }
     for wiki in ["alpha", "beta"] {
-        wait_until("Bob to lose the rights", Duration::from_secs(60), || async {
+        wait_until("Bob to lose the rights", Duration::from_secs(240), || async {
             let groups = groups_of(&visitor, wiki, "Bob").await;
             if groups.contains(&"sysop".to_owned()) || groups.contains(&"bureaucrat".to_owned()) {
                 Err(format!("{groups:?}"))
