@@ -30,11 +30,16 @@ fn counting_php(dir: &Path) -> PathBuf {
     script
 }
 
-/// Holds every update.php that starts from now on; once `count` of the wikis the run says are
-/// running are held, farmd is killed (-9): those scripts were certainly started and not done.
-/// Returns the held wikis.
-async fn kill_while_held(farm: &mut Farmd, admin: &str, dir: &Path, id: i64, count: usize) -> Vec<String> {
+/// Holds every update.php that starts from now on (see [`counting_php`]).
+fn hold(dir: &Path) {
+    // Only the scripts held from now on count.
+    let _ = std::fs::remove_file(dir.join("held.log"));
     std::fs::write(dir.join("hold"), b"").expect("hold");
+}
+
+/// Once `count` of the wikis the run says are running are held, farmd is killed (-9): those
+/// scripts were certainly started and not done. Then the hold ends. Returns the held wikis.
+async fn kill_when_held(farm: &mut Farmd, admin: &str, dir: &Path, id: i64, count: usize) -> Vec<String> {
     let held = wait_until("scripts held", Duration::from_secs(300), || async {
         let (_, run) = farm.get_json(admin, &format!("/api/v1/maintenance-runs/{id}")).await;
         let running: Vec<String> =
@@ -174,7 +179,8 @@ async fn update_survives_a_kill(backend: &str) {
         }
     })
     .await;
-    let interrupted = kill_while_held(&mut farm, &admin, dir, id, 2).await;
+    hold(dir);
+    let interrupted = kill_when_held(&mut farm, &admin, dir, id, 2).await;
     let at_kill = stored_states(&farm, id).await;
     let pending = at_kill.values().filter(|(state, _)| state == "pending").count();
     assert!(pending > 0, "the kill came in the middle of the run: {at_kill:?}");
@@ -199,7 +205,12 @@ async fn update_survives_a_kill(backend: &str) {
             assert_eq!(report["state"], "interrupted", "{report}");
             assert!(report["reason"].as_str().is_some_and(|r| r.contains("farmd stopped")), "{report}");
         } else {
-            assert_eq!((report["state"].as_str(), report["exit_code"].as_i64()), (Some("done"), Some(0)), "{report}");
+            assert_eq!(
+                (report["state"].as_str(), report["exit_code"].as_i64()),
+                (Some("done"), Some(0)),
+                "{report}\nheld {interrupted:?}, at the kill {at_kill:?}\n{}",
+                farm.log().lines().filter(|l| l.contains("maintenance")).collect::<Vec<_>>().join("\n")
+            );
             assert!(report["output"].as_str().is_some_and(|o| o.contains("Done in")), "update.php's output: {report}");
         }
     }
@@ -207,6 +218,7 @@ async fn update_survives_a_kill(backend: &str) {
 
     // Again, with a retry: the two interrupted wikis need their update, the others are current
     // and skipped. Killed while both are under way, the run gives them another start.
+    hold(dir);
     let again = start_run(
         &farm,
         &admin,
@@ -214,7 +226,7 @@ async fn update_survives_a_kill(backend: &str) {
     )
     .await;
     let again_id = again["id"].as_i64().expect("id");
-    let held = kill_while_held(&mut farm, &admin, dir, again_id, 2).await;
+    let held = kill_when_held(&mut farm, &admin, dir, again_id, 2).await;
     assert_eq!(held.iter().collect::<std::collections::BTreeSet<_>>(), interrupted.iter().collect(), "the two");
     farm.spawn();
     farm.wait_healthy().await;

@@ -210,20 +210,25 @@ impl MaintenanceRunner {
         let parallel = usize::try_from(run.parallel.clamp(1, 64)).unwrap_or(1);
         let mut tasks = JoinSet::new();
         let mut queue: VecDeque<RunWikiRecord> = VecDeque::new();
+        let mut failed = None;
         loop {
-            while tasks.len() < parallel && !token.is_cancelled() {
-                if queue.is_empty() {
-                    queue.extend(self.store.pending_run_wikis(run.id, BATCH).await?);
-                }
-                let Some(row) = queue.pop_front() else { break };
-                if self.store.claim_run_wiki(run.id, row.wiki_id).await? {
-                    tasks.spawn(self.clone().finish_wiki(plan.clone(), row, token.clone()));
+            while failed.is_none() && tasks.len() < parallel && !token.is_cancelled() {
+                match self.next_claimed(run.id, &mut queue).await {
+                    Ok(Some(row)) => {
+                        tasks.spawn(self.clone().finish_wiki(plan.clone(), row, token.clone()));
+                    }
+                    Ok(None) => break,
+                    // The scripts under way finish and are recorded first.
+                    Err(err) => failed = Some(err),
                 }
             }
             let Some(joined) = tasks.join_next().await else { break };
             if let Err(err) = joined {
                 warn!(run = run.id, error = %err, "a maintenance task ended abnormally");
             }
+        }
+        if let Some(err) = failed {
+            return Err(err);
         }
         if self.store.finish_maintenance_run(run.id).await? {
             let counts = self.store.run_wiki_counts(run.id).await?;
@@ -235,6 +240,24 @@ impl MaintenanceRunner {
             );
         }
         Ok(())
+    }
+
+    /// The next pending wiki of the run, claimed (`running`) in a commit of its own; `None`
+    /// when none is left. Writes another transaction was in the way of are tried again.
+    async fn next_claimed(
+        &self,
+        run_id: i64,
+        queue: &mut VecDeque<RunWikiRecord>,
+    ) -> anyhow::Result<Option<RunWikiRecord>> {
+        loop {
+            if queue.is_empty() {
+                queue.extend(retrying(|| self.store.pending_run_wikis(run_id, BATCH)).await?);
+            }
+            let Some(row) = queue.pop_front() else { return Ok(None) };
+            if retrying(|| self.store.claim_run_wiki(run_id, row.wiki_id)).await? {
+                return Ok(Some(row));
+            }
+        }
     }
 
     /// What the run's wikis share, or why none of them can run.
@@ -378,8 +401,13 @@ impl MaintenanceRunner {
         })
     }
 
-    /// The wiki's end, with its schema's fingerprint after a successful update.
+    /// The wiki's end, with its schema's fingerprint after a successful update; tried again
+    /// when another transaction was in the way (two wikis finishing at once on MariaDB).
     async fn record(&self, row: &RunWikiRecord, outcome: &WikiOutcome) -> anyhow::Result<()> {
+        Ok(retrying(|| self.record_once(row, outcome)).await?)
+    }
+
+    async fn record_once(&self, row: &RunWikiRecord, outcome: &WikiOutcome) -> Result<(), crate::FarmError> {
         let mut tx = self.store.begin().await?;
         let recorded = tx
             .finish_run_wiki(
@@ -399,6 +427,25 @@ impl MaintenanceRunner {
         }
         tx.commit().await?;
         Ok(())
+    }
+}
+
+/// `write`, again (up to five more times, a moment apart) while it fails only because another
+/// transaction was in the way.
+async fn retrying<T, F, Fut>(mut write: F) -> Result<T, crate::FarmError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, crate::FarmError>>,
+{
+    let mut attempt = 0;
+    loop {
+        match write().await {
+            Err(err) if attempt < 5 && crate::store::is_transient(&err) => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
+            }
+            done => return done,
+        }
     }
 }
 

@@ -84,6 +84,22 @@ fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(e) if e.is_unique_violation())
 }
 
+/// Whether a write failed only because another transaction held what it needed (a MariaDB
+/// deadlock or lock wait time-out, a busy SQLite file): the same write may simply be tried
+/// again.
+pub fn is_transient(err: &FarmError) -> bool {
+    let FarmError::Internal(inner) = err else { return false };
+    let Some(sqlx::Error::Database(db)) = inner.downcast_ref::<sqlx::Error>() else { return false };
+    match db.code().as_deref() {
+        // MariaDB: deadlock (SQLSTATE 40001, error 1213), lock wait time-out (1205, HY000).
+        Some("40001" | "1213" | "1205") => true,
+        Some("HY000") => db.message().contains("Lock wait timeout"),
+        // SQLite: SQLITE_BUSY and its extended codes.
+        Some("5" | "261" | "517") => true,
+        _ => false,
+    }
+}
+
 /// A 0/1 column as a boolean.
 fn flag(column: &str, value: i64) -> Result<bool, FarmError> {
     match value {
