@@ -116,6 +116,8 @@ $farmEmail = false;
 require "$farmWikiDir/LocalSettings.php";
 require "$farmWikiDir/secrets.php";
 require __DIR__ . '/farm-features.php';
+## Read caches purged on edit (farmd's own or Varnish): farm-cdn.php.
+require __DIR__ . '/farm-cdn.php';
 
 ## Farm accounts: the portal's sign-on, and the wiki's own accounts only if the operator allows.
 require_once __DIR__ . '/farm-sign-on.php';

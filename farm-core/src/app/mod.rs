@@ -88,6 +88,8 @@ pub struct Farm {
     public_url: String,
     /// The identity providers people may log in through.
     providers: external_login::ExternalProviders,
+    /// What the wiki proxy's read cache counts.
+    read_cache: Arc<crate::platform::read_cache::ReadCacheStats>,
 }
 
 impl Farm {
@@ -142,6 +144,7 @@ impl Farm {
             config.smtp.as_ref(),
             &wiki_sign_on,
             config.jobs.enabled,
+            &mediawiki::WikiCdn::new(&config.cache, listen, config.php_workers > 0),
         )
         .context("writing the farm's PHP files")?;
         let starters = Arc::new(
@@ -281,6 +284,7 @@ impl Farm {
         let signed_on = SignOnSessions::new(layout.clone());
         let providers = external_login::ExternalProviders::load(&config.login).context("the [login] configuration")?;
         let farm = Self {
+            read_cache: Arc::default(),
             providers,
             features,
             configurator,
@@ -334,6 +338,11 @@ impl Farm {
 
     pub fn mediawiki_version(&self) -> &str {
         &self.codebase.version
+    }
+
+    /// The counters of the wiki proxy's read cache (`[cache] builtin`).
+    pub fn read_cache_stats(&self) -> &crate::platform::read_cache::ReadCacheStats {
+        &self.read_cache
     }
 
     pub fn php_servers(&self) -> Option<&Arc<PhpServers>> {

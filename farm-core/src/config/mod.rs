@@ -180,6 +180,32 @@ pub struct Config {
     pub smtp: Option<SmtpConfig>,
     /// How people log in: farm passwords, OpenID Connect providers, LDAP directories.
     pub login: LoginConfig,
+    /// Anonymous page views from a cache that MediaWiki purges on every edit.
+    pub cache: CacheConfig,
+}
+
+/// `[cache]`: MediaWiki's CDN support (`$wgUseCdn`): anonymous page views are marked cacheable
+/// for `max_age` and every edit sends a PURGE to each cache. The cache is farmd's own (in its
+/// wiki proxy, when it runs PHP servers) or the operator's Varnish (deploy/varnish/farmd.vcl).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    /// farmd's own cache in front of its PHP servers (`php_workers` > 0).
+    pub builtin: bool,
+    /// Its memory bound in MiB (stored bodies and headers).
+    pub builtin_max_mb: u64,
+    /// Caches in front of the wikis that MediaWiki sends PURGEs to (Varnish: `127.0.0.1:6081`).
+    pub purge: Vec<SocketAddr>,
+    /// How long a cache may keep an anonymous page view (`$wgCdnMaxAge`); an edit purges it
+    /// at once, a settings change (skin, logo) shows after this.
+    #[serde(with = "humantime_serde")]
+    pub max_age: Duration,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self { builtin: true, builtin_max_mb: 64, purge: Vec::new(), max_age: Duration::from_secs(600) }
+    }
 }
 
 /// `[login]`: the ways to log in and who may sign up.
@@ -900,6 +926,7 @@ impl Default for Config {
             new_wikis: NewWikis::default(),
             smtp: None,
             login: LoginConfig::default(),
+            cache: CacheConfig::default(),
         }
     }
 }
@@ -945,6 +972,9 @@ impl Config {
             });
         if !domain_ok {
             return invalid(format!("base_domain {:?} is not a lowercase DNS name", self.base_domain));
+        }
+        if self.cache.max_age.is_zero() || (self.cache.builtin && self.cache.builtin_max_mb == 0) {
+            return invalid("cache: max_age and builtin_max_mb must be above zero".into());
         }
         let new_wikis = &self.new_wikis;
         let ids_ok =
@@ -1175,6 +1205,33 @@ mod tests {
             (default.licence, default.edit, default.upload_quota_mb)
         );
         assert!(config.smtp.is_none());
+        let (example, default) = (&config.cache, &defaults.cache);
+        assert_eq!(
+            (example.builtin, example.builtin_max_mb, &example.purge, example.max_age),
+            (default.builtin, default.builtin_max_mb, &default.purge, default.max_age)
+        );
+    }
+
+    #[test]
+    fn the_cache_section_reads_purge_addresses_and_refuses_a_zero_size() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("FARM_CACHE__PURGE", r#"["127.0.0.1:6081", "[::1]:6081"]"#);
+            jail.set_env("FARM_CACHE__MAX_AGE", "5m");
+            let config = Config::load(None).expect("loads");
+            assert_eq!(
+                config.cache.purge,
+                vec![SocketAddr::from(([127, 0, 0, 1], 6081)), "[::1]:6081".parse().expect("v6")]
+            );
+            assert_eq!(config.cache.max_age, Duration::from_secs(300));
+            jail.set_env("FARM_CACHE__PURGE", r#"["varnish"]"#);
+            assert!(Config::load(None).is_err(), "a purge address is HOST:PORT");
+            jail.set_env("FARM_CACHE__PURGE", "[]");
+            jail.set_env("FARM_CACHE__BUILTIN_MAX_MB", "0");
+            assert!(Config::load(None).is_err(), "a built-in cache of no size");
+            jail.set_env("FARM_CACHE__BUILTIN", "false");
+            assert!(Config::load(None).is_ok(), "no size needed when it is off");
+            Ok(())
+        });
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! The farm's PHP side, embedded from `deploy/mediawiki/` and written into `data/mediawiki/`,
 //! so that the daemon and its entry file always match.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 
 use super::{php_string, Codebase, Features, WikiUrls};
-use crate::config::{Captcha, SmtpConfig, SmtpTls, WikiAccounts};
+use crate::config::{CacheConfig, Captcha, SmtpConfig, SmtpTls, WikiAccounts};
 use crate::platform::fsutil::{remove_file_if_exists, write_atomic};
 use crate::platform::layout::Layout;
 
@@ -15,6 +16,7 @@ const FARM_FILES: &[(&str, &str)] = &[
     ("router.php", include_str!("../../../deploy/mediawiki/router.php")),
     ("farm-namespaces.php", include_str!("../../../deploy/mediawiki/farm-namespaces.php")),
     ("farm-features.php", include_str!("../../../deploy/mediawiki/farm-features.php")),
+    ("farm-cdn.php", include_str!("../../../deploy/mediawiki/farm-cdn.php")),
     ("farm-template.php", include_str!("../../../deploy/mediawiki/farm-template.php")),
     ("farm-sign-on.php", include_str!("../../../deploy/mediawiki/farm-sign-on.php")),
     ("farm-rights.php", include_str!("../../../deploy/mediawiki/farm-rights.php")),
@@ -32,6 +34,30 @@ pub struct WikiSignOn<'a> {
     /// The web server's PHP is another user in farmd's `web_group`: what it makes stays the
     /// group's too.
     pub shared_with_web_group: bool,
+}
+
+/// MediaWiki's CDN support: the caches that get a PURGE on every edit (none: `$wgUseCdn` off).
+#[derive(Debug, Clone, Default)]
+pub struct WikiCdn {
+    pub servers: Vec<SocketAddr>,
+    pub max_age: std::time::Duration,
+}
+
+impl WikiCdn {
+    /// The operator's caches, and farmd's own address when its built-in cache serves (farmd
+    /// runs PHP servers): MediaWiki then purges farmd's proxy as it would a Varnish.
+    pub fn new(cache: &CacheConfig, listen: SocketAddr, builtin_serves: bool) -> Self {
+        let mut servers = cache.purge.clone();
+        if builtin_serves && cache.builtin {
+            let ip = match listen.ip() {
+                ip if !ip.is_unspecified() => ip,
+                IpAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+                IpAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
+            };
+            servers.push(SocketAddr::new(ip, listen.port()));
+        }
+        Self { servers, max_age: cache.max_age }
+    }
 }
 
 /// The neutral logo every wiki shows until its owner uploads one (unless the operator set one).
@@ -57,6 +83,7 @@ pub fn install_farm_files(
     smtp: Option<&SmtpConfig>,
     sign_on: &WikiSignOn<'_>,
     background_jobs: bool,
+    cdn: &WikiCdn,
 ) -> anyhow::Result<()> {
     let dir = layout.farm_files_dir();
     let cache_dir = layout.cache_dir(&codebase.version);
@@ -78,7 +105,7 @@ pub fn install_farm_files(
         "<?php\n// Written by farmd at start; do not edit.\nreturn [\n\t'data_dir' => {},\n\t'base_domain' => {},\n\
          \t'scheme' => {},\n\t'port_suffix' => {},\n\t'cache_dir' => {},\n\t'logo' => {},\n\
          \t'captcha' => {},\n\t'captcha_questions' => [ {} ],\n\t'portal_url' => {},\n\t'sign_on_key' => {},\n\
-         \t'local_accounts' => {},\n\t'staff_group' => {},\n\t'web_group' => {},\n\t'background_jobs' => {},\n];\n",
+         \t'local_accounts' => {},\n\t'staff_group' => {},\n\t'web_group' => {},\n\t'background_jobs' => {},\n\t'cdn_servers' => [ {} ],\n\t'cdn_max_age' => {},\n];\n",
         php_string(&layout.root().to_string_lossy()),
         php_string(&urls.base_domain),
         php_string(&urls.scheme),
@@ -96,6 +123,8 @@ pub fn install_farm_files(
         sign_on.accounts.staff_group,
         sign_on.shared_with_web_group,
         if background_jobs { "true" } else { "false" },
+        cdn.servers.iter().map(|s| php_string(&s.to_string())).collect::<Vec<_>>().join(", "),
+        cdn.max_age.as_secs(),
     );
     write_if_changed(&dir.join("farm-config.php"), farm_config.as_bytes(), 0o644)?;
     write_if_changed(&dir.join("farm-messages.php"), features.catalogue.messages_php().as_bytes(), 0o644)?;

@@ -6,6 +6,7 @@ pub mod fsutil;
 pub mod layout;
 pub mod random;
 pub mod ratelimit;
+pub mod read_cache;
 pub mod secrets;
 pub mod throttle;
 pub mod time;
