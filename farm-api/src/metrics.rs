@@ -115,14 +115,41 @@ async fn gather(state: &AppState) -> anyhow::Result<String> {
             jobs.turn_failures,
         )?;
     }
+    let cache = state.farm.read_cache_stats();
+    let read = farm_core::platform::read_cache::ReadCacheStats::read;
+    counter(
+        &registry,
+        "farm_read_cache_hits_total",
+        "Wiki requests answered from farmd's read cache.",
+        read(&cache.hits),
+    )?;
+    counter(
+        &registry,
+        "farm_read_cache_misses_total",
+        "Cacheable wiki requests that went to PHP (stored if the answer allowed it).",
+        read(&cache.misses),
+    )?;
+    counter(
+        &registry,
+        "farm_read_cache_passes_total",
+        "Wiki requests not for the cache (a session or sign-on cookie, a POST...).",
+        read(&cache.passes),
+    )?;
+    counter(&registry, "farm_read_cache_purges_total", "PURGE requests taken from MediaWiki.", read(&cache.purges))?;
+    let bytes = prometheus::IntGauge::new("farm_read_cache_bytes", "What farmd's read cache holds, in bytes.")?;
+    registry.register(Box::new(bytes.clone()))?;
+    bytes.set(i64::try_from(read(&cache.bytes)).unwrap_or(i64::MAX));
+    let entries = prometheus::IntGauge::new("farm_read_cache_entries", "URLs in farmd's read cache.")?;
+    registry.register(Box::new(entries.clone()))?;
+    entries.set(i64::try_from(read(&cache.entries)).unwrap_or(i64::MAX));
     let mut out = Vec::new();
     TextEncoder::new().encode(&registry.gather(), &mut out)?;
     Ok(String::from_utf8(out)?)
 }
 
 /// Prometheus metrics (no token): wikis by state, pool levels, database servers, PHP servers,
-/// the age of each wiki's last good backup and failed backups, maintenance runs and the job
-/// queues.
+/// the age of each wiki's last good backup and failed backups, maintenance runs, the job
+/// queues and the wiki proxy's read cache.
 #[utoipa::path(
     get, path = "/metrics", tag = "farm",
     responses(

@@ -3,11 +3,13 @@
 //!
 //! - [`server`]: the accept loop, with time-outs and a connection cap;
 //! - [`proxy`]: wiki hosts go to MediaWiki's PHP servers;
+//! - [`cache`]: the proxy's read cache of anonymous page views, purged by MediaWiki;
 //! - [`request_id`]: one `X-Request-Id` per request, end to end;
 //! - [`security`]: cookie names, tossed-cookie detection, CSRF tokens, the origin check;
 //! - [`status`]: the one mapping of domain errors onto HTTP statuses;
 //! - [`client_source`]: who is asking (for rate limits and the audit log).
 
+pub mod cache;
 pub mod proxy;
 pub mod request_id;
 pub mod security;

@@ -21,6 +21,8 @@ use axum::response::{Html, IntoResponse, Response};
 use farm_core::mediawiki::php::ServerLease;
 use farm_core::platform::throttle::LogThrottle;
 use farm_core::Farm;
+
+use crate::cache::ReadCache;
 use http_body_util::BodyExt;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -34,14 +36,20 @@ type HttpClient = Client<HttpConnector, Body>;
 pub struct WikiProxy {
     farm: Arc<Farm>,
     http: HttpClient,
+    /// Anonymous page views, purged by MediaWiki on edits (`[cache] builtin`).
+    cache: Option<Arc<ReadCache>>,
 }
 
 impl WikiProxy {
     pub fn new(farm: Arc<Farm>) -> Self {
         let http = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).build_http();
-        Self { farm, http }
+        let cache = ReadCache::new(farm.clone()).map(Arc::new);
+        Self { farm, http, cache }
     }
 }
+
+/// MediaWiki's purge of a page from its caches (`$wgCdnServers`).
+const PURGE: &str = "PURGE";
 
 /// How long MediaWiki may take to answer (a cold first request, a big edit).
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(120);
@@ -95,13 +103,23 @@ fn refuse(request: &Request) -> Option<Response> {
 }
 
 async fn forward(state: &WikiProxy, request: Request) -> Response {
+    if let (Some(cache), PURGE) = (&state.cache, request.method().as_str()) {
+        return cache.purge(&request.into_parts().0);
+    }
     if let Some(refusal) = refuse(&request) {
         return refusal;
+    }
+    let (mut parts, body) = request.into_parts();
+    // Looked up before PHP is asked (a stored page does not need a server that is up).
+    let lookup = state.cache.as_ref().and_then(|cache| cache.classify(&parts));
+    if let (Some(cache), Some(lookup)) = (&state.cache, &lookup) {
+        if let Some(hit) = cache.answer(lookup) {
+            return hit;
+        }
     }
     let Some(servers) = state.farm.php_servers() else {
         return unavailable("This farm does not serve wikis itself.");
     };
-    let (mut parts, body) = request.into_parts();
     prepare_headers(&mut parts);
     // Only a request that carries nothing but its head can be sent twice.
     let repeatable = matches!(parts.method, Method::GET | Method::HEAD) && hyper::body::Body::is_end_stream(&body);
@@ -128,7 +146,14 @@ async fn forward(state: &WikiProxy, request: Request) -> Response {
                     head.headers.remove(name);
                 }
                 head.headers.remove("x-powered-by");
-                return Response::from_parts(head, Body::new(body));
+                return match (&state.cache, lookup) {
+                    (Some(cache), Some(lookup)) => cache.store(lookup, head, Body::new(body), UPSTREAM_TIMEOUT).await,
+                    (Some(_), None) => {
+                        head.headers.insert("x-cache", HeaderValue::from_static("PASS"));
+                        Response::from_parts(head, Body::new(body))
+                    }
+                    (None, _) => Response::from_parts(head, Body::new(body)),
+                };
             }
             Ok(Err(_)) if body_failed.load(Ordering::Relaxed) => {
                 if let Some(suppressed) = CLIENT_FAILURES.allow() {
