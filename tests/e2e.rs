@@ -7,6 +7,7 @@ mod common;
 mod accounts;
 mod api;
 mod backups;
+mod cache;
 mod exports;
 mod ldap;
 mod maintenance;

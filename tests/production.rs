@@ -17,12 +17,12 @@ use serde_json::{json, Value};
 const DOMAIN: &str = "prod.test";
 const PASSWORD: &str = "correct horse battery";
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port()
 }
 
 /// nginx and php-fpm from the recipe, as processes of the test (stopped when dropped).
-struct Front {
+pub(crate) struct Front {
     nginx: Child,
     php_fpm: Child,
     port: u16,
@@ -41,7 +41,7 @@ impl Drop for Front {
     }
 }
 
-fn render(template: &str, values: &[(&str, String)]) -> String {
+pub(crate) fn render(template: &str, values: &[(&str, String)]) -> String {
     let mut text = template.to_owned();
     for (name, value) in values {
         text = text.replace(name, value);
@@ -50,7 +50,7 @@ fn render(template: &str, values: &[(&str, String)]) -> String {
     text
 }
 
-fn binary(candidates: &[&str]) -> PathBuf {
+pub(crate) fn binary(candidates: &[&str]) -> PathBuf {
     candidates
         .iter()
         .map(PathBuf::from)
@@ -60,14 +60,19 @@ fn binary(candidates: &[&str]) -> PathBuf {
 
 impl Front {
     fn start(port: u16, farmd: std::net::SocketAddr, data_dir: &Path) -> Self {
+        Self::start_for(DOMAIN, port, farmd, data_dir)
+    }
+
+    /// nginx on `port` for the farm of `domain` (tests/cache.rs puts Varnish in front of it).
+    pub(crate) fn start_for(domain: &str, port: u16, farmd: std::net::SocketAddr, data_dir: &Path) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         // nginx's workers and php-fpm's run as www-data: they reach the socket and the logs.
         std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
         let socket = dir.path().join("php-fpm.sock");
         let values = [
             ("@LISTEN@", format!("127.0.0.1:{port}")),
-            ("@BASE_DOMAIN_RE@", DOMAIN.replace('.', "\\.")),
-            ("@BASE_DOMAIN@", DOMAIN.to_owned()),
+            ("@BASE_DOMAIN_RE@", domain.replace('.', "\\.")),
+            ("@BASE_DOMAIN@", domain.to_owned()),
             ("@FARMD@", farmd.to_string()),
             ("@MEDIAWIKI@", "/usr/share/mediawiki".to_owned()),
             ("@DATA_DIR@", data_dir.display().to_string()),
@@ -112,7 +117,7 @@ impl Front {
         front
     }
 
-    fn logs(&self) -> String {
+    pub(crate) fn logs(&self) -> String {
         ["nginx-error.log", "php-fpm.log"]
             .iter()
             .map(|name| {
