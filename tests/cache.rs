@@ -103,11 +103,23 @@ async fn edit(http: &reqwest::Client, site: &Site, wiki: &str, text: &str) {
     assert_eq!(done["edit"]["result"], "Success", "{done}");
 }
 
+async fn jobs_done(http: &reqwest::Client, site: &Site, wiki: &str) {
+    wait_until("the wiki's job queue empty", Duration::from_secs(60), || async {
+        let stats = api(http, site, wiki, &[("action", "query"), ("meta", "siteinfo"), ("siprop", "statistics")]).await;
+        match stats["query"]["statistics"]["jobs"].as_i64() {
+            Some(0) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+}
+
 /// Who the page's personal tools say is reading (None: an anonymous reader).
 fn reader_of(page: &str) -> Option<String> {
-    let (_, rest) = page.split_once("id=\"pt-userpage\"")?;
-    let (_, rest) = rest.split_once("title=\"User:")?;
-    Some(rest.split(['"', ' ']).next().unwrap_or("").to_owned())
+    // Vector 2022: <li id="pt-userpage-2" …><a href="/index.php/User:NAME" …>.
+    let (_, rest) = page.split_once("id=\"pt-userpage")?;
+    let (_, rest) = rest.split_once("/User:")?;
+    Some(rest.split(['"', '&', '?']).next().unwrap_or("").to_owned())
 }
 
 /// `PURGE` of a page as MediaWiki sends it (absolute URL, as to a proxy), optionally relayed.
@@ -128,6 +140,9 @@ async fn behaves_like_a_cdn(
 ) {
     let editor = login(site, wiki, owner.0, owner.1).await;
     edit(&editor, site, wiki, "First version of the cached page.").await;
+    // The edit's jobs purge the page again when they run: let them, so that what follows is
+    // about one purge at a time.
+    jobs_done(&editor, site, wiki).await;
     let anonymous = site.client(wiki, false);
     let url = site.url(wiki, PAGE);
 
@@ -136,16 +151,22 @@ async fn behaves_like_a_cdn(
     assert_eq!((first.status, first.cache.as_str()), (200, "MISS"), "{wiki}: {}", logs());
     assert!(first.body.contains("First version"), "{wiki}");
     let second = get(&anonymous, &url, &[]).await;
-    assert_eq!((second.status, second.cache.as_str()), (200, "HIT"), "{wiki}");
+    assert_eq!(
+        (second.status, second.cache.as_str()),
+        (200, "HIT"),
+        "{wiki}: {:?} then {:?}",
+        first.headers,
+        second.headers
+    );
     assert_eq!(second.body, first.body);
     assert!(reader_of(&second.body).is_none(), "the stored page is the anonymous one");
     let cache_control = second.headers.get("cache-control").and_then(|v| v.to_str().ok()).unwrap_or("");
     assert!(cache_control.contains("s-maxage=0"), "clients are told not to keep it: {cache_control}");
     // The Main Page under each address MediaWiki purges.
-    for path in ["/index.php/Main_Page", "/", "/index.php?title=Main_Page"] {
+    for path in ["/index.php/Main_Page", "/index.php?title=Main_Page"] {
         let _ = get(&anonymous, &site.url(wiki, path), &[]).await;
         let again = get(&anonymous, &site.url(wiki, path), &[]).await;
-        assert_eq!((again.status, again.cache.as_str()), (200, "HIT"), "{wiki}{path}");
+        assert_eq!((again.status, again.cache.as_str()), (200, "HIT"), "{wiki}{path}: {:?}", again.headers);
     }
 
     // An edit purges the page: after the edit returns, polling every 50 ms for up to 1 s

@@ -36,6 +36,9 @@ use axum::response::Response;
 use farm_core::platform::read_cache::ReadCacheStats;
 use farm_core::Farm;
 
+/// How long a purge is remembered: longer than PHP may take to answer (the proxy's time-out).
+const PURGE_MEMORY: Duration = Duration::from_secs(300);
+
 /// Most variants (Accept-Encoding × Cookie) kept of one URL; the oldest goes first.
 const MAX_VARIANTS: usize = 8;
 
@@ -78,15 +81,18 @@ pub struct Lookup {
     key: String,
     vary: VaryKey,
     head_only: bool,
-    /// The purge count when the request went to PHP: an answer fetched across a purge is not kept.
+    /// The URL's last purge when the request went to PHP: an answer fetched across a purge of
+    /// its URL is not kept.
     generation: u64,
 }
 
 /// The cache and its counters (shared with `/metrics` through the farm).
 pub struct ReadCache {
     entries: moka::sync::Cache<String, Variants>,
-    /// Purges so far; an answer fetched while one happened may predate the edit.
+    /// Purges so far, and the count at each recently purged URL's last purge: an answer
+    /// fetched while its URL was purged may predate the edit. Kept longer than PHP may take.
     generation: AtomicU64,
+    purged: moka::sync::Cache<String, u64>,
     max_entry: usize,
     farm: Arc<Farm>,
 }
@@ -108,7 +114,8 @@ impl ReadCache {
             .build();
         // One answer may take at most a sixteenth of the cache (a big page, not an upload).
         let max_entry = usize::try_from(bytes / 16).unwrap_or(usize::MAX);
-        Some(Self { entries, generation: AtomicU64::new(0), max_entry, farm })
+        let purged = moka::sync::Cache::builder().max_capacity(100_000).time_to_live(PURGE_MEMORY).build();
+        Some(Self { entries, generation: AtomicU64::new(0), purged, max_entry, farm })
     }
 
     fn stats(&self) -> &ReadCacheStats {
@@ -118,10 +125,10 @@ impl ReadCache {
     /// Whether the request is one the cache may answer (else it passes to PHP).
     pub fn classify(&self, parts: &Parts) -> Option<Lookup> {
         let lookup = cacheable_request(parts).map(|(key, vary)| Lookup {
+            generation: self.last_purge(&key),
             key,
             vary,
             head_only: parts.method == Method::HEAD,
-            generation: self.generation.load(Ordering::SeqCst),
         });
         if lookup.is_none() {
             ReadCacheStats::count(&self.stats().passes);
@@ -151,18 +158,23 @@ impl ReadCache {
         if ttl.is_some() {
             downstream_cache_control(&mut head.headers);
         }
-        let size = head.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
-        let (Some(ttl), Some(size), false) = (ttl, size, lookup.head_only) else {
+        let (Some(ttl), false) = (ttl, lookup.head_only) else {
             return Response::from_parts(head, body);
         };
-        if size > self.max_entry {
+        let size = head.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+        if size.is_some_and(|size| size > self.max_entry) {
             return Response::from_parts(head, body);
         }
+        // Without a length (PHP's server sends pages chunked) the body is read whole: only
+        // pages MediaWiki rendered and marked with s-maxage get here, bounded by PHP's memory.
         let collected = tokio::time::timeout(timeout, http_body_util::BodyExt::collect(body)).await;
         let Ok(Ok(collected)) = collected else {
             return plain(StatusCode::BAD_GATEWAY, "The wiki's answer broke off\n");
         };
         let bytes = collected.to_bytes();
+        if bytes.len() > self.max_entry {
+            return Response::from_parts(head, Body::from(bytes));
+        }
         let now = Instant::now();
         let stored = Arc::new(Stored {
             vary: lookup.vary.clone(),
@@ -183,7 +195,7 @@ impl ReadCache {
         self.entries.insert(lookup.key.clone(), Arc::new(variants));
         // A purge while PHP rendered this may be for the edit it predates: drop it again (the
         // purge, for its part, removes what was stored before it counted).
-        if self.generation.load(Ordering::SeqCst) != lookup.generation {
+        if self.last_purge(&lookup.key) != lookup.generation {
             self.entries.invalidate(&lookup.key);
         }
         self.update_size();
@@ -204,8 +216,10 @@ impl ReadCache {
             return plain(StatusCode::BAD_REQUEST, "A PURGE names a host\n");
         };
         let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-        self.generation.fetch_add(1, Ordering::SeqCst);
-        self.entries.invalidate(&cache_key(&host, target));
+        let key = cache_key(&host, target);
+        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        self.purged.insert(key.clone(), generation);
+        self.entries.invalidate(&key);
         ReadCacheStats::count(&self.stats().purges);
         self.update_size();
         plain(StatusCode::OK, "Purged\n")
@@ -219,6 +233,10 @@ impl ReadCache {
             ip.is_loopback() || self.farm.config().trusted_proxies.contains(&ip)
         });
         trusted && !parts.headers.contains_key("x-forwarded-for")
+    }
+
+    fn last_purge(&self, key: &str) -> u64 {
+        self.purged.get(key).unwrap_or(0)
     }
 
     fn update_size(&self) {
