@@ -21,26 +21,26 @@ const PASSWORD: &str = "correct horse battery";
 const PAGE: &str = "/index.php/Cache_test";
 
 /// The farm as people reach it: every host of `domain` on loopback port `port`.
-struct Site {
-    domain: &'static str,
-    port: u16,
+pub(crate) struct Site {
+    pub(crate) domain: &'static str,
+    pub(crate) port: u16,
 }
 
 impl Site {
-    fn addr(&self) -> SocketAddr {
+    pub(crate) fn addr(&self) -> SocketAddr {
         ([127, 0, 0, 1], self.port).into()
     }
 
-    fn host(&self, wiki: &str) -> String {
+    pub(crate) fn host(&self, wiki: &str) -> String {
         format!("{wiki}.{}:{}", self.domain, self.port)
     }
 
-    fn url(&self, wiki: &str, path: &str) -> String {
+    pub(crate) fn url(&self, wiki: &str, path: &str) -> String {
         format!("http://{}{path}", self.host(wiki))
     }
 
     /// Cookies kept (a reader who logs in) or not (an anonymous reader); redirects not followed.
-    fn client(&self, wiki: &str, cookies: bool) -> reqwest::Client {
+    pub(crate) fn client(&self, wiki: &str, cookies: bool) -> reqwest::Client {
         reqwest::Client::builder()
             .cookie_store(cookies)
             .redirect(reqwest::redirect::Policy::none())
@@ -52,14 +52,14 @@ impl Site {
 }
 
 /// One answer: status, `X-Cache`, headers, body.
-struct Answer {
-    status: u16,
-    cache: String,
-    headers: HeaderMap,
-    body: String,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) cache: String,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: String,
 }
 
-async fn get(http: &reqwest::Client, url: &str, headers: &[(&str, &str)]) -> Answer {
+pub(crate) async fn get(http: &reqwest::Client, url: &str, headers: &[(&str, &str)]) -> Answer {
     let mut request = http.get(url);
     for (name, value) in headers {
         request = request.header(*name, *value);
@@ -78,7 +78,7 @@ async fn api(http: &reqwest::Client, site: &Site, wiki: &str, form: &[(&str, &st
     response.json().await.expect("json")
 }
 
-async fn login(site: &Site, wiki: &str, user: &str, password: &str) -> reqwest::Client {
+pub(crate) async fn login(site: &Site, wiki: &str, user: &str, password: &str) -> reqwest::Client {
     let http = site.client(wiki, true);
     let tokens = api(&http, site, wiki, &[("action", "query"), ("meta", "tokens"), ("type", "login")]).await;
     let token = tokens["query"]["tokens"]["logintoken"].as_str().expect("login token").to_owned();
@@ -95,7 +95,7 @@ async fn login(site: &Site, wiki: &str, user: &str, password: &str) -> reqwest::
     http
 }
 
-async fn edit(http: &reqwest::Client, site: &Site, wiki: &str, text: &str) {
+pub(crate) async fn edit(http: &reqwest::Client, site: &Site, wiki: &str, text: &str) {
     let tokens = api(http, site, wiki, &[("action", "query"), ("meta", "tokens")]).await;
     let csrf = tokens["query"]["tokens"]["csrftoken"].as_str().expect("csrf").to_owned();
     let done =
@@ -103,7 +103,7 @@ async fn edit(http: &reqwest::Client, site: &Site, wiki: &str, text: &str) {
     assert_eq!(done["edit"]["result"], "Success", "{done}");
 }
 
-async fn jobs_done(http: &reqwest::Client, site: &Site, wiki: &str) {
+pub(crate) async fn jobs_done(http: &reqwest::Client, site: &Site, wiki: &str) {
     wait_until("the wiki's job queue empty", Duration::from_secs(60), || async {
         let stats = api(http, site, wiki, &[("action", "query"), ("meta", "siteinfo"), ("siprop", "statistics")]).await;
         match stats["query"]["statistics"]["jobs"].as_i64() {
@@ -116,9 +116,10 @@ async fn jobs_done(http: &reqwest::Client, site: &Site, wiki: &str) {
 
 /// Who the page's personal tools say is reading (None: an anonymous reader).
 fn reader_of(page: &str) -> Option<String> {
-    // Vector 2022: <li id="pt-userpage-2" …><a href="/index.php/User:NAME" …>.
+    // Vector 2022: <li id="pt-userpage-2" …><a href="/index.php/User:NAME" …> (php-fpm:
+    // /index.php?title=User:NAME).
     let (_, rest) = page.split_once("id=\"pt-userpage")?;
-    let (_, rest) = rest.split_once("/User:")?;
+    let (_, rest) = rest.split_once("User:")?;
     Some(rest.split(['"', '&', '?']).next().unwrap_or("").to_owned())
 }
 
@@ -247,7 +248,7 @@ async fn make_private(farmd: &Farmd, token: &str, wiki: &str) {
 }
 
 /// A wiki of `backend`, owned by the account behind `token`; its owner's credentials.
-async fn new_wiki(farmd: &Farmd, token: &str, name: &str, backend: &str) -> (String, String) {
+pub(crate) async fn new_wiki(farmd: &Farmd, token: &str, name: &str, backend: &str) -> (String, String) {
     let (status, created) =
         farmd.create_wiki(token, json!({"name": name, "sitename": format!("Cache {name}"), "backend": backend})).await;
     assert_eq!(status, 202, "{created}");
@@ -285,7 +286,7 @@ fn second_account(farmd: &Farmd, wiki: &str, run_as: Option<&str>) {
     );
 }
 
-async fn wait_served(site: &Site, wiki: &str) {
+pub(crate) async fn wait_served(site: &Site, wiki: &str) {
     let http = site.client(wiki, false);
     wait_until("the wiki served", Duration::from_secs(60), || async {
         match http.get(site.url(wiki, "/index.php/Main_Page")).send().await {
@@ -328,7 +329,7 @@ async fn the_built_in_cache_serves_anonymous_views_and_follows_purges() {
 }
 
 /// Varnish from the recipe, as a process of the test (stopped when dropped).
-struct Varnish {
+pub(crate) struct Varnish {
     child: Child,
     dir: tempfile::TempDir,
 }
@@ -341,7 +342,7 @@ impl Drop for Varnish {
 }
 
 impl Varnish {
-    fn start(port: u16, nginx: u16, domain: &str) -> Self {
+    pub(crate) fn start(port: u16, nginx: u16, domain: &str) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         // varnishd's workers run as Debian's varnish users: they reach the work directory.
         std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
@@ -372,7 +373,7 @@ impl Varnish {
         varnish
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("varnishd.log")).unwrap_or_default()
     }
 }

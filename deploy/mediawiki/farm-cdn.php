@@ -22,15 +22,17 @@ if ( !empty( $farmConfig['cdn_servers'] ) && !$farmPrivate ) {
 	if ( str_starts_with( $wgServer, 'https://' ) ) {
 		$wgInternalServer = 'http://' . substr( $wgServer, strlen( 'https://' ) );
 	}
-	// MediaWiki purges a page's canonical address (/index.php/Title) and its history. People
-	// also reach it as index.php?title=Title, and the Main Page as / and /index.php: purge
-	// those too, which also lets MediaWiki mark them cacheable for the whole max age (it caches
-	// other page views for an hour, unpurged).
+	// MediaWiki purges a page's canonical address and its history. The canonical form depends
+	// on the server (index.php/Title under PHP's own server, index.php?title=Title under
+	// php-fpm, whose SAPI MediaWiki trusts with no PATH_INFO); people and links use both, and
+	// the Main Page also as /index.php: purge them all, which also lets MediaWiki mark each
+	// cacheable for the whole max age (it caches other page views for an hour, unpurged).
 	$wgHooks['HtmlCacheUpdaterAppendUrls'][] = static function ( $title, $mode, array &$append ) {
 		global $wgScript;
-		$append[] = wfExpandUrl( $wgScript . '?title=' . wfUrlencode( $title->getPrefixedDBkey() ), PROTO_INTERNAL );
+		$key = wfUrlencode( $title->getPrefixedDBkey() );
+		$append[] = wfExpandUrl( "$wgScript?title=$key", PROTO_INTERNAL );
+		$append[] = wfExpandUrl( "$wgScript/$key", PROTO_INTERNAL );
 		if ( $title->isMainPage() ) {
-			$append[] = wfExpandUrl( '/', PROTO_INTERNAL );
 			$append[] = wfExpandUrl( $wgScript, PROTO_INTERNAL );
 		}
 	};
