@@ -104,7 +104,7 @@ Priority: optional
 Installed-Size: $(du -sk --exclude=DEBIAN "$pkg" | cut -f1)
 Depends: $shlibs, adduser, mediawiki (>= 1:1.39), php-cli, php-sqlite3, php-intl, php-mbstring, php-xml, php-apcu, php-gd
 Recommends: php-mysql, mariadb-client, php-luasandbox | lua5.1, python3-pygments, logrotate
-Suggests: mariadb-server, nginx
+Suggests: mariadb-server, nginx, php-fpm, varnish
 Description: control plane for MediaWiki wiki farms
  farmd runs many small MediaWiki wikis on one shared MediaWiki installation
  (Debian's mediawiki package): a registry of wikis, a JSON API and a portal to

@@ -5,6 +5,8 @@
 # packages of the browser tests (tests/browser/node_modules) and of the test OpenID provider
 # (tests/oidc/node_modules).
 # Usage: deploy/install-deps.sh [--test]
+# A production farm also wants Debian's nginx, php-fpm and varnish (the recipes in deploy/,
+# README "Running in production"); they are installed here with --test only.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 
@@ -28,6 +30,7 @@ if [ "${1:-}" = "--test" ]; then
     chromium             # the portal tests' browser, headless (tests/portal.rs)
     slapd ldap-utils     # the private LDAP server of the LDAP login tests (tests/ldap.rs)
     nginx php-fpm        # the production recipe, started by tests/production.rs (deploy/nginx, deploy/php-fpm)
+    varnish              # the recipe's read cache, started by tests/cache.rs (deploy/varnish)
     openssl              # the test CA and certificate of that server
     # The package test (tests/package.rs): deploy/build-deb.sh, systemd-analyze verify, the
     # unit's sandbox without systemd (setpriv and unshare are in util-linux) and logrotate.
@@ -47,6 +50,7 @@ done
 
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "install-deps: all packages present"
+  [ "${1:-}" = "--test" ] || echo "install-deps: for production, also: apt-get install nginx php-fpm varnish"
 else
   if [ "$(id -u)" -ne 0 ]; then
     SUDO=sudo
