@@ -75,6 +75,7 @@ pub const NAMESPACES_FILE: &str = "farm-namespaces.php";
 /// is left alone: MediaWiki treats every cached page older than the entry file's mtime as
 /// stale (`$wgInvalidateCacheOnLocalSettingsChange`), so rewriting it on every start would
 /// throw away all parser caches.
+#[allow(clippy::too_many_arguments)] // Each is one part of farm-config.php, from its own owner.
 pub fn install_farm_files(
     layout: &Layout,
     urls: &WikiUrls,
