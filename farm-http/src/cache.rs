@@ -202,6 +202,17 @@ impl ReadCache {
         Response::from_parts(head, Body::from(bytes))
     }
 
+    /// PHP's answer to a request the cache must not answer: passed on as it is, but for
+    /// `s-maxage`, which no cache further down may act on.
+    pub fn pass(&self, mut head: response::Parts, body: Body) -> Response {
+        head.headers.insert("x-cache", HeaderValue::from_static("PASS"));
+        if head.headers.get_all(header::CACHE_CONTROL).iter().any(|v| v.to_str().is_ok_and(|v| v.contains("s-maxage")))
+        {
+            downstream_cache_control(&mut head.headers);
+        }
+        Response::from_parts(head, body)
+    }
+
     /// `PURGE http://HOST/PATH`: drops every variant of that URL.
     pub fn purge(&self, parts: &Parts) -> Response {
         if !self.purge_allowed(parts) {

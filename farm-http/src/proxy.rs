@@ -148,10 +148,7 @@ async fn forward(state: &WikiProxy, request: Request) -> Response {
                 head.headers.remove("x-powered-by");
                 return match (&state.cache, lookup) {
                     (Some(cache), Some(lookup)) => cache.store(lookup, head, Body::new(body), UPSTREAM_TIMEOUT).await,
-                    (Some(_), None) => {
-                        head.headers.insert("x-cache", HeaderValue::from_static("PASS"));
-                        Response::from_parts(head, Body::new(body))
-                    }
+                    (Some(cache), None) => cache.pass(head, Body::new(body)),
                     (None, _) => Response::from_parts(head, Body::new(body)),
                 };
             }
