@@ -315,6 +315,14 @@ async fn the_built_in_cache_serves_anonymous_views_and_follows_purges() {
     new_wiki(&farmd, &token, "cachesecret", "sqlite").await;
     make_private(&farmd, &token, "cachesecret").await;
     private_wiki_is_never_cached(&site, "cachesecret").await;
+    // A wiki turned private keeps nothing it stored while public (farmd's cache keeps no page
+    // across a settings change).
+    let anonymous = site.client("cachelite", false);
+    let stored = get(&anonymous, &site.url("cachelite", PAGE), &[]).await;
+    let again = get(&anonymous, &site.url("cachelite", PAGE), &[]).await;
+    assert_eq!((stored.body.contains("Second version"), again.cache.as_str()), (true, "HIT"));
+    make_private(&farmd, &token, "cachelite").await;
+    private_wiki_is_never_cached(&site, "cachelite").await;
 
     let metrics = farmd.http.get(farmd.url("/metrics")).send().await.expect("metrics").text().await.expect("text");
     let value = |name: &str| -> u64 {

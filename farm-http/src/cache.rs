@@ -13,6 +13,9 @@
 //!   apart by those two request headers, as `Vary` asks.
 //! - Entries are keyed by the exact Host header and request target, and filled only from what
 //!   PHP answered to that very request, so no wiki can put content under another's host.
+//! - Nothing is kept across a change of how the wiki is served (a settings change, a read-only
+//!   or restoring marker, a rename or deletion: [`Farm::served_wiki_stamp`]), which MediaWiki
+//!   sends no purge for.
 //! - PURGE (from loopback or `trusted_proxies`, never relayed by a proxy) drops every variant
 //!   of one URL. A hostile wiki's PHP runs on loopback too and can purge other wikis' pages:
 //!   that only costs them a render, since a purge never brings content in.
@@ -24,7 +27,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::body::{Body, Bytes};
 use axum::extract::ConnectInfo;
@@ -60,6 +63,8 @@ struct VaryKey {
 
 struct Stored {
     vary: VaryKey,
+    /// The wiki's [`Farm::served_wiki_stamp`] when PHP was asked.
+    stamp: SystemTime,
     stored: Instant,
     expires: Instant,
     head: response::Parts,
@@ -80,6 +85,7 @@ type Variants = Arc<Vec<Arc<Stored>>>;
 pub struct Lookup {
     key: String,
     vary: VaryKey,
+    stamp: SystemTime,
     head_only: bool,
     /// The URL's last purge when the request went to PHP: an answer fetched across a purge of
     /// its URL is not kept.
@@ -124,11 +130,17 @@ impl ReadCache {
 
     /// Whether the request is one the cache may answer (else it passes to PHP).
     pub fn classify(&self, parts: &Parts) -> Option<Lookup> {
-        let lookup = cacheable_request(parts).map(|(key, vary)| Lookup {
-            generation: self.last_purge(&key),
-            key,
-            vary,
-            head_only: parts.method == Method::HEAD,
+        // A wiki that is not served (deleted, renamed) passes: PHP answers for it.
+        let lookup = cacheable_request(parts).and_then(|(key, vary)| {
+            let label = key.split('\n').next().and_then(|host| self.farm.urls().wiki_label_of_host(host))?;
+            let stamp = self.farm.served_wiki_stamp(label)?;
+            Some(Lookup {
+                generation: self.last_purge(&key),
+                key,
+                vary,
+                stamp,
+                head_only: parts.method == Method::HEAD,
+            })
         });
         if lookup.is_none() {
             ReadCacheStats::count(&self.stats().passes);
@@ -140,7 +152,8 @@ impl ReadCache {
     pub fn answer(&self, lookup: &Lookup) -> Option<Response> {
         let variants = self.entries.get(&lookup.key)?;
         let now = Instant::now();
-        let stored = variants.iter().find(|v| v.vary == lookup.vary && v.expires > now)?;
+        // Nothing from before the wiki's settings, markers or address changed.
+        let stored = variants.iter().find(|v| v.vary == lookup.vary && v.stamp == lookup.stamp && v.expires > now)?;
         ReadCacheStats::count(&self.stats().hits);
         let mut head = stored.head.clone();
         let age = now.duration_since(stored.stored).as_secs();
@@ -178,6 +191,7 @@ impl ReadCache {
         let now = Instant::now();
         let stored = Arc::new(Stored {
             vary: lookup.vary.clone(),
+            stamp: lookup.stamp,
             stored: now,
             expires: now + ttl,
             head: head.clone(),
@@ -186,7 +200,12 @@ impl ReadCache {
         let mut variants: Vec<Arc<Stored>> = self
             .entries
             .get(&lookup.key)
-            .map(|old| old.iter().filter(|v| v.vary != lookup.vary && v.expires > now).cloned().collect())
+            .map(|old| {
+                old.iter()
+                    .filter(|v| v.vary != lookup.vary && v.stamp == lookup.stamp && v.expires > now)
+                    .cloned()
+                    .collect()
+            })
             .unwrap_or_default();
         if variants.len() >= MAX_VARIANTS {
             variants.remove(0);

@@ -340,6 +340,15 @@ impl Farm {
         &self.codebase.version
     }
 
+    /// When the wiki served at `label` last changed how it is served, or None when none is: the
+    /// mtime of its folder (through the host link), which moves when the shard is replaced (a
+    /// settings change), a read-only or restoring marker comes or goes, or the wiki is renamed
+    /// or deleted (the link goes). The wiki proxy's read cache keeps no page across it.
+    pub fn served_wiki_stamp(&self, label: &str) -> Option<std::time::SystemTime> {
+        let name = crate::domain::WikiName::parse(label).ok()?;
+        std::fs::metadata(self.layout.host_link(&name)).ok()?.modified().ok()
+    }
+
     /// The counters of the wiki proxy's read cache (`[cache] builtin`).
     pub fn read_cache_stats(&self) -> &crate::platform::read_cache::ReadCacheStats {
         &self.read_cache
