@@ -36,6 +36,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("sandbox_warning", include_str!("../templates/mail/sandbox_warning.txt")),
     ("sandbox_locked", include_str!("../templates/mail/sandbox_locked.txt")),
     ("sandbox_deleted", include_str!("../templates/mail/sandbox_deleted.txt")),
+    ("upgrade_failed", include_str!("../templates/mail/upgrade_failed.txt")),
 ];
 
 /// The mail templates: the first line of each is the subject, the rest the body.

@@ -191,8 +191,9 @@ impl Farm {
                     retries: i64::from(retries),
                     force_all: request.force,
                     requested_by: actor.username.as_str(),
+                    upgrade_to: None,
                 },
-                &wikis,
+                &wikis.iter().map(|(id, name)| (*id, name.clone(), false)).collect::<Vec<_>>(),
             )
             .await?;
         // The arguments' values stay out of the log (one may be a password).
