@@ -57,6 +57,8 @@ pub struct RunView {
     pub created_at: i64,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
+    /// An upgrade: the codebase its wikis move to.
+    pub upgrade_to: Option<String>,
 }
 
 impl RunView {
@@ -93,6 +95,8 @@ pub struct RunWikiView {
     pub reason: Option<String>,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
+    /// An upgrade's canary.
+    pub canary: bool,
 }
 
 fn wiki_view(record: RunWikiRecord) -> RunWikiView {
@@ -107,6 +111,7 @@ fn wiki_view(record: RunWikiRecord) -> RunWikiView {
         reason: record.reason,
         started_at: record.started_at,
         finished_at: record.finished_at,
+        canary: record.canary,
     }
 }
 
@@ -218,7 +223,7 @@ impl Farm {
 
     /// The served wikis `selection` names, in id order: `(id, name)`. A wiki named in the list
     /// that is not served, and a selection that matches none, are refused.
-    async fn select_wikis(&self, selection: &Selection) -> Result<Vec<(i64, String)>, FarmError> {
+    pub(super) async fn select_wikis(&self, selection: &Selection) -> Result<Vec<(i64, String)>, FarmError> {
         if let Some(server) = &selection.server {
             if self.servers.get(server).is_none() {
                 return Err(FarmError::invalid(
@@ -325,6 +330,7 @@ impl Farm {
             created_at: record.created_at,
             started_at: record.started_at,
             finished_at: record.finished_at,
+            upgrade_to: record.upgrade_to,
         })
     }
 

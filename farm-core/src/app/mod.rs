@@ -18,6 +18,7 @@ pub mod settings;
 pub mod sign_on;
 pub mod starters;
 pub mod transfers;
+pub mod upgrades;
 pub mod wikis;
 
 use std::net::SocketAddr;

@@ -275,6 +275,8 @@ pub struct UpgradeRequest<'a> {
     pub timeout: Duration,
     pub force: bool,
     pub requested_by: &'a str,
+    /// The client's address, when a client asked.
+    pub source: Option<String>,
 }
 
 /// Queues an upgrade (in the caller's view: checked already), unless one is queued or under
@@ -312,7 +314,7 @@ pub async fn queue_upgrade(store: &Store, sealer: &Sealer, request: &UpgradeRequ
         actor: request.requested_by.to_owned(),
         action: "upgrade.start",
         target: format!("maintenance:{id}"),
-        source: None,
+        source: request.source.clone(),
         details: Some(format!(
             "to {} over {} wiki(s), {} canary, {} at a time",
             request.target,
@@ -410,6 +412,7 @@ impl UpgradeWatcher {
                     timeout: self.config.upgrades.timeout,
                     force: false,
                     requested_by: "farmd",
+                    source: None,
                 };
                 match queue_upgrade(&self.store, &self.sealer, &request).await {
                     Ok(id) => {
