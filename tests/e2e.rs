@@ -23,4 +23,5 @@ mod settings;
 mod sign_on;
 mod starters;
 mod trash;
+mod upgrades;
 mod wikis;

@@ -430,6 +430,7 @@ impl Farm {
             pipeline: self.running.pipeline(),
             php_servers_ready: self.php_servers().map_or(0, |s| s.ready_count()),
             php_servers_wanted: self.config.php_workers,
+            other_codebases_served: self.running.other_codebases_served(),
         }
     }
 }
@@ -440,11 +441,16 @@ pub struct Readiness {
     pub pipeline: bool,
     pub php_servers_ready: usize,
     pub php_servers_wanted: usize,
+    /// Each other codebase's PHP servers (for wikis not moved yet) have one ready.
+    #[serde(skip)]
+    pub other_codebases_served: bool,
 }
 
 impl Readiness {
     pub fn is_ready(&self) -> bool {
-        self.template && self.pipeline && (self.php_servers_wanted == 0 || self.php_servers_ready > 0)
+        self.template
+            && self.pipeline
+            && (self.php_servers_wanted == 0 || (self.php_servers_ready > 0 && self.other_codebases_served))
     }
 }
 

@@ -99,6 +99,11 @@ impl Running {
         self.php_servers.get()
     }
 
+    /// Every other codebase's PHP servers have one ready (true when there are none).
+    pub fn other_codebases_served(&self) -> bool {
+        self.elsewhere.get().is_none_or(|sets| sets.values().all(|s| s.ready_count() > 0))
+    }
+
     /// The PHP servers of the codebase `name`, when it is not the current one.
     pub fn php_servers_of(&self, name: &str) -> Option<&Arc<PhpServers>> {
         self.elsewhere.get()?.get(name)
