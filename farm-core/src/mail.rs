@@ -213,7 +213,8 @@ mod tests {
             id => 1, name => "my-wiki", sitename => "My Wiki", reviewer => "rev", comment => "why?",
             url => "http://my-wiki.x/", wiki_username => "Alice", locked_for => "7 days", deletes => "then",
             has_password => true, old_name => "old", new_name => "new", until => "later", from => "bob",
-            to => "carol", portal => "http://x/wikis/my-wiki", by => "olga",
+            to => "carol", portal => "http://x/wikis/my-wiki", by => "olga", wiki => "my-wiki",
+            codebase => "1.43", reason => "exited with status 1", output => "error", run => 3,
         };
         for (kind, _) in TEMPLATES {
             let mail = templates.render(kind, "alice@example.org", context.clone()).expect(kind);

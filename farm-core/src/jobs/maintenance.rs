@@ -110,6 +110,10 @@ pub struct WikiOutcome {
 }
 
 impl WikiOutcome {
+    fn settled(&self) -> super::upgrades::Settled<'_> {
+        super::upgrades::Settled { state: self.state, reason: self.reason.as_deref(), output: self.output.as_deref() }
+    }
+
     fn skipped(reason: impl Into<String>) -> Self {
         Self::without_script(RunWikiState::Skipped, reason)
     }
@@ -178,7 +182,7 @@ impl MaintenanceRunner {
             if run.state == RunState::Cancelled {
                 let outcome = WikiOutcome::without_script(RunWikiState::Cancelled, "the run was cancelled");
                 self.record(&row, &outcome).await?;
-                self.upgrades.settle(&run, &row, &outcome).await;
+                self.upgrades.settle(&run, &row, &outcome.settled()).await;
             } else if row.attempts <= run.retries {
                 let reason =
                     "interrupted (farmd stopped while the script was under way); run again: the run asked for retries";
@@ -191,7 +195,7 @@ impl MaintenanceRunner {
                      the run asked for no more retries",
                 );
                 self.record(&row, &outcome).await?;
-                self.upgrades.settle(&run, &row, &outcome).await;
+                self.upgrades.settle(&run, &row, &outcome.settled()).await;
                 warn!(run = run.id, wiki = %row.wiki, "a maintenance script was interrupted by a stop");
             }
         }
@@ -224,7 +228,7 @@ impl MaintenanceRunner {
                     if self.store.claim_run_wiki(run.id, row.wiki_id).await? {
                         let outcome = WikiOutcome::without_script(RunWikiState::Failed, reason.clone());
                         self.record(&row, &outcome).await?;
-                        self.upgrades.settle(&run, &row, &outcome).await;
+                        self.upgrades.settle(&run, &row, &outcome.settled()).await;
                     }
                 }
                 self.store.finish_maintenance_run(run.id).await?;
@@ -367,7 +371,7 @@ impl MaintenanceRunner {
             self.record(&row, &outcome).await
         };
         match recorded {
-            Ok(()) if !retry => self.upgrades.settle(&plan.run, &row, &outcome).await,
+            Ok(()) if !retry => self.upgrades.settle(&plan.run, &row, &outcome.settled()).await,
             Ok(()) => {}
             Err(err) => {
                 warn!(run = plan.run.id, wiki = %row.wiki, error = %format!("{err:#}"), "cannot record a maintenance script's end")

@@ -27,7 +27,6 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::maintenance::WikiOutcome;
 use crate::config::{CodebaseConfig, Config};
 use crate::domain::maintenance::RunWikiState;
 use crate::domain::{ResourceKey, Secret};
@@ -75,6 +74,13 @@ impl CodebaseRouting {
         *self.elsewhere.write().unwrap_or_else(|e| e.into_inner()) = rows.into_iter().collect();
         Ok(())
     }
+}
+
+/// How an upgrade's wiki ended, as recorded.
+pub struct Settled<'a> {
+    pub state: RunWikiState,
+    pub reason: Option<&'a str>,
+    pub output: Option<&'a str>,
 }
 
 /// Whether an upgrade's next wiki may start.
@@ -161,9 +167,9 @@ impl UpgradeContext {
         remove(&self.marker(&wiki.key, UPGRADE_FAILED_MARKER));
     }
 
-    /// After an upgrade's wiki was recorded: a success is served by its new codebase and
-    /// writable; a failure stays read-only where it was, and the admins are told.
-    pub async fn settle(&self, run: &MaintenanceRunRecord, row: &RunWikiRecord, outcome: &WikiOutcome) {
+    /// After an upgrade's wiki was recorded as `outcome`: a success is served by its new
+    /// codebase and writable; a failure stays read-only where it was, and the admins are told.
+    pub async fn settle(&self, run: &MaintenanceRunRecord, row: &RunWikiRecord, outcome: &Settled<'_>) {
         let Some(target) = &run.upgrade_to else { return };
         let wiki = match self.store.wiki_by_id(row.wiki_id).await {
             Ok(Some(wiki)) => wiki,
@@ -181,7 +187,7 @@ impl UpgradeContext {
             }
             remove(&upgrading);
             warn!(
-                wiki = %wiki.name, run = run.id, codebase = %target, reason = outcome.reason.as_deref().unwrap_or(""),
+                wiki = %wiki.name, run = run.id, codebase = %target, reason = outcome.reason.unwrap_or(""),
                 "the wiki's upgrade failed: it stays read-only on its codebase; retry the run once the cause is fixed"
             );
             if let Err(err) = self.mail_failure(run, &wiki, target, outcome).await {
@@ -203,7 +209,7 @@ impl UpgradeContext {
         run: &MaintenanceRunRecord,
         wiki: &WikiRecord,
         target: &str,
-        outcome: &WikiOutcome,
+        outcome: &Settled<'_>,
     ) -> Result<(), FarmError> {
         let admins = self.store.admin_emails().await?;
         if admins.is_empty() {
@@ -216,8 +222,8 @@ impl UpgradeContext {
                 &email,
                 minijinja::context! {
                     username => username, farm => self.farm_name, wiki => wiki.name.as_str(), codebase => target,
-                    reason => outcome.reason.as_deref().unwrap_or("it failed"),
-                    output => outcome.output.as_deref().map(|o| tail_lines(o, 15)).unwrap_or_default(),
+                    reason => outcome.reason.unwrap_or("it failed"),
+                    output => outcome.output.map(|o| tail_lines(o, 15)).unwrap_or_default(),
                     run => run.id, url => format!("{}/admin/maintenance/{}", self.public_url, run.id),
                 },
             )?;
