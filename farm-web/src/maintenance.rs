@@ -187,16 +187,20 @@ pub async fn run(ctx: PageCtx, Path(id): Path<String>) -> Response {
     ctx.render_with(StatusCode::OK, "maintenance_run.html", page, under_way.then_some(2))
 }
 
+/// An admin's action on run `id` from a form: the actor and the run's id, or the answer.
+fn run_action(ctx: &PageCtx, id: &str, csrf: &str) -> Result<(farm_core::domain::Actor, i64), Response> {
+    let actor = ctx.require_actor()?.clone();
+    ctx.check_csrf(csrf)?;
+    let id = id.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| ctx.not_found())?;
+    Ok((actor, id))
+}
+
 /// Cancels the run.
 pub async fn cancel(ctx: PageCtx, Path(id): Path<String>, Form(form): Form<CsrfForm>) -> Response {
-    let actor = match ctx.require_actor() {
-        Ok(actor) => actor.clone(),
-        Err(login) => return login,
+    let (actor, id) = match run_action(&ctx, &id, &form.csrf) {
+        Ok(action) => action,
+        Err(answer) => return answer,
     };
-    if let Err(refused) = ctx.check_csrf(&form.csrf) {
-        return refused;
-    }
-    let Some(id) = id.parse::<i64>().ok().filter(|id| *id > 0) else { return ctx.not_found() };
     match ctx.farm.cancel_maintenance_run(&actor, id, &ctx.source).await {
         // A run that finished meanwhile: its page says how it ended.
         Ok(_) | Err(farm_core::FarmError::Conflict(_)) => see_other(&format!("/admin/maintenance/{id}")),
@@ -237,14 +241,10 @@ pub async fn upgrade(ctx: PageCtx, Form(form): Form<UpgradeForm>) -> Response {
 
 /// Tries the run's failed wikis again.
 pub async fn retry(ctx: PageCtx, Path(id): Path<String>, Form(form): Form<CsrfForm>) -> Response {
-    let actor = match ctx.require_actor() {
-        Ok(actor) => actor.clone(),
-        Err(login) => return login,
+    let (actor, id) = match run_action(&ctx, &id, &form.csrf) {
+        Ok(action) => action,
+        Err(answer) => return answer,
     };
-    if let Err(refused) = ctx.check_csrf(&form.csrf) {
-        return refused;
-    }
-    let Some(id) = id.parse::<i64>().ok().filter(|id| *id > 0) else { return ctx.not_found() };
     match ctx.farm.retry_maintenance_run(&actor, id, &ctx.source).await {
         Ok(_) | Err(farm_core::FarmError::Conflict(_)) => see_other(&format!("/admin/maintenance/{id}")),
         Err(err) => ctx.error_page(&err),

@@ -4,6 +4,10 @@
 use super::{now, Dialect, Store, Tx};
 use crate::error::FarmError;
 
+/// The upgrade queued or under way.
+const ACTIVE_UPGRADE: &str =
+    "SELECT id FROM maintenance_runs WHERE upgrade_to IS NOT NULL AND state IN ('queued', 'running') ORDER BY id LIMIT 1";
+
 impl Store {
     /// Wikis from before codebases had names ran on the only one there was, the current one.
     pub async fn name_unnamed_codebases(&self, current: &str) -> Result<u64, FarmError> {
@@ -114,12 +118,7 @@ impl Store {
 
     /// The upgrade queued or under way, if any.
     pub async fn active_upgrade(&self) -> Result<Option<i64>, FarmError> {
-        let row: Option<(i64,)> = sqlx::query_as(
-            "SELECT id FROM maintenance_runs WHERE upgrade_to IS NOT NULL AND state IN ('queued', 'running') \
-             ORDER BY id LIMIT 1",
-        )
-        .fetch_optional(&self.write)
-        .await?;
+        let row: Option<(i64,)> = sqlx::query_as(ACTIVE_UPGRADE).fetch_optional(&self.write).await?;
         Ok(row.map(|(id,)| id))
     }
 }
@@ -138,12 +137,7 @@ impl Tx {
 
     /// The upgrade queued or under way, if any (read in the transaction that would add one).
     pub async fn active_upgrade(&mut self) -> Result<Option<i64>, FarmError> {
-        let row: Option<(i64,)> = sqlx::query_as(
-            "SELECT id FROM maintenance_runs WHERE upgrade_to IS NOT NULL AND state IN ('queued', 'running') \
-             ORDER BY id LIMIT 1",
-        )
-        .fetch_optional(&mut *self.tx)
-        .await?;
+        let row: Option<(i64,)> = sqlx::query_as(ACTIVE_UPGRADE).fetch_optional(&mut *self.tx).await?;
         Ok(row.map(|(id,)| id))
     }
 }
