@@ -113,12 +113,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     farm.close().await;
     drop(lock);
-    if restart.is_cancelled() {
-        info!("farmd restarts");
-        return Err(restart_with(spare));
+    if !restart.is_cancelled() {
+        // Connections that wait for a restart that is not coming are refused at once.
+        drop(spare);
+        info!("farmd stopped");
+        return Ok(());
     }
-    info!("farmd stopped");
-    Ok(())
+    info!("farmd restarts");
+    Err(restart_with(spare))
 }
 
 /// The variable that hands the listening socket to the farmd a restart executes.
