@@ -2,10 +2,11 @@
 # Builds the Debian package of farmd, farmd_VERSION_ARCH.deb, from this source tree: a release
 # build of the binary, then dpkg-deb over a staging directory (no debhelper, no cargo-deb).
 #
-# Usage: deploy/build-deb.sh [--version VERSION] [--output DIR] [--no-build]
+# Usage: deploy/build-deb.sh [--version VERSION] [--output DIR] [--no-build | --binary PATH]
 #   --version  the package's version (default: the workspace's version in Cargo.toml)
 #   --output   where the .deb goes (default: target/debian); the script prints its path
 #   --no-build package the binary a previous release build left in the target directory
+#   --binary   package this farmd binary instead (the tests use their debug build)
 # Needs cargo, dpkg-dev (dpkg-shlibdeps: the binary's library dependencies) and binutils
 # (strip). Honours CARGO, CARGO_TARGET_DIR and DEBFULLNAME/DEBEMAIL (the Maintainer field).
 # What the package holds and does: README.md, "Installing the Debian package".
@@ -15,12 +16,14 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 version=""
 output=""
 build=1
+binary=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --version) version="$2"; shift 2 ;;
     --output) output="$2"; shift 2 ;;
     --no-build) build=0; shift ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    --binary) binary="$2"; build=0; shift 2 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) echo "build-deb: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -40,12 +43,12 @@ done
 target="${CARGO_TARGET_DIR:-$root/target}"
 output="${output:-$target/debian}"
 arch="$(dpkg --print-architecture)"
-binary="$target/release/farmd"
+binary="${binary:-$target/release/farmd}"
 
 if [ "$build" = 1 ]; then
   (cd "$root" && "${CARGO:-cargo}" build --release --locked -p farmd)
 fi
-[ -x "$binary" ] || { echo "build-deb: no $binary (build it, or leave out --no-build)" >&2; exit 1; }
+[ -x "$binary" ] || { echo "build-deb: no $binary (build it, or leave out --no-build or --binary)" >&2; exit 1; }
 
 stage="$(mktemp -d)"
 trap 'rm -rf "$stage"' EXIT

@@ -24,4 +24,5 @@ mod settings;
 mod sign_on;
 mod starters;
 mod trash;
+mod upgrades;
 mod wikis;

@@ -139,6 +139,16 @@ if ( is_file( "$farmWikiDir/read-only" ) ) {
 if ( is_file( "$farmWikiDir/restoring" ) ) {
 	$wgReadOnly = 'This wiki is being restored from a backup; it is read-only for a moment.';
 }
+## A wiki being upgraded to another MediaWiki codebase is read-only for its readers and
+## editors while farmd drains its jobs and updates its schema (farmd's own scripts write), and
+## stays so if its upgrade failed, until a retry succeeds.
+if ( PHP_SAPI !== 'cli' && is_file( "$farmWikiDir/upgrading" ) ) {
+	$wgReadOnly = 'This wiki is being upgraded to a new MediaWiki version; it is read-only for a moment.';
+}
+if ( PHP_SAPI !== 'cli' && is_file( "$farmWikiDir/upgrade-failed" ) ) {
+	$wgReadOnly = 'This wiki\'s upgrade to a new MediaWiki version did not finish; it is read-only until the '
+		. 'farm\'s administrators try again.';
+}
 
 ## What the SQLite installer adds to LocalSettings.php, rebuilt from the shard's values so
 ## every file stays in the wiki's own db/ directory. Frequently written data goes to side

@@ -1,5 +1,7 @@
 //! `/api/v1/maintenance-runs`: a MediaWiki maintenance script over a selection of wikis, in the
-//! background (admins): start one, follow it, read each wiki's report, cancel it.
+//! background (admins): start one, follow it, read each wiki's report, cancel it, retry its
+//! failures. `/api/v1/upgrades` starts the runs that move wikis to a codebase, and
+//! `/api/v1/codebases` says what each configured codebase holds.
 
 use std::collections::BTreeMap;
 
@@ -7,6 +9,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use farm_core::app::maintenance::{RunView, RunWikiView, StartRun};
+use farm_core::app::upgrades::StartUpgrade;
 use farm_core::domain::maintenance::SelectionInput;
 use farm_core::platform::time::rfc3339;
 use serde::{Deserialize, Serialize};
@@ -24,6 +27,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(read))
         .routes(routes!(wikis))
         .routes(routes!(cancel))
+        .routes(routes!(retry))
+        .routes(routes!(upgrade))
+        .routes(routes!(codebases))
 }
 
 /// Which wikis: `{"all": true}`, or the served wikis that match every criterion given.
@@ -132,6 +138,9 @@ struct Run {
     started_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     finished_at: Option<String>,
+    /// An upgrade: the codebase its wikis move to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    upgrade_to: Option<String>,
 }
 
 fn run(view: RunView) -> Run {
@@ -154,6 +163,7 @@ fn run(view: RunView) -> Run {
         created_at: rfc3339(view.created_at),
         started_at: view.started_at.map(rfc3339),
         finished_at: view.finished_at.map(rfc3339),
+        upgrade_to: view.upgrade_to,
     }
 }
 
@@ -180,6 +190,9 @@ struct RunWiki {
     started_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     finished_at: Option<String>,
+    /// An upgrade's canary: it went first, and the others waited for it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    canary: bool,
 }
 
 fn run_wiki(view: RunWikiView) -> RunWiki {
@@ -193,6 +206,7 @@ fn run_wiki(view: RunWikiView) -> RunWiki {
         reason: view.reason,
         started_at: view.started_at.map(rfc3339),
         finished_at: view.finished_at.map(rfc3339),
+        canary: view.canary,
     }
 }
 
@@ -355,4 +369,115 @@ async fn cancel(
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Run>, ApiError> {
     Ok(Json(run(state.farm.cancel_maintenance_run(&actor, id, &source).await?)))
+}
+
+/// Tries a finished run's failures again (admins): its wikis that failed, timed out or were
+/// interrupted (and, for an upgrade, those a failed canary held back) go back to pending.
+#[utoipa::path(
+    post, path = "/api/v1/maintenance-runs/{id}/retry", tag = "maintenance", params(("id" = i64, Path, description = "The run")),
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 202, description = "The run, queued again", body = Run),
+        (status = 403, description = "`forbidden`: admins only", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 409, description = "`conflict`: the run has not finished, has no failure, or another upgrade is under way", body = ErrorBody),
+    )
+)]
+async fn retry(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Client(source): Client,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<(StatusCode, Json<Run>), ApiError> {
+    Ok((StatusCode::ACCEPTED, Json(run(state.farm.retry_maintenance_run(&actor, id, &source).await?))))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct UpgradeBody {
+    /// The codebase to move the wikis to, a `[[codebases]]` name (default: the current one).
+    codebase: Option<String>,
+    /// These served wikis (default: every served wiki).
+    wikis: Option<Vec<String>>,
+    /// Also the wikis already on it whose schema is current (skipped otherwise).
+    #[serde(default)]
+    force: bool,
+}
+
+/// Upgrades wikis (admins), in the background: each wiki in turn is read-only for its readers,
+/// its job queue drained, its schema updated by the target's `update.php`, then served by the
+/// target and writable again; the others keep serving. `[upgrades] canary` wikis go first.
+/// A wiki whose upgrade fails stays read-only on its codebase (retry the run). Poll the
+/// answer's `id` at `/api/v1/maintenance-runs/{id}`.
+#[utoipa::path(
+    post, path = "/api/v1/upgrades", tag = "maintenance", request_body = UpgradeBody,
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 202, description = "The upgrade, queued", body = Run),
+        (status = 403, description = "`forbidden`: admins only", body = ErrorBody),
+        (status = 409, description = "`conflict`: another upgrade is queued or under way", body = ErrorBody),
+        (status = 422, description = "`codebase_unknown` (not in the configuration), `codebase_invalid` (not a MediaWiki, or not the version configured), `selection_unknown`, `selection_empty`", body = ErrorBody),
+    )
+)]
+async fn upgrade(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Client(source): Client,
+    ApiJson(body): ApiJson<UpgradeBody>,
+) -> Result<(StatusCode, Json<Run>), ApiError> {
+    let request = StartUpgrade { codebase: body.codebase, wikis: body.wikis, force: body.force };
+    let view = state.farm.start_upgrade(&actor, &request, &source).await?;
+    Ok((StatusCode::ACCEPTED, Json(run(view))))
+}
+
+/// One configured codebase.
+#[derive(Serialize, ToSchema)]
+struct CodebaseInfo {
+    name: String,
+    path: String,
+    /// Its MediaWiki version (`MW_VERSION`), when farmd can use it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<String>,
+    /// Why farmd cannot use it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    problem: Option<String>,
+    /// New wikis get it, and upgrades move wikis to it by default.
+    current: bool,
+    /// Wikis on it (not deleted).
+    wikis: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+struct CodebaseList {
+    codebases: Vec<CodebaseInfo>,
+    /// The upgrade queued or under way (a maintenance run's id).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    upgrade: Option<i64>,
+}
+
+/// The configured codebases, as they are on disk now (admins).
+#[utoipa::path(
+    get, path = "/api/v1/codebases", tag = "maintenance",
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The codebases", body = CodebaseList),
+        (status = 403, description = "`forbidden`: admins only", body = ErrorBody),
+    )
+)]
+async fn codebases(State(state): State<AppState>, Caller(actor): Caller) -> Result<Json<CodebaseList>, ApiError> {
+    let (views, upgrade) = state.farm.codebases(&actor).await?;
+    Ok(Json(CodebaseList {
+        codebases: views
+            .into_iter()
+            .map(|v| CodebaseInfo {
+                name: v.name,
+                path: v.path,
+                version: v.version,
+                problem: v.problem,
+                current: v.current,
+                wikis: v.wikis,
+            })
+            .collect(),
+        upgrade,
+    }))
 }

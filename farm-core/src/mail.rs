@@ -36,6 +36,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("sandbox_warning", include_str!("../templates/mail/sandbox_warning.txt")),
     ("sandbox_locked", include_str!("../templates/mail/sandbox_locked.txt")),
     ("sandbox_deleted", include_str!("../templates/mail/sandbox_deleted.txt")),
+    ("upgrade_failed", include_str!("../templates/mail/upgrade_failed.txt")),
 ];
 
 /// The mail templates: the first line of each is the subject, the rest the body.
@@ -212,7 +213,8 @@ mod tests {
             id => 1, name => "my-wiki", sitename => "My Wiki", reviewer => "rev", comment => "why?",
             url => "http://my-wiki.x/", wiki_username => "Alice", locked_for => "7 days", deletes => "then",
             has_password => true, old_name => "old", new_name => "new", until => "later", from => "bob",
-            to => "carol", portal => "http://x/wikis/my-wiki", by => "olga",
+            to => "carol", portal => "http://x/wikis/my-wiki", by => "olga", wiki => "my-wiki",
+            codebase => "1.43", reason => "exited with status 1", output => "error", run => 3,
         };
         for (kind, _) in TEMPLATES {
             let mail = templates.render(kind, "alice@example.org", context.clone()).expect(kind);

@@ -78,11 +78,10 @@ static CLIENT_FAILURES: LogThrottle = LogThrottle::new(5);
 /// Middleware in front of everything: wiki hosts go to PHP, other hosts on to `next`.
 pub async fn route_by_host(State(state): State<WikiProxy>, request: Request, next: Next) -> Response {
     let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).or_else(|| request.uri().host());
-    let is_wiki_host = host.is_some_and(|h| state.farm.urls().wiki_label_of_host(&h.to_ascii_lowercase()).is_some());
-    if is_wiki_host {
-        forward(&state, request).await
-    } else {
-        next.run(request).await
+    let label = host.and_then(|h| state.farm.urls().wiki_label_of_host(&h.to_ascii_lowercase()).map(str::to_owned));
+    match label {
+        Some(label) => forward(&state, &label, request).await,
+        None => next.run(request).await,
     }
 }
 
@@ -102,7 +101,8 @@ fn refuse(request: &Request) -> Option<Response> {
     None
 }
 
-async fn forward(state: &WikiProxy, request: Request) -> Response {
+/// `label`: the wiki's name in the host; its codebase's PHP servers answer.
+async fn forward(state: &WikiProxy, label: &str, request: Request) -> Response {
     if let (Some(cache), PURGE) = (&state.cache, request.method().as_str()) {
         return cache.purge(&request.into_parts().0);
     }
@@ -117,7 +117,7 @@ async fn forward(state: &WikiProxy, request: Request) -> Response {
             return hit;
         }
     }
-    let Some(servers) = state.farm.php_servers() else {
+    let Some(servers) = state.farm.php_servers_for(label) else {
         return unavailable("This farm does not serve wikis itself.");
     };
     prepare_headers(&mut parts);

@@ -126,6 +126,8 @@ where
         .route("/admin/maintenance", get(maintenance::runs).post(maintenance::start))
         .route("/admin/maintenance/{id}", get(maintenance::run))
         .route("/admin/maintenance/{id}/cancel", post(maintenance::cancel))
+        .route("/admin/maintenance/{id}/retry", post(maintenance::retry))
+        .route("/admin/maintenance/upgrade", post(maintenance::upgrade))
         .route("/static/portal.css", get(css))
         .route("/static/portal.js", get(js))
         // A page may widen its own policy (the settings page shows the wiki's logo).

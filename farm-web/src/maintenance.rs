@@ -56,7 +56,9 @@ fn summary(run: &RunView) -> minijinja::Value {
         finished => run.finished(), failures => run.failures(), counts => run.counts,
         requested_by => run.requested_by, parallel => run.parallel, created => format_time(run.created_at),
         finished_at => run.finished_at.map(format_time), running => run.running, args => run.args,
-        under_way => !run.state.is_finished(),
+        under_way => !run.state.is_finished(), upgrade_to => run.upgrade_to,
+        retryable => run.state.is_finished() && (run.failures() > 0
+            || (run.upgrade_to.is_some() && run.counts.get("cancelled").copied().unwrap_or(0) > 0)),
     }
 }
 
@@ -75,6 +77,18 @@ async fn runs_page(ctx: &PageCtx, status: StatusCode, extra: minijinja::Value) -
         Err(err) => return ctx.error_page(&err),
     };
     let runs: Vec<minijinja::Value> = page.items.iter().map(summary).collect();
+    let codebases = match ctx.farm.codebases(&actor).await {
+        Ok((views, _)) => views
+            .into_iter()
+            .map(|v| {
+                minijinja::context! {
+                    name => v.name, path => v.path, version => v.version, problem => v.problem,
+                    current => v.current, wikis => v.wikis,
+                }
+            })
+            .collect::<Vec<_>>(),
+        Err(err) => return ctx.error_page(&err),
+    };
     let under_way = page.items.iter().any(|r| !r.state.is_finished());
     let defaults = minijinja::context! {
         form => minijinja::context! {
@@ -82,7 +96,7 @@ async fn runs_page(ctx: &PageCtx, status: StatusCode, extra: minijinja::Value) -
             timeout => ctx.farm.config().maintenance.timeout.as_secs(), retries => 0,
         },
     };
-    let page = merge(defaults, minijinja::context! { runs => runs });
+    let page = merge(defaults, minijinja::context! { runs => runs, codebases => codebases });
     ctx.render_with(status, "maintenance.html", merge(page, extra), under_way.then_some(5))
 }
 
@@ -164,7 +178,7 @@ pub async fn run(ctx: PageCtx, Path(id): Path<String>) -> Response {
             minijinja::context! {
                 wiki => w.wiki, state => w.state.as_str(), attempts => w.attempts, exit_code => w.exit_code,
                 seconds => w.duration_ms.map(|ms| format!("{:.1}", ms as f64 / 1000.0)), output => w.output,
-                reason => w.reason, failed => w.state.is_failure(),
+                reason => w.reason, failed => w.state.is_failure(), canary => w.canary,
             }
         })
         .collect();
@@ -173,8 +187,37 @@ pub async fn run(ctx: PageCtx, Path(id): Path<String>) -> Response {
     ctx.render_with(StatusCode::OK, "maintenance_run.html", page, under_way.then_some(2))
 }
 
+/// An admin's action on run `id` from a form: the actor and the run's id, or the answer.
+fn run_action(ctx: &PageCtx, id: &str, csrf: &str) -> Result<(farm_core::domain::Actor, i64), Response> {
+    let actor = ctx.require_actor()?.clone();
+    ctx.check_csrf(csrf)?;
+    let id = id.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| ctx.not_found())?;
+    Ok((actor, id))
+}
+
 /// Cancels the run.
 pub async fn cancel(ctx: PageCtx, Path(id): Path<String>, Form(form): Form<CsrfForm>) -> Response {
+    let (actor, id) = match run_action(&ctx, &id, &form.csrf) {
+        Ok(action) => action,
+        Err(answer) => return answer,
+    };
+    match ctx.farm.cancel_maintenance_run(&actor, id, &ctx.source).await {
+        // A run that finished meanwhile: its page says how it ended.
+        Ok(_) | Err(farm_core::FarmError::Conflict(_)) => see_other(&format!("/admin/maintenance/{id}")),
+        Err(err) => ctx.error_page(&err),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct UpgradeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    codebase: String,
+}
+
+/// Upgrades every served wiki to the chosen codebase.
+pub async fn upgrade(ctx: PageCtx, Form(form): Form<UpgradeForm>) -> Response {
     let actor = match ctx.require_actor() {
         Ok(actor) => actor.clone(),
         Err(login) => return login,
@@ -182,9 +225,27 @@ pub async fn cancel(ctx: PageCtx, Path(id): Path<String>, Form(form): Form<CsrfF
     if let Err(refused) = ctx.check_csrf(&form.csrf) {
         return refused;
     }
-    let Some(id) = id.parse::<i64>().ok().filter(|id| *id > 0) else { return ctx.not_found() };
-    match ctx.farm.cancel_maintenance_run(&actor, id, &ctx.source).await {
-        // A run that finished meanwhile: its page says how it ended.
+    let codebase = Some(form.codebase.trim().to_owned()).filter(|c| !c.is_empty());
+    let request = farm_core::app::upgrades::StartUpgrade { codebase, wikis: None, force: false };
+    match ctx.farm.start_upgrade(&actor, &request, &ctx.source).await {
+        Ok(run) => see_other(&format!("/admin/maintenance/{}", run.id)),
+        Err(err) => {
+            use farm_core::FarmError;
+            if matches!(err, FarmError::Forbidden(_) | FarmError::Internal(_)) {
+                return ctx.error_page(&err);
+            }
+            runs_page(&ctx, farm_http::status(&err), minijinja::context! { upgrade_error => ctx.error(&err) }).await
+        }
+    }
+}
+
+/// Tries the run's failed wikis again.
+pub async fn retry(ctx: PageCtx, Path(id): Path<String>, Form(form): Form<CsrfForm>) -> Response {
+    let (actor, id) = match run_action(&ctx, &id, &form.csrf) {
+        Ok(action) => action,
+        Err(answer) => return answer,
+    };
+    match ctx.farm.retry_maintenance_run(&actor, id, &ctx.source).await {
         Ok(_) | Err(farm_core::FarmError::Conflict(_)) => see_other(&format!("/admin/maintenance/{id}")),
         Err(err) => ctx.error_page(&err),
     }

@@ -188,6 +188,8 @@ async fn create(farm: &Farmd, admin: &str, names: &[String]) {
 /// Until farmd's background runner has no job left in any wiki's queue (`/metrics`).
 async fn jobs_drained(farm: &Farmd) {
     let started = Instant::now();
+    // The runner counts the queues every poll_interval (5 s): let it count the new ones first.
+    tokio::time::sleep(Duration::from_secs(6)).await;
     loop {
         let metrics = farm.http.get(farm.url("/metrics")).send().await.expect("metrics").text().await.expect("text");
         let queued =

@@ -162,6 +162,31 @@ enum MaintenanceCommand {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Upgrade the wikis to a codebase (default: the current one), one wiki at a time
+    /// read-only, with progress; `[upgrades] canary` wikis first. Exit status 2 if a wiki's
+    /// upgrade failed (it stays read-only: fix the cause, then `farmd maintenance retry ID`).
+    Upgrade {
+        /// A `[[codebases]]` name (default: `[upgrades] codebase`, the current one).
+        #[arg(long)]
+        codebase: Option<String>,
+        /// This wiki only (repeat for more; default: every served wiki).
+        #[arg(long)]
+        wiki: Vec<String>,
+        /// Also the wikis already on it with a current schema.
+        #[arg(long)]
+        force: bool,
+        /// Print the run's id and return at once.
+        #[arg(long)]
+        no_wait: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Try a finished run's failed wikis again, with progress.
+    Retry {
+        id: i64,
+        #[command(flatten)]
+        remote: Remote,
+    },
 }
 
 #[derive(Subcommand)]
@@ -523,6 +548,29 @@ async fn maintenance_command(config: &Config, command: MaintenanceCommand) -> an
         MaintenanceCommand::List { remote } => {
             let url = remote.url(config);
             maintenance::list(remote::Api { url: &url, token: &remote.token }).await.map(|()| true)
+        }
+        MaintenanceCommand::Upgrade { codebase, wiki, force, no_wait, remote } => {
+            let url = remote.url(config);
+            let mut body = serde_json::json!({ "force": force });
+            if let Some(codebase) = codebase {
+                body["codebase"] = codebase.into();
+            }
+            if !wiki.is_empty() {
+                body["wikis"] = wiki.into();
+            }
+            let api = remote::Api { url: &url, token: &remote.token };
+            maintenance::start_and_follow(api, "/api/v1/upgrades", body, !no_wait).await
+        }
+        MaintenanceCommand::Retry { id, remote } => {
+            let url = remote.url(config);
+            let api = remote::Api { url: &url, token: &remote.token };
+            maintenance::start_and_follow(
+                api,
+                &format!("/api/v1/maintenance-runs/{id}/retry"),
+                serde_json::json!({}),
+                true,
+            )
+            .await
         }
     }
 }

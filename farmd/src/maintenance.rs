@@ -26,7 +26,6 @@ pub struct RunOptions<'a> {
 /// Starts the run and (unless told not to) follows it to its end; true when every wiki's
 /// script succeeded or was skipped.
 pub async fn run(api: Api<'_>, options: RunOptions<'_>) -> anyhow::Result<bool> {
-    let http = http()?;
     let mut body = json!({ "script": options.script, "args": options.args, "selection": options.selection });
     if let Some(parallel) = options.parallel {
         body["parallel"] = json!(parallel);
@@ -40,17 +39,22 @@ pub async fn run(api: Api<'_>, options: RunOptions<'_>) -> anyhow::Result<bool> 
     if options.force {
         body["force"] = json!(true);
     }
-    let request = http.post(format!("{}/api/v1/maintenance-runs", api.url)).json(&body);
-    let (status, created) = api.call(request).await?;
+    start_and_follow(api, "/api/v1/maintenance-runs", body, options.wait).await
+}
+
+/// POSTs `body` to `path` (which answers with a run: a new one, an upgrade, a retry) and,
+/// with `wait`, follows the run to its end; true when nothing failed.
+pub async fn start_and_follow(api: Api<'_>, path: &str, body: Value, wait: bool) -> anyhow::Result<bool> {
+    let http = http()?;
+    let (status, created) = api.call(http.post(format!("{}{path}", api.url)).json(&body)).await?;
     anyhow::ensure!(status == 202, "{}", describe_error(status, &created));
     let id = created["id"].as_i64().context("the farm's answer has no run id")?;
-    eprintln!(
-        "maintenance run {id}: {} over {} wiki(s), {} at a time",
-        created["script"].as_str().unwrap_or("?"),
-        created["total"],
-        created["parallel"]
-    );
-    if !options.wait {
+    let what = match created["upgrade_to"].as_str() {
+        Some(codebase) => format!("upgrade to {codebase}"),
+        None => created["script"].as_str().unwrap_or("?").to_owned(),
+    };
+    eprintln!("maintenance run {id}: {what} over {} wiki(s), {} at a time", created["total"], created["parallel"]);
+    if !wait {
         println!("{id}");
         return Ok(true);
     }

@@ -52,9 +52,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     lock.try_lock()
         .map_err(|_| anyhow::anyhow!("another farmd is running on the data directory {}", layout.root().display()))?;
 
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let listener = match inherited_listener()? {
+        Some(listener) => listener,
+        None => tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?,
+    };
     let local = listener.local_addr()?;
     // Where this daemon listens, for whoever started it on port 0 (the tests) and for operators.
     farm_core::platform::fsutil::write_atomic(&layout.listen_file(), format!("{local}\n").as_bytes(), 0o600)?;
@@ -72,6 +75,19 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let tasks = TaskTracker::new();
     jobs.start(shutdown.clone(), &tasks).await;
     tokio::spawn(cancel_on_signal(shutdown.clone()));
+    // A restart keeps the listening socket open across exec: connections wait in its queue
+    // meanwhile instead of being refused.
+    let spare = std::os::fd::AsFd::as_fd(&listener).try_clone_to_owned()?;
+    let restart = farm.restart_requested();
+    tokio::spawn({
+        let (restart, shutdown) = (restart.clone(), shutdown.clone());
+        async move {
+            tokio::select! {
+                _ = restart.cancelled() => shutdown.cancel(),
+                _ = shutdown.cancelled() => {}
+            }
+        }
+    });
 
     info!(
         listen = %local,
@@ -96,9 +112,62 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         warn!("background work did not stop within 20 s; exiting anyway (it resumes at the next start)");
     }
     farm.close().await;
-    info!("farmd stopped");
     drop(lock);
-    Ok(())
+    if !restart.is_cancelled() {
+        // Connections that wait for a restart that is not coming are refused at once.
+        drop(spare);
+        info!("farmd stopped");
+        return Ok(());
+    }
+    info!("farmd restarts");
+    Err(restart_with(spare))
+}
+
+/// The variable that hands the listening socket to the farmd a restart executes.
+const LISTEN_FD_VAR: &str = "FARMD_LISTEN_FD";
+
+/// The socket a restarting farmd left open for this one, if any.
+#[allow(unsafe_code)]
+fn inherited_listener() -> anyhow::Result<Option<tokio::net::TcpListener>> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let Some(value) = std::env::var_os(LISTEN_FD_VAR) else { return Ok(None) };
+    // Not for this farmd's own children.
+    std::env::remove_var(LISTEN_FD_VAR);
+    let fd: i32 = value.to_str().and_then(|v| v.parse().ok()).filter(|fd| *fd > 2).context("FARMD_LISTEN_FD")?;
+    // Only a listening TCP socket is taken.
+    // SAFETY: borrowed for this one call; a descriptor that is not open makes it fail.
+    let is_listening = nix::sys::socket::getsockopt(
+        &unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) },
+        nix::sys::socket::sockopt::AcceptConn,
+    )
+    .unwrap_or(false);
+    anyhow::ensure!(is_listening, "FARMD_LISTEN_FD={fd} is not a listening socket");
+    // SAFETY: the descriptor was checked to be an open listening socket, which the exec
+    // handed to this process alone; it is owned from here on.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    nix::fcntl::fcntl(
+        std::os::fd::AsRawFd::as_raw_fd(&owned),
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    )?;
+    let listener = std::net::TcpListener::from(owned);
+    listener.set_nonblocking(true)?;
+    Ok(Some(tokio::net::TcpListener::from_std(listener)?))
+}
+
+/// Replaces this process with a new farmd (same program, arguments and environment) that
+/// takes over `listener`. Returns only if that cannot be done.
+fn restart_with(listener: std::os::fd::OwnedFd) -> anyhow::Error {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let fd = listener.as_raw_fd();
+    if let Err(err) = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty())) {
+        return anyhow::anyhow!("cannot hand the listening socket over for the restart: {err}");
+    }
+    let mut args = std::env::args_os();
+    let arg0 = args.next().unwrap_or_else(|| "farmd".into());
+    let err =
+        std::process::Command::new("/proc/self/exe").arg0(arg0).args(args).env(LISTEN_FD_VAR, fd.to_string()).exec();
+    anyhow::anyhow!("cannot restart farmd: {err}")
 }
 
 async fn cancel_on_signal(shutdown: CancellationToken) {

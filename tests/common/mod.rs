@@ -387,6 +387,11 @@ impl Farmd {
         }
     }
 
+    /// The daemon's process id (a restart by exec keeps it).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }

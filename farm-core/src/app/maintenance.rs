@@ -57,6 +57,8 @@ pub struct RunView {
     pub created_at: i64,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
+    /// An upgrade: the codebase its wikis move to.
+    pub upgrade_to: Option<String>,
 }
 
 impl RunView {
@@ -93,6 +95,8 @@ pub struct RunWikiView {
     pub reason: Option<String>,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
+    /// An upgrade's canary.
+    pub canary: bool,
 }
 
 fn wiki_view(record: RunWikiRecord) -> RunWikiView {
@@ -107,6 +111,7 @@ fn wiki_view(record: RunWikiRecord) -> RunWikiView {
         reason: record.reason,
         started_at: record.started_at,
         finished_at: record.finished_at,
+        canary: record.canary,
     }
 }
 
@@ -191,8 +196,9 @@ impl Farm {
                     retries: i64::from(retries),
                     force_all: request.force,
                     requested_by: actor.username.as_str(),
+                    upgrade_to: None,
                 },
-                &wikis,
+                &wikis.iter().map(|(id, name)| (*id, name.clone(), false)).collect::<Vec<_>>(),
             )
             .await?;
         // The arguments' values stay out of the log (one may be a password).
@@ -217,7 +223,7 @@ impl Farm {
 
     /// The served wikis `selection` names, in id order: `(id, name)`. A wiki named in the list
     /// that is not served, and a selection that matches none, are refused.
-    async fn select_wikis(&self, selection: &Selection) -> Result<Vec<(i64, String)>, FarmError> {
+    pub(super) async fn select_wikis(&self, selection: &Selection) -> Result<Vec<(i64, String)>, FarmError> {
         if let Some(server) = &selection.server {
             if self.servers.get(server).is_none() {
                 return Err(FarmError::invalid(
@@ -324,6 +330,7 @@ impl Farm {
             created_at: record.created_at,
             started_at: record.started_at,
             finished_at: record.finished_at,
+            upgrade_to: record.upgrade_to,
         })
     }
 

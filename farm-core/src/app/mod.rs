@@ -18,12 +18,14 @@ pub mod settings;
 pub mod sign_on;
 pub mod starters;
 pub mod transfers;
+pub mod upgrades;
 pub mod wikis;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
+use tokio_util::sync::CancellationToken;
 
 use crate::backends::mariadb::DbServers;
 use crate::backends::{Databases, FarmDatabases};
@@ -36,7 +38,7 @@ use crate::mail::{MailTemplates, Mailer, Notices};
 use crate::mediawiki::password::PasswordStock;
 use crate::mediawiki::php::{Php, PhpServers};
 use crate::mediawiki::sign_on::SignOnSessions;
-use crate::mediawiki::{self, Catalogue, Codebase, Features, Namespaces, Starters, WikiSignOn, WikiUrls};
+use crate::mediawiki::{self, Catalogue, Codebase, Codebases, Features, Namespaces, Starters, WikiSignOn, WikiUrls};
 use crate::platform::layout::Layout;
 use crate::platform::ratelimit::RateLimiter;
 use crate::platform::secrets::Sealer;
@@ -60,6 +62,12 @@ pub struct Farm {
     store: Store,
     layout: Layout,
     codebase: Codebase,
+    /// Every configured codebase, as found at start.
+    codebases: Codebases,
+    /// Which wikis run on a codebase other than the current one.
+    routing: Arc<jobs::upgrades::CodebaseRouting>,
+    /// Cancelled when farmd should restart (the current codebase changed in place).
+    restart: CancellationToken,
     urls: WikiUrls,
     tokens: TokenKeys,
     /// Signs what wikis are told about the people the portal knows.
@@ -100,7 +108,8 @@ impl Farm {
         let layout = Layout::new(&config.data_dir)
             .with_context(|| format!("preparing the data directory {}", config.data_dir.display()))?
             .with_backups_dir(config.backups.dir.as_deref());
-        let codebase = Codebase::detect(&config.mediawiki_dir)?;
+        let codebases = Codebases::detect(&config)?;
+        let codebase = codebases.current();
         let languages = Languages::load(&codebase.dir).context("reading MediaWiki's languages")?;
         let default_language = languages
             .parse(DEFAULT_LANGUAGE)
@@ -193,6 +202,18 @@ impl Farm {
         let script_locks = Arc::new(jobs::ScriptLocks::default());
         let run_control = Arc::new(jobs::maintenance::RunControl::default());
         let queue_status = Arc::new(jobs::job_queues::QueueStatus::default());
+        let routing = Arc::new(jobs::upgrades::CodebaseRouting::new(codebases.current_name()));
+        let restart = CancellationToken::new();
+        let upgrades = Arc::new(jobs::upgrades::UpgradeContext {
+            store: store.clone(),
+            layout: layout.clone(),
+            codebases: codebases.clone(),
+            configs: config.all_codebases(),
+            routing: routing.clone(),
+            mail: mail.clone(),
+            farm_name: config.farm_name.clone(),
+            public_url: public_url.clone(),
+        });
         let opcache = Some(mediawiki::php::Opcache {
             dir: layout.opcache_dir(&codebase.version),
             blacklist: layout.opcache_blacklist(),
@@ -202,6 +223,7 @@ impl Farm {
                 store: store.clone(),
                 php: php.clone(),
                 codebase: codebase.clone(),
+                upgrades,
                 configurator: configurator.clone(),
                 sealer: sealer.clone(),
                 control: run_control.clone(),
@@ -217,8 +239,23 @@ impl Farm {
                 status: queue_status.clone(),
                 wakeups: wakeups.clone(),
                 config: config.jobs.clone(),
+                codebases: codebases.clone(),
                 opcache,
             },
+            upgrades: jobs::upgrades::UpgradeWatcher {
+                store: store.clone(),
+                sealer: sealer.clone(),
+                config: config.clone(),
+                opened_as: template_version.clone(),
+                fingerprint: {
+                    let features = features.clone();
+                    Arc::new(move |codebase: &Codebase| features.template_version(&codebase.version))
+                },
+                routing: routing.clone(),
+                wakeups: wakeups.clone(),
+                restart: restart.clone(),
+            },
+            codebases: codebases.clone(),
             pipeline: jobs::provision::Pipeline {
                 store: store.clone(),
                 layout: layout.clone(),
@@ -297,6 +334,9 @@ impl Farm {
             store,
             layout,
             codebase,
+            codebases,
+            routing,
+            restart,
             urls,
             tokens,
             sign_on_keys,
@@ -354,6 +394,20 @@ impl Farm {
         &self.read_cache
     }
 
+    /// The PHP servers that serve the wiki `name` (its codebase's).
+    pub fn php_servers_for(&self, name: &str) -> Option<&Arc<PhpServers>> {
+        match self.routing.elsewhere(name) {
+            Some(codebase) => self.running.php_servers_of(&codebase).or_else(|| self.running.php_servers()),
+            None => self.running.php_servers(),
+        }
+    }
+
+    /// Cancelled when farmd should restart: the current codebase changed in place, and its
+    /// templates, pool and PHP servers are to be made again for the new code.
+    pub fn restart_requested(&self) -> CancellationToken {
+        self.restart.clone()
+    }
+
     pub fn php_servers(&self) -> Option<&Arc<PhpServers>> {
         self.running.php_servers()
     }
@@ -394,6 +448,7 @@ impl Farm {
             pipeline: self.running.pipeline(),
             php_servers_ready: self.php_servers().map_or(0, |s| s.ready_count()),
             php_servers_wanted: self.config.php_workers,
+            other_codebases_served: self.running.other_codebases_served(),
         }
     }
 }
@@ -404,11 +459,16 @@ pub struct Readiness {
     pub pipeline: bool,
     pub php_servers_ready: usize,
     pub php_servers_wanted: usize,
+    /// Each other codebase's PHP servers (for wikis not moved yet) have one ready.
+    #[serde(skip)]
+    pub other_codebases_served: bool,
 }
 
 impl Readiness {
     pub fn is_ready(&self) -> bool {
-        self.template && self.pipeline && (self.php_servers_wanted == 0 || self.php_servers_ready > 0)
+        self.template
+            && self.pipeline
+            && (self.php_servers_wanted == 0 || (self.php_servers_ready > 0 && self.other_codebases_served))
     }
 }
 

@@ -441,6 +441,7 @@ impl Farm {
         let schema_extensions =
             serde_json::to_string(&self.features.table_extensions()).map_err(anyhow::Error::from)?;
         let new = NewWiki {
+            codebase: self.codebases.current_name(),
             name: prepared.name.as_str(),
             resource_key: prepared.key.as_str(),
             sitename: prepared.sitename.as_str(),

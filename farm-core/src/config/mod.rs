@@ -84,8 +84,13 @@ pub struct Config {
     pub public_scheme: String,
     /// Port of the wikis' public addresses; defaults to the port farmd listens on.
     pub public_port: Option<u16>,
-    /// The shared MediaWiki codebase.
+    /// The shared MediaWiki codebase, when `[[codebases]]` names none.
     pub mediawiki_dir: PathBuf,
+    /// MediaWiki codebases side by side; each wiki runs on one (`[upgrades] codebase` is the
+    /// one new wikis get and wikis are upgraded to). Empty: `mediawiki_dir` alone, named
+    /// `default`.
+    pub codebases: Vec<CodebaseConfig>,
+    pub upgrades: UpgradesConfig,
     /// The PHP CLI binary used for the installer, maintenance scripts and the built-in server.
     pub php_binary: PathBuf,
     /// How many PHP built-in server processes serve the wikis (0 turns serving off, for
@@ -844,6 +849,57 @@ impl Default for JobsConfig {
     }
 }
 
+/// `[[codebases]]`: one MediaWiki codebase.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CodebaseConfig {
+    /// How wikis and upgrades name it: 1-32 letters, digits, '.', '-' or '_'.
+    pub name: String,
+    pub path: PathBuf,
+    /// The MediaWiki version expected there (a prefix of its `MW_VERSION`: "1.39" matches
+    /// 1.39.10); a codebase whose version differs is not used.
+    #[serde(default)]
+    pub version: Option<String>,
+}
+
+/// The name of the codebase when `[[codebases]]` is not set.
+pub const DEFAULT_CODEBASE: &str = "default";
+
+/// `[upgrades]`: moving wikis to the current codebase and keeping their schemas current.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpgradesConfig {
+    /// The current codebase: new wikis get it and upgrades move wikis to it (default: the
+    /// first of `[[codebases]]`).
+    pub codebase: Option<String>,
+    /// Start an upgrade by itself when a codebase changed (a package update) or wikis are on
+    /// another codebase than the current one.
+    pub automatic: bool,
+    /// Wikis (by name) upgraded first; the others wait until every one of them succeeded.
+    pub canary: Vec<String>,
+    /// Wikis upgraded at the same time; 0: `[maintenance] parallel`.
+    pub parallel: usize,
+    /// Longest update of one wiki.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// How often the codebases are looked at for a change.
+    #[serde(with = "humantime_serde")]
+    pub check_interval: Duration,
+}
+
+impl Default for UpgradesConfig {
+    fn default() -> Self {
+        Self {
+            codebase: None,
+            automatic: true,
+            canary: Vec::new(),
+            parallel: 0,
+            timeout: Duration::from_secs(15 * 60),
+            check_interval: Duration::from_secs(60),
+        }
+    }
+}
+
 /// `[maintenance]`: the defaults of maintenance runs (a run may ask for other values).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -886,6 +942,8 @@ impl Default for Config {
             public_scheme: "http".into(),
             public_port: None,
             mediawiki_dir: PathBuf::from("/usr/share/mediawiki"),
+            codebases: Vec::new(),
+            upgrades: UpgradesConfig::default(),
             php_binary: PathBuf::from("php"),
             php_workers: 4,
             database_url: None,
@@ -931,7 +989,31 @@ impl Default for Config {
     }
 }
 
+/// A codebase's name: what the control store and the API carry.
+pub fn is_codebase_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 32
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+}
+
 impl Config {
+    /// Every codebase: `[[codebases]]`, or `mediawiki_dir` alone.
+    pub fn all_codebases(&self) -> Vec<CodebaseConfig> {
+        if self.codebases.is_empty() {
+            vec![CodebaseConfig { name: DEFAULT_CODEBASE.into(), path: self.mediawiki_dir.clone(), version: None }]
+        } else {
+            self.codebases.clone()
+        }
+    }
+
+    /// The name of the current codebase (new wikis, and the target of upgrades).
+    pub fn current_codebase(&self) -> String {
+        self.upgrades
+            .codebase
+            .clone()
+            .unwrap_or_else(|| self.codebases.first().map_or_else(|| DEFAULT_CODEBASE.to_owned(), |c| c.name.clone()))
+    }
+
     /// Loads defaults, then `file` (if given; it must exist), then `FARM_*` variables.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
@@ -1005,6 +1087,36 @@ impl Config {
         if self.maintenance.parallel > crate::domain::maintenance::MAX_PARALLEL as usize {
             return invalid(format!(
                 "maintenance.parallel must be at most {}",
+                crate::domain::maintenance::MAX_PARALLEL
+            ));
+        }
+        let codebases = self.all_codebases();
+        let mut codebase_names = std::collections::BTreeSet::new();
+        for codebase in &codebases {
+            if !is_codebase_name(&codebase.name) {
+                return invalid(format!(
+                    "codebase name {:?}: use 1-32 letters, digits, '.', '-' or '_'",
+                    codebase.name
+                ));
+            }
+            if !codebase_names.insert(codebase.name.as_str()) {
+                return invalid(format!("codebase name {:?} is used twice", codebase.name));
+            }
+        }
+        if let Some(current) = &self.upgrades.codebase {
+            if !codebase_names.contains(current.as_str()) {
+                return invalid(format!("upgrades.codebase {current:?} is not one of [[codebases]]"));
+            }
+        }
+        let upgrade_timeout = self.upgrades.timeout.as_secs();
+        if upgrade_timeout == 0 || upgrade_timeout > crate::domain::maintenance::MAX_TIMEOUT_SECS {
+            return invalid("upgrades.timeout must be between 1s and 24h".into());
+        }
+        if self.upgrades.check_interval.is_zero()
+            || self.upgrades.parallel > crate::domain::maintenance::MAX_PARALLEL as usize
+        {
+            return invalid(format!(
+                "upgrades: check_interval must be above zero and parallel at most {}",
                 crate::domain::maintenance::MAX_PARALLEL
             ));
         }

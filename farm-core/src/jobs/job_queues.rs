@@ -77,6 +77,8 @@ pub struct JobQueues {
     pub status: Arc<QueueStatus>,
     pub wakeups: Arc<Wakeups>,
     pub config: JobsConfig,
+    /// Each wiki's jobs run on its own codebase.
+    pub codebases: crate::mediawiki::Codebases,
     pub opcache: Option<Opcache>,
 }
 
@@ -221,10 +223,12 @@ impl JobQueues {
             "--maxtime".to_owned(),
             self.config.max_time.as_secs().max(1).to_string(),
         ];
-        let script = self.php.mediawiki_dir.join("maintenance/runJobs.php");
+        let codebase = self.codebases.serving(&wiki.codebase);
+        let php = self.php.on(&codebase);
+        let script = codebase.dir.join("maintenance/runJobs.php");
         let limits = ScriptLimits { timeout: self.config.max_time + TURN_GRACE, opcache: self.opcache.clone() };
         let mut jobs_ran = 0;
-        match self.php.run_script(&script, &wiki.name, &args, &limits, &CancellationToken::new()).await {
+        match php.run_script(&script, &wiki.name, &args, &limits, &CancellationToken::new()).await {
             Ok(ran) => {
                 let (good, failed) = jobs_run(&ran.output);
                 jobs_ran = good + failed;

@@ -30,11 +30,12 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::settings::Configurator;
+use super::upgrades::Gate;
 use super::{ScriptLocks, Wakeups};
 use crate::domain::maintenance::{RunState, RunWikiState, ScriptName};
 use crate::domain::WikiState;
 use crate::mediawiki::php::{Opcache, Php, ScriptEnd, ScriptLimits};
-use crate::mediawiki::{resolve_script, update_fingerprint, Codebase};
+use crate::mediawiki::{resolve_script, update_fingerprint, Codebase, CodebaseEntry};
 use crate::platform::secrets::Sealer;
 use crate::store::{MaintenanceRunRecord, RunWikiOutcome, RunWikiRecord, Store, WikiRecord};
 
@@ -68,8 +69,11 @@ impl RunControl {
 
 pub struct MaintenanceRunner {
     pub store: Store,
+    /// PHP over the current codebase.
     pub php: Php,
     pub codebase: Codebase,
+    /// What upgrades need: the codebases, the routing of wikis to them, the markers, mail.
+    pub upgrades: Arc<super::upgrades::UpgradeContext>,
     pub configurator: Arc<Configurator>,
     pub sealer: Sealer,
     pub control: Arc<RunControl>,
@@ -81,8 +85,12 @@ pub struct MaintenanceRunner {
 /// What every wiki of one run shares.
 struct Plan {
     run: MaintenanceRunRecord,
+    /// The script's name, for wikis on another codebase than the current one.
+    name: ScriptName,
     script: PathBuf,
     is_update: bool,
+    /// An upgrade: the codebase its wikis move to.
+    upgrade: Option<CodebaseEntry>,
     args: Vec<String>,
     limits: ScriptLimits,
 }
@@ -97,15 +105,29 @@ pub struct WikiOutcome {
     pub reason: Option<String>,
     /// update.php succeeded: the wiki's schema is now this.
     pub fingerprint: Option<String>,
+    /// An upgrade succeeded: the wiki runs on this codebase now.
+    pub codebase: Option<String>,
 }
 
 impl WikiOutcome {
+    fn settled(&self) -> super::upgrades::Settled<'_> {
+        super::upgrades::Settled { state: self.state, reason: self.reason.as_deref(), output: self.output.as_deref() }
+    }
+
     fn skipped(reason: impl Into<String>) -> Self {
         Self::without_script(RunWikiState::Skipped, reason)
     }
 
     fn without_script(state: RunWikiState, reason: impl Into<String>) -> Self {
-        Self { state, exit_code: None, duration_ms: None, output: None, reason: Some(reason.into()), fingerprint: None }
+        Self {
+            state,
+            exit_code: None,
+            duration_ms: None,
+            output: None,
+            reason: Some(reason.into()),
+            fingerprint: None,
+            codebase: None,
+        }
     }
 }
 
@@ -158,8 +180,9 @@ impl MaintenanceRunner {
         for row in self.store.running_run_wikis().await? {
             let Some(run) = self.store.maintenance_run(row.run_id).await? else { continue };
             if run.state == RunState::Cancelled {
-                self.record(&row, &WikiOutcome::without_script(RunWikiState::Cancelled, "the run was cancelled"))
-                    .await?;
+                let outcome = WikiOutcome::without_script(RunWikiState::Cancelled, "the run was cancelled");
+                self.record(&row, &outcome).await?;
+                self.upgrades.settle(&run, &row, &outcome.settled()).await;
             } else if row.attempts <= run.retries {
                 let reason =
                     "interrupted (farmd stopped while the script was under way); run again: the run asked for retries";
@@ -172,9 +195,13 @@ impl MaintenanceRunner {
                      the run asked for no more retries",
                 );
                 self.record(&row, &outcome).await?;
+                self.upgrades.settle(&run, &row, &outcome.settled()).await;
                 warn!(run = run.id, wiki = %row.wiki, "a maintenance script was interrupted by a stop");
             }
         }
+        // A kill between an upgrade's commit and the marker's removal (or a failure's record
+        // and its marker) left a marker that no longer says the truth.
+        self.upgrades.reconcile_markers().await?;
         Ok(())
     }
 
@@ -199,7 +226,9 @@ impl MaintenanceRunner {
                 warn!(run = run.id, reason = %reason, "maintenance run cannot start");
                 while let Some(row) = self.store.pending_run_wikis(run.id, BATCH).await?.into_iter().next() {
                     if self.store.claim_run_wiki(run.id, row.wiki_id).await? {
-                        self.record(&row, &WikiOutcome::without_script(RunWikiState::Failed, reason.clone())).await?;
+                        let outcome = WikiOutcome::without_script(RunWikiState::Failed, reason.clone());
+                        self.record(&row, &outcome).await?;
+                        self.upgrades.settle(&run, &row, &outcome.settled()).await;
                     }
                 }
                 self.store.finish_maintenance_run(run.id).await?;
@@ -213,6 +242,28 @@ impl MaintenanceRunner {
         let mut failed = None;
         loop {
             while failed.is_none() && tasks.len() < parallel && !token.is_cancelled() {
+                // An upgrade's canaries go first, alone: the others wait until every canary
+                // has succeeded, and stay pending (the run ends held) if one did not.
+                if plan.upgrade.is_some() {
+                    match self.upgrades.canary_gate(run.id).await {
+                        Ok(Gate::Open) => {}
+                        // Canaries first: a stale list might start with another wiki.
+                        Ok(Gate::Canaries) => queue.clear(),
+                        Ok(Gate::Wait) if !tasks.is_empty() => break,
+                        Ok(Gate::Wait) => {
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                            continue;
+                        }
+                        Ok(Gate::Closed) => {
+                            queue.clear();
+                            break;
+                        }
+                        Err(err) => {
+                            failed = Some(err.into());
+                            break;
+                        }
+                    }
+                }
                 match self.next_claimed(run.id, &mut queue).await {
                     Ok(Some(row)) => {
                         tasks.spawn(self.clone().finish_wiki(plan.clone(), row, token.clone()));
@@ -229,6 +280,9 @@ impl MaintenanceRunner {
         }
         if let Some(err) = failed {
             return Err(err);
+        }
+        if plan.upgrade.is_some() && self.upgrades.canary_gate(run.id).await? == Gate::Closed {
+            self.upgrades.hold(run.id).await?;
         }
         if self.store.finish_maintenance_run(run.id).await? {
             let counts = self.store.run_wiki_counts(run.id).await?;
@@ -263,7 +317,15 @@ impl MaintenanceRunner {
     /// What the run's wikis share, or why none of them can run.
     fn plan(&self, run: &MaintenanceRunRecord) -> Result<Plan, String> {
         let name = ScriptName::parse(&run.script).map_err(|e| format!("the run's script: {e}"))?;
-        let script = resolve_script(&self.codebase.dir, &name).map_err(|e| format!("the run's script: {e}"))?;
+        let upgrade = match &run.upgrade_to {
+            Some(target) => Some(self.upgrades.target(target)?),
+            None => None,
+        };
+        let root = match &upgrade {
+            Some(target) => target.found.as_ref().map(|c| c.dir.clone()).map_err(Clone::clone)?,
+            None => self.codebase.dir.clone(),
+        };
+        let script = resolve_script(&root, &name).map_err(|e| format!("the run's script: {e}"))?;
         let args =
             self.sealer.open(&run.args_sealed).map_err(|e| format!("cannot read the run's arguments: {e}")).and_then(
                 |sealed| {
@@ -274,8 +336,10 @@ impl MaintenanceRunner {
         let timeout = Duration::from_secs(u64::try_from(run.timeout_secs.max(1)).unwrap_or(1));
         Ok(Plan {
             run: run.clone(),
-            script,
             is_update: name.is_update(),
+            name,
+            script,
+            upgrade,
             args,
             limits: ScriptLimits { timeout, opcache: self.opcache.clone() },
         })
@@ -306,8 +370,12 @@ impl MaintenanceRunner {
         } else {
             self.record(&row, &outcome).await
         };
-        if let Err(err) = recorded {
-            warn!(run = plan.run.id, wiki = %row.wiki, error = %format!("{err:#}"), "cannot record a maintenance script's end");
+        match recorded {
+            Ok(()) if !retry => self.upgrades.settle(&plan.run, &row, &outcome.settled()).await,
+            Ok(()) => {}
+            Err(err) => {
+                warn!(run = plan.run.id, wiki = %row.wiki, error = %format!("{err:#}"), "cannot record a maintenance script's end")
+            }
         }
     }
 
@@ -315,7 +383,104 @@ impl MaintenanceRunner {
         let Some(wiki) = self.store.wiki_by_id(row.wiki_id).await? else {
             return Ok(WikiOutcome::skipped("the wiki is gone"));
         };
-        self.run_one(&wiki, &plan.script, plan.is_update, &plan.args, &plan.limits, plan.run.force_all, token).await
+        if let Some(target) = &plan.upgrade {
+            return self.upgrade_one(&wiki, target, &plan.args, &plan.limits, plan.run.force_all, token).await;
+        }
+        // A wiki still on another codebase runs that codebase's script.
+        let on = self.upgrades.codebases.serving(&wiki.codebase);
+        if on.dir == self.codebase.dir {
+            let run = RunOn { php: &self.php, codebase: &self.codebase };
+            self.run_one(&wiki, run, &plan.script, plan.is_update, &plan.args, &plan.limits, plan.run.force_all, token)
+                .await
+        } else {
+            let Ok(script) = resolve_script(&on.dir, &plan.name) else {
+                return Ok(WikiOutcome::skipped(format!(
+                    "the wiki is still on the codebase {:?}, which has no {}",
+                    wiki.codebase, plan.name.relative
+                )));
+            };
+            let php = self.php.on(&on);
+            let run = RunOn { php: &php, codebase: &on };
+            self.run_one(&wiki, run, &script, plan.is_update, &plan.args, &plan.limits, plan.run.force_all, token).await
+        }
+    }
+
+    /// Moves `wiki` to `target` (or brings its schema up to date there): read-only for its
+    /// readers, its job queue drained on the code it runs now, `update.php` of the target,
+    /// then in one commit its new codebase and schema fingerprint, then served by the target
+    /// and writable again. A failure leaves it served read-only where it was.
+    async fn upgrade_one(
+        &self,
+        wiki: &WikiRecord,
+        target: &CodebaseEntry,
+        args: &[String],
+        limits: &ScriptLimits,
+        force: bool,
+        token: &CancellationToken,
+    ) -> anyhow::Result<WikiOutcome> {
+        let Ok(target_code) = &target.found else {
+            return Ok(WikiOutcome::without_script(RunWikiState::Failed, "the target codebase cannot be used"));
+        };
+        if !matches!(wiki.state, WikiState::Active | WikiState::Locked) {
+            return Ok(WikiOutcome::skipped(format!(
+                "the wiki is {}: only served wikis are upgraded",
+                wiki.state.as_str()
+            )));
+        }
+        if self.store.restore_pending(wiki.id).await? {
+            return Ok(WikiOutcome::skipped("a restore of the wiki is under way"));
+        }
+        let cancelled =
+            || WikiOutcome::without_script(RunWikiState::Cancelled, "the run was cancelled before its turn");
+        let _settings = tokio::select! {
+            guard = self.configurator.lock(wiki.id) => guard,
+            _ = token.cancelled() => return Ok(cancelled()),
+        };
+        let _script = tokio::select! {
+            guard = self.locks.lock(wiki.id) => guard,
+            _ = token.cancelled() => return Ok(cancelled()),
+        };
+        let wiki = self.store.wiki_by_id(wiki.id).await?.context("the wiki is gone")?;
+        let revision = self.store.settings_revision(wiki.id, wiki.settings_revision).await?;
+        let extensions = revision.map(|r| r.configuration.extensions).unwrap_or_default();
+        let fingerprint = update_fingerprint(&target_code.version, extensions.iter().map(String::as_str));
+        let moving = wiki.codebase != target.name;
+        if !force && !moving && self.store.update_fingerprint(wiki.id).await?.as_deref() == Some(fingerprint.as_str()) {
+            self.upgrades.clear_failed_marker(&wiki);
+            return Ok(WikiOutcome::skipped(format!(
+                "already on {} with a current schema for it and the wiki's extensions",
+                target.name
+            )));
+        }
+        self.upgrades.mark_upgrading(&wiki)?;
+        let started = std::time::Instant::now();
+        // Jobs queued for the old code run on it, before the schema moves under them.
+        let current = self.upgrades.codebases.serving(&wiki.codebase);
+        let drain_limits = ScriptLimits { timeout: limits.timeout.min(Duration::from_secs(300)), ..limits.clone() };
+        let drain = self
+            .php
+            .on(&current)
+            .run_script(&current.dir.join("maintenance/runJobs.php"), wiki.name.as_str(), &[], &drain_limits, token)
+            .await?;
+        let mut log = String::new();
+        if !matches!(drain.end, ScriptEnd::Exited(0)) {
+            // Not fatal: what is left runs after the upgrade, on the new code.
+            log.push_str(&format!("(draining the job queue ended {:?}; its jobs run after the upgrade)\n", drain.end));
+        }
+        let mut update_args = vec!["--quick".to_owned()];
+        update_args.extend(args.iter().filter(|a| *a != "--quick").cloned());
+        let update = self.php.on(target_code);
+        let script = target_code.dir.join("maintenance/update.php");
+        let ran = update.run_script(&script, wiki.name.as_str(), &update_args, limits, token).await?;
+        log.push_str(&ran.output);
+        let mut outcome = script_outcome(ran.end, limits);
+        outcome.duration_ms = Some(i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX));
+        outcome.output = Some(tail_of(&log));
+        if outcome.state == RunWikiState::Done {
+            outcome.fingerprint = Some(fingerprint);
+            outcome.codebase = Some(target.name.clone());
+        }
+        Ok(outcome)
     }
 
     /// Runs `script` for `wiki` if it is served and not being restored, one farmd script at a
@@ -325,6 +490,7 @@ impl MaintenanceRunner {
     pub async fn run_one(
         &self,
         wiki: &WikiRecord,
+        on: RunOn<'_>,
         script: &std::path::Path,
         is_update: bool,
         args: &[String],
@@ -362,7 +528,7 @@ impl MaintenanceRunner {
             let wiki = self.store.wiki_by_id(wiki.id).await?.context("the wiki is gone")?;
             let revision = self.store.settings_revision(wiki.id, wiki.settings_revision).await?;
             let extensions = revision.map(|r| r.configuration.extensions).unwrap_or_default();
-            let fingerprint = update_fingerprint(&self.codebase.version, extensions.iter().map(String::as_str));
+            let fingerprint = update_fingerprint(&on.codebase.version, extensions.iter().map(String::as_str));
             if !force && self.store.update_fingerprint(wiki.id).await?.as_deref() == Some(fingerprint.as_str()) {
                 return Ok(WikiOutcome::skipped(
                     "the schema is current for this codebase and the wiki's extensions (force runs it anyway)",
@@ -372,33 +538,12 @@ impl MaintenanceRunner {
         } else {
             None
         };
-        let ran = self.php.run_script(script, wiki.name.as_str(), args, limits, token).await?;
-        let duration_ms = Some(i64::try_from(ran.duration.as_millis()).unwrap_or(i64::MAX));
-        let (state, exit_code, reason) = match ran.end {
-            ScriptEnd::Exited(0) => (RunWikiState::Done, Some(0), None),
-            ScriptEnd::Exited(code) => {
-                (RunWikiState::Failed, Some(i64::from(code)), Some(format!("exited with status {code}")))
-            }
-            ScriptEnd::Signalled(signal) => (RunWikiState::Failed, None, Some(format!("killed by signal {signal}"))),
-            ScriptEnd::TimedOut => (
-                RunWikiState::TimedOut,
-                None,
-                Some(format!("still running after {} s: its process group was killed", limits.timeout.as_secs())),
-            ),
-            ScriptEnd::Cancelled => (
-                RunWikiState::Cancelled,
-                None,
-                Some("the run was cancelled while the script ran: its process group was killed".into()),
-            ),
-        };
-        Ok(WikiOutcome {
-            state,
-            exit_code,
-            duration_ms,
-            output: Some(ran.output),
-            reason,
-            fingerprint: fingerprint.filter(|_| state == RunWikiState::Done),
-        })
+        let ran = on.php.run_script(script, wiki.name.as_str(), args, limits, token).await?;
+        let mut outcome = script_outcome(ran.end, limits);
+        outcome.duration_ms = Some(i64::try_from(ran.duration.as_millis()).unwrap_or(i64::MAX));
+        outcome.output = Some(ran.output);
+        outcome.fingerprint = fingerprint.filter(|_| outcome.state == RunWikiState::Done);
+        Ok(outcome)
     }
 
     /// The wiki's end, with its schema's fingerprint after a successful update; tried again
@@ -425,9 +570,54 @@ impl MaintenanceRunner {
         if let (true, Some(fingerprint)) = (recorded, &outcome.fingerprint) {
             tx.set_update_fingerprint(row.wiki_id, fingerprint, row.run_id).await?;
         }
+        if let (true, Some(codebase)) = (recorded, &outcome.codebase) {
+            tx.set_wiki_codebase(row.wiki_id, codebase).await?;
+        }
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// How a script's end reads in a report.
+fn script_outcome(end: ScriptEnd, limits: &ScriptLimits) -> WikiOutcome {
+    let (state, exit_code, reason) = match end {
+        ScriptEnd::Exited(0) => (RunWikiState::Done, Some(0), None),
+        ScriptEnd::Exited(code) => {
+            (RunWikiState::Failed, Some(i64::from(code)), Some(format!("exited with status {code}")))
+        }
+        ScriptEnd::Signalled(signal) => (RunWikiState::Failed, None, Some(format!("killed by signal {signal}"))),
+        ScriptEnd::TimedOut => (
+            RunWikiState::TimedOut,
+            None,
+            Some(format!("still running after {} s: its process group was killed", limits.timeout.as_secs())),
+        ),
+        ScriptEnd::Cancelled => (
+            RunWikiState::Cancelled,
+            None,
+            Some("the run was cancelled while the script ran: its process group was killed".into()),
+        ),
+    };
+    WikiOutcome { state, exit_code, duration_ms: None, output: None, reason, fingerprint: None, codebase: None }
+}
+
+/// The end of a report's output, as much as the control store keeps.
+fn tail_of(text: &str) -> String {
+    let keep = crate::mediawiki::php::OUTPUT_TAIL_BYTES;
+    if text.len() <= keep {
+        return text.to_owned();
+    }
+    let mut start = text.len() - keep;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    text[start..].to_owned()
+}
+
+/// The PHP and codebase one wiki's script runs with.
+#[derive(Clone, Copy)]
+pub struct RunOn<'a> {
+    pub php: &'a Php,
+    pub codebase: &'a Codebase,
 }
 
 /// `write`, again (up to five more times, a moment apart) while it fails only because another

@@ -12,6 +12,7 @@ pub mod pool;
 pub mod provision;
 pub mod rights;
 pub mod settings;
+pub mod upgrades;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -80,6 +81,8 @@ impl ScriptLocks {
 pub struct Running {
     pipeline: AtomicBool,
     php_servers: OnceLock<Arc<PhpServers>>,
+    /// The PHP servers of the other codebases, by name.
+    elsewhere: OnceLock<std::collections::HashMap<String, Arc<PhpServers>>>,
 }
 
 impl Running {
@@ -95,6 +98,16 @@ impl Running {
     pub fn php_servers(&self) -> Option<&Arc<PhpServers>> {
         self.php_servers.get()
     }
+
+    /// Every other codebase's PHP servers have one ready (true when there are none).
+    pub fn other_codebases_served(&self) -> bool {
+        self.elsewhere.get().is_none_or(|sets| sets.values().all(|s| s.ready_count() > 0))
+    }
+
+    /// The PHP servers of the codebase `name`, when it is not the current one.
+    pub fn php_servers_of(&self, name: &str) -> Option<&Arc<PhpServers>> {
+        self.elsewhere.get()?.get(name)
+    }
 }
 
 /// Every job, ready to start.
@@ -108,6 +121,8 @@ pub struct Jobs {
     pub rights: rights::RightsSync,
     pub maintenance: maintenance::MaintenanceRunner,
     pub job_queues: job_queues::JobQueues,
+    pub upgrades: upgrades::UpgradeWatcher,
+    pub codebases: crate::mediawiki::Codebases,
     pub passwords: Arc<PasswordStock>,
     pub databases: Arc<FarmDatabases>,
     pub default_language: LanguageCode,
@@ -129,6 +144,18 @@ impl Jobs {
     /// backups, the maintenance runs, the job queues and the outbox. All stop when `shutdown` is cancelled; `tasks` tracks them.
     pub async fn start(self, shutdown: CancellationToken, tasks: &TaskTracker) {
         if self.php_workers > 0 {
+            // The other codebases' servers serve the wikis not yet moved to the current one.
+            let mut elsewhere = std::collections::HashMap::new();
+            for entry in self.codebases.entries() {
+                let Ok(codebase) = &entry.found else { continue };
+                if entry.name == self.codebases.current_name() {
+                    continue;
+                }
+                let php = self.php.on(codebase);
+                let servers = PhpServers::start(php, self.router.clone(), self.php_workers, shutdown.clone(), tasks);
+                elsewhere.insert(entry.name.clone(), servers);
+            }
+            let _ = self.running.elsewhere.set(elsewhere);
             let servers = PhpServers::start(self.php, self.router, self.php_workers, shutdown.clone(), tasks);
             let _ = self.running.php_servers.set(servers);
         }
@@ -158,6 +185,7 @@ impl Jobs {
         tasks.spawn(self.rights.run(shutdown.clone()));
         tasks.spawn(self.maintenance.run(shutdown.clone()));
         tasks.spawn(self.job_queues.run(shutdown.clone()));
+        tasks.spawn(self.upgrades.run(shutdown.clone()));
         tasks.spawn(self.outbox.run(shutdown));
     }
 }

@@ -655,6 +655,7 @@ mod tests {
                 schema_extensions: "[]",
                 import_pending: false,
                 starter: None,
+                codebase: "default",
             })
             .await
             .expect("insert");

@@ -22,7 +22,7 @@ pub mod starters;
 mod urls;
 
 pub use catalogue::{is_component_id, Catalogue, Component, ComponentKind};
-pub use codebase::Codebase;
+pub use codebase::{Codebase, CodebaseEntry, Codebases};
 pub use farm_files::{
     install_farm_files, WikiCdn, WikiSignOn, ENTRY_FILE, NAMESPACES_FILE, ROUTER_FILE, TEMPLATE_FILE,
 };

@@ -30,6 +30,11 @@ pub struct Php {
 }
 
 impl Php {
+    /// The same PHP over another codebase.
+    pub fn on(&self, codebase: &super::Codebase) -> Self {
+        Self { mediawiki_dir: codebase.dir.clone(), ..self.clone() }
+    }
+
     /// A `php` command with the farm's environment, dying with farmd.
     pub fn command(&self) -> Command {
         let mut cmd = Command::new(&self.binary);

@@ -26,6 +26,8 @@ pub struct MaintenanceRunRecord {
     pub created_at: i64,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
+    /// An upgrade: the codebase its wikis move to.
+    pub upgrade_to: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -45,6 +47,7 @@ struct RunRow {
     created_at: i64,
     started_at: Option<i64>,
     finished_at: Option<i64>,
+    upgrade_to: Option<String>,
 }
 
 impl TryFrom<RunRow> for MaintenanceRunRecord {
@@ -67,13 +70,14 @@ impl TryFrom<RunRow> for MaintenanceRunRecord {
             created_at: row.created_at,
             started_at: row.started_at,
             finished_at: row.finished_at,
+            upgrade_to: row.upgrade_to,
         })
     }
 }
 
 const RUN_COLUMNS: &str =
     "id, script, args_sealed, args_count, selection, parallel, timeout_secs, retries, force_all, \
-                           requested_by, state, total, created_at, started_at, finished_at";
+                           requested_by, state, total, created_at, started_at, finished_at, upgrade_to";
 
 /// One wiki of a run.
 #[derive(Debug, Clone)]
@@ -90,6 +94,8 @@ pub struct RunWikiRecord {
     pub reason: Option<String>,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
+    /// An upgrade's canary: goes first, and the others wait for it.
+    pub canary: bool,
 }
 
 #[derive(sqlx::FromRow)]
@@ -106,6 +112,7 @@ struct RunWikiRow {
     reason: Option<String>,
     started_at: Option<i64>,
     finished_at: Option<i64>,
+    canary: i64,
 }
 
 impl TryFrom<RunWikiRow> for RunWikiRecord {
@@ -125,6 +132,7 @@ impl TryFrom<RunWikiRow> for RunWikiRecord {
             reason: row.reason,
             started_at: row.started_at,
             finished_at: row.finished_at,
+            canary: flag("canary", row.canary)?,
         })
     }
 }
@@ -134,7 +142,7 @@ fn decode_wikis(rows: Vec<RunWikiRow>) -> Result<Vec<RunWikiRecord>, FarmError> 
 }
 
 const WIKI_COLUMNS: &str = "run_id, wiki_id, wiki, position, state, attempts, exit_code, duration_ms, output, reason, \
-                            started_at, finished_at";
+                            started_at, finished_at, canary";
 
 /// A run to insert.
 pub struct NewRun<'a> {
@@ -147,6 +155,7 @@ pub struct NewRun<'a> {
     pub retries: i64,
     pub force_all: bool,
     pub requested_by: &'a str,
+    pub upgrade_to: Option<&'a str>,
 }
 
 /// How one wiki's script ended, as recorded.
@@ -176,22 +185,23 @@ pub struct JobQueueWiki {
     pub key: String,
     pub backend: Backend,
     pub server: Option<String>,
+    pub codebase: String,
 }
 
 /// Rows per multi-row insert.
 const INSERT_CHUNK: usize = 200;
 
 impl Tx {
-    /// Inserts a run and its wikis (`(id, name)`, in order), all `pending`; its id.
+    /// Inserts a run and its wikis (`(id, name, canary)`, in order), all `pending`; its id.
     pub async fn insert_maintenance_run(
         &mut self,
         run: &NewRun<'_>,
-        wikis: &[(i64, String)],
+        wikis: &[(i64, String, bool)],
     ) -> Result<i64, FarmError> {
         let state = RunState::Queued.as_str();
         let done = sqlx::query(
             "INSERT INTO maintenance_runs (script, args_sealed, args_count, selection, parallel, timeout_secs, retries, \
-             force_all, requested_by, state, total, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             force_all, requested_by, state, total, created_at, upgrade_to) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(run.script)
         .bind(run.args_sealed)
@@ -205,6 +215,7 @@ impl Tx {
         .bind(state)
         .bind(i64::try_from(wikis.len()).unwrap_or(i64::MAX))
         .bind(now())
+        .bind(run.upgrade_to)
         .execute(&mut *self.tx)
         .await?;
         let id = match done.last_insert_id() {
@@ -220,18 +231,48 @@ impl Tx {
             }
         };
         for (chunk_index, chunk) in wikis.chunks(INSERT_CHUNK).enumerate() {
-            let values = vec!["(?, ?, ?, ?, 'pending', 0)"; chunk.len()].join(", ");
+            let values = vec!["(?, ?, ?, ?, 'pending', 0, ?)"; chunk.len()].join(", ");
             let sql = format!(
-                "INSERT INTO maintenance_run_wikis (run_id, wiki_id, wiki, position, state, attempts) VALUES {values}"
+                "INSERT INTO maintenance_run_wikis (run_id, wiki_id, wiki, position, state, attempts, canary) \
+                 VALUES {values}"
             );
             let mut query = sqlx::query(&sql);
-            for (i, (wiki_id, name)) in chunk.iter().enumerate() {
+            for (i, (wiki_id, name, canary)) in chunk.iter().enumerate() {
                 let position = i64::try_from(chunk_index * INSERT_CHUNK + i).unwrap_or(i64::MAX);
-                query = query.bind(id).bind(*wiki_id).bind(name.as_str()).bind(position);
+                query = query.bind(id).bind(*wiki_id).bind(name.as_str()).bind(position).bind(i64::from(*canary));
             }
             query.execute(&mut *self.tx).await?;
         }
         Ok(id)
+    }
+
+    /// A finished run's wikis that failed, timed out or were interrupted (and an upgrade's
+    /// wikis a failed canary held back) go back to `pending` and the run to `queued`: tried
+    /// once more. How many; 0 if the run is not `done`.
+    pub async fn requeue_failed_run_wikis(&mut self, id: i64) -> Result<u64, FarmError> {
+        let run = sqlx::query(
+            "UPDATE maintenance_runs SET state = 'queued', finished_at = NULL WHERE id = ? AND state = 'done' \
+             AND EXISTS (SELECT 1 FROM maintenance_run_wikis WHERE run_id = ? \
+             AND (state IN ('failed', 'timed_out', 'interrupted') OR (state = 'cancelled' AND upgrade_to IS NOT NULL)))",
+        )
+        .bind(id)
+        .bind(id)
+        .execute(&mut *self.tx)
+        .await?;
+        if run.rows_affected() != 1 {
+            return Ok(0);
+        }
+        let wikis = sqlx::query(
+            "UPDATE maintenance_run_wikis SET state = 'pending', attempts = 0, reason = 'tried again (retry)' \
+             WHERE run_id = ? AND (state IN ('failed', 'timed_out', 'interrupted') \
+             OR (state = 'cancelled' AND EXISTS (SELECT 1 FROM maintenance_runs r WHERE r.id = ? \
+             AND r.upgrade_to IS NOT NULL)))",
+        )
+        .bind(id)
+        .bind(id)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(wikis.rows_affected())
     }
 
     /// `queued` or `running` → `cancelled`, and its pending wikis with it; false if the run had
@@ -378,7 +419,7 @@ impl Store {
     pub async fn pending_run_wikis(&self, run_id: i64, limit: u32) -> Result<Vec<RunWikiRecord>, FarmError> {
         let sql = format!(
             "SELECT {WIKI_COLUMNS} FROM maintenance_run_wikis WHERE run_id = ? AND state = 'pending' \
-             ORDER BY position LIMIT ?"
+             ORDER BY canary DESC, position LIMIT ?"
         );
         decode_wikis(sqlx::query_as(&sql).bind(run_id).bind(i64::from(limit)).fetch_all(&self.write).await?)
     }
@@ -530,19 +571,20 @@ impl Store {
 
     /// Active wikis (locked ones are read-only: their jobs wait), for the job queue runner.
     pub async fn job_queue_wikis(&self) -> Result<Vec<JobQueueWiki>, FarmError> {
-        let rows: Vec<(i64, String, String, String, Option<String>)> = sqlx::query_as(
-            "SELECT id, label, resource_key, backend, db_server FROM wikis WHERE state = 'active' ORDER BY id",
+        let rows: Vec<(i64, String, String, String, Option<String>, String)> = sqlx::query_as(
+            "SELECT id, label, resource_key, backend, db_server, codebase FROM wikis WHERE state = 'active' ORDER BY id",
         )
         .fetch_all(&self.read)
         .await?;
         rows.into_iter()
-            .map(|(id, name, key, backend, server)| {
+            .map(|(id, name, key, backend, server, codebase)| {
                 Ok(JobQueueWiki {
                     id,
                     name,
                     key,
                     backend: Backend::parse(&backend).ok_or_else(|| unknown("backend", &backend))?,
                     server,
+                    codebase,
                 })
             })
             .collect()

@@ -18,6 +18,7 @@ use crate::error::FarmError;
 mod accounts;
 mod audit;
 mod backups;
+mod codebases;
 mod exports;
 mod external;
 mod maintenance;

@@ -47,6 +47,8 @@ pub struct WikiRecord {
     pub import_pending: bool,
     /// The starter it began with (`None`: made from an archive, or before starters).
     pub starter: Option<String>,
+    /// The codebase it runs on (`[[codebases]]` name).
+    pub codebase: String,
 }
 
 /// A row as the driver reads it (the `Any` driver knows no booleans or enums).
@@ -81,6 +83,7 @@ struct WikiRow {
     purge_after: Option<i64>,
     import_pending: i64,
     starter: Option<String>,
+    codebase: String,
 }
 
 impl TryFrom<WikiRow> for WikiRecord {
@@ -121,6 +124,7 @@ impl TryFrom<WikiRow> for WikiRecord {
             purge_after: row.purge_after,
             import_pending: flag("import_pending", row.import_pending)?,
             starter: row.starter,
+            codebase: row.codebase,
         })
     }
 }
@@ -136,7 +140,7 @@ fn decode_all(rows: Vec<WikiRow>) -> Result<Vec<WikiRecord>, FarmError> {
 const WIKI_COLUMNS: &str = "id, label, resource_key, sitename, language, owner, backend, state, failure, \
      owner_password_hash, db_server, db_password_sealed, pooled, attempts, created_at, updated_at, activated_at, deleted_at, \
      expires_at, expiry_warnings_sent, notify_owner, settings_revision, applied_revision, schema_extensions, private, \
-     trashed_from, purge_after, import_pending, starter";
+     trashed_from, purge_after, import_pending, starter, codebase";
 
 #[derive(Clone, Copy)]
 pub struct NewWiki<'a> {
@@ -160,6 +164,8 @@ pub struct NewWiki<'a> {
     pub import_pending: bool,
     /// The starter whose pages it begins with.
     pub starter: Option<&'a str>,
+    /// The codebase it is made on: the current one.
+    pub codebase: &'a str,
 }
 
 async fn insert_wiki_row(
@@ -180,8 +186,8 @@ async fn insert_wiki_row(
     let inserted = sqlx::query(
         "INSERT INTO wikis (name, label, resource_key, sitename, language, owner, backend, state, \
          owner_password_hash, db_server, db_password_sealed, pooled, attempts, next_attempt_at, created_at, updated_at, \
-         expires_at, notify_owner, settings_revision, schema_extensions, private, import_pending, starter) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, 1, ?, ?, ?, ?)",
+         expires_at, notify_owner, settings_revision, schema_extensions, private, import_pending, starter, codebase) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)",
     )
     .bind(new.name)
     .bind(new.name)
@@ -203,6 +209,7 @@ async fn insert_wiki_row(
     .bind(i64::from(new.private))
     .bind(i64::from(new.import_pending))
     .bind(new.starter)
+    .bind(new.codebase)
     .execute(&mut **tx)
     .await;
     match inserted {
