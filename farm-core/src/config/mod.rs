@@ -202,7 +202,8 @@ pub struct CacheConfig {
     /// Caches in front of the wikis that MediaWiki sends PURGEs to (Varnish: `127.0.0.1:6081`).
     pub purge: Vec<SocketAddr>,
     /// How long a cache may keep an anonymous page view (`$wgCdnMaxAge`); an edit purges it
-    /// at once, a settings change (skin, logo) shows after this.
+    /// at once. farmd's cache also drops a wiki's pages when its settings change; behind
+    /// Varnish such a change shows after this.
     #[serde(with = "humantime_serde")]
     pub max_age: Duration,
 }
