@@ -392,20 +392,21 @@ async fn killing_one_of_four_php_workers_under_load_fails_no_get() {
     assert_eq!(farm.php_server_pids().len(), 4);
 
     let statuses = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let until = Instant::now() + Duration::from_secs(10);
+    // The load runs until a while after the kill, however slow the machine is.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut clients = tokio::task::JoinSet::new();
     for _ in 0..8 {
         let wiki = farm.wiki_client("busy");
-        let statuses = statuses.clone();
+        let (statuses, stop) = (statuses.clone(), stop.clone());
         clients.spawn(async move {
-            while Instant::now() < until {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let (status, _) = wiki.get("/index.php?title=Main_Page").await;
                 statuses.lock().expect("statuses").push(status);
             }
         });
     }
-    // Kill once the load is well under way, with time left for the retried requests.
-    common::wait_until("load on the wiki", Duration::from_secs(30), || async {
+    // Kill once the load is well under way.
+    common::wait_until("load on the wiki", Duration::from_secs(120), || async {
         let served = statuses.lock().expect("statuses").len();
         if served >= 30 {
             Ok(())
@@ -416,6 +417,19 @@ async fn killing_one_of_four_php_workers_under_load_fails_no_get() {
     .await;
     let victim = farm.php_server_pids()[0];
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(victim), nix::sys::signal::Signal::SIGKILL).expect("kill -9");
+    let killed_at = Instant::now();
+    // Requests under way on the victim are retried on the others, and the load goes on.
+    let served_at_kill = statuses.lock().expect("statuses").len();
+    common::wait_until("requests after the kill", Duration::from_secs(120), || async {
+        let served = statuses.lock().expect("statuses").len();
+        if served >= served_at_kill + 16 && killed_at.elapsed() >= Duration::from_secs(3) {
+            Ok(())
+        } else {
+            Err(format!("{} requests since the kill", served - served_at_kill))
+        }
+    })
+    .await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
     while clients.join_next().await.is_some() {}
     let statuses = statuses.lock().expect("statuses").clone();
     let failed: Vec<_> = statuses.iter().filter(|s| !(200..300).contains(*s)).collect();

@@ -216,6 +216,16 @@ async fn an_upgrade_between_two_codebases_keeps_the_others_serving_and_a_failure
         let edit = farm.wiki_client(wiki).edit("After upgrade", "on the next codebase").await;
         assert!(edit.get("error").is_none(), "{wiki}: {edit}");
     }
+    // On a codebase other than the current one, a wiki's settings wait for its upgrade there.
+    let response = farm
+        .http
+        .patch(farm.url("/api/v1/wikis/up-a/settings"))
+        .bearer_auth(&admin)
+        .json(&json!({"base_revision": 1, "extensions": {"Cite": false}}))
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(response.status().as_u16(), 409, "{:?}", response.text().await);
     assert_eq!(siteinfo(&farm, "up-fails").await, (installed.clone(), true), "the failed wiki stays read-only on lts");
     assert!(farm.wiki_dir("up-fails").join("upgrade-failed").exists());
     assert!(!farm.wiki_dir("up-a").join("upgrading").exists());

@@ -188,6 +188,8 @@ pub async fn run(ctx: PageCtx, Path(id): Path<String>) -> Response {
 }
 
 /// An admin's action on run `id` from a form: the actor and the run's id, or the answer.
+// The answer is the page to send, as `PageCtx::require_actor` gives it.
+#[allow(clippy::result_large_err)]
 fn run_action(ctx: &PageCtx, id: &str, csrf: &str) -> Result<(farm_core::domain::Actor, i64), Response> {
     let actor = ctx.require_actor()?.clone();
     ctx.check_csrf(csrf)?;

@@ -212,6 +212,15 @@ impl Farm {
     {
         let _guard = self.configurator.lock(wiki.id).await;
         let wiki = self.store.wiki_by_id(wiki.id).await?.ok_or(FarmError::NotFound("wiki"))?;
+        // The extensions offered, and the update.php that makes their tables, are the current
+        // codebase's: a wiki still on another one changes its settings once it is upgraded.
+        if wiki.codebase != self.codebases.current_name() {
+            return Err(FarmError::Conflict(format!(
+                "the wiki still runs on the codebase {:?}; its settings change once it is upgraded to {:?}",
+                wiki.codebase,
+                self.codebases.current_name()
+            )));
+        }
         if wiki.state != WikiState::Active {
             return Err(not_changeable(&wiki));
         }
