@@ -388,10 +388,8 @@ impl MaintenanceRunner {
         }
         // A wiki still on another codebase runs that codebase's script.
         let on = self.upgrades.codebases.serving(&wiki.codebase);
-        if on.dir == self.codebase.dir {
-            let run = RunOn { php: &self.php, codebase: &self.codebase };
-            self.run_one(&wiki, run, &plan.script, plan.is_update, &plan.args, &plan.limits, plan.run.force_all, token)
-                .await
+        let script = if on.dir == self.codebase.dir {
+            plan.script.clone()
         } else {
             let Ok(script) = resolve_script(&on.dir, &plan.name) else {
                 return Ok(WikiOutcome::skipped(format!(
@@ -399,10 +397,11 @@ impl MaintenanceRunner {
                     wiki.codebase, plan.name.relative
                 )));
             };
-            let php = self.php.on(&on);
-            let run = RunOn { php: &php, codebase: &on };
-            self.run_one(&wiki, run, &script, plan.is_update, &plan.args, &plan.limits, plan.run.force_all, token).await
-        }
+            script
+        };
+        let php = self.php.on(&on);
+        let run = RunOn { php: &php, codebase: &on };
+        self.run_one(&wiki, run, &script, plan.is_update, &plan.args, &plan.limits, plan.run.force_all, token).await
     }
 
     /// Moves `wiki` to `target` (or brings its schema up to date there): read-only for its
