@@ -3,8 +3,8 @@
 //! Both are driven by MediaWiki's CDN support and held to the same assertions: a second
 //! anonymous view is a hit, an edit is visible to anonymous readers within 1 s, logged-in
 //! readers get their own page, the sign-on hint and a browser's unchecked first view reach PHP,
-//! a relayed PURGE is refused, and a private wiki's pages are never stored. SQLite and MariaDB
-//! wikis on each.
+//! a relayed PURGE is refused, and a private wiki's pages are never stored, also when a wiki
+//! becomes private or is deleted after its pages were stored. SQLite and MariaDB wikis on each.
 
 use crate::common;
 use crate::production::{binary, free_port, render, Front};
@@ -224,6 +224,13 @@ async fn behaves_like_a_cdn(
     assert!(browser.status == 302 && location.contains("FarmSignOn"), "{} {location}", browser.status);
 }
 
+/// The test page as anonymous readers get it the second time (a HIT once stored).
+async fn stored_page(site: &Site, wiki: &str) -> Answer {
+    let anonymous = site.client(wiki, false);
+    get(&anonymous, &site.url(wiki, PAGE), &[]).await;
+    get(&anonymous, &site.url(wiki, PAGE), &[]).await
+}
+
 /// A private wiki's pages: the login-required page for anonymous readers, never stored.
 async fn private_wiki_is_never_cached(site: &Site, wiki: &str) {
     let anonymous = site.client(wiki, false);
@@ -422,6 +429,38 @@ async fn varnish_from_the_recipe_caches_in_front_of_nginx_and_php_fpm() {
     new_wiki(&farmd, &token, "varnishsecret", "sqlite").await;
     make_private(&farmd, &token, "varnishsecret").await;
     private_wiki_is_never_cached(&site, "varnishsecret").await;
+
+    // MediaWiki sends no purge when a wiki changes; farmd bans the wiki's pages in Varnish.
+    // Turned private: nothing it stored while public is served once the API has answered.
+    let again = stored_page(&site, "varnishlite").await;
+    assert_eq!((again.body.contains("Second version"), again.cache.as_str()), (true, "HIT"), "{}", logs());
+    make_private(&farmd, &token, "varnishlite").await;
+    private_wiki_is_never_cached(&site, "varnishlite").await;
+    // Deleted: its pages go from Varnish within the next sweep (a second).
+    let again = stored_page(&site, "varnishmaria").await;
+    assert_eq!(again.cache, "HIT");
+    let (status, deleted) = farmd.delete(&token, "/api/v1/wikis/varnishmaria").await;
+    assert_eq!(status, 202, "{deleted}");
+    let deleted_at = Instant::now();
+    let anonymous = site.client("varnishmaria", false);
+    wait_until("the deleted wiki's pages gone from Varnish", Duration::from_secs(5), || async {
+        let answer = get(&anonymous, &site.url("varnishmaria", PAGE), &[]).await;
+        match answer.cache.as_str() {
+            "HIT" => Err(format!("still a HIT after {:?}", deleted_at.elapsed())),
+            _ if answer.body.contains("Second version") => Err(format!("served: {}", answer.status)),
+            _ => Ok(()),
+        }
+    })
+    .await;
+    let ban = reqwest::Client::builder().no_proxy().build().expect("client");
+    let relayed = ban
+        .request(reqwest::Method::from_bytes(b"BAN").expect("method"), format!("http://127.0.0.1:{public}/"))
+        .header("host", format!("varnishlite.{DOMAIN}"))
+        .header("x-forwarded-for", "192.0.2.7")
+        .send()
+        .await
+        .expect("ban");
+    assert_eq!(relayed.status(), 403, "a relayed BAN is refused");
 
     // The portal and the API pass through Varnish to farmd.
     let portal = reqwest::Client::builder().resolve(DOMAIN, site.addr()).build().expect("client");

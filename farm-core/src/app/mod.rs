@@ -189,16 +189,21 @@ impl Farm {
         let limits = Arc::new(RateLimiter::new(&config.rate_limits));
         let passwords = Arc::new(PasswordStock::default());
         let as_databases: Arc<dyn Databases> = databases.clone();
-        let configurator = Arc::new(jobs::settings::Configurator::new(
-            store.clone(),
-            layout.clone(),
-            php.clone(),
-            features.clone(),
-            Arc::new(Namespaces::new(php.clone(), layout.farm_files_dir())),
-            languages.clone(),
-            as_databases.clone(),
-            sealer.clone(),
-        ));
+        let cdn_bans = jobs::cdn_bans::CdnBans::new(layout.clone(), &config.base_domain, &config.cache.purge)
+            .context("the [cache] purge caches")?;
+        let configurator = Arc::new(
+            jobs::settings::Configurator::new(
+                store.clone(),
+                layout.clone(),
+                php.clone(),
+                features.clone(),
+                Arc::new(Namespaces::new(php.clone(), layout.farm_files_dir())),
+                languages.clone(),
+                as_databases.clone(),
+                sealer.clone(),
+            )
+            .with_cdn_bans(cdn_bans.clone()),
+        );
         let script_locks = Arc::new(jobs::ScriptLocks::default());
         let run_control = Arc::new(jobs::maintenance::RunControl::default());
         let queue_status = Arc::new(jobs::job_queues::QueueStatus::default());
@@ -256,6 +261,7 @@ impl Farm {
                 restart: restart.clone(),
             },
             codebases: codebases.clone(),
+            cdn_bans,
             pipeline: jobs::provision::Pipeline {
                 store: store.clone(),
                 layout: layout.clone(),

@@ -3,6 +3,7 @@
 //! one order, under one shutdown token.
 
 pub mod backups;
+pub mod cdn_bans;
 pub mod exports;
 pub mod job_queues;
 pub mod lifecycle;
@@ -122,6 +123,8 @@ pub struct Jobs {
     pub maintenance: maintenance::MaintenanceRunner,
     pub job_queues: job_queues::JobQueues,
     pub upgrades: upgrades::UpgradeWatcher,
+    /// Bans in the operator's caches (none without `[cache] purge`).
+    pub cdn_bans: Option<Arc<cdn_bans::CdnBans>>,
     pub codebases: crate::mediawiki::Codebases,
     pub passwords: Arc<PasswordStock>,
     pub databases: Arc<FarmDatabases>,
@@ -141,7 +144,7 @@ impl Jobs {
     /// Starts everything, in this order: the PHP servers (the wikis are served as soon as
     /// possible), the database servers' health checks (placement needs them), the templates,
     /// the provisioning pipeline, the warm pool, the stock of passwords, the lifecycle, the exports, the
-    /// backups, the maintenance runs, the job queues and the outbox. All stop when `shutdown` is cancelled; `tasks` tracks them.
+    /// backups, the maintenance runs, the job queues, the caches' bans and the outbox. All stop when `shutdown` is cancelled; `tasks` tracks them.
     pub async fn start(self, shutdown: CancellationToken, tasks: &TaskTracker) {
         if self.php_workers > 0 {
             // The other codebases' servers serve the wikis not yet moved to the current one.
@@ -186,6 +189,9 @@ impl Jobs {
         tasks.spawn(self.maintenance.run(shutdown.clone()));
         tasks.spawn(self.job_queues.run(shutdown.clone()));
         tasks.spawn(self.upgrades.run(shutdown.clone()));
+        if let Some(bans) = self.cdn_bans {
+            tasks.spawn(bans.run(shutdown.clone()));
+        }
         tasks.spawn(self.outbox.run(shutdown));
     }
 }

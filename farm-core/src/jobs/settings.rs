@@ -39,6 +39,9 @@ pub struct Configurator {
     pub languages: Languages,
     pub databases: Arc<dyn Databases>,
     pub sealer: Sealer,
+    /// Told of every shard written, so that caches drop the wiki's pages before the change is
+    /// reported done.
+    cdn_bans: Option<Arc<super::cdn_bans::CdnBans>>,
     locks: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
 }
 
@@ -54,7 +57,24 @@ impl Configurator {
         databases: Arc<dyn Databases>,
         sealer: Sealer,
     ) -> Self {
-        Self { store, layout, php, features, namespaces, languages, databases, sealer, locks: Mutex::default() }
+        Self {
+            store,
+            layout,
+            php,
+            features,
+            namespaces,
+            languages,
+            databases,
+            sealer,
+            cdn_bans: None,
+            locks: Mutex::default(),
+        }
+    }
+
+    /// Caches to ban a wiki's pages in whenever its shard is written.
+    pub fn with_cdn_bans(mut self, bans: Option<Arc<super::cdn_bans::CdnBans>>) -> Self {
+        self.cdn_bans = bans;
+        self
     }
 
     /// One change at a time per wiki: held from reading the current revision to writing the
@@ -138,6 +158,9 @@ impl Configurator {
         if !configuration.settings.private {
             remove_file_if_exists(&marker)?;
             sync_dir(&dir)?;
+        }
+        if let Some(bans) = &self.cdn_bans {
+            bans.sweep().await;
         }
         self.store.mark_settings_applied(wiki.id, revision.revision).await?;
         Ok(())

@@ -10,6 +10,7 @@
 //!   farmd.addr                 the address it listens on
 //!   farm.id                    8 hex digits naming this farm on shared database servers
 //!   credentials.key            key that seals database passwords in the control store (0600)
+//!   cdn-bans                   its mtime: when the caches in front had taken every ban owed
 //!   mediawiki/                 entry file, resolver, router and farm-config.php for PHP
 //!   cache/<mw version>/        localisation cache shared by all wikis of that version
 //!   cache/opcache-<mw version>/  compiled PHP of the codebase for the scripts farmd runs
@@ -122,6 +123,11 @@ impl Layout {
     }
 
     /// The address the running daemon listens on (written at start; useful with port 0).
+    /// When the caches in front of the wikis had taken every ban farmd owed them (its mtime).
+    pub fn cdn_bans_marker(&self) -> PathBuf {
+        self.root.join("cdn-bans")
+    }
+
     pub fn listen_file(&self) -> PathBuf {
         self.root.join("farmd.addr")
     }
