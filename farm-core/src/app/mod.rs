@@ -391,8 +391,7 @@ impl Farm {
     /// settings change), a read-only or restoring marker comes or goes, or the wiki is renamed
     /// or deleted (the link goes). The wiki proxy's read cache keeps no page across it.
     pub fn served_wiki_stamp(&self, label: &str) -> Option<std::time::SystemTime> {
-        let name = crate::domain::WikiName::parse(label).ok()?;
-        std::fs::metadata(self.layout.host_link(&name)).ok()?.modified().ok()
+        self.layout.served_stamp(&crate::domain::WikiName::parse(label).ok()?)
     }
 
     /// The counters of the wiki proxy's read cache (`[cache] builtin`).

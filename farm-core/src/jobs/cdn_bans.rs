@@ -5,7 +5,7 @@
 //! turned private, given other settings, made read-only, upgraded, renamed, deleted or restored.
 //! All of those change the wiki's folder (a shard or marker replaced, its host link made or
 //! removed), so its modification time is the one sign farmd watches, as its own cache does
-//! ([`crate::app::Farm::served_wiki_stamp`]). A change of the farm's PHP files (a farmd upgrade,
+//! ([`Layout::served_stamp`]). A change of the farm's PHP files (a farmd upgrade,
 //! new farm-wide defaults) bans every wiki.
 //!
 //! - A settings change bans at once, before the API answers ([`CdnBans::sweep`] from the
@@ -102,7 +102,7 @@ impl CdnBans {
             }
             // The first sweep: whatever changed since every ban had been taken (all, if never).
             None => {
-                let marker = std::fs::metadata(self.marker()).and_then(|m| m.modified()).ok();
+                let marker = modified(&self.marker());
                 stamps.iter().filter(|(_, stamp)| marker.is_none_or(|m| **stamp >= m)).map(|(k, _)| k.clone()).collect()
             }
         };
@@ -138,7 +138,6 @@ impl CdnBans {
 
     /// Each served wiki's folder stamp (through its host link), and the farm files'.
     fn stamps(&self) -> HashMap<String, SystemTime> {
-        let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
         let mut stamps = HashMap::new();
         if let Some(stamp) = modified(&self.layout.farm_files_dir()) {
             stamps.insert(EVERY_WIKI.to_owned(), stamp);
@@ -146,7 +145,7 @@ impl CdnBans {
         let Ok(links) = std::fs::read_dir(self.layout.hosts_dir()) else { return stamps };
         for link in links.flatten() {
             let Some(name) = link.file_name().to_str().and_then(|n| WikiName::parse(n).ok()) else { continue };
-            if let Some(stamp) = modified(&link.path()) {
+            if let Some(stamp) = self.layout.served_stamp(&name) {
                 stamps.insert(name.as_str().to_owned(), stamp);
             }
         }
@@ -192,6 +191,10 @@ impl CdnBans {
         }
         all
     }
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
 /// The marker, with the time of the sweep that took every ban owed.

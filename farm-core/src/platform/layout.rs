@@ -180,6 +180,13 @@ impl Layout {
         self.hosts_dir().join(name.as_str())
     }
 
+    /// When how the wiki `name` is served last changed: its folder's mtime through its host
+    /// link (a shard or marker replaced, the link made), none while it is not served. The caches
+    /// keep nothing across a change of it.
+    pub fn served_stamp(&self, name: &WikiName) -> Option<std::time::SystemTime> {
+        std::fs::metadata(self.host_link(name)).ok()?.modified().ok()
+    }
+
     /// Export archives (`{id}.tar.gz`) and their scratch folders while they are built.
     /// One file per farm session that wikis may honour, named by its handle
     /// (a hash of the session id, 64 hex digits); PHP reads it on every
