@@ -25,7 +25,8 @@ const MEDIAWIKI: &str = "/usr/share/mediawiki";
 
 /// A second codebase: hard links to the installed one where it is on the same file system (a
 /// copy elsewhere), with its own `includes/Defines.php` saying `version` and an `update.php`
-/// that fails for the wikis named in `farm-test-fail` beside it.
+/// that fails for the wikis named in `farm-test-fail` beside it, and for those named in
+/// `farm-test-slow` says it started (`farm-test-started-WIKI`) and takes two minutes.
 fn second_codebase(dir: &Path, version: &str) -> PathBuf {
     let copy = dir.join("mediawiki");
     let linked = std::process::Command::new("cp").arg("-al").arg(MEDIAWIKI).arg(&copy).status();
@@ -40,7 +41,10 @@ fn second_codebase(dir: &Path, version: &str) -> PathBuf {
     let failing = "<?php\n$farmTestFail = __DIR__ . '/../farm-test-fail';\n\
         $farmTestWiki = $argv[ array_search( '--wiki', $argv ) + 1 ] ?? '';\n\
         if ( is_file( $farmTestFail ) && in_array( $farmTestWiki, file( $farmTestFail, FILE_IGNORE_NEW_LINES ), true ) ) {\n\
-        \tfwrite( STDERR, \"farm test: injected failure for $farmTestWiki\\n\" );\n\texit( 3 );\n}\n";
+        \tfwrite( STDERR, \"farm test: injected failure for $farmTestWiki\\n\" );\n\texit( 3 );\n}\n\
+        $farmTestSlow = __DIR__ . '/../farm-test-slow';\n\
+        if ( is_file( $farmTestSlow ) && in_array( $farmTestWiki, file( $farmTestSlow, FILE_IGNORE_NEW_LINES ), true ) ) {\n\
+        \ttouch( __DIR__ . \"/../farm-test-started-$farmTestWiki\" );\n\tsleep( 120 );\n}\n";
     let patched = text.replacen("<?php", failing, 1);
     // A new file, never the hard link's shared one.
     std::fs::remove_file(&update).expect("unlink update.php");
@@ -321,4 +325,82 @@ async fn a_codebase_changed_in_place_is_noticed_while_farmd_runs_and_every_wiki_
         "templates for the new version: {:?}",
         farm.entries("templates")
     );
+}
+
+/// `kill -9` while a wiki's update.php runs: its script dies with farmd, and the next farmd
+/// takes the wiki again (an upgrade run allows one retry), so every wiki ends on the target,
+/// writable, with no marker and no process left behind.
+#[tokio::test]
+async fn an_upgrade_killed_in_the_middle_of_a_wiki_finishes_after_a_restart() {
+    common::require_mediawiki();
+    let work = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
+    let installed = common::mediawiki_version();
+    let next_version = format!("{installed}.1");
+    let next = second_codebase(work.path(), &next_version);
+    let config = format!(
+        "[[codebases]]\nname = \"lts\"\npath = \"{MEDIAWIKI}\"\n\
+         [[codebases]]\nname = \"next\"\npath = \"{}\"\n\
+         [upgrades]\ncodebase = \"lts\"\nparallel = 1\n",
+        next.display(),
+    );
+    let mut farm = Farmd::new(&[]);
+    farm.set_config(&config);
+    farm.spawn();
+    farm.wait_healthy().await;
+    let admin = farm.token("root", "admin");
+    let wikis: Vec<String> = ["kill-up-a", "kill-up-b", "kill-up-c"].iter().map(|s| s.to_string()).collect();
+    for name in &wikis {
+        let (status, body) = farm.create_wiki(&admin, json!({"name": name, "sitename": name})).await;
+        assert_eq!(status, 202, "{body}");
+    }
+    for name in &wikis {
+        farm.wait_for_state(&admin, name, &["active"]).await;
+    }
+
+    std::fs::write(next.join("farm-test-slow"), "kill-up-b\n").expect("slow list");
+    let (status, run) = post(&farm, &admin, "/api/v1/upgrades", json!({"codebase": "next"})).await;
+    assert_eq!(status, 202, "{run}");
+    let id = run["id"].as_i64().expect("run id");
+    let started = next.join("farm-test-started-kill-up-b");
+    wait_until("kill-up-b's update.php to run", Duration::from_secs(300), || async {
+        if started.exists() {
+            Ok(())
+        } else {
+            Err(format!("{:?}", run_wikis(&farm, &admin, id).await))
+        }
+    })
+    .await;
+    assert!(farm.wiki_dir("kill-up-b").join("upgrading").exists(), "read-only for readers meanwhile");
+    assert_eq!(siteinfo(&farm, "kill-up-b").await, (installed.clone(), true));
+    let update_php = || {
+        let found = std::process::Command::new("pgrep").args(["-f", "update.php.*kill-up-b"]).output().expect("pgrep");
+        String::from_utf8_lossy(&found.stdout).trim().to_owned()
+    };
+    assert!(!update_php().is_empty(), "kill-up-b's update.php is running");
+    farm.kill9();
+    // Its update.php went with it (PHP children die with farmd).
+    wait_until("the killed farmd's update.php gone", Duration::from_secs(10), || async {
+        match update_php() {
+            running if running.is_empty() => Ok(()),
+            running => Err(running),
+        }
+    })
+    .await;
+
+    std::fs::remove_file(next.join("farm-test-slow")).expect("fast again");
+    farm.spawn();
+    farm.wait_healthy().await;
+    let done = wait_run_done(&farm, &admin, id).await;
+    assert_eq!((done["counts"]["done"].as_i64(), done["failures"].as_i64()), (Some(3), Some(0)), "{done}");
+    let report = run_wikis(&farm, &admin, id).await;
+    let killed = report.iter().find(|w| w["wiki"] == "kill-up-b").cloned().unwrap_or(Value::Null);
+    assert_eq!(killed["attempts"], 2, "taken again after the kill: {killed}");
+    for wiki in &wikis {
+        assert_eq!(siteinfo(&farm, wiki).await, (next_version.clone(), false), "{wiki} on next, writable");
+        for marker in ["upgrading", "upgrade-failed"] {
+            assert!(!farm.wiki_dir(wiki).join(marker).exists(), "{wiki}: {marker}");
+        }
+        let edit = farm.wiki_client(wiki).edit("After the kill", "upgraded all the same").await;
+        assert!(edit.get("error").is_none(), "{wiki}: {edit}");
+    }
 }
