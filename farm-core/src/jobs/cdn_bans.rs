@@ -121,8 +121,11 @@ impl CdnBans {
         if due.iter().any(|k| k == EVERY_WIKI) {
             due.retain(|k| k == EVERY_WIKI);
         }
+        // A cache that fails once is not asked again in this sweep: a settings change waits on
+        // this sweep, and a cache that is down must not cost it a time-out per wiki.
+        let mut down = HashSet::new();
         for key in due {
-            if !self.ban(&key, &mut state.failing).await {
+            if !self.ban(&key, &mut state.failing, &mut down).await {
                 state.owed.push((key, now + SWEEP_INTERVAL));
             }
             state.marker_behind = true;
@@ -156,12 +159,16 @@ impl CdnBans {
         self.layout.cdn_bans_marker()
     }
 
-    /// Sends one ban to every cache; whether all took it.
-    async fn ban(&self, key: &str, failing: &mut HashSet<SocketAddr>) -> bool {
+    /// Sends one ban to every cache not `down`; whether all took it.
+    async fn ban(&self, key: &str, failing: &mut HashSet<SocketAddr>, down: &mut HashSet<SocketAddr>) -> bool {
         let host = if key == EVERY_WIKI { self.base_domain.clone() } else { format!("{key}.{}", self.base_domain) };
         let wiki = if key == EVERY_WIKI { "every wiki" } else { key };
         let mut all = true;
         for cache in &self.caches {
+            if down.contains(cache) {
+                all = false;
+                continue;
+            }
             let sent = self
                 .http
                 .request(reqwest::Method::from_bytes(b"BAN").expect("a method name"), format!("http://{cache}/"))
@@ -178,6 +185,7 @@ impl CdnBans {
                 None => {}
                 Some(error) => {
                     all = false;
+                    down.insert(*cache);
                     if failing.insert(*cache) {
                         warn!(
                             cache = %cache, wiki, error = %error,
@@ -295,16 +303,49 @@ mod tests {
         assert!(hosts(&seen).is_empty(), "nothing changed since the marker");
     }
 
+    /// A cache that takes connections and never answers, and how many it took.
+    fn silent_cache() -> (SocketAddr, Arc<Mutex<usize>>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let count = Arc::new(Mutex::new(0));
+        let counted = count.clone();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming().flatten() {
+                *counted.lock().expect("lock") += 1;
+                held.push(stream);
+            }
+        });
+        (addr, count)
+    }
+
     #[tokio::test]
-    async fn a_cache_that_does_not_answer_is_asked_again() {
+    async fn a_cache_that_does_not_answer_is_asked_once_a_sweep_and_again_the_next() {
         let dir = tempfile::tempdir().expect("tempdir");
         let layout = Layout::new(dir.path()).expect("layout");
-        let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
-        let bans = CdnBans::new(layout.clone(), "farm.test", &[closed]).expect("client").expect("bans");
+        let (silent, connections) = silent_cache();
+        let bans = CdnBans::new(layout.clone(), "farm.test", &[silent]).expect("client").expect("bans");
+        // Every ban taken an hour from now: nothing is owed at the first sweep.
+        write_marker(&bans.marker(), SystemTime::now() + Duration::from_secs(3600)).expect("marker");
         bans.sweep().await;
-        let state = bans.state.lock().await;
-        assert!(state.owed.iter().any(|(key, at)| key == EVERY_WIKI && *at <= Instant::now() + SWEEP_INTERVAL));
-        assert!(state.failing.contains(&closed) && state.marker_behind);
-        assert!(!bans.marker().exists(), "a ban not taken is not recorded as taken");
+        assert_eq!(*connections.lock().expect("lock"), 0);
+
+        // Two wikis appear; the cache times out on the first ban and is not asked for the second.
+        for (name, key) in [("alpha", "k1"), ("beta", "k2")] {
+            std::fs::create_dir_all(layout.wikis_dir().join(key)).expect("mkdir");
+            std::os::unix::fs::symlink(format!("../wikis/{key}"), layout.hosts_dir().join(name)).expect("link");
+        }
+        bans.sweep().await;
+        assert_eq!(*connections.lock().expect("lock"), 1, "one time-out a sweep");
+        {
+            let state = bans.state.lock().await;
+            for wiki in ["alpha", "beta"] {
+                let retry = Instant::now() + SWEEP_INTERVAL;
+                assert!(state.owed.iter().any(|(key, at)| key == wiki && *at <= retry), "{wiki} asked again");
+            }
+            assert!(state.failing.contains(&silent) && state.marker_behind);
+        }
+        let marker = modified(&bans.marker()).expect("marker");
+        assert!(marker > SystemTime::now(), "a ban not taken is not recorded as taken");
     }
 }
