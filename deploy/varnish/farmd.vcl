@@ -5,7 +5,8 @@ vcl 4.1;
 # for the farm, and passes everything to nginx (deploy/nginx/farmd.conf), which sends the portal
 # and the API to farmd and the wikis to php-fpm. The same rules as farmd's built-in cache
 # (farm-http/src/cache.rs). farmd bans a wiki's pages here when the wiki changes (turned
-# private, deleted, renamed...), which MediaWiki sends no purge for (farm-core/src/jobs/cdn_bans.rs). Replace the @PLACEHOLDERS@:
+# private, deleted, renamed...), which MediaWiki sends no purge for
+# (farm-core/src/jobs/cdn_bans.rs). Replace the @PLACEHOLDERS@:
 #   @NGINX_HOST@ @NGINX_PORT@  where nginx listens for the farm (127.0.0.1 and 8081)
 #   @BASE_DOMAIN_RE@           farmd's base_domain with every '.' as '\.'
 # Run: varnishd -a :80 -f /etc/varnish/farmd.vcl -s malloc,256m (Debian: varnish.service's
