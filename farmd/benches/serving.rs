@@ -203,6 +203,19 @@ async fn jobs_drained(farm: &Farmd) {
     }
 }
 
+/// An admin, the wikis to view, and the wiki to edit, with every new job run; the edited
+/// wiki's owner.
+async fn populate(farm: &Farmd, wikis: &[String], which: &str) -> (String, String) {
+    assert!(farm.create_account("olga", "admin", Some(PASSWORD)));
+    let admin = farm.token("olga", "admin");
+    let made = Instant::now();
+    create(farm, &admin, wikis).await;
+    let owner = cache::new_wiki(farm, &admin, "editbench", "sqlite").await;
+    println!("  {} wikis made in {:.1} s ({which})", wikis.len(), made.elapsed().as_secs_f64());
+    jobs_drained(farm).await;
+    owner
+}
+
 #[tokio::main]
 async fn main() {
     let count = env_number("WIKIS", 50);
@@ -231,13 +244,7 @@ async fn main() {
     std::fs::set_permissions(&parent, std::os::unix::fs::PermissionsExt::from_mode(0o711)).expect("chmod");
     farm.spawn();
     farm.wait_healthy().await;
-    assert!(farm.create_account("olga", "admin", Some(PASSWORD)));
-    let admin = farm.token("olga", "admin");
-    let made = Instant::now();
-    create(&farm, &admin, &wikis).await;
-    let owner = cache::new_wiki(&farm, &admin, "editbench", "sqlite").await;
-    println!("  {count} wikis made in {:.1} s (php-fpm farm)", made.elapsed().as_secs_f64());
-    jobs_drained(&farm).await;
+    let owner = populate(&farm, &wikis, "php-fpm farm").await;
     let front = Front::start_for(domain, nginx, farm.addr(), &farm.data_dir);
     let varnish = Varnish::start(public, nginx, domain);
     let fpm = load(domain, nginx, &wikis, concurrency, duration).await;
@@ -253,13 +260,7 @@ async fn main() {
     farm.set_config("[cache]\nbuiltin = false\n");
     farm.spawn();
     farm.wait_healthy().await;
-    assert!(farm.create_account("olga", "admin", Some(PASSWORD)));
-    let admin = farm.token("olga", "admin");
-    let made = Instant::now();
-    create(&farm, &admin, &wikis).await;
-    let owner = cache::new_wiki(&farm, &admin, "editbench", "sqlite").await;
-    println!("  {count} wikis made in {:.1} s (farmd's PHP servers)", made.elapsed().as_secs_f64());
-    jobs_drained(&farm).await;
+    let owner = populate(&farm, &wikis, "farmd's PHP servers").await;
     let builtin = load("localhost", farm.port, &wikis, concurrency, duration).await;
     print("(c) farmd's PHP servers, no cache", &builtin);
     farm.terminate();
